@@ -1,0 +1,3 @@
+//! The stages behind the `loramix` command.
+
+pub mod bench;

@@ -1,0 +1,395 @@
+//! Adapters on disk: a directory with `adapter.safetensors` (the factors, PEFT layout) and
+//! `manifest.json` (what they are and which base they belong to).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use serde::{Deserialize, Serialize};
+
+use crate::{AdaptedLinear, LoraConfig, LoraDelta, Target};
+
+/// Format tag written in every manifest; bumped on incompatible changes.
+pub const ADAPTER_FORMAT: &str = "loramix-adapter/1";
+const TENSORS_FILE: &str = "adapter.safetensors";
+const MANIFEST_FILE: &str = "manifest.json";
+
+/// What went wrong reading, writing or applying an adapter. Each variant names the file or
+/// adapter and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum AdapterError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}: invalid manifest: {source}")]
+    Manifest {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: unsupported adapter format `{found}` (this build reads `{ADAPTER_FORMAT}`)")]
+    Format { path: PathBuf, found: String },
+    #[error(
+        "{path}: not a readable safetensors file ({detail}); the file may be truncated or corrupt"
+    )]
+    Tensors { path: PathBuf, detail: String },
+    #[error("{path}: tensor `{name}` is missing")]
+    MissingTensor { path: PathBuf, name: String },
+    #[error("{path}: tensor `{name}` has {found}, expected {expected}")]
+    BadTensor {
+        path: PathBuf,
+        name: String,
+        found: String,
+        expected: String,
+    },
+    #[error(
+        "{origin}: trained on base model {expected}, but this model is {found}; load it into the base it was trained on"
+    )]
+    Fingerprint {
+        origin: String,
+        expected: String,
+        found: String,
+    },
+    #[error("{origin}: layer `{layer}` does not exist in this model")]
+    UnknownLayer { origin: String, layer: String },
+    #[error("{origin}: layer `{layer}` is {found} in the adapter but {expected} in this model")]
+    LayerShape {
+        origin: String,
+        layer: String,
+        found: String,
+        expected: String,
+    },
+    #[error("{origin}: the model has no LoRA update to extract")]
+    NoUpdate { origin: String },
+}
+
+type Result<T> = std::result::Result<T, AdapterError>;
+
+/// Shape of one adapted layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerShape {
+    /// Layer path in the model, e.g. `encoder.blocks.0.attn.query`.
+    pub name: String,
+    pub d_in: usize,
+    pub d_out: usize,
+    pub rank: usize,
+}
+
+/// What an adapter is: written as `manifest.json` beside the factors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdapterManifest {
+    /// Always [`ADAPTER_FORMAT`].
+    pub format: String,
+    /// The upstream task the adapter was trained on.
+    pub task: String,
+    /// Rank of the layers (the largest one when they differ).
+    pub rank: usize,
+    /// `alpha`; each layer's update is `alpha / rank_of_layer * B A`.
+    pub alpha: f32,
+    /// Which linears of each block are adapted.
+    pub targets: Vec<Target>,
+    /// Fingerprint of the base model the factors were trained on.
+    pub base_fingerprint: String,
+    /// Every adapted layer, in model order.
+    pub layers: Vec<LayerShape>,
+    /// Metrics recorded at creation (accuracy, loss, steps, ...).
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// The factors of one adapted layer, in PEFT layout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdapterLayer {
+    /// `[rank, d_in]`, row-major.
+    pub a: Vec<f32>,
+    /// `[d_out, rank]`, row-major.
+    pub b: Vec<f32>,
+}
+
+/// A LoRA adapter, independent of any backend or base model instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Adapter {
+    pub manifest: AdapterManifest,
+    /// One entry per `manifest.layers`, same order.
+    pub layers: Vec<AdapterLayer>,
+    /// Where it was loaded from, for error messages.
+    pub origin: Option<PathBuf>,
+}
+
+/// A model that carries [`AdaptedLinear`] layers: what adapters are extracted from and applied to.
+pub trait AdapterHost<B: Backend> {
+    /// A stable hash of the base weights and architecture (not of LoRA factors or the head).
+    fn fingerprint(&self) -> String;
+    /// Every adaptable layer with its path, in model order.
+    fn adaptable_layers(&self) -> Vec<(String, &AdaptedLinear<B>)>;
+    /// The same layers, mutably, in the same order.
+    fn adaptable_layers_mut(&mut self) -> Vec<(String, &mut AdaptedLinear<B>)>;
+}
+
+impl Adapter {
+    /// Copy the attached LoRA updates of `host` into an adapter.
+    pub fn extract<B: Backend, H: AdapterHost<B>>(
+        host: &H,
+        task: &str,
+        config: &LoraConfig,
+        metrics: BTreeMap<String, f64>,
+    ) -> Result<Self> {
+        let mut shapes = Vec::new();
+        let mut layers = Vec::new();
+        for (name, layer) in host.adaptable_layers() {
+            let Some(lora) = &layer.lora else { continue };
+            let rank = lora.rank();
+            shapes.push(LayerShape {
+                name,
+                d_in: layer.d_in(),
+                d_out: layer.d_out(),
+                rank,
+            });
+            // Fold the layer's scale relative to `alpha / rank` into B so that any scale round-trips.
+            let rescale = lora.scale / (config.alpha / rank as f32);
+            layers.push(AdapterLayer {
+                a: to_vec(lora.a.val().transpose()),
+                b: to_vec(lora.b.val().transpose() * rescale),
+            });
+        }
+        if layers.is_empty() {
+            return Err(AdapterError::NoUpdate {
+                origin: format!("adapter `{task}`"),
+            });
+        }
+        Ok(Self {
+            manifest: AdapterManifest {
+                format: ADAPTER_FORMAT.to_string(),
+                task: task.to_string(),
+                rank: shapes.iter().map(|s| s.rank).max().unwrap_or(0),
+                alpha: config.alpha,
+                targets: config.targets.clone(),
+                base_fingerprint: host.fingerprint(),
+                layers: shapes,
+                metrics,
+            },
+            layers,
+            origin: None,
+        })
+    }
+
+    /// Where this adapter came from, for messages: its directory, or its task name.
+    pub fn origin(&self) -> String {
+        match &self.origin {
+            Some(path) => path.display().to_string(),
+            None => format!("adapter `{}`", self.manifest.task),
+        }
+    }
+
+    /// The scale `alpha / r` of one layer.
+    pub fn layer_scale(&self, layer: &LayerShape) -> f32 {
+        self.manifest.alpha / layer.rank as f32
+    }
+
+    /// Check that this adapter fits `host`: same fingerprint, every layer present with the same
+    /// shape. Returns the index in `host.adaptable_layers()` of each adapter layer.
+    pub fn check_fits<B: Backend, H: AdapterHost<B>>(&self, host: &H) -> Result<Vec<usize>> {
+        let found = host.fingerprint();
+        if found != self.manifest.base_fingerprint {
+            return Err(AdapterError::Fingerprint {
+                origin: self.origin(),
+                expected: self.manifest.base_fingerprint.clone(),
+                found,
+            });
+        }
+        let layers = host.adaptable_layers();
+        self.manifest
+            .layers
+            .iter()
+            .map(|shape| {
+                let index = layers
+                    .iter()
+                    .position(|(name, _)| *name == shape.name)
+                    .ok_or_else(|| AdapterError::UnknownLayer {
+                        origin: self.origin(),
+                        layer: shape.name.clone(),
+                    })?;
+                let layer = layers[index].1;
+                if (layer.d_in(), layer.d_out()) != (shape.d_in, shape.d_out) {
+                    return Err(AdapterError::LayerShape {
+                        origin: self.origin(),
+                        layer: shape.name.clone(),
+                        found: format!("{}x{}", shape.d_in, shape.d_out),
+                        expected: format!("{}x{}", layer.d_in(), layer.d_out()),
+                    });
+                }
+                Ok(index)
+            })
+            .collect()
+    }
+
+    /// The factors of one layer as tensors in this crate's layout (`a: [d_in, r]`, `b: [r, d_out]`).
+    pub fn factors<B: Backend>(
+        &self,
+        index: usize,
+        device: &B::Device,
+    ) -> (Tensor<B, 2>, Tensor<B, 2>) {
+        let shape = &self.manifest.layers[index];
+        let layer = &self.layers[index];
+        let a = Tensor::<B, 2>::from_data(
+            TensorData::new(layer.a.clone(), [shape.rank, shape.d_in]),
+            device,
+        );
+        let b = Tensor::<B, 2>::from_data(
+            TensorData::new(layer.b.clone(), [shape.d_out, shape.rank]),
+            device,
+        );
+        (a.transpose(), b.transpose())
+    }
+
+    /// Attach this adapter's updates to `host` (frozen factors). Checks everything first: on
+    /// error the host is unchanged.
+    pub fn apply<B: Backend, H: AdapterHost<B>>(
+        &self,
+        host: &mut H,
+        device: &B::Device,
+    ) -> Result<()> {
+        let indices = self.check_fits(host)?;
+        let mut layers = host.adaptable_layers_mut();
+        for (i, &index) in indices.iter().enumerate() {
+            let (a, b) = self.factors::<B>(i, device);
+            let scale = self.layer_scale(&self.manifest.layers[i]);
+            layers[index].1.lora = Some(LoraDelta::from_factors(a, b, scale));
+        }
+        Ok(())
+    }
+
+    /// Write `dir/adapter.safetensors` and `dir/manifest.json`, each through a temporary file
+    /// and a rename, so a crash never leaves a half-written adapter under the final names.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        fs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
+        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
+            .manifest
+            .layers
+            .iter()
+            .zip(&self.layers)
+            .flat_map(|(shape, layer)| {
+                [
+                    (
+                        format!("{}.lora_A", shape.name),
+                        f32_bytes(&layer.a),
+                        vec![shape.rank, shape.d_in],
+                    ),
+                    (
+                        format!("{}.lora_B", shape.name),
+                        f32_bytes(&layer.b),
+                        vec![shape.d_out, shape.rank],
+                    ),
+                ]
+            })
+            .collect();
+        let views = bytes.iter().map(|(name, data, shape)| {
+            let view = TensorView::new(Dtype::F32, shape.clone(), data)
+                .expect("byte length matches shape by construction");
+            (name.clone(), view)
+        });
+        let tensors_path = dir.join(TENSORS_FILE);
+        let metadata = HashMap::from([("format".to_string(), ADAPTER_FORMAT.to_string())]);
+        let encoded =
+            safetensors::serialize(views, Some(metadata)).map_err(|e| AdapterError::Tensors {
+                path: tensors_path.clone(),
+                detail: e.to_string(),
+            })?;
+        write_atomically(&tensors_path, &encoded)?;
+        let manifest = serde_json::to_vec_pretty(&self.manifest).expect("manifest serialises");
+        write_atomically(&dir.join(MANIFEST_FILE), &manifest)
+    }
+
+    /// Read an adapter saved by [`Adapter::save`], checking that every tensor the manifest lists
+    /// is present with the right dtype and shape.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let manifest_path = dir.join(MANIFEST_FILE);
+        let text = fs::read(&manifest_path).map_err(|source| io_error(&manifest_path, source))?;
+        let manifest: AdapterManifest =
+            serde_json::from_slice(&text).map_err(|source| AdapterError::Manifest {
+                path: manifest_path.clone(),
+                source,
+            })?;
+        if manifest.format != ADAPTER_FORMAT {
+            return Err(AdapterError::Format {
+                path: manifest_path,
+                found: manifest.format,
+            });
+        }
+
+        let path = dir.join(TENSORS_FILE);
+        let bytes = fs::read(&path).map_err(|source| io_error(&path, source))?;
+        let tensors = SafeTensors::deserialize(&bytes).map_err(|e| AdapterError::Tensors {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        let read = |name: String, shape: [usize; 2]| -> Result<Vec<f32>> {
+            let view = tensors
+                .tensor(&name)
+                .map_err(|_| AdapterError::MissingTensor {
+                    path: path.clone(),
+                    name: name.clone(),
+                })?;
+            if view.dtype() != Dtype::F32 || view.shape() != shape {
+                return Err(AdapterError::BadTensor {
+                    path: path.clone(),
+                    name,
+                    found: format!("{:?} {:?}", view.dtype(), view.shape()),
+                    expected: format!("F32 {shape:?}"),
+                });
+            }
+            Ok(view
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect())
+        };
+        let layers = manifest
+            .layers
+            .iter()
+            .map(|s| {
+                Ok(AdapterLayer {
+                    a: read(format!("{}.lora_A", s.name), [s.rank, s.d_in])?,
+                    b: read(format!("{}.lora_B", s.name), [s.d_out, s.rank])?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            manifest,
+            layers,
+            origin: Some(dir.to_path_buf()),
+        })
+    }
+}
+
+fn to_vec<B: Backend>(tensor: Tensor<B, 2>) -> Vec<f32> {
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .into_vec()
+        .expect("converted to f32")
+}
+
+fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn io_error(path: &Path, source: io::Error) -> AdapterError {
+    AdapterError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes).map_err(|source| io_error(&tmp, source))?;
+    fs::rename(&tmp, path).map_err(|source| io_error(path, source))
+}

@@ -1,0 +1,93 @@
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::nn::Linear;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use loramix_lora::{AdapterHost, LoraConfig};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Which parameters an optimizer may change. Everything else is frozen with
+/// [`Module::no_grad`]: it gets no gradient, so the optimizer never sees it (no state, no weight
+/// decay), not merely a zero update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trainable {
+    /// Full fine-tuning: every weight.
+    All,
+    /// Linear probe: the head only.
+    HeadOnly,
+    /// LoRA: the attached low-rank factors and the head.
+    AdaptersAndHead,
+}
+
+/// A model that maps an input to class logits through features and a linear head.
+pub trait Classifier<B: Backend>: Module<B> + AdapterHost<B> {
+    /// A batch of inputs (images or token ids).
+    type Input: Clone + Send + Sync;
+
+    /// Pooled features `[batch, dim]`, the input of the head.
+    fn features(&self, input: Self::Input) -> Tensor<B, 2>;
+
+    /// The classifier head.
+    fn head(&self) -> &Linear<B>;
+
+    /// Class logits `[batch, classes]`.
+    fn logits(&self, input: Self::Input) -> Tensor<B, 2> {
+        self.head().forward(self.features(input))
+    }
+
+    /// Replace the head with a fresh one for `n_classes` classes.
+    fn with_head(self, n_classes: usize, device: &B::Device) -> Self;
+
+    /// Attach fresh LoRA updates to `config.targets` in every block.
+    fn with_lora(self, config: &LoraConfig, device: &B::Device) -> Self;
+
+    /// Remove every LoRA update, keeping the base weights.
+    fn without_lora(self) -> Self;
+
+    /// Merge every LoRA update into its base weight.
+    fn fold_lora(self) -> Self;
+
+    /// Freeze all but the parameters `which` names.
+    fn trainable(self, which: Trainable) -> Self;
+}
+
+/// Number of parameter values that require a gradient (on an autodiff backend).
+pub fn trainable_params<B: Backend, M: Module<B>>(module: &M) -> usize {
+    struct Count(usize);
+    impl<B: Backend> ModuleVisitor<B> for Count {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if param.val().is_require_grad() {
+                self.0 += param.shape().num_elements();
+            }
+        }
+    }
+    let mut count = Count(0);
+    module.visit(&mut count);
+    count.0
+}
+
+/// Every float parameter by its path (`encoder.blocks.0.attn.query.lora.a`), with its values:
+/// what tests compare to prove which parameters an optimiser changed.
+pub fn named_params<B: Backend, M: Module<B>>(module: &M) -> BTreeMap<String, TensorData> {
+    #[derive(Default)]
+    struct Collect {
+        path: Vec<String>,
+        params: BTreeMap<String, TensorData>,
+    }
+    impl<B: Backend> ModuleVisitor<B> for Collect {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            self.params
+                .insert(self.path.join("."), param.val().into_data());
+        }
+    }
+    let mut collect = Collect::default();
+    module.visit(&mut collect);
+    collect.params
+}

@@ -1,0 +1,121 @@
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{LayerNorm, LayerNormConfig};
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use loramix_lora::{AdaptedLinear, LoraConfig, Target};
+
+use crate::{Block, BlockConfig};
+
+/// A stack of [`Block`]s and a final norm.
+#[derive(Config, Debug, PartialEq)]
+pub struct EncoderConfig {
+    pub block: BlockConfig,
+    /// Number of blocks.
+    pub depth: usize,
+}
+
+impl EncoderConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Encoder<B> {
+        Encoder {
+            blocks: (0..self.depth).map(|_| self.block.init(device)).collect(),
+            norm: LayerNormConfig::new(self.block.dim).init(device),
+        }
+    }
+}
+
+/// The transformer body shared by the ViT and the text model.
+#[derive(Module, Debug)]
+pub struct Encoder<B: Backend> {
+    pub blocks: Vec<Block<B>>,
+    pub norm: LayerNorm<B>,
+}
+
+impl<B: Backend> Encoder<B> {
+    /// `x: [batch, tokens, dim]`; see [`SelfAttention::forward`](crate::SelfAttention::forward)
+    /// for `key_bias`.
+    pub fn forward(&self, mut x: Tensor<B, 3>, key_bias: Option<Tensor<B, 4>>) -> Tensor<B, 3> {
+        for block in &self.blocks {
+            x = block.forward(x, key_bias.clone());
+        }
+        self.norm.forward(x)
+    }
+
+    /// Every adaptable linear, named `blocks.{i}.{target}`, in block then target order.
+    pub fn layers(&self) -> Vec<(String, &AdaptedLinear<B>)> {
+        self.blocks
+            .iter()
+            .enumerate()
+            .flat_map(|(i, block)| {
+                Target::ALL
+                    .into_iter()
+                    .map(move |t| (format!("blocks.{i}.{t}"), block.layer(t)))
+            })
+            .collect()
+    }
+
+    /// [`Encoder::layers`], mutably.
+    pub fn layers_mut(&mut self) -> Vec<(String, &mut AdaptedLinear<B>)> {
+        let mut out = Vec::new();
+        for (i, block) in self.blocks.iter_mut().enumerate() {
+            let Block {
+                attn,
+                mlp_in,
+                mlp_out,
+                ..
+            } = block;
+            let layers = [
+                (Target::Query, &mut attn.query),
+                (Target::Key, &mut attn.key),
+                (Target::Value, &mut attn.value),
+                (Target::Output, &mut attn.output),
+                (Target::MlpIn, mlp_in),
+                (Target::MlpOut, mlp_out),
+            ];
+            out.extend(
+                layers
+                    .into_iter()
+                    .map(|(t, l)| (format!("blocks.{i}.{t}"), l)),
+            );
+        }
+        out
+    }
+
+    /// Attach fresh LoRA updates to the targets of every block.
+    pub fn with_lora(self, config: &LoraConfig, device: &B::Device) -> Self {
+        Self {
+            blocks: self
+                .blocks
+                .into_iter()
+                .map(|b| b.with_lora(config, device))
+                .collect(),
+            norm: self.norm,
+        }
+    }
+
+    /// Apply `f` to every adaptable linear.
+    pub fn map_layers(mut self, f: impl Fn(AdaptedLinear<B>) -> AdaptedLinear<B>) -> Self {
+        for (_, layer) in self.layers_mut() {
+            *layer = f(layer.clone());
+        }
+        self
+    }
+
+    /// Freeze every base weight (norms, linears) but leave LoRA updates trainable.
+    pub fn freeze_base(self) -> Self {
+        let Self { blocks, norm } = self;
+        let blocks = blocks
+            .into_iter()
+            .map(|mut b| {
+                b.norm_attn = b.norm_attn.no_grad();
+                b.norm_mlp = b.norm_mlp.no_grad();
+                b
+            })
+            .collect();
+        Self {
+            blocks,
+            norm: norm.no_grad(),
+        }
+        .map_layers(AdaptedLinear::freeze_base)
+    }
+}

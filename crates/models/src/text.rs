@@ -1,0 +1,194 @@
+use burn::config::Config;
+use burn::module::{Initializer, Module, Param};
+use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use loramix_lora::{AdaptedLinear, AdapterHost, LoraConfig, materialize};
+
+use crate::vit::prefixed;
+use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Trainable, fingerprint};
+
+/// Token id of padding; byte `b` is token `b + 1`.
+pub const PAD_TOKEN: i64 = 0;
+const VOCAB: usize = 257;
+/// Added to the attention score of a padded key: hides it without the NaNs of `-inf`.
+const MASKED: f32 = -1e9;
+
+/// Byte-level tokenizer: no vocabulary file, every UTF-8 string is representable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteTokenizer {
+    /// Sequence length; longer texts are cut at the last character boundary that fits.
+    pub max_len: usize,
+}
+
+impl ByteTokenizer {
+    /// Token ids of `text`, truncated (never split inside a character) and padded to `max_len`.
+    pub fn encode(&self, text: &str) -> Vec<i64> {
+        let mut end = text.len().min(self.max_len);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let mut ids: Vec<i64> = text.as_bytes()[..end]
+            .iter()
+            .map(|&b| b as i64 + 1)
+            .collect();
+        ids.resize(self.max_len, PAD_TOKEN);
+        ids
+    }
+
+    /// The text of token ids, padding dropped. Ids that are not bytes are skipped; invalid
+    /// UTF-8 is replaced, so decoding never fails.
+    pub fn decode(&self, ids: &[i64]) -> String {
+        let bytes: Vec<u8> = ids
+            .iter()
+            .filter_map(|&id| u8::try_from(id - 1).ok().filter(|_| id != PAD_TOKEN))
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// A batch `[texts, max_len]` of token ids.
+    pub fn batch<B: Backend, S: AsRef<str>>(
+        &self,
+        texts: &[S],
+        device: &B::Device,
+    ) -> Tensor<B, 2, Int> {
+        let ids: Vec<i64> = texts.iter().flat_map(|t| self.encode(t.as_ref())).collect();
+        Tensor::from_data(TensorData::new(ids, [texts.len(), self.max_len]), device)
+    }
+}
+
+/// A small transformer over UTF-8 bytes: byte embeddings, learned positions, the shared
+/// pre-norm blocks, mean pooling over non-padding tokens, a linear head.
+#[derive(Config, Debug, PartialEq)]
+pub struct TextTransformerConfig {
+    /// Longest input in bytes.
+    #[config(default = 128)]
+    pub max_len: usize,
+    #[config(default = 64)]
+    pub dim: usize,
+    #[config(default = 4)]
+    pub depth: usize,
+    #[config(default = 4)]
+    pub heads: usize,
+    #[config(default = 256)]
+    pub mlp_dim: usize,
+    #[config(default = 2)]
+    pub n_classes: usize,
+    #[config(default = 0.0)]
+    pub dropout: f64,
+}
+
+impl TextTransformerConfig {
+    pub fn init<B: Backend>(&self, device: &B::Device) -> TextTransformer<B> {
+        let small = Initializer::Normal {
+            mean: 0.0,
+            std: 0.02,
+        };
+        materialize(TextTransformer {
+            embedding: EmbeddingConfig::new(VOCAB, self.dim)
+                .with_initializer(small.clone())
+                .init(device),
+            positions: small.init([1, self.max_len, self.dim], device),
+            encoder: EncoderConfig::new(
+                BlockConfig::new(self.dim, self.heads, self.mlp_dim).with_dropout(self.dropout),
+                self.depth,
+            )
+            .init(device),
+            head: LinearConfig::new(self.dim, self.n_classes).init(device),
+        })
+    }
+
+    /// The tokenizer matching this model's input length.
+    pub fn tokenizer(&self) -> ByteTokenizer {
+        ByteTokenizer {
+            max_len: self.max_len,
+        }
+    }
+}
+
+/// See [`TextTransformerConfig`]. Input: token ids `[batch, len]` with `len <= max_len`.
+#[derive(Module, Debug)]
+pub struct TextTransformer<B: Backend> {
+    pub embedding: Embedding<B>,
+    pub positions: Param<Tensor<B, 3>>,
+    pub encoder: Encoder<B>,
+    pub head: Linear<B>,
+}
+
+impl<B: Backend> Classifier<B> for TextTransformer<B> {
+    type Input = Tensor<B, 2, Int>;
+
+    fn features(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        let [batch, len] = tokens.dims();
+        let keep = tokens.clone().not_equal_elem(PAD_TOKEN).float();
+        let x = self.embedding.forward(tokens) + self.positions.val().narrow(1, 0, len);
+        let key_bias = (keep.clone() - 1.0)
+            .mul_scalar(-MASKED)
+            .reshape([batch, 1, 1, len]);
+        let x = self.encoder.forward(x, Some(key_bias));
+        let dim = x.dims()[2];
+        let summed = (x * keep.clone().unsqueeze_dim(2))
+            .sum_dim(1)
+            .reshape([batch, dim]);
+        summed / keep.sum_dim(1).clamp_min(1.0)
+    }
+
+    fn head(&self) -> &Linear<B> {
+        &self.head
+    }
+
+    fn with_head(mut self, n_classes: usize, device: &B::Device) -> Self {
+        let dim = self.head.weight.dims()[0];
+        self.head = materialize(LinearConfig::new(dim, n_classes).init(device));
+        self
+    }
+
+    fn with_lora(mut self, config: &LoraConfig, device: &B::Device) -> Self {
+        self.encoder = self.encoder.with_lora(config, device);
+        self
+    }
+
+    fn without_lora(mut self) -> Self {
+        self.encoder = self.encoder.map_layers(AdaptedLinear::without_lora);
+        self
+    }
+
+    fn fold_lora(mut self) -> Self {
+        self.encoder = self.encoder.map_layers(AdaptedLinear::fold);
+        self
+    }
+
+    fn trainable(self, which: Trainable) -> Self {
+        match which {
+            Trainable::All => self,
+            Trainable::HeadOnly | Trainable::AdaptersAndHead => Self {
+                embedding: self.embedding.no_grad(),
+                positions: self.positions.set_require_grad(false),
+                encoder: match which {
+                    Trainable::HeadOnly => self.encoder.no_grad(),
+                    _ => self.encoder.freeze_base(),
+                },
+                head: self.head,
+            },
+        }
+    }
+}
+
+impl<B: Backend> AdapterHost<B> for TextTransformer<B> {
+    fn fingerprint(&self) -> String {
+        let heads = self.encoder.blocks.first().map_or(0, |b| b.attn.heads);
+        let body = self.encoder.clone().map_layers(AdaptedLinear::without_lora);
+        fingerprint(
+            &format!("text bytes heads={heads}"),
+            &[&self.embedding, &self.positions, &body],
+        )
+    }
+
+    fn adaptable_layers(&self) -> Vec<(String, &AdaptedLinear<B>)> {
+        prefixed(self.encoder.layers())
+    }
+
+    fn adaptable_layers_mut(&mut self) -> Vec<(String, &mut AdaptedLinear<B>)> {
+        prefixed(self.encoder.layers_mut())
+    }
+}

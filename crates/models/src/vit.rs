@@ -1,0 +1,175 @@
+use burn::config::Config;
+use burn::module::{Initializer, Module, Param};
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
+use loramix_lora::{AdaptedLinear, AdapterHost, LoraConfig, materialize};
+
+use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Trainable, fingerprint};
+
+/// A Vision Transformer: non-overlapping patches, a class token, learned positions, pre-norm
+/// blocks and a linear head on the class token. Defaults are the reference config of
+/// DESIGN.md (28x28x1, patch 4, dim 64, depth 4, 4 heads, MLP 256, 10 classes).
+#[derive(Config, Debug, PartialEq)]
+pub struct VitConfig {
+    #[config(default = 28)]
+    pub image_size: usize,
+    #[config(default = 4)]
+    pub patch_size: usize,
+    #[config(default = 1)]
+    pub channels: usize,
+    #[config(default = 64)]
+    pub dim: usize,
+    #[config(default = 4)]
+    pub depth: usize,
+    #[config(default = 4)]
+    pub heads: usize,
+    #[config(default = 256)]
+    pub mlp_dim: usize,
+    #[config(default = 10)]
+    pub n_classes: usize,
+    #[config(default = 0.0)]
+    pub dropout: f64,
+}
+
+impl VitConfig {
+    /// Patches per image.
+    pub fn n_patches(&self) -> usize {
+        (self.image_size / self.patch_size).pow(2)
+    }
+
+    /// # Panics
+    /// If the image size is not a multiple of the patch size.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Vit<B> {
+        assert!(
+            self.patch_size > 0 && self.image_size.is_multiple_of(self.patch_size),
+            "image size {} is not a multiple of patch size {}",
+            self.image_size,
+            self.patch_size
+        );
+        let small = Initializer::Normal {
+            mean: 0.0,
+            std: 0.02,
+        };
+        let patch_width = self.channels * self.patch_size * self.patch_size;
+        materialize(Vit {
+            patch_embed: LinearConfig::new(patch_width, self.dim).init(device),
+            cls_token: small.init([1, 1, self.dim], device),
+            positions: small.init([1, self.n_patches() + 1, self.dim], device),
+            encoder: EncoderConfig::new(
+                BlockConfig::new(self.dim, self.heads, self.mlp_dim).with_dropout(self.dropout),
+                self.depth,
+            )
+            .init(device),
+            head: LinearConfig::new(self.dim, self.n_classes).init(device),
+            patch_size: self.patch_size,
+        })
+    }
+}
+
+/// See [`VitConfig`]. Input: images `[batch, channels, height, width]`.
+#[derive(Module, Debug)]
+pub struct Vit<B: Backend> {
+    pub patch_embed: Linear<B>,
+    pub cls_token: Param<Tensor<B, 3>>,
+    pub positions: Param<Tensor<B, 3>>,
+    pub encoder: Encoder<B>,
+    pub head: Linear<B>,
+    pub patch_size: usize,
+}
+
+impl<B: Backend> Vit<B> {
+    /// `[batch, c, h, w]` to `[batch, patches, c * p * p]`, patches in row-major order.
+    fn patchify(&self, images: Tensor<B, 4>) -> Tensor<B, 3> {
+        let [batch, channels, height, width] = images.dims();
+        let p = self.patch_size;
+        let (rows, cols) = (height / p, width / p);
+        images
+            .reshape([batch, channels, rows, p, cols, p])
+            .permute([0, 2, 4, 1, 3, 5])
+            .reshape([batch, rows * cols, channels * p * p])
+    }
+}
+
+impl<B: Backend> Classifier<B> for Vit<B> {
+    type Input = Tensor<B, 4>;
+
+    fn features(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
+        let batch = images.dims()[0];
+        let tokens = self.patch_embed.forward(self.patchify(images));
+        let dim = tokens.dims()[2];
+        let cls = self.cls_token.val().expand([batch, 1, dim]);
+        let x = Tensor::cat(vec![cls, tokens], 1) + self.positions.val();
+        let x = self.encoder.forward(x, None);
+        x.narrow(1, 0, 1).reshape([batch, dim])
+    }
+
+    fn head(&self) -> &Linear<B> {
+        &self.head
+    }
+
+    fn with_head(mut self, n_classes: usize, device: &B::Device) -> Self {
+        let dim = self.head.weight.dims()[0];
+        self.head = materialize(LinearConfig::new(dim, n_classes).init(device));
+        self
+    }
+
+    fn with_lora(mut self, config: &LoraConfig, device: &B::Device) -> Self {
+        self.encoder = self.encoder.with_lora(config, device);
+        self
+    }
+
+    fn without_lora(mut self) -> Self {
+        self.encoder = self.encoder.map_layers(AdaptedLinear::without_lora);
+        self
+    }
+
+    fn fold_lora(mut self) -> Self {
+        self.encoder = self.encoder.map_layers(AdaptedLinear::fold);
+        self
+    }
+
+    fn trainable(self, which: Trainable) -> Self {
+        match which {
+            Trainable::All => self,
+            Trainable::HeadOnly | Trainable::AdaptersAndHead => Self {
+                patch_embed: self.patch_embed.no_grad(),
+                cls_token: self.cls_token.set_require_grad(false),
+                positions: self.positions.set_require_grad(false),
+                encoder: match which {
+                    Trainable::HeadOnly => self.encoder.no_grad(),
+                    _ => self.encoder.freeze_base(),
+                },
+                head: self.head,
+                patch_size: self.patch_size,
+            },
+        }
+    }
+}
+
+impl<B: Backend> AdapterHost<B> for Vit<B> {
+    fn fingerprint(&self) -> String {
+        let heads = self.encoder.blocks.first().map_or(0, |b| b.attn.heads);
+        let body = self.encoder.clone().map_layers(AdaptedLinear::without_lora);
+        fingerprint(
+            &format!("vit patch={} heads={heads}", self.patch_size),
+            &[&self.patch_embed, &self.cls_token, &self.positions, &body],
+        )
+    }
+
+    fn adaptable_layers(&self) -> Vec<(String, &AdaptedLinear<B>)> {
+        prefixed(self.encoder.layers())
+    }
+
+    fn adaptable_layers_mut(&mut self) -> Vec<(String, &mut AdaptedLinear<B>)> {
+        prefixed(self.encoder.layers_mut())
+    }
+}
+
+/// Layer paths as seen from the model: `encoder.blocks.{i}.{target}`.
+pub(crate) fn prefixed<T>(layers: Vec<(String, T)>) -> Vec<(String, T)> {
+    layers
+        .into_iter()
+        .map(|(name, layer)| (format!("encoder.{name}"), layer))
+        .collect()
+}

@@ -1,0 +1,268 @@
+//! Model shapes, the training step, and what each [`Trainable`] setting lets the optimiser change.
+
+use burn::module::AutodiffModule;
+use burn::optim::GradientsParams;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, Int, Tensor, TensorData, Tolerance};
+use loramix_backend::{Inference, Train};
+use loramix_lora::LoraConfig;
+use loramix_models::{
+    ByteTokenizer, Classifier, TextTransformerConfig, TrainConfig, TrainError, Trainable, Trainer,
+    VitConfig, named_params, trainable_params,
+};
+
+fn small_vit() -> VitConfig {
+    VitConfig::new()
+        .with_dim(32)
+        .with_depth(2)
+        .with_heads(2)
+        .with_mlp_dim(64)
+}
+
+fn small_text() -> TextTransformerConfig {
+    TextTransformerConfig::new()
+        .with_max_len(24)
+        .with_dim(32)
+        .with_depth(2)
+        .with_heads(2)
+        .with_mlp_dim(64)
+        .with_n_classes(4)
+}
+
+fn images<B: Backend>(n: usize, device: &B::Device) -> Tensor<B, 4> {
+    Tensor::random([n, 1, 28, 28], Distribution::Uniform(0.0, 1.0), device)
+}
+
+fn labels<B: Backend>(n: usize, classes: usize, device: &B::Device) -> Tensor<B, 1, Int> {
+    let ids: Vec<i64> = (0..n).map(|i| ((i * 7 + 3) % classes) as i64).collect();
+    Tensor::from_data(TensorData::new(ids, [n]), device)
+}
+
+#[test]
+fn vit_forward_shapes() {
+    let device = loramix_backend::device();
+    let model = VitConfig::new().init::<Inference>(&device);
+    assert_eq!(model.features(images(3, &device)).dims(), [3, 64]);
+    assert_eq!(model.logits(images(3, &device)).dims(), [3, 10]);
+    let model = model.with_head(7, &device);
+    assert_eq!(model.logits(images(2, &device)).dims(), [2, 7]);
+}
+
+#[test]
+fn text_forward_shapes_on_empty_multibyte_and_overlong_inputs() {
+    let device = loramix_backend::device();
+    let config = small_text();
+    let model = config.init::<Inference>(&device);
+    let long = "ü".repeat(100);
+    let texts = ["", "héllo wörld 🦀", long.as_str()];
+    let tokens = config.tokenizer().batch::<Inference, _>(&texts, &device);
+    assert_eq!(tokens.dims(), [3, 24]);
+    let logits = model.logits(tokens);
+    assert_eq!(logits.dims(), [3, 4]);
+    let values = logits.into_data().to_vec::<f32>().unwrap();
+    assert!(values.iter().all(|v| v.is_finite()), "{values:?}");
+}
+
+#[test]
+fn tokenizer_round_trips_utf8_and_truncates_on_char_boundaries() {
+    let tok = ByteTokenizer { max_len: 16 };
+    for text in ["", "plain ascii", "héllo 🦀", "日本語"] {
+        assert_eq!(tok.decode(&tok.encode(text)), text);
+        assert_eq!(tok.encode(text).len(), 16);
+    }
+    // 7 two-byte characters do not fit 16 - 3 bytes: cut after 6, never inside one.
+    let cut = ByteTokenizer { max_len: 13 }.encode("ééééééé");
+    assert_eq!(tok.decode(&cut), "éééééé");
+}
+
+/// Trains on 32 random examples with random labels until memorised; returns (first, last) loss.
+fn overfit<M: Classifier<Train> + AutodiffModule<Train>>(
+    model: M,
+    input: M::Input,
+    classes: usize,
+) -> (f32, f32) {
+    let device = loramix_backend::device();
+    let targets = labels::<Train>(32, classes, &device);
+    let mut trainer = Trainer::new(
+        model,
+        &TrainConfig::new().with_lr(3e-3).with_weight_decay(0.0),
+    );
+    let first = trainer.step(input.clone(), targets.clone()).unwrap();
+    let mut last = first;
+    for _ in 0..300 {
+        last = trainer.step(input.clone(), targets.clone()).unwrap();
+        if last < 0.05 * first {
+            break;
+        }
+    }
+    (first, last)
+}
+
+#[test]
+fn vit_overfits_32_random_examples() {
+    let device = loramix_backend::device();
+    let (first, last) = overfit(small_vit().init::<Train>(&device), images(32, &device), 10);
+    assert!(last < 0.1 * first, "loss only fell from {first} to {last}");
+}
+
+#[test]
+fn text_transformer_overfits_32_random_examples() {
+    let device = loramix_backend::device();
+    let config = small_text();
+    let texts: Vec<String> = (0..32)
+        .map(|i| format!("sample {i} {}", "xyz".repeat(i % 5)))
+        .collect();
+    let tokens = config.tokenizer().batch::<Train, _>(&texts, &device);
+    let (first, last) = overfit(config.init::<Train>(&device), tokens, 4);
+    assert!(last < 0.1 * first, "loss only fell from {first} to {last}");
+}
+
+/// Paths of the parameters whose values differ between `before` and `after`.
+fn changed<M: burn::module::Module<Train>>(before: &M, after: &M) -> Vec<String> {
+    let (before, after) = (named_params(before), named_params(after));
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    before
+        .iter()
+        .filter(|(path, value)| after[*path] != **value)
+        .map(|(path, _)| path.clone())
+        .collect()
+}
+
+/// Runs three steps with `which` trainable; returns the changed parameter paths and the number of
+/// gradients the optimiser received.
+fn train_three_steps(which: Trainable, lora: bool) -> (Vec<String>, usize, usize) {
+    let device = loramix_backend::device();
+    let mut model = small_vit().init::<Train>(&device);
+    if lora {
+        model = model.with_lora(&LoraConfig::new().with_rank(4), &device);
+    }
+    let model = model.trainable(which);
+    let input = images::<Train>(8, &device);
+    let targets = labels::<Train>(8, 10, &device);
+    let loss = burn::nn::loss::CrossEntropyLoss::new(None, &device)
+        .forward(model.logits(input.clone()), targets.clone());
+    let n_grads = GradientsParams::from_grads(loss.backward(), &model).len();
+    let n_trainable = trainable_params(&model);
+
+    let before = model.clone();
+    let mut trainer = Trainer::new(model, &TrainConfig::new());
+    for _ in 0..3 {
+        trainer.step(input.clone(), targets.clone()).unwrap();
+    }
+    (changed(&before, trainer.model()), n_grads, n_trainable)
+}
+
+#[test]
+fn head_only_training_changes_only_the_head() {
+    let (changed, grads, trainable) = train_three_steps(Trainable::HeadOnly, false);
+    assert_eq!(changed, ["head.bias", "head.weight"]);
+    assert_eq!(grads, 2, "frozen parameters must get no gradient at all");
+    assert_eq!(trainable, 32 * 10 + 10);
+}
+
+#[test]
+fn lora_training_changes_only_factors_and_head_and_leaves_the_base_bit_identical() {
+    let (changed, grads, trainable) = train_three_steps(Trainable::AdaptersAndHead, true);
+    let mut expected = vec!["head.bias".to_string(), "head.weight".to_string()];
+    for block in 0..2 {
+        for target in ["query", "value"] {
+            for factor in ["a", "b"] {
+                expected.push(format!(
+                    "encoder.blocks.{block}.attn.{target}.lora.{factor}"
+                ));
+            }
+        }
+    }
+    expected.sort();
+    assert_eq!(changed, expected);
+    assert_eq!(grads, expected.len());
+    assert_eq!(trainable, 2 * 2 * (32 * 4 + 4 * 32) + 32 * 10 + 10);
+}
+
+#[test]
+fn full_fine_tuning_changes_every_weight() {
+    let (changed, grads, _) = train_three_steps(Trainable::All, false);
+    let device = loramix_backend::device();
+    let all = named_params(&small_vit().init::<Train>(&device));
+    assert_eq!(changed.len(), all.len());
+    assert_eq!(grads, all.len());
+}
+
+#[test]
+fn non_finite_loss_is_an_error_and_keeps_the_model() {
+    let device = loramix_backend::device();
+    let model = small_vit().init::<Train>(&device);
+    let before = model.clone();
+    let mut trainer = Trainer::new(model, &TrainConfig::new());
+    let poisoned = images::<Train>(4, &device) * f32::NAN;
+    let err = trainer.step(poisoned, labels(4, 10, &device)).unwrap_err();
+    assert!(
+        matches!(err, TrainError::NonFiniteLoss { step: 0, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("model kept"), "{err}");
+    assert!(changed(&before, trainer.model()).is_empty());
+    assert_eq!(trainer.steps(), 0);
+}
+
+#[test]
+fn batch_with_wrong_number_of_targets_is_an_error() {
+    let device = loramix_backend::device();
+    let mut trainer = Trainer::new(small_vit().init::<Train>(&device), &TrainConfig::new());
+    let err = trainer
+        .step(images(4, &device), labels(3, 10, &device))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        TrainError::BatchMismatch {
+            inputs: 4,
+            targets: 3
+        }
+    );
+}
+
+#[test]
+fn zero_initialised_lora_model_equals_its_base_and_folding_keeps_outputs() {
+    let device = loramix_backend::device();
+    let base = small_vit().init::<Train>(&device);
+    let x = images::<Train>(4, &device);
+    let expected = base.logits(x.clone()).into_data();
+    let lora = base
+        .with_lora(
+            &LoraConfig::new()
+                .with_rank(4)
+                .with_targets(loramix_lora::Target::ALL.to_vec()),
+            &device,
+        )
+        .trainable(Trainable::AdaptersAndHead);
+    lora.logits(x.clone())
+        .into_data()
+        .assert_eq(&expected, true);
+
+    let mut trainer = Trainer::new(lora, &TrainConfig::new().with_lr(1e-2));
+    for _ in 0..3 {
+        trainer.step(x.clone(), labels(4, 10, &device)).unwrap();
+    }
+    let trained = trainer.into_model().valid();
+    let x = x.inner();
+    let unfolded = trained.logits(x.clone()).into_data();
+    assert_ne!(unfolded, expected, "training changed nothing");
+    trained
+        .fold_lora()
+        .logits(x)
+        .into_data()
+        .assert_approx_eq::<f32>(&unfolded, Tolerance::absolute(1e-5));
+}
+
+#[test]
+fn a_fresh_model_and_its_clone_are_the_same_model() {
+    let device = loramix_backend::device();
+    let model = small_vit().init::<Inference>(&device);
+    let copy = model.clone();
+    assert_eq!(named_params(&model), named_params(&copy));
+    let text = small_text().init::<Inference>(&device);
+    assert_eq!(named_params(&text), named_params(&text.clone()));
+}

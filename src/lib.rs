@@ -1,0 +1,18 @@
+//! loramix: compose LoRA modules for few-shot transfer, on burn.
+//!
+//! This facade re-exports the workspace crates under short names; the end-to-end tests in
+//! `tests/` use it as a downstream user would.
+//!
+//! - [`backend`]: the one mapping from cargo feature to burn backend.
+//! - [`lora`]: LoRA-capable linears and adapters saved apart from their base.
+//! - [`models`]: the ViT, the byte-level text transformer and their training step.
+//! - [`compose`]: composition of several adapters.
+//! - [`data`]: datasets, task suites and k-shot sampling.
+//! - [`experiment`]: the stages behind the `loramix` command.
+
+pub use loramix_backend as backend;
+pub use loramix_compose as compose;
+pub use loramix_data as data;
+pub use loramix_experiment as experiment;
+pub use loramix_lora as lora;
+pub use loramix_models as models;
