@@ -22,8 +22,8 @@ lint:
 
 # Type-check the GPU backends (no GPU needed).
 check-gpu:
-    cargo check -p loramix --features wgpu
-    cargo check -p loramix --features cuda
+    cargo check -p loramix --features wgpu --tests
+    cargo check -p loramix --features cuda --tests
 
 # Everything CI runs.
 ci:
