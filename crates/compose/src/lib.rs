@@ -1,1 +1,27 @@
-//! placeholder
+//! Compositions of N upstream LoRA adapters over one base model (DESIGN.md, "Methods").
+//!
+//! Every composition is exact: per adapted layer it adds `sum_i w_i s_i B_i A_i`, never
+//! `(sum B_i)(sum A_i)`. Compositions that keep the modules apart run as one stacked
+//! rank-`sum r_i` path ([`StackedDelta`](loramix_lora::StackedDelta)); merges that act on
+//! entries of the dense deltas (TIES, DARE) fold their result straight into the base.
+//!
+//! - [`attach`] with [`uniform_weights`] or user weights: uniform composition and task arithmetic.
+//! - [`LearnedComposition`]: per-layer (or shared) weights trained with the head.
+//! - [`merge_into_base`] with [`DenseMerge`]: TIES and DARE on the exact deltas.
+//! - [`search_weights`]: a gradient-free evolutionary search of the weights (as LoraHub does).
+//! - [`compress`]: any composition back to one rank-r adapter, with its approximation error.
+//! - Folding for inference is [`Classifier::fold_lora`](loramix_models::Classifier::fold_lora).
+
+mod compress;
+mod error;
+mod learned;
+mod merge;
+mod search;
+mod stack;
+
+pub use compress::{Compressed, compress};
+pub use error::ComposeError;
+pub use learned::{LearnedComposition, LearnedConfig, Normalisation, Penalty, Sharing};
+pub use merge::{DenseMerge, merge_into_base};
+pub use search::{SearchConfig, SearchResult, search_weights};
+pub use stack::{attach, set_weights, uniform_weights};

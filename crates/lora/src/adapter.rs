@@ -102,6 +102,28 @@ pub struct AdapterManifest {
     /// Metrics recorded at creation (accuracy, loss, steps, ...).
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
+    /// For an adapter made by composing others: how, from which, with which weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub composition: Option<CompositionRecord>,
+}
+
+/// How a composed adapter was made.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CompositionRecord {
+    /// `uniform`, `learned`, `fixed`, `ties`, `dare`, `search`, ...
+    pub method: String,
+    /// The composed modules, in composition order.
+    pub parents: Vec<ParentModule>,
+    /// Largest relative Frobenius error of a layer's re-compression to `rank` (0 when exact).
+    pub approximation_error: f64,
+}
+
+/// One module of a composition and its weight: one value for every layer, or one per layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParentModule {
+    pub task: String,
+    pub base_fingerprint: String,
+    pub weights: Vec<f32>,
 }
 
 /// The factors of one adapted layer, in PEFT layout.
@@ -174,6 +196,7 @@ impl Adapter {
                 base_fingerprint: host.fingerprint(),
                 layers: shapes,
                 metrics,
+                composition: None,
             },
             layers,
             origin: None,

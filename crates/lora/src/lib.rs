@@ -9,10 +9,13 @@ mod adapter;
 mod config;
 mod linear;
 mod materialize;
+mod stacked;
 
 pub use adapter::{
-    ADAPTER_FORMAT, Adapter, AdapterError, AdapterHost, AdapterLayer, AdapterManifest, LayerShape,
+    ADAPTER_FORMAT, Adapter, AdapterError, AdapterHost, AdapterLayer, AdapterManifest,
+    CompositionRecord, LayerShape, ParentModule,
 };
 pub use config::{LoraConfig, Target};
 pub use linear::{AdaptedLinear, LoraDelta};
 pub use materialize::materialize;
+pub use stacked::{ModuleFactors, StackedDelta};

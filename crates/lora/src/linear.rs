@@ -3,7 +3,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
-use crate::{LoraConfig, materialize};
+use crate::{LoraConfig, StackedDelta, materialize};
 
 /// The low-rank update `s * B A` of one linear layer.
 ///
@@ -75,13 +75,19 @@ impl<B: Backend> LoraDelta<B> {
 pub struct AdaptedLinear<B: Backend> {
     /// The pretrained layer (frozen while an update is trained).
     pub base: Linear<B>,
-    /// The low-rank update, if one is attached.
+    /// The trainable low-rank update, if one is attached.
     pub lora: Option<LoraDelta<B>>,
+    /// A frozen composition of upstream updates, if one is attached.
+    pub composition: Option<StackedDelta<B>>,
 }
 
 impl<B: Backend> From<Linear<B>> for AdaptedLinear<B> {
     fn from(base: Linear<B>) -> Self {
-        Self { base, lora: None }
+        Self {
+            base,
+            lora: None,
+            composition: None,
+        }
     }
 }
 
@@ -100,44 +106,64 @@ impl<B: Backend> AdaptedLinear<B> {
     pub fn with_lora(self, config: &LoraConfig, device: &B::Device) -> Self {
         let lora = LoraDelta::init(self.d_in(), self.d_out(), config, device);
         Self {
-            base: self.base,
             lora: Some(lora),
+            ..self
         }
     }
 
-    /// Remove the update, keeping the base as it is.
+    /// Remove every low-rank update (trainable and composed), keeping the base as it is.
     pub fn without_lora(self) -> Self {
-        Self {
-            base: self.base,
-            lora: None,
-        }
+        Self::from(self.base)
     }
 
-    /// Stop gradients to the base weight and bias; the update keeps its own setting.
+    /// Stop gradients to the base weight and bias; the updates keep their own setting.
     pub fn freeze_base(self) -> Self {
         Self {
             base: self.base.no_grad(),
-            lora: self.lora,
+            ..self
         }
     }
 
-    /// `x W + b + s * x A B`.
+    /// `x W + b` plus every attached update.
     pub fn forward<const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
-        match &self.lora {
-            None => self.base.forward(input),
-            Some(lora) => self.base.forward(input.clone()) + lora.forward(input),
+        let mut output = self.base.forward(input.clone());
+        if let Some(lora) = &self.lora {
+            output = output + lora.forward(input.clone());
+        }
+        if let Some(composition) = &self.composition {
+            output = output + composition.forward(input);
+        }
+        output
+    }
+
+    /// Two factors `(L: [d_in, k], R: [k, d_out])` whose product is the sum of the attached
+    /// updates, if any is attached: what re-compression works on instead of a dense matrix.
+    pub fn update_factors(&self) -> Option<(Tensor<B, 2>, Tensor<B, 2>)> {
+        let lora = self.lora.as_ref().map(|l| (l.a.val(), l.b.val() * l.scale));
+        let composition = self.composition.as_ref().map(StackedDelta::factors);
+        match (lora, composition) {
+            (Some((la, lb)), Some((ca, cb))) => {
+                Some((Tensor::cat(vec![la, ca], 1), Tensor::cat(vec![lb, cb], 0)))
+            }
+            (l, c) => l.or(c),
         }
     }
 
-    /// Merge the update into the base weight: a plain layer with the same outputs and the
+    /// The sum of the attached updates as a dense `[d_in, d_out]` matrix, if any is attached.
+    pub fn delta_weight(&self) -> Option<Tensor<B, 2>> {
+        self.update_factors()
+            .map(|(left, right)| left.matmul(right))
+    }
+
+    /// Merge every update into the base weight: a plain layer with the same outputs and the
     /// base's inference cost.
     pub fn fold(self) -> Self {
-        let Some(lora) = self.lora else {
+        let Some(delta) = self.delta_weight() else {
             return self;
         };
         let mut base = self.base;
-        base.weight = base.weight.map(|w| w + lora.delta_weight());
-        Self { base, lora: None }
+        base.weight = base.weight.map(|w| w + delta);
+        Self::from(base)
     }
 }
 

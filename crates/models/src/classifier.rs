@@ -1,4 +1,4 @@
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleDisplay, ModuleVisitor, Param};
 use burn::nn::Linear;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
@@ -21,7 +21,7 @@ pub enum Trainable {
 }
 
 /// A model that maps an input to class logits through features and a linear head.
-pub trait Classifier<B: Backend>: Module<B> + AdapterHost<B> {
+pub trait Classifier<B: Backend>: Module<B> + ModuleDisplay + AdapterHost<B> {
     /// A batch of inputs (images or token ids).
     type Input: Clone + Send + Sync;
 
@@ -34,6 +34,11 @@ pub trait Classifier<B: Backend>: Module<B> + AdapterHost<B> {
     /// Class logits `[batch, classes]`.
     fn logits(&self, input: Self::Input) -> Tensor<B, 2> {
         self.head().forward(self.features(input))
+    }
+
+    /// A regularisation term added to the training loss (`[1]`), if the model has one.
+    fn penalty(&self) -> Option<Tensor<B, 1>> {
+        None
     }
 
     /// Replace the head with a fresh one for `n_classes` classes.

@@ -67,7 +67,8 @@ impl<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> Trainer<B, M> {
         self.steps
     }
 
-    /// One optimiser step on a batch; returns the batch loss before the update. A non-finite
+    /// One optimiser step on a batch; returns the batch loss (with the model's
+    /// [`penalty`](Classifier::penalty), if any) before the update. A non-finite
     /// loss leaves the model untouched and is reported as an error.
     pub fn step(&mut self, input: M::Input, targets: Tensor<B, 1, Int>) -> Result<f32, TrainError> {
         let model = self.model();
@@ -79,7 +80,10 @@ impl<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> Trainer<B, M> {
                 targets: n_targets,
             });
         }
-        let loss = CrossEntropyLoss::new(None, &logits.device()).forward(logits, targets);
+        let mut loss = CrossEntropyLoss::new(None, &logits.device()).forward(logits, targets);
+        if let Some(penalty) = model.penalty() {
+            loss = loss + penalty;
+        }
         let value: f32 = loss.clone().into_scalar().elem();
         if !value.is_finite() {
             return Err(TrainError::NonFiniteLoss {

@@ -1,0 +1,165 @@
+use burn::tensor::backend::Backend;
+use burn::tensor::{Tensor, TensorData};
+use loramix_lora::{Adapter, AdapterHost};
+use loramix_rng::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ComposeError, Result};
+
+/// Merges that act on single entries of the modules' dense deltas `s_i B_i A_i`, so their result
+/// is not low-rank: it is folded into the base weight (and can be re-compressed with
+/// [`compress`](crate::compress) to be saved as an adapter).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "method")]
+pub enum DenseMerge {
+    /// TIES-merging (Yadav et al. 2023): keep the `density` fraction of each delta's entries
+    /// with the largest magnitude, elect each entry's sign from the sum of what was kept, average
+    /// the kept values that agree with it, and scale by `lambda`.
+    Ties { density: f32, lambda: f32 },
+    /// DARE (Yu et al. 2024): drop each entry with probability `drop`, rescale the survivors by
+    /// `1 / (1 - drop)`, then sum the modules with `weights`. Seeded, so reruns agree.
+    Dare {
+        drop: f32,
+        weights: Vec<f32>,
+        seed: u64,
+    },
+}
+
+impl DenseMerge {
+    fn check(&self, modules: usize) -> Result<()> {
+        let (name, value, range, ok) = match self {
+            DenseMerge::Ties { density, .. } => (
+                "TIES density",
+                *density,
+                "(0, 1]",
+                *density > 0.0 && *density <= 1.0,
+            ),
+            DenseMerge::Dare { drop, weights, .. } => {
+                if weights.len() != modules {
+                    return Err(ComposeError::WeightCount {
+                        given: weights.len(),
+                        modules,
+                    });
+                }
+                ("DARE drop rate", *drop, "[0, 1)", (0.0..1.0).contains(drop))
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(ComposeError::OutOfRange {
+                name,
+                range,
+                value: value.into(),
+            })
+        }
+    }
+
+    /// Merge one layer's deltas (each `d_in * d_out`, same layout). `layer` seeds DARE's masks.
+    fn merge(&self, deltas: &[Vec<f32>], layer: usize) -> Vec<f32> {
+        match self {
+            DenseMerge::Ties { density, lambda } => ties(deltas, *density, *lambda),
+            DenseMerge::Dare {
+                drop,
+                weights,
+                seed,
+            } => dare(deltas, *drop, weights, seed.wrapping_add(layer as u64)),
+        }
+    }
+}
+
+fn ties(deltas: &[Vec<f32>], density: f32, lambda: f32) -> Vec<f32> {
+    let trimmed: Vec<Vec<f32>> = deltas.iter().map(|d| keep_largest(d, density)).collect();
+    (0..deltas[0].len())
+        .map(|j| {
+            let sign = trimmed.iter().map(|t| t[j]).sum::<f32>().signum();
+            let agreeing: Vec<f32> = trimmed
+                .iter()
+                .map(|t| t[j])
+                .filter(|&v| v != 0.0 && v.signum() == sign)
+                .collect();
+            if agreeing.is_empty() {
+                0.0
+            } else {
+                lambda * agreeing.iter().sum::<f32>() / agreeing.len() as f32
+            }
+        })
+        .collect()
+}
+
+/// Zero all but the `density` fraction of entries with the largest magnitude (ties kept).
+fn keep_largest(delta: &[f32], density: f32) -> Vec<f32> {
+    let keep = ((density * delta.len() as f32).ceil() as usize).clamp(1, delta.len());
+    let mut magnitudes: Vec<f32> = delta.iter().map(|v| v.abs()).collect();
+    let (_, threshold, _) = magnitudes.select_nth_unstable_by(keep - 1, |a, b| b.total_cmp(a));
+    let threshold = *threshold;
+    delta
+        .iter()
+        .map(|&v| if v.abs() >= threshold { v } else { 0.0 })
+        .collect()
+}
+
+fn dare(deltas: &[Vec<f32>], drop: f32, weights: &[f32], seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    let rescale = 1.0 / (1.0 - drop);
+    let mut merged = vec![0.0; deltas[0].len()];
+    for (delta, &weight) in deltas.iter().zip(weights) {
+        for (out, &v) in merged.iter_mut().zip(delta) {
+            if rng.unit() >= drop {
+                *out += weight * rescale * v;
+            }
+        }
+    }
+    merged
+}
+
+/// Merge `adapters` with `merge` and add the result to each layer's base weight. Every adapter is
+/// checked against the base first: on error `host` is unchanged.
+pub fn merge_into_base<B: Backend, H: AdapterHost<B>>(
+    host: &mut H,
+    adapters: &[Adapter],
+    merge: &DenseMerge,
+    device: &B::Device,
+) -> Result<()> {
+    if adapters.is_empty() {
+        return Err(ComposeError::NoAdapters);
+    }
+    merge.check(adapters.len())?;
+    let placements = adapters
+        .iter()
+        .map(|a| a.check_fits(host))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+
+    let shapes: Vec<[usize; 2]> = host
+        .adaptable_layers()
+        .iter()
+        .map(|(_, l)| [l.d_in(), l.d_out()])
+        .collect();
+    // Dense delta of every module for every layer it adapts (zeros where it adapts nothing).
+    let mut deltas: Vec<Vec<Vec<f32>>> = vec![Vec::new(); shapes.len()];
+    for (adapter, placement) in adapters.iter().zip(&placements) {
+        for (layer, per_module) in deltas.iter_mut().enumerate() {
+            let [d_in, d_out] = shapes[layer];
+            let delta = match placement.iter().position(|&p| p == layer) {
+                Some(i) => {
+                    let (a, b) = adapter.factors::<B>(i, device);
+                    let scale = adapter.layer_scale(&adapter.manifest.layers[i]);
+                    let dense = a.matmul(b) * scale;
+                    dense.into_data().convert::<f32>().to_vec().expect("f32")
+                }
+                None => vec![0.0; d_in * d_out],
+            };
+            per_module.push(delta);
+        }
+    }
+    for (index, (_, layer)) in host.adaptable_layers_mut().into_iter().enumerate() {
+        let touched = placements.iter().any(|p| p.contains(&index));
+        if !touched {
+            continue;
+        }
+        let merged = merge.merge(&deltas[index], index);
+        let delta = Tensor::<B, 2>::from_data(TensorData::new(merged, shapes[index]), device);
+        layer.base.weight = layer.base.weight.clone().map(|w| w + delta);
+    }
+    Ok(())
+}
