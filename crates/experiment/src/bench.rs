@@ -3,11 +3,14 @@
 
 use std::time::Instant;
 
-use burn::module::AutodiffModule;
+use std::collections::BTreeMap;
+
+use burn::module::{AutodiffModule, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use loramix_backend::{Inference, Train};
-use loramix_lora::{LoraConfig, Target};
+use loramix_compose::{LearnedComposition, LearnedConfig, attach, uniform_weights};
+use loramix_lora::{Adapter, AdapterHost, LoraConfig, Target};
 use loramix_models::{
     Classifier, TrainConfig, Trainable, Trainer, Vit, VitConfig, trainable_params,
 };
@@ -43,41 +46,138 @@ impl Default for BenchConfig {
 /// One line of the benchmark table.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchRow {
-    pub method: &'static str,
+    pub method: String,
     pub trainable_params: usize,
     /// Samples per second of each run.
     pub runs: Vec<f64>,
     /// Median of `runs`.
     pub samples_per_sec: f64,
-    /// PyTorch 2 CPU threads, DESIGN.md (low, high).
-    pub pytorch: (f64, f64),
+    /// PyTorch 2 CPU threads, DESIGN.md (low, high), where it was measured.
+    pub pytorch: Option<(f64, f64)>,
 }
 
 impl BenchRow {
     /// Our median over the middle of PyTorch's range.
-    pub fn ratio(&self) -> f64 {
-        self.samples_per_sec / ((self.pytorch.0 + self.pytorch.1) / 2.0)
+    pub fn ratio(&self) -> Option<f64> {
+        self.pytorch
+            .map(|(low, high)| self.samples_per_sec / ((low + high) / 2.0))
     }
 }
 
-/// The methods measured, with PyTorch's samples/s from DESIGN.md.
-const METHODS: [(&str, (f64, f64)); 3] = [
-    ("full fine-tuning", (895.0, 1134.0)),
-    ("head only", (4079.0, 4558.0)),
-    ("LoRA from scratch", (1402.0, 1439.0)),
+/// What a benchmark row trains.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Method {
+    Full,
+    HeadOnly,
+    Lora,
+    /// Uniform composition of `n` modules, run unmerged (the stacked path every step).
+    Uniform(usize),
+    /// Learned composition of `n` modules (per-layer softmax weights and the head trained).
+    Learned(usize),
+}
+
+impl Method {
+    fn name(self) -> String {
+        match self {
+            Method::Full => "full fine-tuning".into(),
+            Method::HeadOnly => "head only".into(),
+            Method::Lora => "LoRA from scratch".into(),
+            Method::Uniform(n) => format!("uniform composition N={n} (unmerged)"),
+            Method::Learned(n) => format!("learned composition N={n}"),
+        }
+    }
+
+    /// PyTorch's samples/s on the same config, from DESIGN.md, where it has one.
+    fn pytorch(self) -> Option<(f64, f64)> {
+        match self {
+            Method::Full => Some((895.0, 1134.0)),
+            Method::HeadOnly => Some((4079.0, 4558.0)),
+            Method::Lora => Some((1402.0, 1439.0)),
+            Method::Uniform(8) => Some((3109.0, 3353.0)),
+            Method::Learned(1) => Some((1169.0, 1169.0)),
+            Method::Learned(8) => Some((1178.0, 1263.0)),
+            Method::Learned(32) => Some((802.0, 802.0)),
+            _ => None,
+        }
+    }
+}
+
+/// The rows of `loramix bench`: every method of DESIGN.md's table.
+pub const METHODS: [Method; 5] = [
+    Method::Full,
+    Method::HeadOnly,
+    Method::Lora,
+    Method::Uniform(8),
+    Method::Learned(8),
+];
+
+/// The rows of `loramix bench --scaling`: learned composition as N grows.
+pub const SCALING: [Method; 5] = [
+    Method::Learned(1),
+    Method::Learned(4),
+    Method::Learned(8),
+    Method::Learned(16),
+    Method::Learned(32),
 ];
 const INFERENCE: (&str, (f64, f64)) = ("inference b256", (2413.0, 2458.0));
 
-/// Measure every method; `progress` is told each row as it finishes.
-pub fn run(config: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Vec<BenchRow> {
+/// Measure `methods` (and inference when `inference` is set); `progress` is told each row as it
+/// finishes.
+pub fn run(
+    config: &BenchConfig,
+    methods: &[Method],
+    inference: bool,
+    mut progress: impl FnMut(&BenchRow),
+) -> Vec<BenchRow> {
     let device = loramix_backend::device();
+    let lora = LoraConfig::new()
+        .with_rank(8)
+        .with_targets(vec![Target::Query, Target::Value]);
     let mut rows = Vec::new();
-    for (method, pytorch) in METHODS {
-        let model = reference_model::<Train>(method, &device);
-        let row = measure_training(method, pytorch, model, config);
+    for &method in methods {
+        let base = VitConfig::new().init::<Train>(&device);
+        let row = match method {
+            Method::Full => measure_training(method, base.trainable(Trainable::All), config),
+            Method::HeadOnly => {
+                measure_training(method, base.trainable(Trainable::HeadOnly), config)
+            }
+            Method::Lora => measure_training(
+                method,
+                base.with_lora(&lora, &device)
+                    .trainable(Trainable::AdaptersAndHead),
+                config,
+            ),
+            Method::Uniform(n) | Method::Learned(n) => {
+                let adapters = random_adapters(&base.valid(), n, &lora);
+                let mut model = base;
+                attach(&mut model, &adapters, &uniform_weights(n), &device)
+                    .expect("adapters were made on this base");
+                if let Method::Uniform(_) = method {
+                    measure_training(method, model.trainable(Trainable::HeadOnly), config)
+                } else {
+                    let learned = LearnedComposition::new(model, LearnedConfig::default(), &device)
+                        .expect("the model is composed");
+                    measure_training(
+                        method,
+                        learned.trainable(Trainable::AdaptersAndHead),
+                        config,
+                    )
+                }
+            }
+        };
         progress(&row);
         rows.push(row);
     }
+    if inference {
+        let row = measure_inference(config);
+        progress(&row);
+        rows.push(row);
+    }
+    rows
+}
+
+fn measure_inference(config: &BenchConfig) -> BenchRow {
+    let device = loramix_backend::device();
     let model = VitConfig::new().init::<Inference>(&device);
     let images = random_images::<Inference>(config.infer_batch, &device);
     let runs = (0..config.runs)
@@ -92,32 +192,34 @@ pub fn run(config: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Vec<Ben
             (config.steps * config.infer_batch) as f64 / start.elapsed().as_secs_f64()
         })
         .collect();
-    let row = row(INFERENCE.0, 0, runs, INFERENCE.1);
-    progress(&row);
-    rows.push(row);
-    rows
+    row(INFERENCE.0.to_string(), 0, runs, Some(INFERENCE.1))
 }
 
-/// The reference ViT set up for `method`: LoRA is rank 8 on query and value.
-fn reference_model<B: Backend>(method: &str, device: &B::Device) -> Vit<B> {
-    let model = VitConfig::new().init::<B>(device);
-    match method {
-        "full fine-tuning" => model.trainable(Trainable::All),
-        "head only" => model.trainable(Trainable::HeadOnly),
-        _ => model
-            .with_lora(
-                &LoraConfig::new()
-                    .with_rank(8)
-                    .with_targets(vec![Target::Query, Target::Value]),
-                device,
-            )
-            .trainable(Trainable::AdaptersAndHead),
-    }
+/// `n` upstream adapters of `config` with random non-zero factors: their values do not change
+/// the cost of a step.
+fn random_adapters(base: &Vit<Inference>, n: usize, config: &LoraConfig) -> Vec<Adapter> {
+    let device = loramix_backend::device();
+    (0..n)
+        .map(|i| {
+            let mut model = base.clone().with_lora(config, &device);
+            for (_, layer) in model.adaptable_layers_mut() {
+                if let Some(lora) = layer.lora.as_mut() {
+                    let shape = lora.b.dims();
+                    lora.b = Param::from_tensor(Tensor::random(
+                        shape,
+                        Distribution::Normal(0.0, 0.1),
+                        &device,
+                    ));
+                }
+            }
+            Adapter::extract(&model, &format!("random-{i}"), config, BTreeMap::new())
+                .expect("the model has LoRA updates")
+        })
+        .collect()
 }
 
 fn measure_training<M: Classifier<Train, Input = Tensor<Train, 4>> + AutodiffModule<Train>>(
-    method: &'static str,
-    pytorch: (f64, f64),
+    method: Method,
     model: M,
     config: &BenchConfig,
 ) -> BenchRow {
@@ -145,14 +247,14 @@ fn measure_training<M: Classifier<Train, Input = Tensor<Train, 4>> + AutodiffMod
             (config.steps * config.batch) as f64 / start.elapsed().as_secs_f64()
         })
         .collect();
-    row(method, trainable, runs, pytorch)
+    row(method.name(), trainable, runs, method.pytorch())
 }
 
 fn row(
-    method: &'static str,
+    method: String,
     trainable_params: usize,
     runs: Vec<f64>,
-    pytorch: (f64, f64),
+    pytorch: Option<(f64, f64)>,
 ) -> BenchRow {
     let mut sorted = runs.clone();
     sorted.sort_by(f64::total_cmp);
@@ -177,18 +279,24 @@ pub fn table(rows: &[BenchRow]) -> String {
     );
     for r in rows {
         let runs: Vec<String> = r.runs.iter().map(|v| format!("{v:.0}")).collect();
+        let (pytorch, ratio) = match (r.pytorch, r.ratio()) {
+            (Some((low, high)), Some(ratio)) if low == high => {
+                (format!("{low:.0}"), format!("{ratio:.2}x"))
+            }
+            (Some((low, high)), Some(ratio)) => {
+                (format!("{low:.0} to {high:.0}"), format!("{ratio:.2}x"))
+            }
+            _ => ("-".to_string(), "-".to_string()),
+        };
+        let trainable = match r.trainable_params {
+            0 => "-".to_string(),
+            n => n.to_string(),
+        };
         out.push_str(&format!(
-            "| {} | {} | {:.0} | {} | {:.0} to {:.0} | {:.2}x |\n",
+            "| {} | {trainable} | {:.0} | {} | {pytorch} | {ratio} |\n",
             r.method,
-            match r.trainable_params {
-                0 => "-".to_string(),
-                n => n.to_string(),
-            },
             r.samples_per_sec,
             runs.join(", "),
-            r.pytorch.0,
-            r.pytorch.1,
-            r.ratio()
         ));
     }
     out

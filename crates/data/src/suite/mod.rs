@@ -1,0 +1,11 @@
+//! Task suites: a pretraining pool, upstream tasks and downstream tasks under each kind of
+//! shift, declared in TOML and materialised from the fetched data with a leakage check.
+
+mod item;
+mod loaded;
+mod plan;
+mod spec;
+
+pub use item::SuiteItem;
+pub use loaded::{LoadedSuite, Task};
+pub use spec::{Modality, Part, Role, Shift, Source, Suite, TaskSpec};

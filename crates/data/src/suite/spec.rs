@@ -1,0 +1,218 @@
+//! The TOML form of a task suite (see `experiments/suites/*.toml`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::ImageShape;
+use crate::error::{DataError, Result, read};
+use crate::suite::SuiteItem;
+
+/// A pretraining pool, upstream tasks (one LoRA each) and downstream few-shot tasks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, bound(deserialize = ""))]
+pub struct Suite<I: SuiteItem> {
+    pub name: String,
+    pub modality: Modality,
+    #[serde(default)]
+    pub description: String,
+    /// Size every image is converted to (image suites only).
+    pub image: Option<ImageShape>,
+    /// Seed of every test split and transform: fixed per suite, never per run.
+    pub split_seed: u64,
+    /// Test examples per class, unless a task says otherwise.
+    pub test_per_class: usize,
+    pub pretrain: TaskSpec<I>,
+    pub upstream: Vec<TaskSpec<I>>,
+    pub downstream: Vec<TaskSpec<I>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Modality {
+    Image,
+    Text,
+}
+
+/// What a downstream task changes relative to the upstream tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shift {
+    /// Same labels, other inputs (transformed, or from another source).
+    Covariate,
+    /// Same inputs, other classes or another labelling.
+    Label,
+    /// Another dataset altogether.
+    Task,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Pretrain,
+    Upstream,
+    Downstream,
+}
+
+/// The datasets a task can draw from: the fetched ones, and users' own (with `path`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Source {
+    FashionMnist,
+    MnistNpm,
+    Digits,
+    ImageFolder,
+    SpamAssassin,
+    Tweets,
+    Brown,
+    Fortunes,
+    WordnetNouns,
+    WordnetVerbs,
+    CsvText,
+}
+
+/// Every `of`-th example of the source starting at `index`: how a suite gives upstream and
+/// downstream tasks disjoint examples of one source. Beware sources whose labels cycle with a
+/// period sharing a factor with `of` (the 8x8 digits cycle 0-9): a part may miss classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Part {
+    pub index: usize,
+    pub of: usize,
+}
+
+/// One task: a source, which of its classes (or groups of classes) are the labels, which part
+/// of its examples, and the transforms applied to every input.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, bound(deserialize = ""))]
+pub struct TaskSpec<I: SuiteItem> {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub source: Source,
+    /// Data of `image-folder` / `csv-text`, relative to the data directory unless absolute.
+    pub path: Option<PathBuf>,
+    pub text_column: Option<String>,
+    pub label_column: Option<String>,
+    /// Source classes kept, each its own label in this order; empty keeps all.
+    #[serde(default)]
+    pub classes: Vec<String>,
+    /// New labels (sorted by name) each made of several source classes; excludes `classes`.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<String>>,
+    pub part: Option<Part>,
+    #[serde(default)]
+    pub transforms: Vec<I::Transform>,
+    pub test_per_class: Option<usize>,
+    /// Cap on the training pool (pretraining and upstream tasks that need not use it all).
+    pub max_train: Option<usize>,
+    /// Required on downstream tasks, absent elsewhere.
+    pub shift: Option<Shift>,
+}
+
+impl<I: SuiteItem> Suite<I> {
+    /// Parses and validates a suite file.
+    pub fn from_file(path: &Path) -> Result<Self> {
+        let text = String::from_utf8(read(path)?).map_err(|e| DataError::Format {
+            path: path.to_path_buf(),
+            offset: e.utf8_error().valid_up_to() as u64,
+            message: "not UTF-8".into(),
+        })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses and validates suite TOML; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
+        // The modality first, so loading a text suite as images says so rather than failing
+        // on its first text transform.
+        let header: ModalityOnly = parse(text, origin)?;
+        if header.modality != I::MODALITY {
+            return Err(crate::error::invalid(
+                origin,
+                format!(
+                    "a {:?} suite cannot be loaded as {:?} data",
+                    header.modality,
+                    I::MODALITY
+                ),
+            ));
+        }
+        let suite: Self = parse(text, origin)?;
+        suite.validate(origin)?;
+        Ok(suite)
+    }
+
+    /// Every task with its role, pretraining first.
+    pub fn tasks(&self) -> impl Iterator<Item = (Role, &TaskSpec<I>)> {
+        std::iter::once((Role::Pretrain, &self.pretrain))
+            .chain(self.upstream.iter().map(|t| (Role::Upstream, t)))
+            .chain(self.downstream.iter().map(|t| (Role::Downstream, t)))
+    }
+
+    pub(crate) fn task_error(&self, task: &str, message: impl Into<String>) -> DataError {
+        DataError::Task {
+            suite: self.name.clone(),
+            task: task.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn validate(&self, origin: &Path) -> Result<()> {
+        if self.modality == Modality::Image && self.image.is_none_or(|s| s.is_empty()) {
+            return Err(crate::error::invalid(
+                origin,
+                "an image suite needs `image = { channels, height, width }`",
+            ));
+        }
+        let mut names = BTreeSet::new();
+        for (role, task) in self.tasks() {
+            let fail = |m: &str| Err(self.task_error(&task.name, m));
+            if !names.insert(task.name.as_str()) {
+                return fail("task name used twice");
+            }
+            match (role, task.shift) {
+                (Role::Downstream, None) => return fail("a downstream task needs `shift`"),
+                (Role::Pretrain | Role::Upstream, Some(_)) => {
+                    return fail("only downstream tasks have a `shift`");
+                }
+                _ => {}
+            }
+            if !task.classes.is_empty() && !task.groups.is_empty() {
+                return fail("give `classes` or `groups`, not both");
+            }
+            if task.part.is_some_and(|p| p.of == 0 || p.index >= p.of) {
+                return fail("`part` needs 0 <= index < of");
+            }
+            let needs_path = matches!(task.source, Source::ImageFolder | Source::CsvText);
+            if needs_path != task.path.is_some() {
+                return fail(
+                    "`path` is required by image-folder and csv-text sources, and only by them",
+                );
+            }
+            if task.source == Source::CsvText
+                && (task.text_column.is_none() || task.label_column.is_none())
+            {
+                return fail("a csv-text source needs `text_column` and `label_column`");
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+struct ModalityOnly {
+    modality: Modality,
+}
+
+/// TOML to `T`, errors naming the file and the line.
+fn parse<T: serde::de::DeserializeOwned>(text: &str, origin: &Path) -> Result<T> {
+    toml::from_str(text).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        let before = &text.as_bytes()[..offset.min(text.len())];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        DataError::Line {
+            path: origin.to_path_buf(),
+            line: line as u64,
+            message: e.message().to_owned(),
+        }
+    })
+}

