@@ -5,8 +5,8 @@ use burn::nn::Linear;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use loramix_lora::{AdaptedLinear, AdapterHost, LoraConfig};
-use loramix_models::{Classifier, Trainable};
+use loramix_lora::{AdaptedLinear, AdapterHost};
+use loramix_models::{Classifier, Encoder, Trainable};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ComposeError, Result};
@@ -167,23 +167,20 @@ impl<B: Backend, M: Classifier<B>> Classifier<B> for LearnedComposition<B, M> {
         Some(per_row.mean())
     }
 
-    fn with_head(self, n_classes: usize, device: &B::Device) -> Self {
+    fn encoder(&self) -> &Encoder<B> {
+        self.model.encoder()
+    }
+
+    fn map_encoder(self, f: impl FnOnce(Encoder<B>) -> Encoder<B>) -> Self {
         Self {
-            model: self.model.with_head(n_classes, device),
+            model: self.model.map_encoder(f),
             ..self
         }
     }
 
-    fn with_lora(self, config: &LoraConfig, device: &B::Device) -> Self {
+    fn with_new_head(self, head: Linear<B>) -> Self {
         Self {
-            model: self.model.with_lora(config, device),
-            ..self
-        }
-    }
-
-    fn without_lora(self) -> Self {
-        Self {
-            model: self.model.without_lora(),
+            model: self.model.with_new_head(head),
             ..self
         }
     }

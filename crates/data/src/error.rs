@@ -1,4 +1,7 @@
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use flate2::read::GzDecoder;
 
 use thiserror::Error;
 
@@ -68,6 +71,42 @@ pub(crate) fn read(path: &std::path::Path) -> Result<Vec<u8>> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+/// The file's bytes, gunzipped when they start with the gzip magic.
+pub(crate) fn read_decompressed(path: &Path) -> Result<Vec<u8>> {
+    let raw = read(path)?;
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
+    }
+    let mut out = Vec::new();
+    GzDecoder::new(raw.as_slice())
+        .read_to_end(&mut out)
+        .map_err(|e| DataError::Format {
+            path: path.to_path_buf(),
+            offset: out.len() as u64,
+            message: format!(
+                "corrupt or truncated gzip stream after this many decompressed bytes: {e}"
+            ),
+        })?;
+    Ok(out)
+}
+
+/// The files in `dir` that `keep` accepts, sorted by path.
+pub(crate) fn list_files(dir: &Path, keep: impl Fn(&Path) -> bool) -> Result<Vec<PathBuf>> {
+    let mut files = std::fs::read_dir(dir)
+        .and_then(|entries| {
+            entries
+                .map(|e| e.map(|e| e.path()))
+                .collect::<std::io::Result<Vec<_>>>()
+        })
+        .map_err(|source| DataError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    files.retain(|p| keep(p));
+    files.sort();
+    Ok(files)
 }
 
 pub(crate) fn invalid(path: &std::path::Path, message: impl Into<String>) -> DataError {

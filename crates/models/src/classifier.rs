@@ -1,8 +1,10 @@
 use burn::module::{Module, ModuleDisplay, ModuleVisitor, Param};
-use burn::nn::Linear;
+use burn::nn::{Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use loramix_lora::{AdapterHost, LoraConfig};
+use loramix_lora::{AdaptedLinear, AdapterHost, LoraConfig, materialize};
+
+use crate::Encoder;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -41,17 +43,35 @@ pub trait Classifier<B: Backend>: Module<B> + ModuleDisplay + AdapterHost<B> {
         None
     }
 
+    /// The transformer body.
+    fn encoder(&self) -> &Encoder<B>;
+
+    /// This model with its body replaced by `f(body)`.
+    fn map_encoder(self, f: impl FnOnce(Encoder<B>) -> Encoder<B>) -> Self;
+
+    /// This model with `head` as its head.
+    fn with_new_head(self, head: Linear<B>) -> Self;
+
     /// Replace the head with a fresh one for `n_classes` classes.
-    fn with_head(self, n_classes: usize, device: &B::Device) -> Self;
+    fn with_head(self, n_classes: usize, device: &B::Device) -> Self {
+        let dim = self.head().weight.dims()[0];
+        self.with_new_head(materialize(LinearConfig::new(dim, n_classes).init(device)))
+    }
 
     /// Attach fresh LoRA updates to `config.targets` in every block.
-    fn with_lora(self, config: &LoraConfig, device: &B::Device) -> Self;
+    fn with_lora(self, config: &LoraConfig, device: &B::Device) -> Self {
+        self.map_encoder(|e| e.with_lora(config, device))
+    }
 
-    /// Remove every LoRA update, keeping the base weights.
-    fn without_lora(self) -> Self;
+    /// Remove every low-rank update (trainable or composed), keeping the base weights.
+    fn without_lora(self) -> Self {
+        self.map_encoder(|e| e.map_layers(AdaptedLinear::without_lora))
+    }
 
-    /// Merge every LoRA update into its base weight.
-    fn fold_lora(self) -> Self;
+    /// Merge every low-rank update into its base weight.
+    fn fold_lora(self) -> Self {
+        self.map_encoder(|e| e.map_layers(AdaptedLinear::fold))
+    }
 
     /// Freeze all but the parameters `which` names.
     fn trainable(self, which: Trainable) -> Self;

@@ -5,7 +5,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use loramix_lora::{AdaptedLinear, LoraConfig, Target};
 
-use crate::{Block, BlockConfig};
+use crate::{Block, BlockConfig, Trainable};
 
 /// A stack of [`Block`]s and a final norm.
 #[derive(Config, Debug, PartialEq)]
@@ -41,7 +41,8 @@ impl<B: Backend> Encoder<B> {
         self.norm.forward(x)
     }
 
-    /// Every adaptable linear, named `blocks.{i}.{target}`, in block then target order.
+    /// Every adaptable linear, named as seen from the model that owns this encoder
+    /// (`encoder.blocks.{i}.{target}`), in block then target order.
     pub fn layers(&self) -> Vec<(String, &AdaptedLinear<B>)> {
         self.blocks
             .iter()
@@ -49,7 +50,7 @@ impl<B: Backend> Encoder<B> {
             .flat_map(|(i, block)| {
                 Target::ALL
                     .into_iter()
-                    .map(move |t| (format!("blocks.{i}.{t}"), block.layer(t)))
+                    .map(move |t| (format!("encoder.blocks.{i}.{t}"), block.layer(t)))
             })
             .collect()
     }
@@ -99,6 +100,26 @@ impl<B: Backend> Encoder<B> {
             *layer = f(layer.clone());
         }
         self
+    }
+
+    /// Attention heads per block.
+    pub fn heads(&self) -> usize {
+        self.blocks.first().map_or(0, |b| b.attn.heads)
+    }
+
+    /// The encoder without any low-rank update: what a base fingerprint is computed on.
+    pub fn base_only(&self) -> Self {
+        self.clone().map_layers(AdaptedLinear::without_lora)
+    }
+
+    /// Freeze what `which` does not train: nothing (`All`), everything (`HeadOnly`, the head is
+    /// not part of the encoder), or the base weights only (`AdaptersAndHead`).
+    pub fn trainable(self, which: Trainable) -> Self {
+        match which {
+            Trainable::All => self,
+            Trainable::HeadOnly => self.no_grad(),
+            Trainable::AdaptersAndHead => self.freeze_base(),
+        }
     }
 
     /// Freeze every base weight (norms, linears) but leave LoRA updates trainable.

@@ -3,9 +3,8 @@ use burn::module::{Initializer, Module, Param};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use loramix_lora::{AdaptedLinear, AdapterHost, LoraConfig, materialize};
+use loramix_lora::{AdaptedLinear, AdapterHost, materialize};
 
-use crate::vit::prefixed;
 use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Trainable, fingerprint};
 
 /// Token id of padding; byte `b` is token `b + 1`.
@@ -137,58 +136,49 @@ impl<B: Backend> Classifier<B> for TextTransformer<B> {
         &self.head
     }
 
-    fn with_head(mut self, n_classes: usize, device: &B::Device) -> Self {
-        let dim = self.head.weight.dims()[0];
-        self.head = materialize(LinearConfig::new(dim, n_classes).init(device));
-        self
+    fn encoder(&self) -> &Encoder<B> {
+        &self.encoder
     }
 
-    fn with_lora(mut self, config: &LoraConfig, device: &B::Device) -> Self {
-        self.encoder = self.encoder.with_lora(config, device);
-        self
+    fn map_encoder(self, f: impl FnOnce(Encoder<B>) -> Encoder<B>) -> Self {
+        Self {
+            encoder: f(self.encoder),
+            ..self
+        }
     }
 
-    fn without_lora(mut self) -> Self {
-        self.encoder = self.encoder.map_layers(AdaptedLinear::without_lora);
-        self
-    }
-
-    fn fold_lora(mut self) -> Self {
-        self.encoder = self.encoder.map_layers(AdaptedLinear::fold);
-        self
+    fn with_new_head(self, head: Linear<B>) -> Self {
+        Self { head, ..self }
     }
 
     fn trainable(self, which: Trainable) -> Self {
-        match which {
-            Trainable::All => self,
-            Trainable::HeadOnly | Trainable::AdaptersAndHead => Self {
-                embedding: self.embedding.no_grad(),
-                positions: self.positions.set_require_grad(false),
-                encoder: match which {
-                    Trainable::HeadOnly => self.encoder.no_grad(),
-                    _ => self.encoder.freeze_base(),
-                },
-                head: self.head,
+        let frozen = which != Trainable::All;
+        Self {
+            embedding: if frozen {
+                self.embedding.no_grad()
+            } else {
+                self.embedding
             },
+            positions: self.positions.set_require_grad(!frozen),
+            encoder: self.encoder.trainable(which),
+            ..self
         }
     }
 }
 
 impl<B: Backend> AdapterHost<B> for TextTransformer<B> {
     fn fingerprint(&self) -> String {
-        let heads = self.encoder.blocks.first().map_or(0, |b| b.attn.heads);
-        let body = self.encoder.clone().map_layers(AdaptedLinear::without_lora);
         fingerprint(
-            &format!("text bytes heads={heads}"),
-            &[&self.embedding, &self.positions, &body],
+            &format!("text bytes heads={}", self.encoder.heads()),
+            &[&self.embedding, &self.positions, &self.encoder.base_only()],
         )
     }
 
     fn adaptable_layers(&self) -> Vec<(String, &AdaptedLinear<B>)> {
-        prefixed(self.encoder.layers())
+        self.encoder.layers()
     }
 
     fn adaptable_layers_mut(&mut self) -> Vec<(String, &mut AdaptedLinear<B>)> {
-        prefixed(self.encoder.layers_mut())
+        self.encoder.layers_mut()
     }
 }

@@ -3,7 +3,7 @@ use burn::module::{Initializer, Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use loramix_lora::{AdaptedLinear, AdapterHost, LoraConfig, materialize};
+use loramix_lora::{AdaptedLinear, AdapterHost, materialize};
 
 use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Trainable, fingerprint};
 
@@ -108,68 +108,59 @@ impl<B: Backend> Classifier<B> for Vit<B> {
         &self.head
     }
 
-    fn with_head(mut self, n_classes: usize, device: &B::Device) -> Self {
-        let dim = self.head.weight.dims()[0];
-        self.head = materialize(LinearConfig::new(dim, n_classes).init(device));
-        self
+    fn encoder(&self) -> &Encoder<B> {
+        &self.encoder
     }
 
-    fn with_lora(mut self, config: &LoraConfig, device: &B::Device) -> Self {
-        self.encoder = self.encoder.with_lora(config, device);
-        self
+    fn map_encoder(self, f: impl FnOnce(Encoder<B>) -> Encoder<B>) -> Self {
+        Self {
+            encoder: f(self.encoder),
+            ..self
+        }
     }
 
-    fn without_lora(mut self) -> Self {
-        self.encoder = self.encoder.map_layers(AdaptedLinear::without_lora);
-        self
-    }
-
-    fn fold_lora(mut self) -> Self {
-        self.encoder = self.encoder.map_layers(AdaptedLinear::fold);
-        self
+    fn with_new_head(self, head: Linear<B>) -> Self {
+        Self { head, ..self }
     }
 
     fn trainable(self, which: Trainable) -> Self {
-        match which {
-            Trainable::All => self,
-            Trainable::HeadOnly | Trainable::AdaptersAndHead => Self {
-                patch_embed: self.patch_embed.no_grad(),
-                cls_token: self.cls_token.set_require_grad(false),
-                positions: self.positions.set_require_grad(false),
-                encoder: match which {
-                    Trainable::HeadOnly => self.encoder.no_grad(),
-                    _ => self.encoder.freeze_base(),
-                },
-                head: self.head,
-                patch_size: self.patch_size,
+        let frozen = which != Trainable::All;
+        Self {
+            patch_embed: if frozen {
+                self.patch_embed.no_grad()
+            } else {
+                self.patch_embed
             },
+            cls_token: self.cls_token.set_require_grad(!frozen),
+            positions: self.positions.set_require_grad(!frozen),
+            encoder: self.encoder.trainable(which),
+            ..self
         }
     }
 }
 
 impl<B: Backend> AdapterHost<B> for Vit<B> {
     fn fingerprint(&self) -> String {
-        let heads = self.encoder.blocks.first().map_or(0, |b| b.attn.heads);
-        let body = self.encoder.clone().map_layers(AdaptedLinear::without_lora);
         fingerprint(
-            &format!("vit patch={} heads={heads}", self.patch_size),
-            &[&self.patch_embed, &self.cls_token, &self.positions, &body],
+            &format!(
+                "vit patch={} heads={}",
+                self.patch_size,
+                self.encoder.heads()
+            ),
+            &[
+                &self.patch_embed,
+                &self.cls_token,
+                &self.positions,
+                &self.encoder.base_only(),
+            ],
         )
     }
 
     fn adaptable_layers(&self) -> Vec<(String, &AdaptedLinear<B>)> {
-        prefixed(self.encoder.layers())
+        self.encoder.layers()
     }
 
     fn adaptable_layers_mut(&mut self) -> Vec<(String, &mut AdaptedLinear<B>)> {
-        prefixed(self.encoder.layers_mut())
+        self.encoder.layers_mut()
     }
-}
-
-/// Layer paths as seen from the model: `encoder.blocks.{i}.{target}`.
-pub(crate) fn prefixed<T>(layers: Vec<(String, T)>) -> Vec<(String, T)> {
-    layers
-        .into_iter()
-        .map(|(name, layer)| (format!("encoder.{name}"), layer))
-        .collect()
 }

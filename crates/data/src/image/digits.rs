@@ -1,12 +1,9 @@
 //! The UCI optical-recognition 8x8 digits as scikit-learn ships them (`digits.csv.gz`): one
 //! row per image, 64 values in `0..=16` then the digit, no header.
 
-use std::io::Read;
 use std::path::Path;
 
-use flate2::read::GzDecoder;
-
-use crate::error::{DataError, Result, line_error, read};
+use crate::error::{Result, line_error, read_decompressed};
 use crate::raster::convert;
 use crate::{ImageItem, ImageShape, LabelledDataset};
 
@@ -15,20 +12,7 @@ const MAX: f32 = 16.0;
 
 /// All rows of `path` (gzip or plain CSV), upsampled bilinearly to `target`.
 pub fn load_digits_csv(path: &Path, target: ImageShape) -> Result<LabelledDataset<ImageItem>> {
-    let raw = read(path)?;
-    let text = if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::new();
-        GzDecoder::new(raw.as_slice())
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::Format {
-                path: path.to_path_buf(),
-                offset: out.len() as u64,
-                message: format!("corrupt or truncated gzip stream: {e}"),
-            })?;
-        out
-    } else {
-        raw
-    };
+    let text = read_decompressed(path)?;
     let native = ImageShape::square(1, SIDE);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)

@@ -1,12 +1,9 @@
 //! IDX files (the MNIST / Fashion-MNIST format), gzip-compressed or plain: a big-endian header
 //! (magic `0x00000803` images / `0x00000801` labels, then one u32 per dimension) and u8 data.
 
-use std::io::Read;
 use std::path::Path;
 
-use flate2::read::GzDecoder;
-
-use crate::error::{DataError, Result, read};
+use crate::error::{DataError, Result, read_decompressed};
 use crate::raster::convert;
 use crate::{ImageItem, ImageShape, LabelledDataset};
 
@@ -24,7 +21,7 @@ pub struct IdxImages {
 
 /// Reads an IDX image file (`idx3`).
 pub fn read_idx_images(path: &Path) -> Result<IdxImages> {
-    let data = decompressed(path)?;
+    let data = read_decompressed(path)?;
     let dims = header(path, &data, IMAGES_MAGIC, 3)?;
     let (count, rows, cols) = (dims[0], dims[1], dims[2]);
     let pixels = body(path, &data, 16, &dims)?;
@@ -38,7 +35,7 @@ pub fn read_idx_images(path: &Path) -> Result<IdxImages> {
 
 /// Reads an IDX label file (`idx1`).
 pub fn read_idx_labels(path: &Path) -> Result<Vec<u8>> {
-    let data = decompressed(path)?;
+    let data = read_decompressed(path)?;
     let dims = header(path, &data, LABELS_MAGIC, 1)?;
     body(path, &data, 8, &dims)
 }
@@ -86,25 +83,6 @@ pub fn load_idx(
         items,
         (0..n_classes).map(|c| c.to_string()).collect(),
     ))
-}
-
-/// The file's bytes, gunzipped when they start with the gzip magic.
-fn decompressed(path: &Path) -> Result<Vec<u8>> {
-    let raw = read(path)?;
-    if !raw.starts_with(&[0x1f, 0x8b]) {
-        return Ok(raw);
-    }
-    let mut out = Vec::new();
-    GzDecoder::new(raw.as_slice())
-        .read_to_end(&mut out)
-        .map_err(|e| DataError::Format {
-            path: path.to_path_buf(),
-            offset: out.len() as u64,
-            message: format!(
-                "corrupt or truncated gzip stream after this many decompressed bytes: {e}"
-            ),
-        })?;
-    Ok(out)
 }
 
 /// Checks the magic and reads `n_dims` big-endian u32 dimensions.

@@ -1,29 +1,16 @@
 //! Fortune cookie files (Debian `fortunes`, `fortunes-min`): one file per category, records
 //! separated by lines holding only `%`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::error::{DataError, Result, invalid};
+use crate::error::{Result, invalid, list_files};
 use crate::text::read_text;
 use crate::{LabelledDataset, TextItem};
 
 /// Every record of every category file in `dir` (files with an extension, such as the `.dat`
 /// indexes, are skipped), labelled by category (classes: sorted file names).
 pub fn load_fortunes(dir: &Path) -> Result<LabelledDataset<TextItem>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .and_then(|entries| {
-            entries
-                .map(|e| e.map(|e| e.path()))
-                .collect::<std::io::Result<Vec<_>>>()
-        })
-        .map_err(|source| DataError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?
-        .into_iter()
-        .filter(|p| p.is_file() && p.extension().is_none())
-        .collect();
-    files.sort();
+    let files = list_files(dir, |p| p.is_file() && p.extension().is_none())?;
     if files.is_empty() {
         return Err(invalid(dir, "no category files"));
     }

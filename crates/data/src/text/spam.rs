@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::error::{DataError, Result, invalid, line_error};
+use crate::error::{Result, invalid, line_error, list_files};
 use crate::text::read_text;
 use crate::{LabelledDataset, TextItem};
 
@@ -20,20 +20,7 @@ struct Email {
 /// line and the body: the other headers (routes, dates, ids) would let a model classify by
 /// mail server rather than by content, and fill a byte model's short window.
 pub fn load_spam_assassin(dir: &Path) -> Result<LabelledDataset<TextItem>> {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .and_then(|entries| {
-            entries
-                .map(|e| e.map(|e| e.path()))
-                .collect::<std::io::Result<Vec<_>>>()
-        })
-        .map_err(|source| DataError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .collect();
-    files.sort();
+    let files = list_files(dir, |p| p.extension().is_some_and(|e| e == "jsonl"))?;
     if files.is_empty() {
         return Err(invalid(dir, "no *.jsonl group files"));
     }
