@@ -188,3 +188,18 @@ fn manifest_that_disagrees_with_the_tensors_is_an_error() {
         "{err}"
     );
 }
+
+#[test]
+fn manifest_with_rank_zero_is_refused() {
+    let (_, trained) = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let mut adapter = extract(&trained);
+    adapter.save(dir.path()).unwrap();
+    adapter.manifest.layers[0].rank = 0;
+    let text = serde_json::to_string(&adapter.manifest).unwrap();
+    fs::write(dir.path().join("manifest.json"), text).unwrap();
+
+    let err = Adapter::load(dir.path()).unwrap_err();
+    assert!(matches!(err, AdapterError::Invalid { .. }), "{err}");
+    assert!(err.to_string().contains("rank >= 1"), "{err}");
+}

@@ -199,7 +199,7 @@ impl<B: Backend, M: Classifier<B>> Classifier<B> for LearnedComposition<B, M> {
         let train_weights = which != Trainable::HeadOnly;
         Self {
             model: match which {
-                Trainable::All => self.model,
+                Trainable::All => self.model.trainable(Trainable::All),
                 _ => self.model.trainable(Trainable::HeadOnly),
             },
             values: self.values.set_require_grad(train_weights),
@@ -208,6 +208,9 @@ impl<B: Backend, M: Classifier<B>> Classifier<B> for LearnedComposition<B, M> {
     }
 }
 
+/// The wrapped model's layers, which hold the weights given at [`attach`](crate::attach)
+/// time, not the learned ones: to fold, compress or save what was learned, use
+/// [`LearnedComposition::composed`] first.
 impl<B: Backend, M: Classifier<B>> AdapterHost<B> for LearnedComposition<B, M> {
     fn fingerprint(&self) -> String {
         self.model.fingerprint()

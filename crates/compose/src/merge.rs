@@ -1,14 +1,14 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use loramix_lora::{Adapter, AdapterHost};
-use loramix_rng::Rng;
+use loramix_rng::{Rng, derive_seed};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ComposeError, Result};
 
 /// Merges that act on single entries of the modules' dense deltas `s_i B_i A_i`, so their result
-/// is not low-rank: it is folded into the base weight (and can be re-compressed with
-/// [`compress`](crate::compress) to be saved as an adapter).
+/// is not low-rank: it is folded into the base weight. (Saving a merged result as an adapter
+/// would need an SVD of the dense delta; [`compress`](crate::compress) works on factors only.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "method")]
 pub enum DenseMerge {
@@ -63,7 +63,12 @@ impl DenseMerge {
                 drop,
                 weights,
                 seed,
-            } => dare(deltas, *drop, weights, seed.wrapping_add(layer as u64)),
+            } => dare(
+                deltas,
+                *drop,
+                weights,
+                derive_seed(*seed, &format!("dare/{layer}")),
+            ),
         }
     }
 }
@@ -72,7 +77,11 @@ fn ties(deltas: &[Vec<f32>], density: f32, lambda: f32) -> Vec<f32> {
     let trimmed: Vec<Vec<f32>> = deltas.iter().map(|d| keep_largest(d, density)).collect();
     (0..deltas[0].len())
         .map(|j| {
-            let sign = trimmed.iter().map(|t| t[j]).sum::<f32>().signum();
+            let sum: f32 = trimmed.iter().map(|t| t[j]).sum();
+            if sum == 0.0 {
+                return 0.0;
+            }
+            let sign = sum.signum();
             let agreeing: Vec<f32> = trimmed
                 .iter()
                 .map(|t| t[j])
@@ -89,6 +98,9 @@ fn ties(deltas: &[Vec<f32>], density: f32, lambda: f32) -> Vec<f32> {
 
 /// Zero all but the `density` fraction of entries with the largest magnitude (ties kept).
 fn keep_largest(delta: &[f32], density: f32) -> Vec<f32> {
+    if delta.is_empty() {
+        return Vec::new();
+    }
     let keep = ((density * delta.len() as f32).ceil() as usize).clamp(1, delta.len());
     let mut magnitudes: Vec<f32> = delta.iter().map(|v| v.abs()).collect();
     let (_, threshold, _) = magnitudes.select_nth_unstable_by(keep - 1, |a, b| b.total_cmp(a));

@@ -115,6 +115,14 @@ fn invalid_suites_are_rejected_with_reasons() {
             TEXT_SUITE.replace("name = \"sentiment\"", "name = \"nouns\""),
             "used twice",
         ),
+        (
+            TEXT_SUITE.replace("\"computers\", \"food\"", "\"food\", \"food\""),
+            "class `food` is listed twice",
+        ),
+        (
+            TEXT_SUITE.replace("typos = 0.1", "typos = 1.5"),
+            "probability must be in [0, 1]",
+        ),
     ];
     for (toml, reason) in cases {
         let err = Suite::<TextItem>::from_toml(&toml, Path::new("fixture.toml"))
@@ -155,6 +163,11 @@ classes = ["1", "3", "5"]
 transforms = [{ rotate = 45.0 }, { noise = 0.05 }]
 shift = "covariate"
 "#;
+    for bad in ["{ blur = inf }", "{ blur = 1e-20 }", "{ scale = nan }"] {
+        let toml = toml.replace("{ noise = 0.05 }", bad);
+        let err = Suite::<ImageItem>::from_toml(&toml, Path::new("v.toml")).unwrap_err();
+        assert!(err.to_string().contains("out of range"), "{bad}: {err}");
+    }
     let suite: Suite<ImageItem> = Suite::from_toml(toml, Path::new("v.toml")).unwrap();
     let loaded = suite.load(&fixtures()).unwrap();
     let task = loaded.task("optdigits-b-rotated").unwrap();

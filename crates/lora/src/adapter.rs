@@ -40,6 +40,8 @@ pub enum AdapterError {
         "{path}: not a readable safetensors file ({detail}); the file may be truncated or corrupt"
     )]
     Tensors { path: PathBuf, detail: String },
+    #[error("{path}: {problem}")]
+    Invalid { path: PathBuf, problem: String },
     #[error("{path}: tensor `{name}` is missing")]
     MissingTensor { path: PathBuf, name: String },
     #[error("{path}: tensor `{name}` has {found}, expected {expected}")]
@@ -344,6 +346,12 @@ impl Adapter {
             return Err(AdapterError::Format {
                 path: manifest_path,
                 found: manifest.format,
+            });
+        }
+        if !manifest.alpha.is_finite() || manifest.layers.iter().any(|l| l.rank == 0) {
+            return Err(AdapterError::Invalid {
+                path: manifest_path,
+                problem: "every layer needs rank >= 1 and alpha must be finite".into(),
             });
         }
 

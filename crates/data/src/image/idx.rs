@@ -66,9 +66,16 @@ pub fn load_idx(
         height: imgs.rows,
         width: imgs.cols,
     };
+    if from.is_empty() && imgs.count > 0 {
+        return Err(DataError::Format {
+            path: images.to_path_buf(),
+            offset: 8,
+            message: format!("{} images of size {}x{}", imgs.count, imgs.rows, imgs.cols),
+        });
+    }
     let items = imgs
         .pixels
-        .chunks_exact(from.len().max(1))
+        .chunks_exact(from.len())
         .zip(&labs)
         .map(|(raw, &label)| {
             let pixels: Vec<f32> = raw.iter().map(|&p| f32::from(p) / 255.0).collect();

@@ -15,7 +15,7 @@ use crate::{ImageItem, ImageShape, Labelled, LabelledDataset, TextItem, image, t
 /// An item type a [`Suite`](crate::Suite) can hold: [`ImageItem`] or [`TextItem`].
 pub trait SuiteItem: Labelled + Clone + Debug + Send + Sync + Sized {
     const MODALITY: Modality;
-    type Transform: DeserializeOwned + Clone + Debug;
+    type Transform: DeserializeOwned + Clone + Debug + CheckedTransform;
 
     /// Loads the whole source of `task` (relative paths resolved against `data_dir`).
     fn load(
@@ -30,6 +30,41 @@ pub trait SuiteItem: Labelled + Clone + Debug + Send + Sync + Sized {
         shape: Option<ImageShape>,
         seed: u64,
     ) -> Self;
+}
+
+/// A transform whose parameters can be checked before any data is touched.
+pub trait CheckedTransform {
+    /// Why the parameters are unusable (NaN, infinite, out of range), if they are.
+    fn problem(&self) -> Option<String>;
+}
+
+impl CheckedTransform for ImageTransform {
+    fn problem(&self) -> Option<String> {
+        use ImageTransform::*;
+        let (name, value, ok) = match *self {
+            Rotate(d) => ("rotate", d, d.is_finite()),
+            Invert(a) => ("invert", a, (0.0..=1.0).contains(&a)),
+            Blur(s) => ("blur", s, s == 0.0 || (0.1..=20.0).contains(&s)),
+            Noise(s) => ("noise", s, (0.0..=10.0).contains(&s)),
+            Shear(k) => ("shear", k, (-5.0..=5.0).contains(&k)),
+            Scale(z) => ("scale", z, (-0.9..=5.0).contains(&z)),
+            Contrast(c) => ("contrast", c, (-1.0..=10.0).contains(&c)),
+        };
+        (!ok).then(|| format!("transform `{name} = {value}` is out of range"))
+    }
+}
+
+impl CheckedTransform for TextTransform {
+    fn problem(&self) -> Option<String> {
+        match *self {
+            TextTransform::RandomCase(p) | TextTransform::Typos(p) if !(0.0..=1.0).contains(&p) => {
+                Some(format!(
+                    "a text transform probability must be in [0, 1], got {p}"
+                ))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Where a task's source lies under `data_dir`, in the fetch step's layout.
@@ -50,11 +85,18 @@ fn location(task: &TaskSpec<impl SuiteItem>, data_dir: &Path) -> PathBuf {
 }
 
 /// The identity of a source for the leakage check: two tasks share examples only if they
-/// read the same source (and, for users' data, the same path).
+/// read the same source (and, for users' data, the same path, compared without `.` parts so
+/// that `cats` and `./cats` are one source).
 pub(crate) fn source_key(task: &TaskSpec<impl SuiteItem>) -> String {
     let name = format!("{:?}", task.source);
     match &task.path {
-        Some(path) => format!("{name}:{}", path.display()),
+        Some(path) => {
+            let normal: PathBuf = path
+                .components()
+                .filter(|c| *c != std::path::Component::CurDir)
+                .collect();
+            format!("{name}:{}", normal.display())
+        }
         None => name,
     }
 }

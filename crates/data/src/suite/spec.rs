@@ -8,6 +8,7 @@ use serde::Deserialize;
 use crate::ImageShape;
 use crate::error::{DataError, Result, read};
 use crate::suite::SuiteItem;
+use crate::suite::item::CheckedTransform;
 
 /// A pretraining pool, upstream tasks (one LoRA each) and downstream few-shot tasks.
 #[derive(Debug, Clone, Deserialize)]
@@ -192,6 +193,13 @@ impl<I: SuiteItem> Suite<I> {
                 && (task.text_column.is_none() || task.label_column.is_none())
             {
                 return fail("a csv-text source needs `text_column` and `label_column`");
+            }
+            if let Some(problem) = task.transforms.iter().find_map(|t| t.problem()) {
+                return fail(&problem);
+            }
+            let mut classes = BTreeSet::new();
+            if let Some(class) = task.classes.iter().find(|c| !classes.insert(c.as_str())) {
+                return fail(&format!("class `{class}` is listed twice"));
             }
         }
         Ok(())
