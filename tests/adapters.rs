@@ -170,18 +170,22 @@ fn corrupt_manifest_and_missing_files_are_errors_naming_the_file() {
     assert!(err.to_string().contains("manifest.json"), "{err}");
 }
 
-#[test]
-fn manifest_that_disagrees_with_the_tensors_is_an_error() {
+/// Save a trained adapter, rewrite the first layer's rank in its manifest, and load it back.
+fn load_with_first_rank(rank: usize) -> AdapterError {
     let (_, trained) = trained();
     let dir = tempfile::tempdir().unwrap();
     let mut adapter = extract(&trained);
     adapter.save(dir.path()).unwrap();
-    // Claim rank 5 while the file holds rank-4 factors.
-    adapter.manifest.layers[0].rank = 5;
+    adapter.manifest.layers[0].rank = rank;
     let text = serde_json::to_string(&adapter.manifest).unwrap();
     fs::write(dir.path().join("manifest.json"), text).unwrap();
+    Adapter::load(dir.path()).unwrap_err()
+}
 
-    let err = Adapter::load(dir.path()).unwrap_err();
+#[test]
+fn manifest_that_disagrees_with_the_tensors_is_an_error() {
+    // Rank 5 claimed while the file holds rank-4 factors.
+    let err = load_with_first_rank(5);
     assert!(matches!(err, AdapterError::BadTensor { .. }), "{err}");
     assert!(
         err.to_string().contains("encoder.blocks.0.query.lora_A"),
@@ -191,15 +195,7 @@ fn manifest_that_disagrees_with_the_tensors_is_an_error() {
 
 #[test]
 fn manifest_with_rank_zero_is_refused() {
-    let (_, trained) = trained();
-    let dir = tempfile::tempdir().unwrap();
-    let mut adapter = extract(&trained);
-    adapter.save(dir.path()).unwrap();
-    adapter.manifest.layers[0].rank = 0;
-    let text = serde_json::to_string(&adapter.manifest).unwrap();
-    fs::write(dir.path().join("manifest.json"), text).unwrap();
-
-    let err = Adapter::load(dir.path()).unwrap_err();
+    let err = load_with_first_rank(0);
     assert!(matches!(err, AdapterError::Invalid { .. }), "{err}");
     assert!(err.to_string().contains("rank >= 1"), "{err}");
 }
