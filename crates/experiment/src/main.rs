@@ -3,8 +3,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use loramix_experiment::bench::{self, BenchConfig};
+use loramix_experiment::runner::{Options, Stage, execute};
+use loramix_experiment::store::Shard;
 
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
@@ -13,8 +15,41 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Args)]
+struct StageArgs {
+    /// The experiment file (e.g. experiments/quick.toml).
+    experiment: PathBuf,
+    /// Folder holding every run (`<runs>/<name>/`).
+    #[arg(long, default_value = "runs")]
+    runs: PathBuf,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Every stage: pretrain, upstream, transfer, similarity, report. Reuses what exists and
+    /// resumes an interrupted sweep.
+    Run {
+        #[command(flatten)]
+        stage: StageArgs,
+        /// Run only part `i` of `n` of the sweep (for job arrays); `report` merges the parts.
+        #[arg(long, default_value = "0/1")]
+        shard: Shard,
+    },
+    /// Pretrain the base model on the suite's pretraining task.
+    Pretrain(StageArgs),
+    /// Train one LoRA per upstream task (pretrains first if needed).
+    Upstream(StageArgs),
+    /// The sweep: downstream tasks x methods x shots x seeds, appended to `sweep/<shard>.csv`.
+    Transfer {
+        #[command(flatten)]
+        stage: StageArgs,
+        #[arg(long, default_value = "0/1")]
+        shard: Shard,
+    },
+    /// CKA between each downstream task's representation and each upstream module's.
+    Similarity(StageArgs),
+    /// Merge the shards into results.csv and write summary.md, plots and manifest.json.
+    Report(StageArgs),
     /// Train-step and inference samples/s on the reference ViT (DESIGN.md), against PyTorch.
     Bench {
         /// Timed steps per run.
@@ -36,7 +71,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().command {
+    let (stage, args, shard) = match Cli::parse().command {
+        Command::Run { stage, shard } => (Stage::Run, stage, shard),
+        Command::Pretrain(args) => (Stage::Pretrain, args, Shard::ALL),
+        Command::Upstream(args) => (Stage::Upstream, args, Shard::ALL),
+        Command::Transfer { stage, shard } => (Stage::Transfer, stage, shard),
+        Command::Similarity(args) => (Stage::Similarity, args, Shard::ALL),
+        Command::Report(args) => (Stage::Report, args, Shard::ALL),
         Command::Bench {
             steps,
             runs,
@@ -75,7 +116,18 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             }
-            ExitCode::SUCCESS
+            return ExitCode::SUCCESS;
+        }
+    };
+    let options = Options {
+        runs: args.runs,
+        shard,
+    };
+    match execute(&args.experiment, stage, &options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,0 +1,212 @@
+//! Training and evaluation primitives shared by every stage: a seeded minibatch loop over a
+//! training set held as one tensor, a linear head trained on cached features, accuracy.
+
+use burn::module::Module;
+use burn::nn::loss::CrossEntropyLoss;
+use burn::nn::{Linear, LinearConfig};
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::tensor::backend::Backend;
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use indicatif::ProgressBar;
+use loramix_backend::{Device, Inference, Train};
+use loramix_data::Labelled;
+use loramix_lora::materialize;
+use loramix_models::{Classifier, TrainConfig, TrainError, Trainer};
+use loramix_rng::Rng;
+
+use crate::family::Family;
+
+/// Steps, batch size and learning rate of one training run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Schedule {
+    pub steps: usize,
+    pub batch: usize,
+    pub lr: f64,
+}
+
+/// A training set as one input tensor and its targets, on the training device.
+pub struct TrainSet<F: Family> {
+    pub input: F::Input<Train>,
+    pub targets: Tensor<Train, 1, Int>,
+    pub len: usize,
+}
+
+impl<F: Family> TrainSet<F> {
+    pub fn new(family: &F, items: &[F::Item], device: &Device) -> Self {
+        Self {
+            input: family.input(items, device),
+            targets: targets(items, device),
+            len: items.len(),
+        }
+    }
+}
+
+fn targets<B: Backend, I: Labelled>(items: &[I], device: &B::Device) -> Tensor<B, 1, Int> {
+    let labels: Vec<i64> = items.iter().map(|i| i.label() as i64).collect();
+    Tensor::from_data(TensorData::new(labels, [items.len()]), device)
+}
+
+/// Epochs of seeded shuffles cut into batches; a set no larger than the batch is one batch.
+struct Minibatches {
+    order: Vec<usize>,
+    at: usize,
+    batch: usize,
+    rng: Rng,
+}
+
+impl Minibatches {
+    fn new(len: usize, batch: usize, seed: u64) -> Self {
+        Self {
+            order: (0..len).collect(),
+            at: len,
+            batch: batch.min(len).max(1),
+            rng: Rng::new(seed),
+        }
+    }
+
+    /// `None` when the whole set is the batch (no gather needed).
+    fn next(&mut self) -> Option<Vec<i64>> {
+        if self.batch == self.order.len() {
+            return None;
+        }
+        if self.at + self.batch > self.order.len() {
+            self.rng.shuffle(&mut self.order);
+            self.at = 0;
+        }
+        let batch = self.order[self.at..self.at + self.batch]
+            .iter()
+            .map(|&i| i as i64)
+            .collect();
+        self.at += self.batch;
+        Some(batch)
+    }
+}
+
+/// Train `model` on `set` with AdamW; `progress` advances one per step.
+pub fn fit<F: Family, M>(
+    model: M,
+    set: &TrainSet<F>,
+    schedule: Schedule,
+    seed: u64,
+    progress: &ProgressBar,
+) -> Result<M, TrainError>
+where
+    M: Classifier<Train, Input = F::Input<Train>> + burn::module::AutodiffModule<Train>,
+{
+    let device = set.targets.device();
+    let mut trainer = Trainer::new(model, &TrainConfig::new().with_lr(schedule.lr));
+    let mut batches = Minibatches::new(set.len, schedule.batch, seed);
+    for _ in 0..schedule.steps {
+        let (input, targets) = match batches.next() {
+            None => (set.input.clone(), set.targets.clone()),
+            Some(index) => {
+                let n = index.len();
+                let index =
+                    Tensor::<Train, 1, Int>::from_data(TensorData::new(index, [n]), &device);
+                (
+                    F::select(&set.input, index.clone()),
+                    set.targets.clone().select(0, index),
+                )
+            }
+        };
+        trainer.step(input, targets)?;
+        progress.inc(1);
+    }
+    Ok(trainer.into_model())
+}
+
+/// Backbone features `[n, dim]` of `items`, in batches of `batch`.
+pub fn features<F: Family>(
+    family: &F,
+    model: &F::Frozen,
+    items: &[F::Item],
+    batch: usize,
+) -> Tensor<Inference, 2> {
+    let device = loramix_backend::device();
+    let parts: Vec<_> = items
+        .chunks(batch.max(1))
+        .map(|chunk| model.features(family.input(chunk, &device)))
+        .collect();
+    Tensor::cat(parts, 0)
+}
+
+/// Fraction of `items` the model classifies correctly.
+pub fn accuracy<F: Family>(family: &F, model: &F::Frozen, items: &[F::Item], batch: usize) -> f64 {
+    let features = features(family, model, items, batch);
+    head_accuracy(model.head(), features, items)
+}
+
+/// Fraction of `items` a head classifies correctly from their features.
+pub fn head_accuracy<I: Labelled>(
+    head: &Linear<Inference>,
+    features: Tensor<Inference, 2>,
+    items: &[I],
+) -> f64 {
+    if items.is_empty() {
+        return 0.0;
+    }
+    let predicted = head
+        .forward(features)
+        .argmax(1)
+        .into_data()
+        .convert::<i64>()
+        .to_vec::<i64>()
+        .expect("converted to i64");
+    let correct = predicted
+        .iter()
+        .zip(items)
+        .filter(|(p, item)| **p == item.label() as i64)
+        .count();
+    correct as f64 / items.len() as f64
+}
+
+/// The linear head alone, as a module the optimiser can train.
+#[derive(Module, Debug)]
+struct Probe<B: Backend> {
+    head: Linear<B>,
+}
+
+/// Train a fresh linear head of `n_classes` on cached features (the backbone ran once per
+/// example; each step costs one small matmul).
+pub fn fit_head<I: Labelled>(
+    features: Tensor<Inference, 2>,
+    items: &[I],
+    n_classes: usize,
+    schedule: Schedule,
+    seed: u64,
+) -> Result<Linear<Inference>, TrainError> {
+    use burn::module::AutodiffModule;
+    let device = features.device();
+    let [n, dim] = features.dims();
+    let features = Tensor::<Train, 2>::from_inner(features);
+    let labels = targets::<Train, I>(items, &device);
+    let mut probe = Probe {
+        head: materialize(LinearConfig::new(dim, n_classes).init::<Train>(&device)),
+    };
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(TrainConfig::new().weight_decay)
+        .init::<Train, Probe<Train>>();
+    let mut batches = Minibatches::new(n, schedule.batch, seed);
+    for step in 0..schedule.steps {
+        let (x, y) = match batches.next() {
+            None => (features.clone(), labels.clone()),
+            Some(index) => {
+                let k = index.len();
+                let index =
+                    Tensor::<Train, 1, Int>::from_data(TensorData::new(index, [k]), &device);
+                (
+                    features.clone().select(0, index.clone()),
+                    labels.clone().select(0, index),
+                )
+            }
+        };
+        let loss = CrossEntropyLoss::new(None, &device).forward(probe.head.forward(x), y);
+        let value: f32 = loss.clone().into_scalar().elem();
+        if !value.is_finite() {
+            return Err(TrainError::NonFiniteLoss { step, loss: value });
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &probe);
+        probe = optim.step(schedule.lr, probe, grads);
+    }
+    Ok(probe.valid().head)
+}

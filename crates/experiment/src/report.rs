@@ -1,0 +1,304 @@
+//! The `report` stage: merge the shards' rows of the current config, then hand them to
+//! `loramix-report` for `summary.md` and the plots, and write `manifest.json`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use loramix_report::{
+    ReportInputs, ResultRow, Shift, SimilarityRow, WeightRow, write_report, write_results,
+};
+use serde::Serialize;
+
+use crate::config::Experiment;
+use crate::error::{ExperimentError, Result};
+use crate::pipeline::{self, CellRow, Plan, read_json, write_json};
+use crate::runner::Timings;
+use crate::store::read_rows;
+
+/// What a finished run was made with.
+#[derive(Debug, Serialize)]
+struct Manifest<'a> {
+    experiment: &'a Experiment,
+    git_revision: String,
+    backend: &'static str,
+    threads: usize,
+    /// Seconds per stage, summed over every invocation that worked on this run.
+    stage_seconds: BTreeMap<String, f64>,
+    cells: usize,
+    stale_rows_ignored: usize,
+}
+
+/// Writes `results.csv`, `learned_weights.csv`, `summary.md`, `plots/` and `manifest.json`
+/// into the run folder; returns the files written.
+pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
+    let run = &plan.run;
+    let current: BTreeMap<String, String> = plan
+        .experiment
+        .methods
+        .iter()
+        .map(|m| (m.name(), plan.cell_hash(m)))
+        .collect();
+    let is_current = |method: &str, config: &str| current.get(method).is_some_and(|h| h == config);
+    let order: Vec<String> = plan.experiment.methods.iter().map(|m| m.name()).collect();
+
+    let mut cells: BTreeMap<(String, String, String, usize), (CellRow, PathBuf)> = BTreeMap::new();
+    let mut stale = 0;
+    for file in run.shard_files(false)? {
+        for row in read_rows::<CellRow>(&file)? {
+            if !is_current(&row.method, &row.config) || !plan.downstream.contains(&row.task) {
+                stale += 1;
+                continue;
+            }
+            let key = (
+                row.task.clone(),
+                row.method.clone(),
+                row.k.clone(),
+                row.seed,
+            );
+            if let Some((earlier, from)) = cells.get(&key) {
+                if earlier.accuracy != row.accuracy {
+                    return Err(ExperimentError::Invalid(format!(
+                        "cell {key:?} has accuracy {} in {} and {} in {}",
+                        earlier.accuracy,
+                        from.display(),
+                        row.accuracy,
+                        file.display()
+                    )));
+                }
+                continue;
+            }
+            cells.insert(key, (row, file.clone()));
+        }
+    }
+    if cells.is_empty() {
+        return Err(ExperimentError::Invalid(format!(
+            "no finished cells of this config in {}: run `loramix transfer` first",
+            run.sweep().display()
+        )));
+    }
+    if stale > 0 {
+        eprintln!(
+            "report: ignoring {stale} rows made by an earlier config or for tasks no longer in it"
+        );
+    }
+    let mut rows: Vec<(usize, ResultRow)> = cells
+        .into_values()
+        .map(|(r, _)| {
+            let rank = order
+                .iter()
+                .position(|m| *m == r.method)
+                .unwrap_or(usize::MAX);
+            Ok((rank, convert_row(r)?))
+        })
+        .collect::<Result<_>>()?;
+    rows.sort_by_key(|(rank, _)| *rank);
+    let results: Vec<ResultRow> = rows.into_iter().map(|(_, r)| r).collect();
+    write_results(&run.root.join("results.csv"), &results)?;
+
+    let mut weights: BTreeMap<(String, String, String, usize, String, String), WeightRow> =
+        BTreeMap::new();
+    for file in run.shard_files(true)? {
+        for row in read_rows::<pipeline::WeightRow>(&file)? {
+            if !is_current(&row.method, &row.config) || !plan.downstream.contains(&row.task) {
+                continue;
+            }
+            let key = (
+                row.task.clone(),
+                row.method.clone(),
+                row.k.clone(),
+                row.seed,
+                row.layer.clone(),
+                row.module.clone(),
+            );
+            weights.insert(key, convert_weight(row)?);
+        }
+    }
+    let weights: Vec<WeightRow> = weights.into_values().collect();
+    write_weights(&run.root.join("learned_weights.csv"), &weights)?;
+
+    let similarity_path = run.similarity(&plan.similarity_hash());
+    let similarity: Vec<SimilarityRow> = read_rows::<pipeline::SimilarityRow>(&similarity_path)?
+        .into_iter()
+        .map(|r| SimilarityRow {
+            task: r.task,
+            module: r.module,
+            cka: r.cka,
+        })
+        .collect();
+
+    let timings_path = run.root.join("timings.json");
+    let timings: Timings = if timings_path.exists() {
+        read_json(&timings_path)?
+    } else {
+        Timings::default()
+    };
+    let manifest = Manifest {
+        experiment: &plan.experiment,
+        git_revision: git_revision(),
+        backend: loramix_backend::NAME,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        stage_seconds: timings.seconds,
+        cells: results.len(),
+        stale_rows_ignored: stale,
+    };
+    write_json(&run.root.join("manifest.json"), &manifest)?;
+
+    let inputs = ReportInputs {
+        title: format!("loramix: {}", plan.experiment.name),
+        reference_method: "head-only".into(),
+        results,
+        weights,
+        similarity,
+        preamble: preamble(plan, &manifest),
+    };
+    let files = write_report(&inputs, &run.root)?;
+    eprintln!(
+        "report: wrote {} files; read {}",
+        files.len() + 3,
+        run.root.join("summary.md").display()
+    );
+    Ok(files)
+}
+
+fn convert_row(row: CellRow) -> Result<ResultRow> {
+    let bad = |what: &str, value: &str| {
+        ExperimentError::Invalid(format!(
+            "sweep row for `{}`: bad {what} `{value}`",
+            row.task
+        ))
+    };
+    Ok(ResultRow {
+        shift: match row.shift.as_str() {
+            "covariate" => Shift::Covariate,
+            "label" => Shift::Label,
+            "task" => Shift::Task,
+            other => return Err(bad("shift", other)),
+        },
+        k: row.k.parse().map_err(|_| bad("k", &row.k))?,
+        task: row.task.clone(),
+        method: row.method.clone(),
+        seed: row.seed as u64,
+        accuracy: row.accuracy,
+        trainable_params: row.trainable_params as u64,
+        train_seconds: row.train_seconds,
+        samples_per_sec: row.samples_per_sec,
+    })
+}
+
+fn convert_weight(row: pipeline::WeightRow) -> Result<WeightRow> {
+    Ok(WeightRow {
+        k: row
+            .k
+            .parse()
+            .map_err(|_| ExperimentError::Invalid(format!("weight row: bad k `{}`", row.k)))?,
+        task: row.task,
+        method: row.method,
+        seed: row.seed as u64,
+        layer: row.layer,
+        module: row.module,
+        weight: row.weight,
+    })
+}
+
+fn write_weights(path: &std::path::Path, rows: &[WeightRow]) -> Result<()> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        writer
+            .serialize(row)
+            .map_err(|e| ExperimentError::Artifact {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+    }
+    let bytes = writer.into_inner().map_err(|e| ExperimentError::Artifact {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    crate::store::write_atomic(path, &bytes)
+}
+
+fn git_revision() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match git(&["rev-parse", "--short=12", "HEAD"]) {
+        Some(rev) => {
+            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty { format!("{rev}-dirty") } else { rev }
+        }
+        None => "unknown".into(),
+    }
+}
+
+fn preamble(plan: &Plan, manifest: &Manifest) -> String {
+    let e = &plan.experiment;
+    let t = &e.transfer;
+    let shots: Vec<String> = t.shots.iter().map(ToString::to_string).collect();
+    let mut text = String::new();
+    if !e.description.is_empty() {
+        text.push_str(&format!("{}\n\n", e.description));
+    }
+    text.push_str(&format!(
+        "- Suite `{}`: {} upstream modules ({}); downstream tasks: {}.\n",
+        e.suite
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        plan.upstream.len(),
+        plan.upstream.join(", "),
+        plan.downstream.join(", ")
+    ));
+    text.push_str(&format!(
+        "- Model: dim {}, depth {}, heads {}, MLP {}{}. Pretraining {} steps (batch {}, lr {}); upstream LoRA rank {} alpha {} on {:?}, {} steps (batch {}, lr {}).\n",
+        e.model.dim,
+        e.model.depth,
+        e.model.heads,
+        e.model.mlp_dim,
+        e.model.patch_size.map_or_else(String::new, |p| format!(", patch {p}")),
+        e.pretrain.steps,
+        e.pretrain.batch,
+        e.pretrain.lr,
+        e.upstream.rank,
+        e.upstream.alpha,
+        e.upstream.targets,
+        e.upstream.steps,
+        e.upstream.batch,
+        e.upstream.lr
+    ));
+    text.push_str(&format!(
+        "- Shots {} per class (`full` = up to {} per class), seeds 0..{}, batch {}.\n",
+        shots.join(", "),
+        t.full_per_class,
+        t.seeds,
+        t.batch
+    ));
+    for m in &e.methods {
+        text.push_str(&format!(
+            "  - `{}` ({:?}): {} steps, lr {}\n",
+            m.name(),
+            m.kind,
+            m.steps,
+            m.lr
+        ));
+    }
+    let total: f64 = manifest.stage_seconds.values().sum();
+    let stages: Vec<String> = manifest
+        .stage_seconds
+        .iter()
+        .map(|(s, v)| format!("{s} {:.1} min", v / 60.0))
+        .collect();
+    text.push_str(&format!(
+        "- Backend `{}`, {} threads, revision `{}`. Time: {} (total {:.1} min).\n",
+        manifest.backend,
+        manifest.threads,
+        manifest.git_revision,
+        stages.join(", "),
+        total / 60.0
+    ));
+    text
+}

@@ -1,0 +1,149 @@
+//! From an experiment file to its stages: reads the files, picks the model family from the
+//! suite's modality, runs what was asked and records how long each stage took.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use loramix_data::{ImageItem, Modality, Suite, SuiteItem, TextItem};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Experiment;
+use crate::error::{ExperimentError, Result, io};
+use crate::family::{Family, Text, Vision};
+use crate::pipeline::{self, Context, Plan, read_json, write_json};
+use crate::report;
+use crate::store::Shard;
+
+/// What `loramix` was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Pretrain,
+    Upstream,
+    Transfer,
+    Similarity,
+    Report,
+    /// Every stage in order (the sweep limited to the shard).
+    Run,
+}
+
+/// Where runs go and which part of the sweep this process runs.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub runs: PathBuf,
+    pub shard: Shard,
+}
+
+/// Seconds each stage took, accumulated over invocations (`timings.json` in the run folder).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct Timings {
+    pub seconds: BTreeMap<String, f64>,
+}
+
+/// Runs `stage` of the experiment in `path`.
+pub fn execute(path: &Path, stage: Stage, options: &Options) -> Result<()> {
+    let experiment = Experiment::from_file(path)?;
+    let suite_text = std::fs::read_to_string(&experiment.suite).map_err(io(&experiment.suite))?;
+    let modality = peek_modality(&experiment.suite, &suite_text)?;
+    match modality {
+        Modality::Image => {
+            let suite = Suite::<ImageItem>::from_toml(&suite_text, &experiment.suite)?;
+            let shape = suite.image.ok_or_else(|| ExperimentError::Config {
+                path: experiment.suite.clone(),
+                message: "an image suite needs `image = { channels, height, width }`".into(),
+            })?;
+            let family = Vision::new(&experiment.model, shape)?;
+            go(experiment, suite, suite_text, family, stage, options)
+        }
+        Modality::Text => {
+            let suite = Suite::<TextItem>::from_toml(&suite_text, &experiment.suite)?;
+            let family = Text::new(&experiment.model)?;
+            go(experiment, suite, suite_text, family, stage, options)
+        }
+    }
+}
+
+fn peek_modality(path: &Path, text: &str) -> Result<Modality> {
+    #[derive(Deserialize)]
+    struct Peek {
+        modality: Modality,
+    }
+    let peek: Peek = toml::from_str(text).map_err(|e| ExperimentError::Config {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    Ok(peek.modality)
+}
+
+fn go<F: Family>(
+    experiment: Experiment,
+    suite: Suite<F::Item>,
+    suite_text: String,
+    family: F,
+    stage: Stage,
+    options: &Options,
+) -> Result<()>
+where
+    F::Item: SuiteItem,
+{
+    let plan = Plan::new(experiment, &suite, suite_text, &options.runs)?;
+    if stage == Stage::Report {
+        return timed(&plan, "report", || report::write(&plan).map(|_| ()));
+    }
+    eprintln!(
+        "{}: {} upstream modules, {} downstream tasks, backend {}",
+        plan.experiment.name,
+        plan.upstream.len(),
+        plan.downstream.len(),
+        loramix_backend::NAME
+    );
+    let started = Instant::now();
+    let ctx = Context::new(plan, suite, family)?;
+    eprintln!("data loaded in {:.1}s", started.elapsed().as_secs_f64());
+    let plan = &ctx.plan;
+    let base = timed(plan, "pretrain", || pipeline::pretrain(&ctx))?;
+    if stage == Stage::Pretrain {
+        return Ok(());
+    }
+    let adapters = timed(plan, "upstream", || pipeline::upstream(&ctx, &base))?;
+    if stage == Stage::Upstream {
+        return Ok(());
+    }
+    if matches!(stage, Stage::Transfer | Stage::Run) {
+        timed(plan, "transfer", || {
+            pipeline::transfer(&ctx, &base, &adapters, options.shard)
+        })?;
+    }
+    if matches!(stage, Stage::Similarity | Stage::Run) {
+        timed(plan, "similarity", || {
+            pipeline::similarity(&ctx, &base, &adapters).map(|_| ())
+        })?;
+    }
+    if stage == Stage::Run {
+        if options.shard.count > 1 {
+            eprintln!(
+                "shard {}/{} done; run `loramix report` once every shard has finished",
+                options.shard.index, options.shard.count
+            );
+        } else {
+            timed(plan, "report", || report::write(plan).map(|_| ()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs `f` and adds its wall time to the run's `timings.json`.
+fn timed<T>(plan: &Plan, stage: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
+    let started = Instant::now();
+    let out = f()?;
+    let path = plan.run.root.join("timings.json");
+    std::fs::create_dir_all(&plan.run.root).map_err(io(&plan.run.root))?;
+    let mut timings: Timings = if path.exists() {
+        read_json(&path)?
+    } else {
+        Timings::default()
+    };
+    *timings.seconds.entry(stage.to_string()).or_default() += started.elapsed().as_secs_f64();
+    write_json(&path, &timings)?;
+    Ok(out)
+}

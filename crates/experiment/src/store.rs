@@ -1,0 +1,209 @@
+//! The run directory `runs/<name>/` and its append-only CSV files.
+//!
+//! Layout: `base-<hash>/` (pretrained model), `upstream-<hash>/<task>/` (adapters),
+//! `sweep/<shard>.csv` and `sweep/<shard>.weights.csv` (finished cells, appended one line at a
+//! time), `similarity-<hash>.csv`, then what `report` writes: `results.csv`, `summary.md`,
+//! `plots/`, `learned_weights.csv`, `manifest.json`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{ExperimentError, Result, io};
+
+/// Which part of the sweep this process runs: cells `i`, `i + n`, `i + 2n`, ...
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub count: usize,
+}
+
+impl Shard {
+    pub const ALL: Shard = Shard { index: 0, count: 1 };
+
+    pub fn contains(&self, cell: usize) -> bool {
+        cell % self.count == self.index
+    }
+
+    /// File stem of this shard's results.
+    pub fn stem(&self) -> String {
+        if self.count == 1 {
+            "all".into()
+        } else {
+            format!("shard-{}-of-{}", self.index, self.count)
+        }
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `i/n` with `0 <= i < n`.
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        let parse = |v: &str| v.trim().parse::<usize>().ok();
+        match s.split_once('/').map(|(i, n)| (parse(i), parse(n))) {
+            Some((Some(index), Some(count))) if index < count => Ok(Shard { index, count }),
+            _ => Err(format!(
+                "expected `i/n` with 0 <= i < n (e.g. `0/4`), not `{s}`"
+            )),
+        }
+    }
+}
+
+/// Paths of one experiment's artifacts.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    pub root: PathBuf,
+}
+
+impl RunDir {
+    pub fn new(runs: &Path, name: &str) -> Self {
+        Self {
+            root: runs.join(name),
+        }
+    }
+
+    pub fn base(&self, hash: &str) -> PathBuf {
+        self.root.join(format!("base-{hash}"))
+    }
+
+    pub fn upstream(&self, hash: &str) -> PathBuf {
+        self.root.join(format!("upstream-{hash}"))
+    }
+
+    pub fn similarity(&self, hash: &str) -> PathBuf {
+        self.root.join(format!("similarity-{hash}.csv"))
+    }
+
+    pub fn sweep(&self) -> PathBuf {
+        self.root.join("sweep")
+    }
+
+    pub fn results(&self, shard: Shard) -> PathBuf {
+        self.sweep().join(format!("{}.csv", shard.stem()))
+    }
+
+    pub fn weights(&self, shard: Shard) -> PathBuf {
+        self.sweep().join(format!("{}.weights.csv", shard.stem()))
+    }
+
+    /// Every shard's file of one kind (`.csv` results or `.weights.csv`).
+    pub fn shard_files(&self, weights: bool) -> Result<Vec<PathBuf>> {
+        let dir = self.sweep();
+        if !dir.exists() {
+            return Ok(Vec::new());
+        }
+        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+            .map_err(io(&dir))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                name.ends_with(".csv") && name.ends_with(".weights.csv") == weights
+            })
+            .collect();
+        files.sort();
+        Ok(files)
+    }
+}
+
+/// Rows of a CSV file (empty if it does not exist); a bad row is an error naming the line.
+pub fn read_rows<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let mut reader = csv::Reader::from_path(path).map_err(|e| ExperimentError::Artifact {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    reader
+        .deserialize()
+        .map(|row| {
+            row.map_err(|e| ExperimentError::Artifact {
+                path: path.to_path_buf(),
+                message: format!("unreadable row ({e}); delete the row or the file to redo it"),
+            })
+        })
+        .collect()
+}
+
+/// An append-only CSV file. Each row is written with one `write` and synced, so an interrupted
+/// process leaves whole rows plus at most one partial line, which [`Appender::open`] removes.
+pub struct Appender {
+    file: File,
+    path: PathBuf,
+}
+
+impl Appender {
+    /// Opens (creating with a header for `T`'s fields) and cuts a trailing partial line.
+    pub fn open<T: Serialize + Default>(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).map_err(io(dir))?;
+        }
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)
+            .map_err(io(path))?;
+        let mut text = Vec::new();
+        file.read_to_end(&mut text).map_err(io(path))?;
+        if text.is_empty() {
+            let mut header = csv::Writer::from_writer(Vec::new());
+            header.serialize(T::default()).map_err(csv_error(path))?;
+            let bytes = header.into_inner().map_err(|e| ExperimentError::Artifact {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+            // Keep only the header line.
+            let end = bytes.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
+            file.write_all(&bytes[..end]).map_err(io(path))?;
+        } else if text.last() != Some(&b'\n') {
+            let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            eprintln!(
+                "{}: dropping a partly written last row (an interrupted run); it will be redone",
+                path.display()
+            );
+            file.set_len(keep as u64).map_err(io(path))?;
+            file.seek(SeekFrom::End(0)).map_err(io(path))?;
+        }
+        file.sync_data().map_err(io(path))?;
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Appends `rows` as one write, then syncs.
+    pub fn append<T: Serialize>(&mut self, rows: &[T]) -> Result<()> {
+        let mut writer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new());
+        for row in rows {
+            writer.serialize(row).map_err(csv_error(&self.path))?;
+        }
+        let bytes = writer.into_inner().map_err(|e| ExperimentError::Artifact {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
+        self.file.write_all(&bytes).map_err(io(&self.path))?;
+        self.file.sync_data().map_err(io(&self.path))
+    }
+}
+
+fn csv_error(path: &Path) -> impl FnOnce(csv::Error) -> ExperimentError {
+    let path = path.to_path_buf();
+    move |e| ExperimentError::Artifact {
+        path,
+        message: e.to_string(),
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, bytes).map_err(io(&tmp))?;
+    fs::rename(&tmp, path).map_err(io(path))
+}

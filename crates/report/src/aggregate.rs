@@ -1,0 +1,247 @@
+//! Groups runs into the cells that the tables and plots show. Both read from here, so a table
+//! and its plot always agree.
+
+use crate::rows::{ResultRow, Shift, Shots, SimilarityRow, WeightRow};
+use crate::stats::{Estimate, mean};
+use std::collections::{BTreeSet, HashMap};
+
+/// Distinct values in order of first appearance (the order the config listed them in).
+pub(crate) fn first_appearance<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for v in values {
+        if !out.iter().any(|o| o == v) {
+            out.push(v.to_string());
+        }
+    }
+    out
+}
+
+/// Shifts present, in report order.
+pub(crate) fn shifts(results: &[ResultRow]) -> Vec<Shift> {
+    let set: BTreeSet<Shift> = results.iter().map(|r| r.shift).collect();
+    set.into_iter().collect()
+}
+
+/// Estimates laid out as a table: rows are methods, columns are k values.
+pub(crate) struct Grid {
+    /// Methods with at least one cell, in the caller's order.
+    pub methods: Vec<String>,
+    /// k values with at least one cell, numeric ascending with `full` last.
+    pub ks: Vec<Shots>,
+    cells: HashMap<(String, Shots), Estimate>,
+}
+
+impl Grid {
+    fn from_samples(order: &[String], samples: HashMap<(String, Shots), Vec<f64>>) -> Grid {
+        let methods = order
+            .iter()
+            .filter(|m| samples.keys().any(|(sm, _)| sm == *m))
+            .cloned()
+            .collect();
+        let ks: BTreeSet<Shots> = samples.keys().map(|(_, k)| *k).collect();
+        let cells = samples
+            .into_iter()
+            .filter_map(|(key, v)| Estimate::of(&v).map(|e| (key, e)))
+            .collect();
+        Grid {
+            methods,
+            ks: ks.into_iter().collect(),
+            cells,
+        }
+    }
+
+    pub fn get(&self, method: &str, k: Shots) -> Option<&Estimate> {
+        self.cells.get(&(method.to_string(), k))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cells.is_empty()
+    }
+}
+
+/// Accuracy in percent per (method, k), pooled over the (task, seed) runs that `keep` selects.
+pub(crate) fn accuracy(
+    results: &[ResultRow],
+    order: &[String],
+    keep: impl Fn(&ResultRow) -> bool,
+) -> Grid {
+    let mut samples: HashMap<(String, Shots), Vec<f64>> = HashMap::new();
+    for r in results.iter().filter(|r| keep(r)) {
+        samples
+            .entry((r.method.clone(), r.k))
+            .or_default()
+            .push(100.0 * r.accuracy);
+    }
+    Grid::from_samples(order, samples)
+}
+
+/// Accuracy minus the reference method's, in percentage points, paired on (task, k, seed) so
+/// task difficulty and the seed's k-shot sample cancel out. The reference itself is left out.
+pub(crate) fn relative(
+    results: &[ResultRow],
+    order: &[String],
+    reference: &str,
+    keep: impl Fn(&ResultRow) -> bool,
+) -> Grid {
+    let base: HashMap<(&str, Shots, u64), f64> = results
+        .iter()
+        .filter(|r| r.method == reference && keep(r))
+        .map(|r| ((r.task.as_str(), r.k, r.seed), r.accuracy))
+        .collect();
+    let mut samples: HashMap<(String, Shots), Vec<f64>> = HashMap::new();
+    for r in results.iter().filter(|r| r.method != reference && keep(r)) {
+        if let Some(b) = base.get(&(r.task.as_str(), r.k, r.seed)) {
+            samples
+                .entry((r.method.clone(), r.k))
+                .or_default()
+                .push(100.0 * (r.accuracy - b));
+        }
+    }
+    Grid::from_samples(order, samples)
+}
+
+/// Mean learned weights of one (task, method): rows are layers, columns upstream modules, each
+/// cell averaged over seeds and k.
+pub(crate) struct WeightMatrix {
+    pub layers: Vec<String>,
+    pub modules: Vec<String>,
+    /// `values[layer][module]`; `None` where no weight was recorded.
+    pub values: Vec<Vec<Option<f64>>>,
+}
+
+fn select<'a>(weights: &'a [WeightRow], task: &'a str, method: &'a str) -> Vec<&'a WeightRow> {
+    weights
+        .iter()
+        .filter(|w| w.task == task && w.method == method)
+        .collect()
+}
+
+pub(crate) fn weight_matrix(weights: &[WeightRow], task: &str, method: &str) -> WeightMatrix {
+    let rows = select(weights, task, method);
+    let layers = first_appearance(rows.iter().map(|w| w.layer.as_str()));
+    let modules = first_appearance(rows.iter().map(|w| w.module.as_str()));
+    let values = layers
+        .iter()
+        .map(|layer| {
+            modules
+                .iter()
+                .map(|module| {
+                    let v: Vec<f64> = rows
+                        .iter()
+                        .filter(|w| &w.layer == layer && &w.module == module)
+                        .map(|w| w.weight)
+                        .collect();
+                    mean(&v)
+                })
+                .collect()
+        })
+        .collect();
+    WeightMatrix {
+        layers,
+        modules,
+        values,
+    }
+}
+
+/// Mean weight per upstream module of one (task, method), over layers, seeds and k, in order
+/// of first appearance.
+pub(crate) fn module_means(weights: &[WeightRow], task: &str, method: &str) -> Vec<(String, f64)> {
+    let rows = select(weights, task, method);
+    first_appearance(rows.iter().map(|w| w.module.as_str()))
+        .into_iter()
+        .filter_map(|module| {
+            let v: Vec<f64> = rows
+                .iter()
+                .filter(|w| w.module == module)
+                .map(|w| w.weight)
+                .collect();
+            mean(&v).map(|m| (module, m))
+        })
+        .collect()
+}
+
+/// One upstream module of a downstream task: its CKA and mean learned weight.
+pub(crate) struct SimilarityPair {
+    pub module: String,
+    pub cka: f64,
+    pub weight: f64,
+}
+
+/// Modules of one (task, method) that have both a CKA and learned weights, in weight order.
+pub(crate) fn similarity_pairs(
+    similarity: &[SimilarityRow],
+    weights: &[WeightRow],
+    task: &str,
+    method: &str,
+) -> Vec<SimilarityPair> {
+    module_means(weights, task, method)
+        .into_iter()
+        .filter_map(|(module, weight)| {
+            similarity
+                .iter()
+                .find(|s| s.task == task && s.module == module)
+                .map(|s| SimilarityPair {
+                    module,
+                    cka: s.cka,
+                    weight,
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(task: &str, method: &str, k: Shots, seed: u64, accuracy: f64) -> ResultRow {
+        ResultRow {
+            task: task.into(),
+            shift: Shift::Label,
+            method: method.into(),
+            k,
+            seed,
+            accuracy,
+            trainable_params: 10,
+            train_seconds: 1.0,
+            samples_per_sec: 1.0,
+        }
+    }
+
+    #[test]
+    fn k_columns_put_full_last() {
+        let results = [
+            run("a", "m", Shots::Full, 0, 0.9),
+            run("a", "m", Shots::K(10), 0, 0.8),
+            run("a", "m", Shots::K(2), 0, 0.6),
+            run("a", "m", Shots::K(1), 0, 0.5),
+        ];
+        let grid = accuracy(&results, &["m".into()], |_| true);
+        assert_eq!(
+            grid.ks,
+            [Shots::K(1), Shots::K(2), Shots::K(10), Shots::Full]
+        );
+    }
+
+    #[test]
+    fn relative_pairs_on_task_k_and_seed() {
+        let results = [
+            run("a", "ref", Shots::K(1), 0, 0.50),
+            run("a", "ref", Shots::K(1), 1, 0.60),
+            run("a", "m", Shots::K(1), 0, 0.55),
+            run("a", "m", Shots::K(1), 1, 0.70),
+            // No reference for seed 2: left out of the pairs.
+            run("a", "m", Shots::K(1), 2, 0.99),
+        ];
+        let order = ["ref".to_string(), "m".to_string()];
+        let grid = relative(&results, &order, "ref", |_| true);
+        assert_eq!(grid.methods, ["m"]);
+        let e = grid.get("m", Shots::K(1)).unwrap();
+        assert_eq!(e.n, 2);
+        assert!((e.mean - 7.5).abs() < 1e-9, "{e:?}");
+    }
+
+    #[test]
+    fn methods_keep_first_appearance_order() {
+        assert_eq!(first_appearance(["b", "a", "b", "c"]), ["b", "a", "c"]);
+    }
+}

@@ -1,0 +1,301 @@
+//! End-to-end checks through the public API: shard merging, error locations, and a report on a
+//! small synthetic sweep.
+
+use loramix_report::{
+    ReportError, ReportInputs, ResultRow, Shift, Shots, SimilarityRow, WeightRow, read_results,
+    read_weights, write_report, write_results,
+};
+use std::path::{Path, PathBuf};
+
+const HEADER: &str =
+    "task,shift,method,k,seed,accuracy,trainable_params,train_seconds,samples_per_sec\n";
+
+fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    path
+}
+
+#[test]
+fn merge_drops_identical_duplicates() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(
+        dir.path(),
+        "a.csv",
+        &format!("{HEADER}t,label,lora,1,0,0.5,100,1.0,10\nt,label,lora,2,0,0.6,100,1.0,10\n"),
+    );
+    // Same cell again, timings differ (a rerun): dropped; one new cell.
+    let b = write(
+        dir.path(),
+        "b.csv",
+        &format!("{HEADER}t,label,lora,2,0,0.6,100,3.0,4\nt,label,lora,full,0,0.9,100,1.0,10\n"),
+    );
+    let rows = read_results(&[a, b]).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[1].train_seconds, 1.0, "the first copy is kept");
+    assert_eq!(rows[2].k, Shots::Full);
+}
+
+#[test]
+fn merge_rejects_conflicting_cells_naming_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(
+        dir.path(),
+        "shard-a.csv",
+        &format!("{HEADER}t,label,lora,1,0,0.5,100,1.0,10\n"),
+    );
+    let b = write(
+        dir.path(),
+        "shard-b.csv",
+        &format!("{HEADER}t,label,lora,1,1,0.5,100,1.0,10\nt,label,lora,1,0,0.7,100,1.0,10\n"),
+    );
+    let err = read_results(&[a, b]).unwrap_err();
+    assert!(matches!(err, ReportError::Conflict { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("shard-a.csv:2"), "{msg}");
+    assert!(msg.contains("shard-b.csv:3"), "{msg}");
+    assert!(msg.contains("0.5") && msg.contains("0.7"), "{msg}");
+}
+
+#[test]
+fn conflicting_weights_are_rejected_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let head = "task,method,k,seed,layer,module,weight\n";
+    let a = write(
+        dir.path(),
+        "w1.csv",
+        &format!("{head}t,learned,1,0,all,up,0.2\n"),
+    );
+    let b = write(
+        dir.path(),
+        "w2.csv",
+        &format!("{head}t,learned,1,0,all,up,0.3\n"),
+    );
+    assert_eq!(read_weights(&[a.clone(), a.clone()]).unwrap().len(), 1);
+    let msg = read_weights(&[a, b]).unwrap_err().to_string();
+    assert!(
+        msg.contains("w1.csv:2") && msg.contains("w2.csv:2"),
+        "{msg}"
+    );
+}
+
+fn parse_error(body: &str) -> (String, u64, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "results.csv", body);
+    match read_results(&[path]).unwrap_err() {
+        ReportError::Parse { at, message } => (
+            at.path.file_name().unwrap().to_string_lossy().into(),
+            at.line,
+            message,
+        ),
+        other => panic!("expected a parse error, got {other:?}"),
+    }
+}
+
+#[test]
+fn truncated_row_names_file_and_line() {
+    let body = format!("{HEADER}t,label,lora,1,0,0.5,100,1.0,10\nt,label,lora,2,0,0.6\n");
+    let (file, line, message) = parse_error(&body);
+    assert_eq!((file.as_str(), line), ("results.csv", 3), "{message}");
+    assert!(message.contains("fields"), "{message}");
+}
+
+#[test]
+fn garbled_values_name_file_line_and_column() {
+    let body =
+        format!("{HEADER}t,label,lora,1,0,0.5,100,1.0,10\n\nt,label,lora,2,0,zero,100,1.0,10\n");
+    let (file, line, message) = parse_error(&body);
+    assert_eq!((file.as_str(), line), ("results.csv", 4), "{message}");
+    assert!(message.contains("accuracy"), "{message}");
+
+    let (_, line, message) = parse_error(&format!("{HEADER}t,sideways,lora,1,0,0.5,100,1,1\n"));
+    assert_eq!(line, 2);
+    assert!(
+        message.contains("shift must be") && message.contains("`sideways`"),
+        "{message}"
+    );
+    let (_, _, message) = parse_error(&format!("{HEADER}t,label,lora,half,0,0.5,100,1,1\n"));
+    assert!(
+        message.contains("k must be") && message.contains("`half`"),
+        "{message}"
+    );
+    let (_, _, message) = parse_error(&format!("{HEADER}t,label,lora,1,0,1.5,100,1,1\n"));
+    assert!(message.contains("[0, 1]"), "{message}");
+}
+
+#[test]
+fn missing_file_is_named() {
+    let err = read_results(&[PathBuf::from("/nonexistent/results.csv")]).unwrap_err();
+    assert!(
+        err.to_string().contains("/nonexistent/results.csv"),
+        "{err}"
+    );
+}
+
+fn run(task: &str, shift: Shift, method: &str, k: Shots, seed: u64, accuracy: f64) -> ResultRow {
+    ResultRow {
+        task: task.into(),
+        shift,
+        method: method.into(),
+        k,
+        seed,
+        accuracy,
+        trainable_params: if method == "head-only" { 1_000 } else { 50_000 },
+        train_seconds: 2.5,
+        samples_per_sec: 400.0,
+    }
+}
+
+#[test]
+fn written_results_are_sorted_with_full_last_and_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = vec![
+        run("b", Shift::Task, "lora", Shots::K(1), 0, 0.5),
+        run("a", Shift::Label, "lora", Shots::Full, 1, 0.9),
+        run("a", Shift::Label, "lora", Shots::K(10), 0, 0.8),
+        run("a", Shift::Label, "lora", Shots::K(2), 0, 0.6),
+        run("a", Shift::Label, "lora", Shots::Full, 0, 0.7),
+    ];
+    let path = dir.path().join("results.csv");
+    write_results(&path, &rows).unwrap();
+    let back = read_results(std::slice::from_ref(&path)).unwrap();
+    let keys: Vec<(String, Shots, u64)> =
+        back.iter().map(|r| (r.task.clone(), r.k, r.seed)).collect();
+    let a = String::from("a");
+    assert_eq!(
+        keys,
+        [
+            (a.clone(), Shots::K(2), 0),
+            (a.clone(), Shots::K(10), 0),
+            (a.clone(), Shots::Full, 0),
+            (a, Shots::Full, 1),
+            ("b".into(), Shots::K(1), 0),
+        ]
+    );
+    assert_eq!(back[0], rows[3], "values survive the round trip");
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with(HEADER), "{text}");
+}
+
+/// Three methods on two tasks (covariate and label shift), 3 seeds, k in {1, 2, 5, full};
+/// `learned` beats `head-only` by 5 points everywhere.
+fn synthetic() -> ReportInputs {
+    let mut results = Vec::new();
+    let ks = [Shots::K(1), Shots::K(2), Shots::K(5), Shots::Full];
+    for (task, shift) in [("cov-task", Shift::Covariate), ("lab-task", Shift::Label)] {
+        for seed in 0..3u64 {
+            for (i, &k) in ks.iter().enumerate() {
+                let base = 0.4 + 0.1 * i as f64 + 0.01 * seed as f64;
+                results.push(run(task, shift, "head-only", k, seed, base));
+                results.push(run(
+                    task,
+                    shift,
+                    "lora",
+                    k,
+                    seed,
+                    base - 0.02 + 0.015 * seed as f64,
+                ));
+                results.push(run(task, shift, "learned", k, seed, base + 0.05));
+            }
+        }
+    }
+    let layers = [
+        "encoder.blocks.0.query",
+        "encoder.blocks.0.value",
+        "encoder.blocks.1.query",
+    ];
+    let modules = ["up-a", "up-b", "up-c"];
+    let mut weights = Vec::new();
+    let mut similarity = Vec::new();
+    for task in ["cov-task", "lab-task"] {
+        for (m, module) in modules.iter().enumerate() {
+            similarity.push(SimilarityRow {
+                task: task.into(),
+                module: module.to_string(),
+                cka: 0.2 + 0.2 * m as f64,
+            });
+            for (l, layer) in layers.iter().enumerate() {
+                for seed in 0..3 {
+                    weights.push(WeightRow {
+                        task: task.into(),
+                        method: "learned".into(),
+                        k: Shots::K(1),
+                        seed,
+                        layer: layer.to_string(),
+                        module: module.to_string(),
+                        weight: 0.1 + 0.25 * m as f64 + 0.01 * l as f64,
+                    });
+                }
+            }
+        }
+    }
+    ReportInputs {
+        title: "Synthetic sweep".into(),
+        reference_method: "head-only".into(),
+        results,
+        weights,
+        similarity,
+        preamble: "Config: `synthetic.toml`.".into(),
+    }
+}
+
+#[test]
+fn report_writes_summary_and_decodable_plots() {
+    let dir = tempfile::tempdir().unwrap();
+    // REPORT_OUT keeps the files for a look: REPORT_OUT=/tmp/r cargo test -p loramix-report.
+    let out = std::env::var_os("REPORT_OUT").map_or(dir.path().to_path_buf(), PathBuf::from);
+    let files = write_report(&synthetic(), &out).unwrap();
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.strip_prefix(&out).unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "summary.md",
+            "plots/accuracy-covariate.png",
+            "plots/relative-covariate.png",
+            "plots/accuracy-label.png",
+            "plots/relative-label.png",
+            "plots/weights-cov-task.png",
+            "plots/weights-lab-task.png",
+            "plots/similarity.png",
+        ]
+    );
+
+    let md = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        md.starts_with("# Synthetic sweep\n\nConfig: `synthetic.toml`."),
+        "{md}"
+    );
+    assert!(
+        md.contains("| method | 1 | 2 | 5 | full |\n|---|---:|---:|---:|---:|\n"),
+        "{md}"
+    );
+    let covariate = md.find("### Covariate shift").unwrap();
+    assert!(
+        covariate < md.find("### Label shift").unwrap(),
+        "shift order"
+    );
+    // head-only at k = 1 pools seeds 0..3 of one task: 40, 41, 42 -> 41.0 ± 2.5 (t = 4.303).
+    assert!(md.contains("| head-only | 41.0 ± 2.5 |"), "{md}");
+    assert!(md.contains("n = 3 runs per cell"), "{md}");
+    // learned - head-only is exactly +5 pp in every pair: interval 0, marked significant.
+    assert!(md.contains("| learned | **+5.0 ± 0.0** |"), "{md}");
+    assert!(md.contains("top module"), "{md}");
+    assert!(md.contains("| `cov-task` | 3 | +1.00 |"), "{md}");
+    assert!(md.contains("Mean rho over 2 task(s): +1.00."), "{md}");
+    assert!(md.contains("(here N = 3)"), "{md}");
+    assert!(md.contains("(plots/accuracy-covariate.png)"), "{md}");
+
+    for file in &files[1..] {
+        let image = image::open(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let name = file.file_name().unwrap().to_string_lossy();
+        if name.starts_with("accuracy") || name.starts_with("relative") || name == "similarity.png"
+        {
+            assert_eq!((image.width(), image.height()), (900, 600), "{name}");
+        } else {
+            assert!(image.width() >= 300 && image.height() >= 200, "{name}");
+        }
+    }
+}
