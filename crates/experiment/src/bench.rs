@@ -10,11 +10,16 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use loramix_backend::{Inference, Train};
 use loramix_compose::{LearnedComposition, LearnedConfig, attach, uniform_weights};
+use loramix_data::{ImageItem, ImageShape};
 use loramix_lora::{Adapter, AdapterHost, LoraConfig, Target};
 use loramix_models::{
     Classifier, TrainConfig, Trainable, Trainer, Vit, VitConfig, trainable_params,
 };
+use loramix_rng::Rng;
 use serde::Serialize;
+
+use crate::family::Vision;
+use crate::fit::{Schedule, features, fit_head};
 
 /// How long to measure.
 #[derive(Debug, Clone)]
@@ -74,7 +79,18 @@ pub enum Method {
     Uniform(usize),
     /// Learned composition of `n` modules (per-layer softmax weights and the head trained).
     Learned(usize),
+    /// Head only as the pipeline runs it: backbone features of a k-shot set computed once, then
+    /// the head trained on the cache (see [`CACHED_SET`]).
+    HeadOnlyCached,
+    /// Uniform composition of `n` modules folded into the base, then as [`Method::HeadOnlyCached`].
+    UniformCached(usize),
 }
+
+/// The k-shot set of the cached rows (k = 20 of 10 classes) and the head's steps on it, as in
+/// the experiments: samples/s counts the `CACHED_STEPS x batch` examples the head trains on,
+/// over the time of one backbone pass per example plus the head's steps.
+pub const CACHED_SET: usize = 200;
+pub const CACHED_STEPS: usize = 100;
 
 impl Method {
     fn name(self) -> String {
@@ -84,6 +100,12 @@ impl Method {
             Method::Lora => "LoRA from scratch".into(),
             Method::Uniform(n) => format!("uniform composition N={n} (unmerged)"),
             Method::Learned(n) => format!("learned composition N={n}"),
+            Method::HeadOnlyCached => {
+                format!("head only, cached features ({CACHED_SET} examples, {CACHED_STEPS} steps)")
+            }
+            Method::UniformCached(n) => format!(
+                "uniform N={n} folded, cached features ({CACHED_SET} examples, {CACHED_STEPS} steps)"
+            ),
         }
     }
 
@@ -91,9 +113,9 @@ impl Method {
     fn pytorch(self) -> Option<(f64, f64)> {
         match self {
             Method::Full => Some((895.0, 1134.0)),
-            Method::HeadOnly => Some((4079.0, 4558.0)),
+            Method::HeadOnly | Method::HeadOnlyCached => Some((4079.0, 4558.0)),
             Method::Lora => Some((1402.0, 1439.0)),
-            Method::Uniform(8) => Some((3109.0, 3353.0)),
+            Method::Uniform(8) | Method::UniformCached(8) => Some((3109.0, 3353.0)),
             Method::Learned(1) => Some((1169.0, 1169.0)),
             Method::Learned(8) => Some((1178.0, 1263.0)),
             Method::Learned(32) => Some((802.0, 802.0)),
@@ -102,13 +124,16 @@ impl Method {
     }
 }
 
-/// The rows of `loramix bench`: every method of DESIGN.md's table.
-pub const METHODS: [Method; 5] = [
+/// The rows of `loramix bench`: every method of DESIGN.md's table, then the frozen-backbone
+/// methods as the pipeline runs them.
+pub const METHODS: [Method; 7] = [
     Method::Full,
     Method::HeadOnly,
     Method::Lora,
     Method::Uniform(8),
     Method::Learned(8),
+    Method::HeadOnlyCached,
+    Method::UniformCached(8),
 ];
 
 /// The rows of `loramix bench --scaling`: learned composition as N grows.
@@ -147,6 +172,14 @@ pub fn run(
                     .trainable(Trainable::AdaptersAndHead),
                 config,
             ),
+            Method::HeadOnlyCached => measure_cached(method, base.valid(), config),
+            Method::UniformCached(n) => {
+                let mut model = base.valid();
+                let adapters = random_adapters(&model, n, &lora);
+                attach(&mut model, &adapters, &uniform_weights(n), &device)
+                    .expect("adapters were made on this base");
+                measure_cached(method, model.fold_lora(), config)
+            }
             Method::Uniform(n) | Method::Learned(n) => {
                 let adapters = random_adapters(&base.valid(), n, &lora);
                 let mut model = base;
@@ -174,6 +207,40 @@ pub fn run(
         rows.push(row);
     }
     rows
+}
+
+/// Features of a k-shot set through the frozen `backbone` once, then the head's steps on them.
+fn measure_cached(method: Method, backbone: Vit<Inference>, config: &BenchConfig) -> BenchRow {
+    let family = Vision {
+        config: VitConfig::new(),
+        shape: ImageShape::square(1, 28),
+    };
+    let mut rng = Rng::new(7);
+    let items: Vec<ImageItem> = (0..CACHED_SET)
+        .map(|i| ImageItem {
+            pixels: (0..28 * 28).map(|_| rng.unit()).collect(),
+            label: i % 10,
+        })
+        .collect();
+    let schedule = Schedule {
+        steps: CACHED_STEPS,
+        batch: config.batch,
+        lr: 1e-2,
+    };
+    let once = || {
+        let cached = features(&family, &backbone, &items, config.infer_batch);
+        fit_head(cached, &items, 10, schedule, 0).expect("random data gives a finite loss")
+    };
+    let runs = (0..config.runs)
+        .map(|_| {
+            once();
+            let start = Instant::now();
+            once();
+            (CACHED_STEPS * config.batch) as f64 / start.elapsed().as_secs_f64()
+        })
+        .collect();
+    let trainable = (backbone.head.weight.dims()[0] + 1) * 10;
+    row(method.name(), trainable, runs, method.pytorch())
 }
 
 fn measure_inference(config: &BenchConfig) -> BenchRow {

@@ -17,8 +17,9 @@ struct Cli {
 
 #[derive(Args)]
 struct StageArgs {
-    /// The experiment file (e.g. experiments/quick.toml).
-    experiment: PathBuf,
+    /// Experiment files (e.g. experiments/quick.toml), run one after the other.
+    #[arg(required = true)]
+    experiments: Vec<PathBuf>,
     /// Folder holding every run (`<runs>/<name>/`).
     #[arg(long, default_value = "runs")]
     runs: PathBuf,
@@ -123,11 +124,11 @@ fn main() -> ExitCode {
         runs: args.runs,
         shard,
     };
-    match execute(&args.experiment, stage, &options) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
+    for experiment in &args.experiments {
+        if let Err(e) = execute(experiment, stage, &options) {
+            eprintln!("error: {}: {e}", experiment.display());
+            return ExitCode::FAILURE;
         }
     }
+    ExitCode::SUCCESS
 }

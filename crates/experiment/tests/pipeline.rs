@@ -437,3 +437,47 @@ fn a_text_study_runs_end_to_end() {
     assert!(rows.iter().all(|r| r[0] == "sentiment" && r[1] == "task"));
     assert!(runs.join("tiny/plots/accuracy-task.png").exists());
 }
+
+#[test]
+fn shipped_experiments_fit_their_suites() {
+    use loramix_data::{ImageItem, Suite, TextItem};
+    use loramix_experiment::config::Experiment;
+    use loramix_experiment::pipeline::Plan;
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    for (file, text_suite) in [
+        ("quick.toml", false),
+        ("quick-text.toml", true),
+        ("paper-vision.toml", false),
+        ("paper-text.toml", true),
+    ] {
+        let experiment = Experiment::from_file(&folder.join(file)).unwrap();
+        let runs = Path::new("unused");
+        let plan = if text_suite {
+            let suite = Suite::<TextItem>::from_file(&experiment.suite).unwrap();
+            Plan::new(experiment, &suite, String::new(), runs)
+        } else {
+            let suite = Suite::<ImageItem>::from_file(&experiment.suite).unwrap();
+            Plan::new(experiment, &suite, String::new(), runs)
+        };
+        let plan = plan.unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert!(
+            plan.downstream.len() >= 3,
+            "{file}: one task per shift at least"
+        );
+    }
+}
+
+#[test]
+fn learned_composition_options_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, |t| {
+        t.replace(
+            "kind = \"learned\"\n",
+            "kind = \"learned\"\nsharing = \"shared\"\nnormalisation = \"unconstrained\"\npenalty = { l1 = 0.01 }\n",
+        )
+    });
+    let parsed = loramix_experiment::config::Experiment::from_file(&experiment).unwrap();
+    let learned = parsed.method("learned").unwrap();
+    assert_eq!(learned.sharing, Some(loramix_compose::Sharing::Shared));
+    assert_eq!(learned.penalty, Some(loramix_compose::Penalty::L1(0.01)));
+}
