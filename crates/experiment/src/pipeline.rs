@@ -27,7 +27,7 @@ use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
 use crate::fit::{Schedule, TrainSet, accuracy, features, fit, fit_head, head_accuracy};
 use crate::progress;
-use crate::store::{Appender, RunDir, Shard, read_rows, write_atomic};
+use crate::store::{Appender, RunDir, Shard, read_rows, write_atomic, write_csv};
 
 /// One finished cell of the sweep: a row of `results.csv`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -263,45 +263,18 @@ pub fn pretrain<F: Family>(ctx: &Context<F>) -> Result<F::Frozen> {
     }
     let task = ctx.suite.task(&name)?;
     let spec = &ctx.plan.experiment.pretrain;
-    let started = Instant::now();
     <Train as Backend>::seed(&ctx.device, derive_seed(0, "pretrain"));
     let model = ctx
         .family
         .init(task.train.classes.len(), &ctx.device)
         .trainable(Trainable::All);
-    let set = TrainSet::new(&ctx.family, &task.train.items, &ctx.device);
-    let bar = progress::bar(spec.steps, &format!("pretrain {name}"));
     let schedule = Schedule {
         steps: spec.steps,
         batch: spec.batch,
         lr: spec.lr,
     };
-    let model = fit::<F, _>(
-        model,
-        &set,
-        schedule,
-        derive_seed(0, "pretrain/batches"),
-        &bar,
-    )
-    .map_err(|source| ExperimentError::Train {
-        context: format!("pretraining on `{name}`"),
-        source,
-    })?;
-    let model = model.valid();
-    let seconds = started.elapsed().as_secs_f64();
-    let test_accuracy = accuracy(
-        &ctx.family,
-        &model,
-        &task.test.items,
-        ctx.plan.experiment.transfer.eval_batch,
-    );
-    bar.finish_and_clear();
-    eprintln!(
-        "pretrain: {name}, {} examples, {} steps in {seconds:.0}s, test accuracy {:.1}%",
-        task.train.items.len(),
-        spec.steps,
-        100.0 * test_accuracy
-    );
+    let trained = train_on_task(ctx, model, &task, schedule, "pretrain", "pretrain/batches")?;
+    let (model, test_accuracy, seconds) = (trained.model, trained.accuracy, trained.seconds);
     let staging = dir.with_extension("partial");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(io(&staging))?;
@@ -323,6 +296,52 @@ pub fn pretrain<F: Family>(ctx: &Context<F>) -> Result<F::Frozen> {
     Ok(model)
 }
 
+/// A model trained on a task's whole training pool, with its test accuracy.
+struct Trained<M> {
+    model: M,
+    accuracy: f64,
+    seconds: f64,
+}
+
+/// Trains `model` on all of `task`'s training pool (minibatch order seeded by `batches`), tests
+/// it, and prints one line for the `stage`.
+fn train_on_task<F: Family>(
+    ctx: &Context<F>,
+    model: F::Trained,
+    task: &Task<F::Item>,
+    schedule: Schedule,
+    stage: &str,
+    batches: &str,
+) -> Result<Trained<F::Frozen>> {
+    let name = &task.name;
+    let started = Instant::now();
+    let set = TrainSet::new(&ctx.family, &task.train.items, &ctx.device);
+    let bar = progress::bar(schedule.steps, &format!("{stage} {name}"));
+    let model =
+        fit::<F, _>(model, &set, schedule, derive_seed(0, batches), &bar).map_err(|source| {
+            ExperimentError::Train {
+                context: format!("{stage} task `{name}`"),
+                source,
+            }
+        })?;
+    let model = model.valid();
+    let seconds = started.elapsed().as_secs_f64();
+    let eval_batch = ctx.plan.experiment.transfer.eval_batch;
+    let accuracy = accuracy(&ctx.family, &model, &task.test.items, eval_batch);
+    bar.finish_and_clear();
+    eprintln!(
+        "{stage}: {name}, {} examples, {} steps in {seconds:.0}s, test accuracy {:.1}%",
+        task.train.items.len(),
+        schedule.steps,
+        100.0 * accuracy
+    );
+    Ok(Trained {
+        model,
+        accuracy,
+        seconds,
+    })
+}
+
 /// Trains one LoRA per upstream task on the base (each with its own head, not saved), or loads
 /// those this config already made.
 pub fn upstream<F: Family>(ctx: &Context<F>, base: &F::Frozen) -> Result<Vec<Adapter>> {
@@ -337,41 +356,19 @@ pub fn upstream<F: Family>(ctx: &Context<F>, base: &F::Frozen) -> Result<Vec<Ada
             continue;
         }
         let task = ctx.suite.task(name)?;
-        let started = Instant::now();
         <Train as Backend>::seed(&ctx.device, derive_seed(0, &format!("upstream/{name}")));
         let model = F::Trained::from_inner(base.clone())
             .with_head(task.train.classes.len(), &ctx.device)
             .with_lora(&config, &ctx.device)
             .trainable(Trainable::AdaptersAndHead);
-        let set = TrainSet::new(&ctx.family, &task.train.items, &ctx.device);
-        let bar = progress::bar(spec.steps, &format!("upstream {name}"));
         let schedule = Schedule {
             steps: spec.steps,
             batch: spec.batch,
             lr: spec.lr,
         };
-        let seed = derive_seed(0, &format!("upstream/{name}/batches"));
-        let model = fit::<F, _>(model, &set, schedule, seed, &bar).map_err(|source| {
-            ExperimentError::Train {
-                context: format!("upstream task `{name}`"),
-                source,
-            }
-        })?;
-        let seconds = started.elapsed().as_secs_f64();
-        let model = model.valid();
-        let acc = accuracy(
-            &ctx.family,
-            &model,
-            &task.test.items,
-            ctx.plan.experiment.transfer.eval_batch,
-        );
-        bar.finish_and_clear();
-        eprintln!(
-            "upstream: {name}, {} examples, {} steps in {seconds:.0}s, test accuracy {:.1}%",
-            task.train.items.len(),
-            spec.steps,
-            100.0 * acc
-        );
+        let batches = format!("upstream/{name}/batches");
+        let trained = train_on_task(ctx, model, &task, schedule, "upstream", &batches)?;
+        let (model, acc, seconds) = (trained.model, trained.accuracy, trained.seconds);
         let metrics = BTreeMap::from([
             ("test_accuracy".to_string(), acc),
             ("train_seconds".to_string(), seconds),
@@ -893,21 +890,8 @@ pub fn similarity<F: Family>(
         }
     }
     bar.finish_and_clear();
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    for row in &rows {
-        writer
-            .serialize(row)
-            .map_err(|e| ExperimentError::Artifact {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-    }
-    let bytes = writer.into_inner().map_err(|e| ExperimentError::Artifact {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
     std::fs::create_dir_all(&ctx.plan.run.root).map_err(io(&ctx.plan.run.root))?;
-    write_atomic(&path, &bytes)?;
+    write_csv(&path, &rows)?;
     eprintln!("similarity: wrote {}", path.display());
     Ok(Some(path))
 }

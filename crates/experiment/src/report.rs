@@ -13,7 +13,7 @@ use crate::config::Experiment;
 use crate::error::{ExperimentError, Result};
 use crate::pipeline::{self, CellRow, Plan, read_json, write_json};
 use crate::runner::Timings;
-use crate::store::read_rows;
+use crate::store::{read_rows, write_csv};
 
 /// What a finished run was made with.
 #[derive(Debug, Serialize)]
@@ -38,14 +38,17 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         .iter()
         .map(|m| (m.name(), plan.cell_hash(m)))
         .collect();
-    let is_current = |method: &str, config: &str| current.get(method).is_some_and(|h| h == config);
+    // Rows of this config's methods and tasks; others are left from earlier configs.
+    let is_current = |task: &String, method: &str, config: &str| {
+        current.get(method).is_some_and(|h| h == config) && plan.downstream.contains(task)
+    };
     let order: Vec<String> = plan.experiment.methods.iter().map(|m| m.name()).collect();
 
     let mut cells: BTreeMap<(String, String, String, usize), (CellRow, PathBuf)> = BTreeMap::new();
     let mut stale = 0;
     for file in run.shard_files(false)? {
         for row in read_rows::<CellRow>(&file)? {
-            if !is_current(&row.method, &row.config) || !plan.downstream.contains(&row.task) {
+            if !is_current(&row.task, &row.method, &row.config) {
                 stale += 1;
                 continue;
             }
@@ -99,7 +102,7 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         BTreeMap::new();
     for file in run.shard_files(true)? {
         for row in read_rows::<pipeline::WeightRow>(&file)? {
-            if !is_current(&row.method, &row.config) || !plan.downstream.contains(&row.task) {
+            if !is_current(&row.task, &row.method, &row.config) {
                 continue;
             }
             let key = (
@@ -114,7 +117,7 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         }
     }
     let weights: Vec<WeightRow> = weights.into_values().collect();
-    write_weights(&run.root.join("learned_weights.csv"), &weights)?;
+    write_csv(&run.root.join("learned_weights.csv"), &weights)?;
 
     let similarity_path = run.similarity(&plan.similarity_hash());
     let similarity: Vec<SimilarityRow> = read_rows::<pipeline::SimilarityRow>(&similarity_path)?
@@ -198,23 +201,6 @@ fn convert_weight(row: pipeline::WeightRow) -> Result<WeightRow> {
         module: row.module,
         weight: row.weight,
     })
-}
-
-fn write_weights(path: &std::path::Path, rows: &[WeightRow]) -> Result<()> {
-    let mut writer = csv::Writer::from_writer(Vec::new());
-    for row in rows {
-        writer
-            .serialize(row)
-            .map_err(|e| ExperimentError::Artifact {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
-    }
-    let bytes = writer.into_inner().map_err(|e| ExperimentError::Artifact {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    crate::store::write_atomic(path, &bytes)
 }
 
 fn git_revision() -> String {

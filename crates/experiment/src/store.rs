@@ -201,6 +201,19 @@ fn csv_error(path: &Path) -> impl FnOnce(csv::Error) -> ExperimentError {
     }
 }
 
+/// Writes `rows` as a CSV file with a header, atomically (see [`write_atomic`]).
+pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for row in rows {
+        writer.serialize(row).map_err(csv_error(path))?;
+    }
+    let bytes = writer.into_inner().map_err(|e| ExperimentError::Artifact {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    write_atomic(path, &bytes)
+}
+
 /// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
