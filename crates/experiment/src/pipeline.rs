@@ -452,7 +452,14 @@ pub fn transfer<F: Family>(
             frozen.insert((task_index, method.name()), (backbone, test));
         }
         let cached = frozen.get(&(task_index, method.name()));
-        let (row, weight_rows) = run_cell(ctx, base, adapters, task, method, shot, seed, cached)?;
+        let cell = Cell {
+            task,
+            method,
+            shot,
+            seed,
+            config: ctx.plan.cell_hash(method),
+        };
+        let (row, weight_rows) = run_cell(ctx, base, adapters, &cell, cached)?;
         weights.append(&weight_rows)?;
         results.append(&[row])?;
         bar.inc(1);
@@ -507,23 +514,83 @@ fn shots_of(shot: Shot, full_per_class: usize, classes: usize) -> Shots {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One cell of the sweep: a method on a task at k shots with a seed.
+struct Cell<'a, I> {
+    task: &'a Task<I>,
+    method: &'a MethodSpec,
+    shot: Shot,
+    seed: usize,
+    /// The current config's hash of `method`, carried by every row the cell writes.
+    config: String,
+}
+
+impl<I> Cell<'_, I> {
+    fn row(
+        &self,
+        accuracy: f64,
+        trainable_params: usize,
+        seconds: f64,
+        processed: usize,
+    ) -> CellRow {
+        CellRow {
+            task: self.task.name.clone(),
+            shift: self
+                .task
+                .shift
+                .map(|s| format!("{s:?}").to_lowercase())
+                .unwrap_or_default(),
+            method: self.method.name(),
+            k: self.shot.to_string(),
+            seed: self.seed,
+            accuracy,
+            trainable_params,
+            train_seconds: seconds,
+            samples_per_sec: processed as f64 / seconds.max(1e-9),
+            config: self.config.clone(),
+        }
+    }
+
+    fn weight_row(&self, layer: String, module: &Adapter, weight: f32) -> WeightRow {
+        WeightRow {
+            task: self.task.name.clone(),
+            method: self.method.name(),
+            k: self.shot.to_string(),
+            seed: self.seed,
+            layer,
+            module: module.manifest.task.clone(),
+            weight: weight as f64,
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// What the method of a cell reached, and the module weights it chose (if it chooses any).
+struct Outcome {
+    accuracy: f64,
+    trainable_params: usize,
+    weights: Vec<WeightRow>,
+}
+
 fn run_cell<F: Family>(
     ctx: &Context<F>,
     base: &F::Frozen,
     adapters: &[Adapter],
-    task: &Task<F::Item>,
-    method: &MethodSpec,
-    shot: Shot,
-    seed: usize,
+    cell: &Cell<F::Item>,
     cached: Option<&(F::Frozen, burn::tensor::Tensor<Inference, 2>)>,
 ) -> Result<(CellRow, Vec<WeightRow>)> {
     let t = &ctx.plan.experiment.transfer;
+    let (task, method) = (cell.task, cell.method);
     let n_classes = task.train.classes.len();
-    let items = task.shots(shots_of(shot, t.full_per_class, n_classes), seed as u64)?;
+    let items = task.shots(
+        shots_of(cell.shot, t.full_per_class, n_classes),
+        cell.seed as u64,
+    )?;
     let name = method.name();
-    let cell_seed = derive_seed(seed as u64, &format!("cell/{}/{name}/{shot}", task.name));
-    <Train as Backend>::seed(&ctx.device, cell_seed);
+    let seed = derive_seed(
+        cell.seed as u64,
+        &format!("cell/{}/{name}/{}", task.name, cell.shot),
+    );
+    <Train as Backend>::seed(&ctx.device, seed);
     let schedule = Schedule {
         steps: method.steps,
         batch: t.batch,
@@ -531,69 +598,50 @@ fn run_cell<F: Family>(
     };
     let train_error = |source| ExperimentError::Train {
         context: format!(
-            "task `{}`, method `{name}`, k={shot}, seed {seed}",
-            task.name
+            "task `{}`, method `{name}`, k={}, seed {}",
+            task.name, cell.shot, cell.seed
         ),
         source,
     };
     let head_params = (base.head().weight.dims()[0] + 1) * n_classes;
     let hidden = ProgressBar::hidden();
-    let mut weight_rows = Vec::new();
+    let test_accuracy =
+        |model: &F::Frozen| accuracy(&ctx.family, model, &task.test.items, t.eval_batch);
     let started = Instant::now();
-    let (accuracy_value, trainable) = match method.kind {
+    let outcome = match method.kind {
         kind if kind.frozen_backbone() => {
             let (backbone, test) = cached.expect("frozen backbones are cached before their cells");
             let train = features(&ctx.family, backbone, &items, t.eval_batch);
-            let head =
-                fit_head(train, &items, n_classes, schedule, cell_seed).map_err(train_error)?;
-            let seconds = started.elapsed().as_secs_f64();
-            let acc = head_accuracy(&head, test.clone(), &task.test.items);
-            return Ok((
-                row(
-                    ctx,
-                    task,
-                    method,
-                    shot,
-                    seed,
-                    acc,
-                    head_params,
-                    seconds,
-                    schedule,
-                    items.len(),
-                ),
-                weight_rows,
-            ));
+            let head = fit_head(train, &items, n_classes, schedule, seed).map_err(train_error)?;
+            Outcome {
+                accuracy: head_accuracy(&head, test.clone(), &task.test.items),
+                trainable_params: head_params,
+                weights: Vec::new(),
+            }
         }
         MethodKind::Full | MethodKind::Lora => {
             let mut model = F::Trained::from_inner(base.clone()).with_head(n_classes, &ctx.device);
             model = if method.kind == MethodKind::Lora {
+                let config = ctx.plan.lora_config(method.rank, method.alpha);
                 model
-                    .with_lora(
-                        &ctx.plan.lora_config(method.rank, method.alpha),
-                        &ctx.device,
-                    )
+                    .with_lora(&config, &ctx.device)
                     .trainable(Trainable::AdaptersAndHead)
             } else {
                 model.trainable(Trainable::All)
             };
-            let trainable = trainable_params(&model);
+            let trainable_params = trainable_params(&model);
             let set = TrainSet::new(&ctx.family, &items, &ctx.device);
-            let model =
-                fit::<F, _>(model, &set, schedule, cell_seed, &hidden).map_err(train_error)?;
-            let model = model.valid().fold_lora();
-            (
-                accuracy(&ctx.family, &model, &task.test.items, t.eval_batch),
-                trainable,
-            )
+            let model = fit::<F, _>(model, &set, schedule, seed, &hidden).map_err(train_error)?;
+            Outcome {
+                accuracy: test_accuracy(&model.valid().fold_lora()),
+                trainable_params,
+                weights: Vec::new(),
+            }
         }
         MethodKind::Learned => {
             let mut model = F::Trained::from_inner(base.clone()).with_head(n_classes, &ctx.device);
-            attach(
-                &mut model,
-                adapters,
-                &uniform_weights(adapters.len()),
-                &ctx.device,
-            )?;
+            let uniform = uniform_weights(adapters.len());
+            attach(&mut model, adapters, &uniform, &ctx.device)?;
             let config = LearnedConfig {
                 sharing: method.sharing.unwrap_or_default(),
                 normalisation: method.normalisation.unwrap_or_default(),
@@ -601,134 +649,75 @@ fn run_cell<F: Family>(
             };
             let learned = LearnedComposition::new(model, config, &ctx.device)?
                 .trainable(Trainable::AdaptersAndHead);
-            let trainable = trainable_params(&learned);
+            let trainable_params = trainable_params(&learned);
             let set = TrainSet::new(&ctx.family, &items, &ctx.device);
             let learned =
-                fit::<F, _>(learned, &set, schedule, cell_seed, &hidden).map_err(train_error)?;
-            weight_rows = learned_weight_rows(ctx, task, method, shot, seed, &learned, adapters);
-            let model = learned.composed().valid().fold_lora();
-            (
-                accuracy(&ctx.family, &model, &task.test.items, t.eval_batch),
-                trainable,
-            )
+                fit::<F, _>(learned, &set, schedule, seed, &hidden).map_err(train_error)?;
+            Outcome {
+                weights: learned_weight_rows(cell, &learned, adapters),
+                accuracy: test_accuracy(&learned.composed().valid().fold_lora()),
+                trainable_params,
+            }
         }
         MethodKind::Search => {
-            let (acc, weights) = search_cell(
-                ctx, base, adapters, task, method, &items, schedule, cell_seed,
+            let (accuracy, weights) = search_cell(
+                ctx, base, adapters, cell, &items, schedule, seed,
             )
             .map_err(|e| match e {
                 SearchFailure::Train(source) => train_error(source),
                 SearchFailure::Other(e) => e,
             })?;
-            let config = ctx.plan.cell_hash(method);
-            weight_rows = adapters
-                .iter()
-                .zip(weights)
-                .map(|(a, w)| WeightRow {
-                    task: task.name.clone(),
-                    method: name.clone(),
-                    k: shot.to_string(),
-                    seed,
-                    layer: "all".into(),
-                    module: a.manifest.task.clone(),
-                    weight: w as f64,
-                    config: config.clone(),
-                })
-                .collect();
-            (acc, head_params + adapters.len())
+            Outcome {
+                accuracy,
+                trainable_params: head_params + adapters.len(),
+                weights: adapters
+                    .iter()
+                    .zip(weights)
+                    .map(|(a, w)| cell.weight_row("all".into(), a, w))
+                    .collect(),
+            }
         }
         _ => unreachable!("frozen kinds are handled above"),
     };
     let seconds = started.elapsed().as_secs_f64();
+    let processed = schedule.steps * schedule.batch.min(items.len());
     Ok((
-        row(
-            ctx,
-            task,
-            method,
-            shot,
-            seed,
-            accuracy_value,
-            trainable,
+        cell.row(
+            outcome.accuracy,
+            outcome.trainable_params,
             seconds,
-            schedule,
-            items.len(),
+            processed,
         ),
-        weight_rows,
+        outcome.weights,
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn row<F: Family>(
-    ctx: &Context<F>,
-    task: &Task<F::Item>,
-    method: &MethodSpec,
-    shot: Shot,
-    seed: usize,
-    accuracy: f64,
-    trainable_params: usize,
-    seconds: f64,
-    schedule: Schedule,
-    examples: usize,
-) -> CellRow {
-    let processed = schedule.steps * schedule.batch.min(examples);
-    CellRow {
-        task: task.name.clone(),
-        shift: task
-            .shift
-            .map(|s| format!("{s:?}").to_lowercase())
-            .unwrap_or_default(),
-        method: method.name(),
-        k: shot.to_string(),
-        seed,
-        accuracy,
-        trainable_params,
-        train_seconds: seconds,
-        samples_per_sec: processed as f64 / seconds.max(1e-9),
-        config: ctx.plan.cell_hash(method),
-    }
-}
-
-fn learned_weight_rows<F: Family, M: Classifier<Train>>(
-    ctx: &Context<F>,
-    task: &Task<F::Item>,
-    method: &MethodSpec,
-    shot: Shot,
-    seed: usize,
+fn learned_weight_rows<I, M: Classifier<Train>>(
+    cell: &Cell<I>,
     learned: &LearnedComposition<Train, M>,
     adapters: &[Adapter],
 ) -> Vec<WeightRow> {
     let weights = learned.weights().into_data().convert::<f32>();
-    let [rows, n] = [weights.shape[0], weights.shape[1]];
+    let n = weights.shape[1];
     let values = weights.to_vec::<f32>().expect("converted to f32");
-    let layers: Vec<String> =
-        if rows == 1 && learned.config.sharing == loramix_compose::Sharing::Shared {
-            vec!["all".into()]
-        } else {
-            learned
-                .model
-                .adaptable_layers()
-                .into_iter()
-                .filter(|(_, l)| l.composition.is_some())
-                .map(|(name, _)| name)
-                .collect()
-        };
-    let config = ctx.plan.cell_hash(method);
-    let mut out = Vec::with_capacity(rows * n);
-    for (r, layer) in layers.iter().enumerate() {
-        for (i, adapter) in adapters.iter().enumerate() {
-            out.push(WeightRow {
-                task: task.name.clone(),
-                method: method.name(),
-                k: shot.to_string(),
-                seed,
-                layer: layer.clone(),
-                module: adapter.manifest.task.clone(),
-                weight: values[r * n + i] as f64,
-                config: config.clone(),
-            });
+    let layers: Vec<String> = if learned.config.sharing == loramix_compose::Sharing::Shared {
+        vec!["all".into()]
+    } else {
+        learned
+            .model
+            .adaptable_layers()
+            .into_iter()
+            .filter(|(_, l)| l.composition.is_some())
+            .map(|(name, _)| name)
+            .collect()
+    };
+    let mut rows = Vec::with_capacity(layers.len() * n);
+    for (r, layer) in layers.into_iter().enumerate() {
+        for (adapter, &weight) in adapters.iter().zip(&values[r * n..(r + 1) * n]) {
+            rows.push(cell.weight_row(layer.clone(), adapter, weight));
         }
     }
-    out
+    rows
 }
 
 enum SearchFailure {
@@ -750,17 +739,16 @@ impl From<loramix_compose::ComposeError> for SearchFailure {
 
 /// LoraHub's recipe with a head: fit a head on the uniform composition, search the module
 /// weights on the k-shot loss with that head, then fit the head again on the found composition.
-#[allow(clippy::too_many_arguments)]
 fn search_cell<F: Family>(
     ctx: &Context<F>,
     base: &F::Frozen,
     adapters: &[Adapter],
-    task: &Task<F::Item>,
-    method: &MethodSpec,
+    cell: &Cell<F::Item>,
     items: &[F::Item],
     schedule: Schedule,
     seed: u64,
 ) -> std::result::Result<(f64, Vec<f32>), SearchFailure> {
+    let (task, method) = (cell.task, cell.method);
     let t = &ctx.plan.experiment.transfer;
     let n_classes = task.train.classes.len();
     let n = adapters.len();
