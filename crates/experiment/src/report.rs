@@ -9,7 +9,7 @@ use loramix_report::{
 };
 use serde::Serialize;
 
-use crate::config::Experiment;
+use crate::config::{Experiment, MethodKind};
 use crate::error::{ExperimentError, Result};
 use crate::pipeline::{self, CellRow, Plan, read_json, write_json};
 use crate::runner::Timings;
@@ -153,6 +153,7 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         weights,
         similarity,
         preamble: preamble(plan, &manifest),
+        comparisons: claim_comparisons(&plan.experiment),
     };
     let files = write_report(&inputs, &run.root)?;
     eprintln!(
@@ -161,6 +162,29 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         run.root.join("summary.md").display()
     );
     Ok(files)
+}
+
+/// The comparisons behind DESIGN.md's claims 1 and 2: each composition against full
+/// fine-tuning and LoRA, and learned against uniform (first method of each kind).
+fn claim_comparisons(experiment: &Experiment) -> Vec<(String, String)> {
+    let name = |kind: MethodKind| {
+        experiment
+            .methods
+            .iter()
+            .find(|m| m.kind == kind)
+            .map(|m| m.name())
+    };
+    let pairs = [
+        (MethodKind::Uniform, MethodKind::Full),
+        (MethodKind::Uniform, MethodKind::Lora),
+        (MethodKind::Learned, MethodKind::Full),
+        (MethodKind::Learned, MethodKind::Lora),
+        (MethodKind::Learned, MethodKind::Uniform),
+    ];
+    pairs
+        .into_iter()
+        .filter_map(|(a, b)| Some((name(a)?, name(b)?)))
+        .collect()
 }
 
 fn convert_row(row: CellRow) -> Result<ResultRow> {

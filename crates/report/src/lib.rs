@@ -15,6 +15,7 @@
 //!     weights: read_weights(&[PathBuf::from("out/learned_weights.csv")])?,
 //!     similarity: read_similarity(&[])?,
 //!     preamble: String::new(),
+//!     comparisons: vec![("learned".into(), "lora".into())], // a head-to-head table
 //! };
 //! let files = write_report(&inputs, Path::new("out"))?;  // summary.md, then plots/*.png
 //! # Ok(()) }
@@ -29,7 +30,7 @@
 //! - [`write_results`]: the merged `results.csv`, sorted by task, method, k (`full` last), seed.
 //! - [`write_report`] with [`ReportInputs`]: `summary.md` (per shift: accuracy and accuracy
 //!   relative to the reference, mean ± 95% Student-t half-width; per task; cost; learned weights;
-//!   Spearman rho of weights vs CKA) and `plots/`: `accuracy-<shift>.png`,
+//!   Spearman rho of weights vs CKA; head-to-head tables of chosen pairs) and `plots/`: `accuracy-<shift>.png`,
 //!   `relative-<shift>.png` (900x600), `weights-<task>.png` (heat map; layer labels shortened,
 //!   `encoder.blocks.0.query` -> `b0.query`), `similarity.png`. When several methods learn
 //!   weights, the weight and similarity files get a `-<method>` suffix.

@@ -18,6 +18,9 @@ pub struct ReportInputs {
     pub similarity: Vec<SimilarityRow>,
     /// Markdown placed after the title: config, machine, timings.
     pub preamble: String,
+    /// Pairs `(a, b)` compared head to head: `a` minus `b`, paired on (task, k, seed). Pairs
+    /// naming a method without results are left out.
+    pub comparisons: Vec<(String, String)>,
 }
 
 /// Writes `out_dir/summary.md` and `out_dir/plots/*.png`; returns the files written, the

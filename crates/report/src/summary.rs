@@ -63,6 +63,7 @@ pub(crate) fn render(inputs: &ReportInputs, order: &[String], plots: &[String]) 
         );
     }
 
+    head_to_head(&mut md, results, &inputs.comparisons);
     per_task(&mut md, results, order);
     cost(&mut md, results, order);
     weights(&mut md, inputs, plots);
@@ -143,6 +144,52 @@ fn table(md: &mut String, grid: &Grid, expected: usize, relative: bool) {
         md.push('\n');
     }
     md.push('\n');
+}
+
+/// Paired differences between chosen methods, over all shifts and per shift: the paper's claims
+/// compare compositions with full fine-tuning and LoRA, not only with the reference.
+fn head_to_head(md: &mut String, results: &[ResultRow], comparisons: &[(String, String)]) {
+    let present = |m: &String| results.iter().any(|r| &r.method == m);
+    let pairs: Vec<&(String, String)> = comparisons
+        .iter()
+        .filter(|(a, b)| present(a) && present(b))
+        .collect();
+    if pairs.is_empty() {
+        return;
+    }
+    md.push_str(
+        "## Head to head\n\nAccuracy of the first method minus the second's on the same \
+         (task, k, seed), in percentage points: mean ± 95% t half-width of the paired \
+         differences. **Bold**: the interval excludes 0.\n\n",
+    );
+    let ks = aggregate::accuracy(results, &[], |_| true).ks;
+    let mut sections: Vec<(String, Option<Shift>)> = vec![("All shifts".into(), None)];
+    sections.extend(
+        aggregate::shifts(results)
+            .into_iter()
+            .map(|s| (format!("{} shift", capitalise(s.name())), Some(s))),
+    );
+    for (title, shift) in sections {
+        let keep = |r: &ResultRow| shift.is_none_or(|s| r.shift == s);
+        let _ = writeln!(md, "### {title}\n");
+        md.push_str("| comparison |");
+        for k in &ks {
+            let _ = write!(md, " {k} |");
+        }
+        md.push_str("\n|---|");
+        md.push_str(&"---:|".repeat(ks.len()));
+        md.push('\n');
+        for (a, b) in &pairs {
+            let grid = aggregate::relative(results, std::slice::from_ref(a), b, keep);
+            let _ = write!(md, "| {} − {} |", escape(a), escape(b));
+            for &k in &ks {
+                let e = grid.get(a, k);
+                let _ = write!(md, " {} |", cell(e, e.map_or(0, |e| e.n), true));
+            }
+            md.push('\n');
+        }
+        md.push('\n');
+    }
 }
 
 fn per_task(md: &mut String, results: &[ResultRow], order: &[String]) {

@@ -236,7 +236,32 @@ fn synthetic() -> ReportInputs {
         weights,
         similarity,
         preamble: "Config: `synthetic.toml`.".into(),
+        comparisons: vec![
+            ("learned".into(), "lora".into()),
+            ("learned".into(), "absent".into()),
+        ],
     }
+}
+
+#[test]
+fn head_to_head_pairs_methods_on_task_k_and_seed() {
+    let dir = tempfile::tempdir().unwrap();
+    write_report(&synthetic(), dir.path()).unwrap();
+    let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    let section = &summary[summary
+        .find("## Head to head")
+        .expect("a head-to-head section")..];
+    assert!(
+        !section.contains("absent"),
+        "pairs without results are left out"
+    );
+    // learned - lora = 0.07 - 0.015 * seed: mean 5.5 points over seeds 0, 1, 2 (and tasks).
+    let row = section
+        .lines()
+        .find(|l| l.starts_with("| learned − lora |"))
+        .unwrap();
+    assert!(row.contains("**+5.5 ± "), "{row}");
+    assert!(section.contains("### All shifts") && section.contains("### Label shift"));
 }
 
 #[test]
