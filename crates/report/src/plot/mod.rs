@@ -200,7 +200,11 @@ fn grid_chart(
                     grid.get(method, k).map(|e| Point {
                         x: i as f64,
                         y: e.mean,
-                        bar: e.half_width.map(|_| e.range()),
+                        // Accuracy lives in [0, 100]: a t interval reaching past it is clipped.
+                        bar: e.half_width.map(|_| match (relative, e.range()) {
+                            (true, range) => range,
+                            (false, (low, high)) => (low.max(0.0), high.min(100.0)),
+                        }),
                     })
                 })
                 .collect();
