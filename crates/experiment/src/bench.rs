@@ -226,6 +226,7 @@ fn measure_cached(method: Method, backbone: Vit<Inference>, config: &BenchConfig
         steps: CACHED_STEPS,
         batch: config.batch,
         lr: 1e-2,
+        head_lr: None,
     };
     let once = || {
         let cached = features(&family, &backbone, &items, config.infer_batch);

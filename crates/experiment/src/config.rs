@@ -213,6 +213,10 @@ pub struct MethodSpec {
     pub name: Option<String>,
     pub steps: usize,
     pub lr: f64,
+    /// `full`, `lora`, `learned`: the head's learning rate when it should differ from `lr`.
+    /// (Left out of the JSON when unset, so adding the setting kept earlier cells' hashes.)
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_lr: Option<f64>,
     /// `lora`: rank and alpha of the fresh LoRA (default: the upstream ones).
     pub rank: Option<usize>,
     pub alpha: Option<f32>,
@@ -246,7 +250,12 @@ impl MethodSpec {
     fn check(&self, modules: usize) -> std::result::Result<(), String> {
         use MethodKind::*;
         let given = [
-            ("rank", self.rank.is_some(), &[Lora][..]),
+            (
+                "head_lr",
+                self.head_lr.is_some(),
+                &[Full, Lora, Learned][..],
+            ),
+            ("rank", self.rank.is_some(), &[Lora]),
             ("alpha", self.alpha.is_some(), &[Lora]),
             ("weights", self.weights.is_some(), &[Fixed, Dare]),
             ("density", self.density.is_some(), &[Ties]),
@@ -272,8 +281,12 @@ impl MethodSpec {
         if self.steps == 0 {
             return Err("steps must be at least 1".into());
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) {
-            return Err(format!("lr must be positive, not {}", self.lr));
+        for (name, lr) in [("lr", Some(self.lr)), ("head_lr", self.head_lr)] {
+            if let Some(lr) = lr
+                && !(lr > 0.0 && lr.is_finite())
+            {
+                return Err(format!("{name} must be positive, not {lr}"));
+            }
         }
         if self.kind == Fixed && self.weights.is_none() {
             return Err("kind `fixed` needs `weights`, one per upstream module".into());

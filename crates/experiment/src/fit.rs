@@ -16,12 +16,14 @@ use loramix_rng::Rng;
 
 use crate::family::Family;
 
-/// Steps, batch size and learning rate of one training run.
+/// Steps, batch size and learning rates of one training run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Schedule {
     pub steps: usize,
     pub batch: usize,
     pub lr: f64,
+    /// The head's learning rate, if not `lr`.
+    pub head_lr: Option<f64>,
 }
 
 /// A training set as one input tensor and its targets, on the training device.
@@ -94,7 +96,10 @@ where
     M: Classifier<Train, Input = F::Input<Train>> + burn::module::AutodiffModule<Train>,
 {
     let device = set.targets.device();
-    let mut trainer = Trainer::new(model, &TrainConfig::new().with_lr(schedule.lr));
+    let config = TrainConfig::new()
+        .with_lr(schedule.lr)
+        .with_head_lr(schedule.head_lr);
+    let mut trainer = Trainer::new(model, &config);
     let mut batches = Minibatches::new(set.len, schedule.batch, seed);
     for _ in 0..schedule.steps {
         let (input, targets) = match batches.next() {

@@ -272,6 +272,7 @@ pub fn pretrain<F: Family>(ctx: &Context<F>) -> Result<F::Frozen> {
         steps: spec.steps,
         batch: spec.batch,
         lr: spec.lr,
+        head_lr: None,
     };
     let trained = train_on_task(ctx, model, &task, schedule, "pretrain", "pretrain/batches")?;
     let (model, test_accuracy, seconds) = (trained.model, trained.accuracy, trained.seconds);
@@ -365,6 +366,7 @@ pub fn upstream<F: Family>(ctx: &Context<F>, base: &F::Frozen) -> Result<Vec<Ada
             steps: spec.steps,
             batch: spec.batch,
             lr: spec.lr,
+            head_lr: None,
         };
         let batches = format!("upstream/{name}/batches");
         let trained = train_on_task(ctx, model, &task, schedule, "upstream", &batches)?;
@@ -595,6 +597,7 @@ fn run_cell<F: Family>(
         steps: method.steps,
         batch: t.batch,
         lr: method.lr,
+        head_lr: method.head_lr,
     };
     let train_error = |source| ExperimentError::Train {
         context: format!(
@@ -847,6 +850,7 @@ pub fn similarity<F: Family>(
             steps: spec.steps,
             batch: up.batch,
             lr: up.lr,
+            head_lr: None,
         };
         let model = fit::<F, _>(model, &set, schedule, seed, &bar).map_err(|source| {
             ExperimentError::Train {

@@ -1,4 +1,4 @@
-use burn::module::{Module, ModuleDisplay, ModuleVisitor, Param};
+use burn::module::{Module, ModuleDisplay, ModuleMapper, ModuleVisitor, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
@@ -115,4 +115,17 @@ pub fn named_params<B: Backend, M: Module<B>>(module: &M) -> BTreeMap<String, Te
     let mut collect = Collect::default();
     module.visit(&mut collect);
     collect.params
+}
+
+/// `module` with every float parameter requiring a gradient. `trainable` starts from here so
+/// that its result depends only on what it is asked, not on where the module came from: a module
+/// brought to the autodiff backend with `from_inner` has no parameter requiring a gradient.
+pub fn require_grad<B: Backend, M: Module<B>>(module: M) -> M {
+    struct RequireGrad;
+    impl<B: Backend> ModuleMapper<B> for RequireGrad {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            param.set_require_grad(true)
+        }
+    }
+    module.map(&mut RequireGrad)
 }

@@ -5,6 +5,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use loramix_lora::{AdaptedLinear, AdapterHost, materialize};
 
+use crate::classifier::require_grad;
 use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Trainable, fingerprint};
 
 /// Token id of padding; byte `b` is token `b + 1`.
@@ -153,15 +154,16 @@ impl<B: Backend> Classifier<B> for TextTransformer<B> {
 
     fn trainable(self, which: Trainable) -> Self {
         let frozen = which != Trainable::All;
+        let this = require_grad(self);
         Self {
             embedding: if frozen {
-                self.embedding.no_grad()
+                this.embedding.no_grad()
             } else {
-                self.embedding
+                this.embedding
             },
-            positions: self.positions.set_require_grad(!frozen),
-            encoder: self.encoder.trainable(which),
-            ..self
+            positions: this.positions.set_require_grad(!frozen),
+            encoder: this.encoder.trainable(which),
+            ..this
         }
     }
 }

@@ -17,6 +17,10 @@ pub struct TrainConfig {
     /// AdamW decoupled weight decay.
     #[config(default = 1e-4)]
     pub weight_decay: f32,
+    /// Learning rate of the head, when it differs from `lr` (a fresh head next to a pretrained
+    /// backbone fine-tuned at a small `lr` would barely move otherwise).
+    #[config(default = "None")]
+    pub head_lr: Option<f64>,
 }
 
 /// Why a training step did not update the model.
@@ -37,6 +41,7 @@ pub struct Trainer<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> {
     model: Option<M>,
     optim: OptimizerAdaptor<AdamW, M, B>,
     lr: f64,
+    head_lr: Option<f64>,
     steps: usize,
 }
 
@@ -48,6 +53,7 @@ impl<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> Trainer<B, M> {
                 .with_weight_decay(config.weight_decay)
                 .init(),
             lr: config.lr,
+            head_lr: config.head_lr,
             steps: 0,
         }
     }
@@ -91,9 +97,17 @@ impl<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> Trainer<B, M> {
                 loss: value,
             });
         }
-        let grads = GradientsParams::from_grads(loss.backward(), model);
-        let model = self.model.take().expect("model is present between steps");
-        self.model = Some(self.optim.step(self.lr, model, grads));
+        let mut grads = loss.backward();
+        let head_grads = self
+            .head_lr
+            .map(|lr| (lr, GradientsParams::from_module(&mut grads, model.head())));
+        let grads = GradientsParams::from_grads(grads, model);
+        let mut model = self.model.take().expect("model is present between steps");
+        model = self.optim.step(self.lr, model, grads);
+        if let Some((lr, head_grads)) = head_grads {
+            model = self.optim.step(lr, model, head_grads);
+        }
+        self.model = Some(model);
         self.steps += 1;
         Ok(value)
     }

@@ -5,6 +5,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use loramix_lora::{AdaptedLinear, AdapterHost, materialize};
 
+use crate::classifier::require_grad;
 use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Trainable, fingerprint};
 
 /// A Vision Transformer: non-overlapping patches, a class token, learned positions, pre-norm
@@ -125,16 +126,17 @@ impl<B: Backend> Classifier<B> for Vit<B> {
 
     fn trainable(self, which: Trainable) -> Self {
         let frozen = which != Trainable::All;
+        let this = require_grad(self);
         Self {
             patch_embed: if frozen {
-                self.patch_embed.no_grad()
+                this.patch_embed.no_grad()
             } else {
-                self.patch_embed
+                this.patch_embed
             },
-            cls_token: self.cls_token.set_require_grad(!frozen),
-            positions: self.positions.set_require_grad(!frozen),
-            encoder: self.encoder.trainable(which),
-            ..self
+            cls_token: this.cls_token.set_require_grad(!frozen),
+            positions: this.positions.set_require_grad(!frozen),
+            encoder: this.encoder.trainable(which),
+            ..this
         }
     }
 }

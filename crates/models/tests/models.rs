@@ -191,6 +191,60 @@ fn full_fine_tuning_changes_every_weight() {
     assert_eq!(grads, all.len());
 }
 
+/// `trainable` gives the same trainable set whatever the module's history: fresh, frozen, or
+/// trained, moved to the inference backend and back (as the pipeline does with its base model).
+fn trainable_depends_only_on_what_is_asked<M>(model: M, input: M::Input, n_classes: usize)
+where
+    M: Classifier<Train> + AutodiffModule<Train>,
+{
+    let device = loramix_backend::device();
+    let every = burn::module::Module::num_params(&model);
+    let targets = labels::<Train>(input_len(&model, &input), n_classes, &device);
+    let mut trainer = Trainer::new(model.clone().trainable(Trainable::All), &TrainConfig::new());
+    trainer.step(input, targets).unwrap();
+    let round_trip = M::from_inner(trainer.into_model().valid());
+    for start in [
+        model.clone(),
+        round_trip,
+        model.trainable(Trainable::HeadOnly),
+    ] {
+        assert_eq!(trainable_params(&start.trainable(Trainable::All)), every);
+    }
+}
+
+fn input_len<M: Classifier<Train>>(model: &M, input: &M::Input) -> usize {
+    model.logits(input.clone()).dims()[0]
+}
+
+#[test]
+fn trainable_all_after_the_inference_backend_trains_every_weight() {
+    let device = loramix_backend::device();
+    let vit = small_vit().init::<Train>(&device);
+    trainable_depends_only_on_what_is_asked(vit, images::<Train>(4, &device), 10);
+    let text = small_text();
+    let tokens = text
+        .tokenizer()
+        .batch::<Train, _>(&["a", "bc", "déf"], &device);
+    trainable_depends_only_on_what_is_asked(text.init::<Train>(&device), tokens, 4);
+}
+
+#[test]
+fn head_learning_rate_applies_to_the_head_only() {
+    let device = loramix_backend::device();
+    let model = small_vit().init::<Train>(&device).trainable(Trainable::All);
+    let before = model.clone();
+    // Backbone at lr 0 (so weight decay is 0 too): only the head may move.
+    let config = TrainConfig::new().with_lr(0.0).with_head_lr(Some(1e-2));
+    let mut trainer = Trainer::new(model, &config);
+    trainer
+        .step(images::<Train>(8, &device), labels::<Train>(8, 10, &device))
+        .unwrap();
+    assert_eq!(
+        changed(&before, trainer.model()),
+        ["head.bias", "head.weight"]
+    );
+}
+
 #[test]
 fn non_finite_loss_is_an_error_and_keeps_the_model() {
     let device = loramix_backend::device();
