@@ -276,7 +276,9 @@ pub fn pretrain<F: Family>(ctx: &Context<F>) -> Result<F::Frozen> {
     };
     let trained = train_on_task(ctx, model, &task, schedule, "pretrain", "pretrain/batches")?;
     let (model, test_accuracy, seconds) = (trained.model, trained.accuracy, trained.seconds);
-    let staging = dir.with_extension("partial");
+    // Staged under a per-process name and renamed whole: a reader never sees half a base, and
+    // shards pretraining at once do not collide (the first rename wins, the others are dropped).
+    let staging = dir.with_extension(format!("partial.{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging).map_err(io(&staging))?;
     model
@@ -293,7 +295,15 @@ pub fn pretrain<F: Family>(ctx: &Context<F>) -> Result<F::Frozen> {
         train_seconds: seconds,
     };
     write_json(&staging.join("base.json"), &info)?;
-    std::fs::rename(&staging, &dir).map_err(io(&dir))?;
+    if let Err(e) = std::fs::rename(&staging, &dir) {
+        if !dir.join("base.json").exists() {
+            return Err(ExperimentError::Io {
+                path: dir,
+                source: e,
+            });
+        }
+        let _ = std::fs::remove_dir_all(&staging);
+    }
     Ok(model)
 }
 
@@ -394,11 +404,15 @@ pub fn transfer<F: Family>(
     // Opening first cuts a row left half-written by an interrupted run.
     let mut results = Appender::open::<CellRow>(&results_path)?;
     let mut weights = Appender::open::<WeightRow>(&ctx.plan.run.weights(shard))?;
-    let done: BTreeSet<(String, String, String, usize, String)> =
-        read_rows::<CellRow>(&results_path)?
-            .into_iter()
-            .map(|r| (r.task, r.method, r.k, r.seed, r.config))
-            .collect();
+    // A cell finished by any shard counts, so the shard count may change mid-sweep.
+    let mut done: BTreeSet<(String, String, String, usize, String)> = BTreeSet::new();
+    for file in ctx.plan.run.shard_files(false)? {
+        done.extend(
+            read_rows::<CellRow>(&file)?
+                .into_iter()
+                .map(|r| (r.task, r.method, r.k, r.seed, r.config)),
+        );
+    }
     let t = &ctx.plan.experiment.transfer;
 
     // Cells in a fixed order (task, method, shot, seed): the shard and resume logic rely on it.
@@ -426,7 +440,7 @@ pub fn transfer<F: Family>(
     }
     let in_shard = (0..index).filter(|&i| shard.contains(i)).count();
     eprintln!(
-        "transfer: {} of {in_shard} cells to run{} ({} already in {})",
+        "transfer: {} of {in_shard} cells to run{} ({} already in {}), writing to {}",
         todo.len(),
         if shard.count > 1 {
             format!(" in shard {}/{}", shard.index, shard.count)
@@ -434,6 +448,7 @@ pub fn transfer<F: Family>(
             String::new()
         },
         in_shard - todo.len(),
+        ctx.plan.run.sweep().display(),
         results_path.display()
     );
     let bar = progress::bar(todo.len(), "transfer");

@@ -110,15 +110,15 @@ impl RunDir {
 }
 
 /// Rows of a CSV file (empty if it does not exist); a bad row is an error naming the line.
+/// A last line without its newline is a row still being written (by an interrupted process,
+/// or by another shard right now) and is not read.
 pub fn read_rows<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
     if !path.exists() {
         return Ok(Vec::new());
     }
-    let mut reader = csv::Reader::from_path(path).map_err(|e| ExperimentError::Artifact {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    reader
+    let text = fs::read(path).map_err(io(path))?;
+    let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    csv::Reader::from_reader(&text[..whole])
         .deserialize()
         .map(|row| {
             row.map_err(|e| ExperimentError::Artifact {
@@ -215,8 +215,9 @@ pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<()> {
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so readers never see half.
+/// The temporary name is per process, so shards writing the same file do not collide.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     fs::write(&tmp, bytes).map_err(io(&tmp))?;
     fs::rename(&tmp, path).map_err(io(path))
 }
