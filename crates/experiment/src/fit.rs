@@ -43,7 +43,8 @@ impl<F: Family> TrainSet<F> {
     }
 }
 
-fn targets<B: Backend, I: Labelled>(items: &[I], device: &B::Device) -> Tensor<B, 1, Int> {
+/// Class ids of `items` as a tensor.
+pub fn targets<B: Backend, I: Labelled>(items: &[I], device: &B::Device) -> Tensor<B, 1, Int> {
     let labels: Vec<i64> = items.iter().map(|i| i.label() as i64).collect();
     Tensor::from_data(TensorData::new(labels, [items.len()]), device)
 }

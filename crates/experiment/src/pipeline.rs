@@ -25,7 +25,7 @@ use crate::cka::linear_cka;
 use crate::config::{Experiment, MethodKind, MethodSpec, Shot, hash_of};
 use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
-use crate::fit::{Schedule, TrainSet, accuracy, features, fit, fit_head, head_accuracy};
+use crate::fit::{Schedule, TrainSet, accuracy, features, fit, fit_head, head_accuracy, targets};
 use crate::progress;
 use crate::store::{Appender, RunDir, Shard, read_rows, write_atomic, write_csv};
 
@@ -779,7 +779,7 @@ fn search_cell<F: Family>(
         .map(|chunk| {
             (
                 ctx.family.input::<Inference>(chunk, &ctx.device),
-                chunk_targets(chunk, &ctx.device),
+                targets::<Inference, _>(chunk, &ctx.device),
             )
         })
         .collect();
@@ -816,14 +816,6 @@ fn search_cell<F: Family>(
     let head = fit_head(train, items, n_classes, schedule, seed).map_err(SearchFailure::Train)?;
     let test = features(&ctx.family, &model, &task.test.items, t.eval_batch);
     Ok((head_accuracy(&head, test, &task.test.items), found.weights))
-}
-
-fn chunk_targets<I: Labelled>(
-    items: &[I],
-    device: &Device,
-) -> burn::tensor::Tensor<Inference, 1, burn::tensor::Int> {
-    let labels: Vec<i64> = items.iter().map(|i| i.label() as i64).collect();
-    burn::tensor::Tensor::from_data(burn::tensor::TensorData::new(labels, [items.len()]), device)
 }
 
 /// Linear CKA (claim 4) between each downstream task's representation and each upstream
