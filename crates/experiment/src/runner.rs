@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use loramix_data::{ImageItem, Modality, Suite, SuiteItem, TextItem};
+use loramix_data::{ImageItem, Modality, Suite, TextItem};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
@@ -82,10 +82,7 @@ fn go<F: Family>(
     family: F,
     stage: Stage,
     options: &Options,
-) -> Result<()>
-where
-    F::Item: SuiteItem,
-{
+) -> Result<()> {
     let plan = Plan::new(experiment, &suite, suite_text, &options.runs)?;
     if stage == Stage::Report {
         return timed(&plan, "report", || report::write(&plan).map(|_| ()));
