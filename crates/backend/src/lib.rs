@@ -17,18 +17,21 @@ compile_error!("loramix-backend: enable one of the features `flex`, `ndarray`, `
 mod selected {
     pub type Inference = burn::backend::Cuda;
     pub const NAME: &str = "cuda";
+    pub const BATCH_PARTS: usize = 1;
 }
 
 #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
 mod selected {
     pub type Inference = burn::backend::Wgpu;
     pub const NAME: &str = "wgpu";
+    pub const BATCH_PARTS: usize = 1;
 }
 
 #[cfg(all(feature = "ndarray", not(any(feature = "wgpu", feature = "cuda"))))]
 mod selected {
     pub type Inference = burn::backend::NdArray;
     pub const NAME: &str = "ndarray";
+    pub const BATCH_PARTS: usize = 8;
 }
 
 #[cfg(all(
@@ -38,6 +41,7 @@ mod selected {
 mod selected {
     pub type Inference = burn::backend::Flex;
     pub const NAME: &str = "flex";
+    pub const BATCH_PARTS: usize = 8;
 }
 
 /// Backend for inference and frozen-feature extraction (no autodiff graph).
@@ -55,4 +59,48 @@ pub const NAME: &str = selected::NAME;
 /// The default device of the compiled-in backend (the first GPU, or the CPU).
 pub fn device() -> Device {
     Device::default()
+}
+
+/// Parts (threads) each training and inference batch is cut into by default: 8 on the CPU
+/// backends, whose kernels parallelise only large operations (measured on 2 cores, BENCHMARKS.md:
+/// 8 parts ran the reference train step about 2x faster than 1, and faster than 2 or 4), and 1 on
+/// the GPU backends, where one device runs the whole batch.
+pub const DEFAULT_BATCH_PARTS: usize = selected::BATCH_PARTS;
+
+/// The environment variable that overrides [`DEFAULT_BATCH_PARTS`].
+pub const BATCH_PARTS_VAR: &str = "LORAMIX_BATCH_PARTS";
+
+/// Parts each batch is cut into: `LORAMIX_BATCH_PARTS` when set, else [`DEFAULT_BATCH_PARTS`].
+/// Results depend on it only through float rounding.
+pub fn batch_parts() -> Result<usize, String> {
+    parse_batch_parts(std::env::var(BATCH_PARTS_VAR).ok().as_deref())
+}
+
+/// [`batch_parts`] given the variable's value, if set.
+pub fn parse_batch_parts(value: Option<&str>) -> Result<usize, String> {
+    match value.map(|v| (v, v.trim().parse::<usize>())) {
+        None => Ok(DEFAULT_BATCH_PARTS),
+        Some((_, Ok(parts))) if parts >= 1 => Ok(parts),
+        Some((value, _)) => Err(format!(
+            "{BATCH_PARTS_VAR} must be a whole number of at least 1, not {value:?}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_parts_default_or_a_positive_whole_number() {
+        assert_eq!(parse_batch_parts(None), Ok(DEFAULT_BATCH_PARTS));
+        assert_eq!(parse_batch_parts(Some(" 3 ")), Ok(3));
+        for bad in ["0", "-1", "two", ""] {
+            let err = parse_batch_parts(Some(bad)).unwrap_err();
+            assert!(
+                err.contains(BATCH_PARTS_VAR) && err.contains("at least 1"),
+                "{err}"
+            );
+        }
+    }
 }

@@ -355,6 +355,37 @@ fn learned_training_changes_only_the_weights_and_the_head() {
     close(trained.fold_lora().logits(x), unfolded, 1e-5);
 }
 
+/// The penalty is added once per step, not once per part of the batch: training in 3 parts
+/// follows training on the whole batch.
+#[test]
+fn a_penalised_learned_composition_trains_the_same_in_parts() {
+    let device = loramix_backend::device();
+    let base = base::<Train>();
+    let adapters = modules(&base.valid(), &[4, 2, 3]);
+    let config = LearnedConfig {
+        penalty: Penalty::Entropy(2.0),
+        ..LearnedConfig::default()
+    };
+    let model = wrap(base, &adapters, config).trainable(Trainable::AdaptersAndHead);
+    let labels: Vec<i64> = (0..8).map(|i| i % 4).collect();
+    let targets = Tensor::<Train, 1, Int>::from_data(TensorData::new(labels, [8]), &device);
+    let x = images::<Train>(8);
+    let train = |parts: usize| {
+        let config = TrainConfig::new().with_lr(5e-2).with_parts(parts);
+        let mut trainer = Trainer::new(model.clone(), &config);
+        let losses: Vec<f32> = (0..3)
+            .map(|_| trainer.step(x.clone(), targets.clone()).unwrap())
+            .collect();
+        (losses, named_params(trainer.model()))
+    };
+    let ((whole, after_whole), (parts, after_parts)) = (train(1), train(3));
+    for (a, b) in whole.iter().zip(&parts) {
+        assert!((a - b).abs() < 1e-4, "{whole:?} vs {parts:?}");
+    }
+    after_whole["values"]
+        .assert_approx_eq::<f32>(&after_parts["values"], Tolerance::absolute(1e-4));
+}
+
 #[test]
 fn penalties_are_what_they_say() {
     let (_, _, plain) = learned(LearnedConfig::default());

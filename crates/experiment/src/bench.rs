@@ -13,7 +13,7 @@ use loramix_compose::{LearnedComposition, LearnedConfig, attach, uniform_weights
 use loramix_data::{ImageItem, ImageShape};
 use loramix_lora::{Adapter, AdapterHost, LoraConfig, Target};
 use loramix_models::{
-    Classifier, TrainConfig, Trainable, Trainer, Vit, VitConfig, trainable_params,
+    Classifier, TrainConfig, Trainable, Trainer, Vit, VitConfig, forward_in_parts, trainable_params,
 };
 use loramix_rng::Rng;
 use serde::Serialize;
@@ -34,6 +34,8 @@ pub struct BenchConfig {
     pub steps: usize,
     /// Runs per method; the median is reported.
     pub runs: usize,
+    /// Parts (threads) each batch is cut into ([`loramix_backend::batch_parts`]).
+    pub parts: usize,
 }
 
 impl Default for BenchConfig {
@@ -44,6 +46,7 @@ impl Default for BenchConfig {
             warmup: 3,
             steps: 10,
             runs: 3,
+            parts: loramix_backend::DEFAULT_BATCH_PARTS,
         }
     }
 }
@@ -93,7 +96,8 @@ pub const CACHED_SET: usize = 200;
 pub const CACHED_STEPS: usize = 100;
 
 impl Method {
-    fn name(self) -> String {
+    /// The row's name in the table.
+    pub fn name(self) -> String {
         match self {
             Method::Full => "full fine-tuning".into(),
             Method::HeadOnly => "head only".into(),
@@ -144,7 +148,8 @@ pub const SCALING: [Method; 5] = [
     Method::Learned(16),
     Method::Learned(32),
 ];
-const INFERENCE: (&str, (f64, f64)) = ("inference b256", (2413.0, 2458.0));
+/// The inference row's name and PyTorch's samples/s on it (DESIGN.md).
+pub const INFERENCE: (&str, (f64, f64)) = ("inference b256", (2413.0, 2458.0));
 
 /// Measure `methods` (and inference when `inference` is set); `progress` is told each row as it
 /// finishes.
@@ -227,9 +232,10 @@ fn measure_cached(method: Method, backbone: Vit<Inference>, config: &BenchConfig
         batch: config.batch,
         lr: 1e-2,
         head_lr: None,
+        parts: config.parts,
     };
     let once = || {
-        let cached = features(&family, &backbone, &items, config.infer_batch);
+        let cached = features(&family, &backbone, &items, config.infer_batch, config.parts);
         fit_head(cached, &items, 10, schedule, 0).expect("random data gives a finite loss")
     };
     let runs = (0..config.runs)
@@ -250,12 +256,14 @@ fn measure_inference(config: &BenchConfig) -> BenchRow {
     let images = random_images::<Inference>(config.infer_batch, &device);
     let runs = (0..config.runs)
         .map(|_| {
+            let infer =
+                || forward_in_parts(&model, &images, config.parts, |m, x| m.logits(x)).into_data();
             for _ in 0..config.warmup {
-                model.logits(images.clone()).into_data();
+                infer();
             }
             let start = Instant::now();
             for _ in 0..config.steps {
-                model.logits(images.clone()).into_data();
+                infer();
             }
             (config.steps * config.infer_batch) as f64 / start.elapsed().as_secs_f64()
         })
@@ -297,7 +305,7 @@ fn measure_training<M: Classifier<Train, Input = Tensor<Train, 4>> + AutodiffMod
     let labels: Vec<i64> = (0..config.batch as i64).map(|i| i % 10).collect();
     let targets =
         Tensor::<Train, 1, Int>::from_data(TensorData::new(labels, [config.batch]), &device);
-    let mut trainer = Trainer::new(model, &TrainConfig::new());
+    let mut trainer = Trainer::new(model, &TrainConfig::new().with_parts(config.parts));
     let mut step = || {
         trainer
             .step(images.clone(), targets.clone())

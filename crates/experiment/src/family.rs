@@ -7,7 +7,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 use loramix_backend::{Device, Inference, Train};
 use loramix_data::{ImageBatcher, ImageItem, ImageShape, SuiteItem, TextBatcher, TextItem};
-use loramix_models::{Classifier, TextTransformer, TextTransformerConfig, Vit, VitConfig};
+use loramix_models::{Batch, Classifier, TextTransformer, TextTransformerConfig, Vit, VitConfig};
 
 use crate::config::ModelSpec;
 use crate::error::{ExperimentError, Result};
@@ -15,7 +15,7 @@ use crate::error::{ExperimentError, Result};
 /// A modality: its items, its backbone and the backbone's input.
 pub trait Family: Clone + Send + Sync + 'static {
     type Item: SuiteItem;
-    type Input<B: Backend>: Clone + Send + Sync;
+    type Input<B: Backend>: Batch;
     /// The backbone being trained.
     type Trained: Classifier<Train, Input = Self::Input<Train>>
         + AutodiffModule<Train, InnerModule = Self::Frozen>;

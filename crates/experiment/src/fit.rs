@@ -11,7 +11,7 @@ use indicatif::ProgressBar;
 use loramix_backend::{Device, Inference, Train};
 use loramix_data::Labelled;
 use loramix_lora::materialize;
-use loramix_models::{Classifier, TrainConfig, TrainError, Trainer};
+use loramix_models::{Classifier, TrainConfig, TrainError, Trainer, forward_in_parts};
 use loramix_rng::Rng;
 
 use crate::family::Family;
@@ -24,6 +24,8 @@ pub struct Schedule {
     pub lr: f64,
     /// The head's learning rate, if not `lr`.
     pub head_lr: Option<f64>,
+    /// Parts (threads) each batch is cut into; see [`TrainConfig::parts`].
+    pub parts: usize,
 }
 
 /// A training set as one input tensor and its targets, on the training device.
@@ -99,7 +101,8 @@ where
     let device = set.targets.device();
     let config = TrainConfig::new()
         .with_lr(schedule.lr)
-        .with_head_lr(schedule.head_lr);
+        .with_head_lr(schedule.head_lr)
+        .with_parts(schedule.parts);
     let mut trainer = Trainer::new(model, &config);
     let mut batches = Minibatches::new(set.len, schedule.batch, seed);
     for _ in 0..schedule.steps {
@@ -121,24 +124,35 @@ where
     Ok(trainer.into_model())
 }
 
-/// Backbone features `[n, dim]` of `items`, in batches of `batch`.
+/// Backbone features `[n, dim]` of `items`, in batches of `batch`, each cut into `parts` run on
+/// their own threads.
 pub fn features<F: Family>(
     family: &F,
     model: &F::Frozen,
     items: &[F::Item],
     batch: usize,
+    parts: usize,
 ) -> Tensor<Inference, 2> {
     let device = loramix_backend::device();
-    let parts: Vec<_> = items
+    let batches: Vec<_> = items
         .chunks(batch.max(1))
-        .map(|chunk| model.features(family.input(chunk, &device)))
+        .map(|chunk| {
+            let input = family.input(chunk, &device);
+            forward_in_parts(model, &input, parts, |m, x| m.features(x))
+        })
         .collect();
-    Tensor::cat(parts, 0)
+    Tensor::cat(batches, 0)
 }
 
 /// Fraction of `items` the model classifies correctly.
-pub fn accuracy<F: Family>(family: &F, model: &F::Frozen, items: &[F::Item], batch: usize) -> f64 {
-    let features = features(family, model, items, batch);
+pub fn accuracy<F: Family>(
+    family: &F,
+    model: &F::Frozen,
+    items: &[F::Item],
+    batch: usize,
+    parts: usize,
+) -> f64 {
+    let features = features(family, model, items, batch, parts);
     head_accuracy(model.head(), features, items)
 }
 

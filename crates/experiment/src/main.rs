@@ -1,5 +1,8 @@
 //! `loramix`: compose LoRA modules for few-shot transfer.
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -68,10 +71,20 @@ enum Command {
         /// Also write the rows as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Only the rows whose method name contains this text (to profile one row, say).
+        #[arg(long, value_name = "TEXT")]
+        only: Option<String>,
     },
 }
 
 fn main() -> ExitCode {
+    let parts = match loramix_backend::batch_parts() {
+        Ok(parts) => parts,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let (stage, args, shard) = match Cli::parse().command {
         Command::Run { stage, shard } => (Stage::Run, stage, shard),
         Command::Pretrain(args) => (Stage::Pretrain, args, Shard::ALL),
@@ -85,25 +98,45 @@ fn main() -> ExitCode {
             warmup,
             scaling,
             json,
+            only,
         } => {
             let config = BenchConfig {
                 steps,
                 runs: runs.max(1),
                 warmup,
+                parts,
                 ..BenchConfig::default()
             };
-            eprintln!(
-                "benchmarking on {} ({} runs of {} steps per method)",
-                loramix_backend::NAME,
-                config.runs,
-                config.steps
-            );
             let methods: &[bench::Method] = if scaling {
                 &bench::SCALING
             } else {
                 &bench::METHODS
             };
-            let rows = bench::run(&config, methods, !scaling, |row| {
+            let wanted = |name: &str| {
+                only.as_ref()
+                    .is_none_or(|text| name.contains(text.as_str()))
+            };
+            let methods: Vec<_> = methods
+                .iter()
+                .filter(|m| wanted(&m.name()))
+                .copied()
+                .collect();
+            let inference = !scaling && wanted(bench::INFERENCE.0);
+            if methods.is_empty() && !inference {
+                eprintln!(
+                    "error: no benchmark row matches --only {:?}",
+                    only.unwrap_or_default()
+                );
+                return ExitCode::from(2);
+            }
+            eprintln!(
+                "benchmarking on {} ({} runs of {} steps per method, {} parts per batch)",
+                loramix_backend::NAME,
+                config.runs,
+                config.steps,
+                config.parts
+            );
+            let rows = bench::run(&config, &methods, inference, |row| {
                 eprintln!(
                     "  {:<40} {:>8.0} samples/s",
                     row.method, row.samples_per_sec
@@ -123,6 +156,7 @@ fn main() -> ExitCode {
     let options = Options {
         runs: args.runs,
         shard,
+        parts,
     };
     for experiment in &args.experiments {
         if let Err(e) = execute(experiment, stage, &options) {

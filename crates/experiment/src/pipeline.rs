@@ -17,7 +17,7 @@ use loramix_compose::{
 };
 use loramix_data::{Labelled, LoadedSuite, Role, Shots, Suite, SuiteItem, Task};
 use loramix_lora::{Adapter, LoraConfig};
-use loramix_models::{Classifier, Trainable, trainable_params};
+use loramix_models::{Classifier, Trainable, forward_in_parts, trainable_params};
 use loramix_rng::derive_seed;
 use serde::{Deserialize, Serialize};
 
@@ -179,12 +179,14 @@ pub struct Context<F: Family> {
     pub device: Device,
     /// The downstream tasks, loaded and checked against every shot count.
     pub downstream: Vec<Task<F::Item>>,
+    /// Parts (threads) each training and inference batch is cut into.
+    pub parts: usize,
 }
 
 impl<F: Family> Context<F> {
     /// Loads the data and checks, before any training, that every downstream class has at
     /// least k training examples for every k of the sweep.
-    pub fn new(plan: Plan, suite: Suite<F::Item>, family: F) -> Result<Self> {
+    pub fn new(plan: Plan, suite: Suite<F::Item>, family: F, parts: usize) -> Result<Self> {
         let data = &plan.experiment.data;
         if !data.is_dir() {
             return Err(ExperimentError::Invalid(format!(
@@ -221,6 +223,7 @@ impl<F: Family> Context<F> {
             family,
             device: loramix_backend::device(),
             downstream,
+            parts,
         })
     }
 }
@@ -273,6 +276,7 @@ pub fn pretrain<F: Family>(ctx: &Context<F>) -> Result<F::Frozen> {
         batch: spec.batch,
         lr: spec.lr,
         head_lr: None,
+        parts: ctx.parts,
     };
     let trained = train_on_task(ctx, model, &task, schedule, "pretrain", "pretrain/batches")?;
     let (model, test_accuracy, seconds) = (trained.model, trained.accuracy, trained.seconds);
@@ -338,7 +342,7 @@ fn train_on_task<F: Family>(
     let model = model.valid();
     let seconds = started.elapsed().as_secs_f64();
     let eval_batch = ctx.plan.experiment.transfer.eval_batch;
-    let accuracy = accuracy(&ctx.family, &model, &task.test.items, eval_batch);
+    let accuracy = accuracy(&ctx.family, &model, &task.test.items, eval_batch, ctx.parts);
     bar.finish_and_clear();
     eprintln!(
         "{stage}: {name}, {} examples, {} steps in {seconds:.0}s, test accuracy {:.1}%",
@@ -377,6 +381,7 @@ pub fn upstream<F: Family>(ctx: &Context<F>, base: &F::Frozen) -> Result<Vec<Ada
             batch: spec.batch,
             lr: spec.lr,
             head_lr: None,
+            parts: ctx.parts,
         };
         let batches = format!("upstream/{name}/batches");
         let trained = train_on_task(ctx, model, &task, schedule, "upstream", &batches)?;
@@ -465,7 +470,13 @@ pub fn transfer<F: Family>(
             // Free the previous task's cache: cells come grouped by task.
             frozen.retain(|(i, _), _| *i == task_index);
             let backbone = frozen_backbone(ctx, base, adapters, method)?;
-            let test = features(&ctx.family, &backbone, &task.test.items, t.eval_batch);
+            let test = features(
+                &ctx.family,
+                &backbone,
+                &task.test.items,
+                t.eval_batch,
+                ctx.parts,
+            );
             frozen.insert((task_index, method.name()), (backbone, test));
         }
         let cached = frozen.get(&(task_index, method.name()));
@@ -613,6 +624,7 @@ fn run_cell<F: Family>(
         batch: t.batch,
         lr: method.lr,
         head_lr: method.head_lr,
+        parts: ctx.parts,
     };
     let train_error = |source| ExperimentError::Train {
         context: format!(
@@ -623,13 +635,20 @@ fn run_cell<F: Family>(
     };
     let head_params = (base.head().weight.dims()[0] + 1) * n_classes;
     let hidden = ProgressBar::hidden();
-    let test_accuracy =
-        |model: &F::Frozen| accuracy(&ctx.family, model, &task.test.items, t.eval_batch);
+    let test_accuracy = |model: &F::Frozen| {
+        accuracy(
+            &ctx.family,
+            model,
+            &task.test.items,
+            t.eval_batch,
+            ctx.parts,
+        )
+    };
     let started = Instant::now();
     let outcome = match method.kind {
         kind if kind.frozen_backbone() => {
             let (backbone, test) = cached.expect("frozen backbones are cached before their cells");
-            let train = features(&ctx.family, backbone, &items, t.eval_batch);
+            let train = features(&ctx.family, backbone, &items, t.eval_batch, ctx.parts);
             let head = fit_head(train, &items, n_classes, schedule, seed).map_err(train_error)?;
             Outcome {
                 accuracy: head_accuracy(&head, test.clone(), &task.test.items),
@@ -772,7 +791,7 @@ fn search_cell<F: Family>(
     let n = adapters.len();
     let mut model = base.clone();
     attach(&mut model, adapters, &uniform_weights(n), &ctx.device)?;
-    let train = features(&ctx.family, &model, items, t.eval_batch);
+    let train = features(&ctx.family, &model, items, t.eval_batch, ctx.parts);
     let head = fit_head(train, items, n_classes, schedule, seed).map_err(SearchFailure::Train)?;
     let input: Vec<_> = items
         .chunks(t.eval_batch)
@@ -802,8 +821,11 @@ fn search_cell<F: Family>(
             .iter()
             .map(|(x, y)| {
                 let value: f32 = burn::tensor::ElementConversion::elem(
-                    loss.forward(head.forward(model.features(x.clone())), y.clone())
-                        .into_scalar(),
+                    loss.forward(
+                        head.forward(forward_in_parts(&model, x, ctx.parts, |m, x| m.features(x))),
+                        y.clone(),
+                    )
+                    .into_scalar(),
                 );
                 value * y.dims()[0] as f32
             })
@@ -812,9 +834,15 @@ fn search_cell<F: Family>(
     });
     set_weights(&mut model, &found.weights, &ctx.device)?;
     let model = model.fold_lora();
-    let train = features(&ctx.family, &model, items, t.eval_batch);
+    let train = features(&ctx.family, &model, items, t.eval_batch, ctx.parts);
     let head = fit_head(train, items, n_classes, schedule, seed).map_err(SearchFailure::Train)?;
-    let test = features(&ctx.family, &model, &task.test.items, t.eval_batch);
+    let test = features(
+        &ctx.family,
+        &model,
+        &task.test.items,
+        t.eval_batch,
+        ctx.parts,
+    );
     Ok((head_accuracy(&head, test, &task.test.items), found.weights))
 }
 
@@ -858,6 +886,7 @@ pub fn similarity<F: Family>(
             batch: up.batch,
             lr: up.lr,
             head_lr: None,
+            parts: ctx.parts,
         };
         let model = fit::<F, _>(model, &set, schedule, seed, &bar).map_err(|source| {
             ExperimentError::Train {
@@ -871,6 +900,7 @@ pub fn similarity<F: Family>(
             &model.valid().fold_lora(),
             probe,
             t.eval_batch,
+            ctx.parts,
         ));
         for adapter in adapters {
             let mut with_module = base.clone();
@@ -880,6 +910,7 @@ pub fn similarity<F: Family>(
                 &with_module.fold_lora(),
                 probe,
                 t.eval_batch,
+                ctx.parts,
             ));
             rows.push(SimilarityRow {
                 task: task.name.clone(),

@@ -32,6 +32,8 @@ pub enum Stage {
 pub struct Options {
     pub runs: PathBuf,
     pub shard: Shard,
+    /// Parts (threads) each batch is cut into ([`loramix_backend::batch_parts`]).
+    pub parts: usize,
 }
 
 /// Seconds each stage took, accumulated over invocations (`timings.json` in the run folder).
@@ -88,14 +90,15 @@ fn go<F: Family>(
         return timed(&plan, "report", || report::write(&plan).map(|_| ()));
     }
     eprintln!(
-        "{}: {} upstream modules, {} downstream tasks, backend {}",
+        "{}: {} upstream modules, {} downstream tasks, backend {} ({} parts per batch)",
         plan.experiment.name,
         plan.upstream.len(),
         plan.downstream.len(),
-        loramix_backend::NAME
+        loramix_backend::NAME,
+        options.parts
     );
     let started = Instant::now();
-    let ctx = Context::new(plan, suite, family)?;
+    let ctx = Context::new(plan, suite, family, options.parts)?;
     eprintln!("data loaded in {:.1}s", started.elapsed().as_secs_f64());
     let plan = &ctx.plan;
     let base = timed(plan, "pretrain", || pipeline::pretrain(&ctx))?;

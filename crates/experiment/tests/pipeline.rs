@@ -169,6 +169,7 @@ fn run_shard(
     let options = Options {
         runs: runs.to_path_buf(),
         shard,
+        parts: loramix_backend::DEFAULT_BATCH_PARTS,
     };
     execute(experiment, stage, &options)
 }

@@ -4,7 +4,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use loramix_lora::{AdaptedLinear, AdapterHost, LoraConfig, materialize};
 
-use crate::Encoder;
+use crate::{Batch, Encoder};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -25,7 +25,7 @@ pub enum Trainable {
 /// A model that maps an input to class logits through features and a linear head.
 pub trait Classifier<B: Backend>: Module<B> + ModuleDisplay + AdapterHost<B> {
     /// A batch of inputs (images or token ids).
-    type Input: Clone + Send + Sync;
+    type Input: Batch;
 
     /// Pooled features `[batch, dim]`, the input of the head.
     fn features(&self, input: Self::Input) -> Tensor<B, 2>;

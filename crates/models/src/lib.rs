@@ -8,6 +8,7 @@
 //! [`Trainable`] leaves trainable.
 
 mod attention;
+mod batch;
 mod block;
 mod classifier;
 mod encoder;
@@ -17,10 +18,11 @@ mod train;
 mod vit;
 
 pub use attention::SelfAttention;
+pub use batch::{Batch, forward_in_parts, in_parts, split_rows};
 pub use block::{Block, BlockConfig};
 pub use classifier::{Classifier, Trainable, named_params, trainable_params};
 pub use encoder::{Encoder, EncoderConfig};
 pub use fingerprint::{Fingerprinted, fingerprint};
 pub use text::{ByteTokenizer, PAD_TOKEN, TextTransformer, TextTransformerConfig};
-pub use train::{TrainConfig, TrainError, Trainer};
+pub use train::{BatchGradients, TrainConfig, TrainError, Trainer, batch_gradients};
 pub use vit::{Vit, VitConfig};

@@ -7,8 +7,8 @@ use burn::tensor::{Distribution, Int, Tensor, TensorData, Tolerance};
 use loramix_backend::{Inference, Train};
 use loramix_lora::LoraConfig;
 use loramix_models::{
-    ByteTokenizer, Classifier, TextTransformerConfig, TrainConfig, TrainError, Trainable, Trainer,
-    VitConfig, named_params, trainable_params,
+    Batch, ByteTokenizer, Classifier, TextTransformerConfig, TrainConfig, TrainError, Trainable,
+    Trainer, VitConfig, batch_gradients, forward_in_parts, named_params, trainable_params,
 };
 
 fn small_vit() -> VitConfig {
@@ -319,4 +319,136 @@ fn a_fresh_model_and_its_clone_are_the_same_model() {
     assert_eq!(named_params(&model), named_params(&copy));
     let text = small_text().init::<Inference>(&device);
     assert_eq!(named_params(&text), named_params(&text.clone()));
+}
+
+/// Compares, parameter by parameter of `model`, the gradients of `a` and `b`; returns how many
+/// parameters had one.
+fn assert_same_gradients<M: AutodiffModule<Train>>(
+    model: &M,
+    a: &GradientsParams,
+    b: &GradientsParams,
+) -> usize {
+    struct Compare<'a>(&'a GradientsParams, &'a GradientsParams, usize);
+    impl burn::module::ModuleVisitor<Train> for Compare<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<Train, D>>) {
+            let (a, b) = (
+                self.0.get::<Inference, D>(param.id),
+                self.1.get::<Inference, D>(param.id),
+            );
+            assert_eq!(
+                a.is_some(),
+                b.is_some(),
+                "{} has a gradient in one only",
+                param.id
+            );
+            if let (Some(a), Some(b)) = (a, b) {
+                a.into_data()
+                    .assert_approx_eq::<f32>(&b.into_data(), Tolerance::rel_abs(1e-4, 1e-6));
+                self.2 += 1;
+            }
+        }
+    }
+    let mut compare = Compare(a, b, 0);
+    model.visit(&mut compare);
+    compare.2
+}
+
+/// Loss and gradients in 1 part and in 3 (uneven: 3 + 3 + 2 rows) agree.
+fn parts_agree<M: Classifier<Train> + AutodiffModule<Train>>(
+    model: M,
+    input: M::Input,
+    classes: usize,
+) {
+    let device = loramix_backend::device();
+    let targets = labels::<Train>(input.batch_len(), classes, &device);
+    for split_head in [false, true] {
+        let whole = batch_gradients(&model, input.clone(), targets.clone(), 1, split_head);
+        let parts = batch_gradients(&model, input.clone(), targets.clone(), 3, split_head);
+        assert!(
+            (whole.loss - parts.loss).abs() < 1e-5,
+            "{} vs {}",
+            whole.loss,
+            parts.loss
+        );
+        let compared = assert_same_gradients(&model, &whole.body, &parts.body);
+        assert_eq!(compared, whole.body.len());
+        match (whole.head, parts.head) {
+            (Some(a), Some(b)) => assert_eq!(assert_same_gradients(&model, &a, &b), 2),
+            (None, None) => assert!(!split_head),
+            _ => panic!("the head's gradients were split off in one run only"),
+        }
+    }
+}
+
+#[test]
+fn gradients_in_parts_equal_the_gradients_of_the_whole_batch() {
+    let device = loramix_backend::device();
+    let vit = small_vit().init::<Train>(&device).trainable(Trainable::All);
+    parts_agree(vit, images::<Train>(8, &device), 10);
+    let lora = small_vit()
+        .init::<Train>(&device)
+        .with_lora(&LoraConfig::new().with_rank(4), &device)
+        .trainable(Trainable::AdaptersAndHead);
+    parts_agree(lora, images::<Train>(8, &device), 10);
+    let text = small_text();
+    let texts = ["a", "bc", "déf", "ghij", "", "k", "lmnop", "q"];
+    let tokens = text.tokenizer().batch::<Train, _>(&texts, &device);
+    parts_agree(
+        text.init::<Train>(&device).trainable(Trainable::All),
+        tokens,
+        4,
+    );
+}
+
+#[test]
+fn training_in_parts_follows_training_on_the_whole_batch() {
+    let device = loramix_backend::device();
+    let model = small_vit().init::<Train>(&device).trainable(Trainable::All);
+    let (input, targets) = (images::<Train>(8, &device), labels::<Train>(8, 10, &device));
+    let losses = |parts: usize| {
+        let mut trainer = Trainer::new(model.clone(), &TrainConfig::new().with_parts(parts));
+        let losses: Vec<f32> = (0..5)
+            .map(|_| trainer.step(input.clone(), targets.clone()).unwrap())
+            .collect();
+        (losses, trainer.into_model())
+    };
+    let (whole, trained_whole) = losses(1);
+    let (parts, trained_parts) = losses(4);
+    for (a, b) in whole.iter().zip(&parts) {
+        assert!((a - b).abs() < 1e-4, "{whole:?} vs {parts:?}");
+    }
+    assert!(whole[4] < whole[0], "the loss fell: {whole:?}");
+    let (a, b) = (named_params(&trained_whole), named_params(&trained_parts));
+    for (path, value) in &a {
+        value.assert_approx_eq::<f32>(&b[path], Tolerance::absolute(1e-4));
+    }
+}
+
+#[test]
+fn a_non_finite_loss_in_one_part_is_an_error_and_keeps_the_model() {
+    let device = loramix_backend::device();
+    let model = small_vit().init::<Train>(&device);
+    let before = model.clone();
+    let mut trainer = Trainer::new(model, &TrainConfig::new().with_parts(2));
+    let clean = images::<Train>(4, &device);
+    let poisoned = Tensor::cat(vec![clean.clone(), clean * f32::NAN], 0);
+    let err = trainer.step(poisoned, labels(8, 10, &device)).unwrap_err();
+    assert!(
+        matches!(err, TrainError::NonFiniteLoss { step: 0, .. }),
+        "{err}"
+    );
+    assert!(changed(&before, trainer.model()).is_empty());
+}
+
+#[test]
+fn features_in_parts_equal_features_of_the_whole_batch() {
+    let device = loramix_backend::device();
+    let model = small_vit().init::<Inference>(&device);
+    let input = images::<Inference>(7, &device);
+    let whole = model.features(input.clone());
+    for parts in [2, 3, 7, 20] {
+        forward_in_parts(&model, &input, parts, |m, x| m.features(x))
+            .into_data()
+            .assert_approx_eq::<f32>(&whole.clone().into_data(), Tolerance::absolute(1e-5));
+    }
 }

@@ -1,0 +1,110 @@
+use std::ops::Range;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{BasicOps, Tensor, TensorKind};
+
+/// A model input that can be cut along its first (batch) dimension: what a data-parallel step
+/// hands to each of its threads.
+pub trait Batch: Clone + Send + Sync {
+    /// Examples in the batch.
+    fn batch_len(&self) -> usize;
+
+    /// Examples `rows` of the batch.
+    fn rows(&self, rows: Range<usize>) -> Self;
+}
+
+impl<B: Backend, const D: usize, K> Batch for Tensor<B, D, K>
+where
+    K: TensorKind<B> + BasicOps<B>,
+    Tensor<B, D, K>: Send + Sync,
+{
+    fn batch_len(&self) -> usize {
+        self.dims()[0]
+    }
+
+    fn rows(&self, rows: Range<usize>) -> Self {
+        self.clone().narrow(0, rows.start, rows.len())
+    }
+}
+
+/// `len` examples cut into at most `parts` contiguous ranges of near-equal size, in order (the
+/// first ones one longer when `len` does not divide), none empty.
+pub fn split_rows(len: usize, parts: usize) -> Vec<Range<usize>> {
+    let parts = parts.clamp(1, len.max(1));
+    let (base, extra) = (len / parts, len % parts);
+    let mut start = 0;
+    (0..parts)
+        .map(|i| {
+            let end = start + base + usize::from(i < extra);
+            let range = start..end;
+            start = end;
+            range
+        })
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// `f(state(part), part, rows, input rows)` for each range of [`split_rows`]`(len, parts)`, each
+/// on its own thread, results in part order; `state` runs on the calling thread (a model clone,
+/// say, so the model itself need not be `Sync`).
+///
+/// burn's CPU backends parallelise only large operations, so one small-model forward pass keeps
+/// about one core busy; threads over parts of the batch use the others (and, measured on 2 cores,
+/// more threads than cores fill the gaps where one of them waits).
+pub fn in_parts<I: Batch, S: Send, T: Send>(
+    input: &I,
+    parts: usize,
+    mut state: impl FnMut(usize) -> S,
+    f: impl Fn(S, usize, Range<usize>, I) -> T + Sync,
+) -> Vec<T> {
+    let ranges = split_rows(input.batch_len(), parts);
+    if ranges.len() <= 1 {
+        return vec![f(state(0), 0, 0..input.batch_len(), input.clone())];
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = ranges
+            .into_iter()
+            .enumerate()
+            .map(|(i, rows)| {
+                let (s, part) = (state(i), input.rows(rows.clone()));
+                scope.spawn(move || f(s, i, rows, part))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}
+
+/// `f` (a forward pass with rows first in its output) over [`in_parts`] of `input`, concatenated.
+pub fn forward_in_parts<B: Backend, M: Clone + Send, I: Batch, const D: usize>(
+    model: &M,
+    input: &I,
+    parts: usize,
+    f: impl Fn(&M, I) -> Tensor<B, D> + Sync,
+) -> Tensor<B, D> {
+    let mut outputs = in_parts(input, parts, |_| model.clone(), |m, _, _, x| f(&m, x));
+    match outputs.len() {
+        1 => outputs.remove(0),
+        _ => Tensor::cat(outputs, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_rows;
+
+    #[test]
+    fn split_rows_covers_every_row_once_in_order() {
+        assert_eq!(split_rows(64, 2), vec![0..32, 32..64]);
+        assert_eq!(split_rows(5, 2), vec![0..3, 3..5]);
+        assert_eq!(split_rows(1, 4), vec![0..1]);
+        assert_eq!(split_rows(7, 1), vec![0..7]);
+        assert!(split_rows(0, 2).is_empty());
+    }
+}
