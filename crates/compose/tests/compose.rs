@@ -355,7 +355,7 @@ fn learned_training_changes_only_the_weights_and_the_head() {
     close(trained.fold_lora().logits(x), unfolded, 1e-5);
 }
 
-/// The penalty is added once per step, not once per part of the batch: training in 3 parts
+/// The penalty is added once per step, not once per part of the batch: training in 3 parts of 8
 /// follows training on the whole batch.
 #[test]
 fn a_penalised_learned_composition_trains_the_same_in_parts() {
@@ -367,9 +367,9 @@ fn a_penalised_learned_composition_trains_the_same_in_parts() {
         ..LearnedConfig::default()
     };
     let model = wrap(base, &adapters, config).trainable(Trainable::AdaptersAndHead);
-    let labels: Vec<i64> = (0..8).map(|i| i % 4).collect();
-    let targets = Tensor::<Train, 1, Int>::from_data(TensorData::new(labels, [8]), &device);
-    let x = images::<Train>(8);
+    let labels: Vec<i64> = (0..24).map(|i| i % 4).collect();
+    let targets = Tensor::<Train, 1, Int>::from_data(TensorData::new(labels, [24]), &device);
+    let x = images::<Train>(24);
     let train = |parts: usize| {
         let config = TrainConfig::new().with_lr(5e-2).with_parts(parts);
         let mut trainer = Trainer::new(model.clone(), &config);

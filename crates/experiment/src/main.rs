@@ -65,6 +65,9 @@ enum Command {
         /// Untimed warm-up steps before each run.
         #[arg(long, default_value_t = 3)]
         warmup: usize,
+        /// Training batch (DESIGN.md's references are at 64).
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
         /// Measure learned composition for N = 1, 4, 8, 16, 32 modules instead.
         #[arg(long)]
         scaling: bool,
@@ -96,6 +99,7 @@ fn main() -> ExitCode {
             steps,
             runs,
             warmup,
+            batch,
             scaling,
             json,
             only,
@@ -105,6 +109,7 @@ fn main() -> ExitCode {
                 runs: runs.max(1),
                 warmup,
                 parts,
+                batch: batch.max(1),
                 ..BenchConfig::default()
             };
             let methods: &[bench::Method] = if scaling {

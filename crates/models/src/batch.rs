@@ -27,6 +27,17 @@ where
     }
 }
 
+/// Fewest rows a part is given: smaller parts cost more in per-operation overhead and thread
+/// start-up than their thread gains (measured on the vision sweep's 3- to 32-row batches,
+/// BENCHMARKS.md).
+pub const MIN_PART_ROWS: usize = 8;
+
+/// Parts a batch of `len` rows is cut into when `parts` are asked: at most one per
+/// [`MIN_PART_ROWS`] rows, at least one.
+pub fn parts_for(len: usize, parts: usize) -> usize {
+    parts.min(len / MIN_PART_ROWS).max(1)
+}
+
 /// `len` examples cut into at most `parts` contiguous ranges of near-equal size, in order (the
 /// first ones one longer when `len` does not divide), none empty.
 pub fn split_rows(len: usize, parts: usize) -> Vec<Range<usize>> {
@@ -44,9 +55,10 @@ pub fn split_rows(len: usize, parts: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
-/// `f(state(part), part, rows, input rows)` for each range of [`split_rows`]`(len, parts)`, each
-/// on its own thread, results in part order; `state` runs on the calling thread (a model clone,
-/// say, so the model itself need not be `Sync`).
+/// `f(state(part), part, rows, input rows)` for each range of
+/// [`split_rows`]`(len, `[`parts_for`]`(len, parts))`, each on its own thread, results in part
+/// order; `state` runs on the calling thread (a model clone, say, so the model itself need not
+/// be `Sync`).
 ///
 /// burn's CPU backends parallelise only large operations, so one small-model forward pass keeps
 /// about one core busy; threads over parts of the batch use the others (and, measured on 2 cores,
@@ -57,9 +69,10 @@ pub fn in_parts<I: Batch, S: Send, T: Send>(
     mut state: impl FnMut(usize) -> S,
     f: impl Fn(S, usize, Range<usize>, I) -> T + Sync,
 ) -> Vec<T> {
-    let ranges = split_rows(input.batch_len(), parts);
+    let len = input.batch_len();
+    let ranges = split_rows(len, parts_for(len, parts));
     if ranges.len() <= 1 {
-        return vec![f(state(0), 0, 0..input.batch_len(), input.clone())];
+        return vec![f(state(0), 0, 0..len, input.clone())];
     }
     let f = &f;
     std::thread::scope(|scope| {
@@ -97,7 +110,7 @@ pub fn forward_in_parts<B: Backend, M: Clone + Send, I: Batch, const D: usize>(
 
 #[cfg(test)]
 mod tests {
-    use super::split_rows;
+    use super::{parts_for, split_rows};
 
     #[test]
     fn split_rows_covers_every_row_once_in_order() {
@@ -106,5 +119,15 @@ mod tests {
         assert_eq!(split_rows(1, 4), vec![0..1]);
         assert_eq!(split_rows(7, 1), vec![0..7]);
         assert!(split_rows(0, 2).is_empty());
+    }
+
+    #[test]
+    fn parts_have_at_least_eight_rows() {
+        assert_eq!(parts_for(64, 8), 8);
+        assert_eq!(parts_for(32, 8), 4);
+        assert_eq!(parts_for(17, 8), 2);
+        assert_eq!(parts_for(15, 8), 1);
+        assert_eq!(parts_for(0, 8), 1);
+        assert_eq!(parts_for(640, 1), 1);
     }
 }
