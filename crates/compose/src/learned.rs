@@ -154,6 +154,10 @@ impl<B: Backend, M: Classifier<B>> Classifier<B> for LearnedComposition<B, M> {
         self.model.head()
     }
 
+    fn tokens(&self) -> usize {
+        self.model.tokens()
+    }
+
     fn penalty(&self) -> Option<Tensor<B, 1>> {
         let per_row = match self.config.penalty {
             Penalty::None => return None,

@@ -3,6 +3,8 @@ use std::ops::Range;
 use burn::tensor::backend::Backend;
 use burn::tensor::{BasicOps, Tensor, TensorKind};
 
+use crate::Classifier;
+
 /// A model input that can be cut along its first (batch) dimension: what a data-parallel step
 /// hands to each of its threads.
 pub trait Batch: Clone + Send + Sync {
@@ -27,15 +29,17 @@ where
     }
 }
 
-/// Fewest rows a part is given: smaller parts cost more in per-operation overhead and thread
-/// start-up than their thread gains (measured on the vision sweep's 3- to 32-row batches,
-/// BENCHMARKS.md).
-pub const MIN_PART_ROWS: usize = 8;
+/// Fewest tokens (rows x tokens per row) a part is given: smaller parts cost more in
+/// per-operation overhead and thread start-up than their thread gains. Measured (BENCHMARKS.md):
+/// 8 rows of the vision sweep's 17-token model, 2 rows of the 64-token text model and of the
+/// 50-token reference ViT are each worth a thread; 4 rows of 17 tokens are not.
+pub const MIN_PART_TOKENS: usize = 128;
 
-/// Parts a batch of `len` rows is cut into when `parts` are asked: at most one per
-/// [`MIN_PART_ROWS`] rows, at least one.
-pub fn parts_for(len: usize, parts: usize) -> usize {
-    parts.min(len / MIN_PART_ROWS).max(1)
+/// Parts a batch of `len` rows of `tokens` tokens each is cut into when `parts` are asked: at
+/// most one per [`MIN_PART_TOKENS`] tokens, at least one.
+pub fn parts_for(len: usize, tokens: usize, parts: usize) -> usize {
+    let rows_per_part = MIN_PART_TOKENS.div_ceil(tokens.max(1));
+    parts.min(len / rows_per_part).max(1)
 }
 
 /// `len` examples cut into at most `parts` contiguous ranges of near-equal size, in order (the
@@ -55,9 +59,8 @@ pub fn split_rows(len: usize, parts: usize) -> Vec<Range<usize>> {
         .collect()
 }
 
-/// `f(state(part), part, rows, input rows)` for each range of
-/// [`split_rows`]`(len, `[`parts_for`]`(len, parts))`, each on its own thread, results in part
-/// order; `state` runs on the calling thread (a model clone, say, so the model itself need not
+/// `f(state(part), part, rows, input rows)` for each range of [`split_rows`]`(len, parts)`, each
+/// on its own thread, results in part order; `state` runs on the calling thread (a model clone, say, so the model itself need not
 /// be `Sync`).
 ///
 /// burn's CPU backends parallelise only large operations, so one small-model forward pass keeps
@@ -70,7 +73,7 @@ pub fn in_parts<I: Batch, S: Send, T: Send>(
     f: impl Fn(S, usize, Range<usize>, I) -> T + Sync,
 ) -> Vec<T> {
     let len = input.batch_len();
-    let ranges = split_rows(len, parts_for(len, parts));
+    let ranges = split_rows(len, parts);
     if ranges.len() <= 1 {
         return vec![f(state(0), 0, 0..len, input.clone())];
     }
@@ -94,13 +97,15 @@ pub fn in_parts<I: Batch, S: Send, T: Send>(
     })
 }
 
-/// `f` (a forward pass with rows first in its output) over [`in_parts`] of `input`, concatenated.
-pub fn forward_in_parts<B: Backend, M: Clone + Send, I: Batch, const D: usize>(
+/// `f` (a forward pass with rows first in its output) over [`in_parts`] of `input`, as many as
+/// [`parts_for`] allows of `parts`, concatenated.
+pub fn forward_in_parts<B: Backend, M: Classifier<B>, const D: usize>(
     model: &M,
-    input: &I,
+    input: &M::Input,
     parts: usize,
-    f: impl Fn(&M, I) -> Tensor<B, D> + Sync,
+    f: impl Fn(&M, M::Input) -> Tensor<B, D> + Sync,
 ) -> Tensor<B, D> {
+    let parts = parts_for(input.batch_len(), model.tokens(), parts);
     let mut outputs = in_parts(input, parts, |_| model.clone(), |m, _, _, x| f(&m, x));
     match outputs.len() {
         1 => outputs.remove(0),
@@ -122,12 +127,16 @@ mod tests {
     }
 
     #[test]
-    fn parts_have_at_least_eight_rows() {
-        assert_eq!(parts_for(64, 8), 8);
-        assert_eq!(parts_for(32, 8), 4);
-        assert_eq!(parts_for(17, 8), 2);
-        assert_eq!(parts_for(15, 8), 1);
-        assert_eq!(parts_for(0, 8), 1);
-        assert_eq!(parts_for(640, 1), 1);
+    fn parts_have_at_least_128_tokens() {
+        // 17 tokens a row: 8 rows a part.
+        assert_eq!(parts_for(64, 17, 8), 8);
+        assert_eq!(parts_for(32, 17, 8), 4);
+        assert_eq!(parts_for(15, 17, 8), 1);
+        // 64 tokens a row: 2 rows a part; 50: 3.
+        assert_eq!(parts_for(16, 64, 8), 8);
+        assert_eq!(parts_for(16, 50, 8), 5);
+        assert_eq!(parts_for(0, 64, 8), 1);
+        assert_eq!(parts_for(640, 64, 1), 1);
+        assert_eq!(parts_for(8, 1000, 8), 8);
     }
 }

@@ -46,6 +46,10 @@ pub trait Classifier<B: Backend>: Module<B> + ModuleDisplay + AdapterHost<B> {
     /// The transformer body.
     fn encoder(&self) -> &Encoder<B>;
 
+    /// Tokens the encoder sees per example: what the work of a batch part scales with
+    /// ([`parts_for`](crate::parts_for)).
+    fn tokens(&self) -> usize;
+
     /// This model with its body replaced by `f(body)`.
     fn map_encoder(self, f: impl FnOnce(Encoder<B>) -> Encoder<B>) -> Self;
 

@@ -18,7 +18,7 @@ mod train;
 mod vit;
 
 pub use attention::SelfAttention;
-pub use batch::{Batch, MIN_PART_ROWS, forward_in_parts, in_parts, parts_for, split_rows};
+pub use batch::{Batch, MIN_PART_TOKENS, forward_in_parts, in_parts, parts_for, split_rows};
 pub use block::{Block, BlockConfig};
 pub use classifier::{Classifier, Trainable, named_params, trainable_params};
 pub use encoder::{Encoder, EncoderConfig};

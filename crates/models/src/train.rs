@@ -6,7 +6,7 @@ use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Opt
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Int, Tensor};
 
-use crate::{Batch, Classifier, in_parts};
+use crate::{Batch, Classifier, in_parts, parts_for};
 
 /// Optimiser settings of one training run.
 #[derive(Config, Debug, PartialEq)]
@@ -122,7 +122,8 @@ pub struct BatchGradients {
     pub head: Option<GradientsParams>,
 }
 
-/// Loss and gradients of `model` on a batch, computed in `parts` parts of the batch, each forward
+/// Loss and gradients of `model` on a batch, computed in `parts` parts of the batch (as many as
+/// [`parts_for`] allows), each forward
 /// and backward on its own thread against its own copy of the parameters' autodiff leaves. The
 /// parts' losses are weighted by their share of the batch (the penalty counted once) and their
 /// gradients summed in part order: the one-part result up to float rounding, the same on every
@@ -137,7 +138,7 @@ pub fn batch_gradients<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>>
     let len = input.batch_len();
     let parts = in_parts(
         &input,
-        parts,
+        parts_for(len, model.tokens(), parts),
         |_| model.clone(),
         |replica, i, rows, input| {
             let targets = targets.clone().narrow(0, rows.start, rows.len());

@@ -113,6 +113,10 @@ impl<B: Backend> Classifier<B> for Vit<B> {
         &self.encoder
     }
 
+    fn tokens(&self) -> usize {
+        self.positions.dims()[1]
+    }
+
     fn map_encoder(self, f: impl FnOnce(Encoder<B>) -> Encoder<B>) -> Self {
         Self {
             encoder: f(self.encoder),

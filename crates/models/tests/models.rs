@@ -361,10 +361,11 @@ fn parts_agree<M: Classifier<Train> + AutodiffModule<Train>>(
     classes: usize,
 ) {
     let device = loramix_backend::device();
+    let rows = input.batch_len();
     assert_eq!(
-        parts_for(input.batch_len(), 2),
+        parts_for(rows, model.tokens(), 2),
         2,
-        "the batch must really be split"
+        "the batch must be split"
     );
     let targets = labels::<Train>(input.batch_len(), classes, &device);
     for split_head in [false, true] {
