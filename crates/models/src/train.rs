@@ -123,11 +123,10 @@ pub struct BatchGradients {
 }
 
 /// Loss and gradients of `model` on a batch, computed in `parts` parts of the batch (as many as
-/// [`parts_for`] allows), each forward
-/// and backward on its own thread against its own copy of the parameters' autodiff leaves. The
-/// parts' losses are weighted by their share of the batch (the penalty counted once) and their
-/// gradients summed in part order: the one-part result up to float rounding, the same on every
-/// run.
+/// [`parts_for`] allows), each forward and backward on its own thread against its own copy of
+/// the parameters' autodiff leaves. The parts' losses are weighted by their share of the batch
+/// (the penalty counted once) and their gradients summed in part order: the one-part result up
+/// to float rounding, the same on every run.
 pub fn batch_gradients<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>>(
     model: &M,
     input: M::Input,
@@ -141,19 +140,14 @@ pub fn batch_gradients<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>>
         parts_for(len, model.tokens(), parts),
         |_| model.clone(),
         |replica, i, rows, input| {
-            let targets = targets.clone().narrow(0, rows.start, rows.len());
-            if rows.len() == len {
-                return part_gradients(&replica, input, targets, 1.0, true, split_head);
-            }
-            let share = rows.len() as f64 / len as f64;
-            part_gradients(
-                &fresh_leaves(replica),
-                input,
-                targets,
-                share,
-                i == 0,
-                split_head,
-            )
+            // One part (the whole batch) traces through the model's own leaves.
+            let (replica, share) = if rows.len() == len {
+                (replica, 1.0)
+            } else {
+                (fresh_leaves(replica), rows.len() as f64 / len as f64)
+            };
+            let targets = targets.rows(rows);
+            part_gradients(&replica, input, targets, share, i == 0, split_head)
         },
     );
     let loss = parts.iter().map(|p| p.loss).sum();
