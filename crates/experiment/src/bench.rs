@@ -13,7 +13,8 @@ use loramix_compose::{LearnedComposition, LearnedConfig, attach, uniform_weights
 use loramix_data::{ImageItem, ImageShape};
 use loramix_lora::{Adapter, AdapterHost, LoraConfig, Target};
 use loramix_models::{
-    Classifier, TrainConfig, Trainable, Trainer, Vit, VitConfig, forward_in_parts, trainable_params,
+    Bert, Classifier, TrainConfig, Trainable, Trainer, Vit, VitConfig, forward_in_parts,
+    trainable_params,
 };
 use loramix_rng::Rng;
 use serde::Serialize;
@@ -216,10 +217,7 @@ pub fn run(
 
 /// Features of a k-shot set through the frozen `backbone` once, then the head's steps on them.
 fn measure_cached(method: Method, backbone: Vit<Inference>, config: &BenchConfig) -> BenchRow {
-    let family = Vision {
-        config: VitConfig::new(),
-        shape: ImageShape::square(1, 28),
-    };
+    let family = Vision::own(VitConfig::new(), ImageShape::square(1, 28));
     let mut rng = Rng::new(7);
     let items: Vec<ImageItem> = (0..CACHED_SET)
         .map(|i| ImageItem {
@@ -299,16 +297,29 @@ fn measure_training<M: Classifier<Train, Input = Tensor<Train, 4>> + AutodiffMod
     model: M,
     config: &BenchConfig,
 ) -> BenchRow {
+    let images = random_images::<Train>(config.batch, &loramix_backend::device());
+    measure_steps(method.name(), model, images, config, method.pytorch())
+}
+
+/// Train steps of `model` on `input` (labels cycling over 10 classes, or fewer if the head has
+/// fewer).
+fn measure_steps<M: Classifier<Train> + AutodiffModule<Train>>(
+    name: String,
+    model: M,
+    input: M::Input,
+    config: &BenchConfig,
+    pytorch: Option<(f64, f64)>,
+) -> BenchRow {
     let device = loramix_backend::device();
     let trainable = trainable_params(&model);
-    let images = random_images::<Train>(config.batch, &device);
-    let labels: Vec<i64> = (0..config.batch as i64).map(|i| i % 10).collect();
+    let classes = model.head().weight.dims()[1].min(10) as i64;
+    let labels: Vec<i64> = (0..config.batch as i64).map(|i| i % classes).collect();
     let targets =
         Tensor::<Train, 1, Int>::from_data(TensorData::new(labels, [config.batch]), &device);
     let mut trainer = Trainer::new(model, &TrainConfig::new().with_parts(config.parts));
     let mut step = || {
         trainer
-            .step(images.clone(), targets.clone())
+            .step(input.clone(), targets.clone())
             .expect("random data gives a finite loss")
     };
     let runs = (0..config.runs)
@@ -323,7 +334,65 @@ fn measure_training<M: Classifier<Train, Input = Tensor<Train, 4>> + AutodiffMod
             (config.steps * config.batch) as f64 / start.elapsed().as_secs_f64()
         })
         .collect();
-    row(method.name(), trainable, runs, method.pytorch())
+    row(name, trainable, runs, pytorch)
+}
+
+/// Rows of a pretrained BERT-family checkpoint (`dir`) at `config.batch` texts of `tokens`
+/// random token ids: inference (features + head), and a LoRA train step (rank 8 on query and
+/// value, a fresh 3-class head), as `benches/torch_minilm.py` measures them in PyTorch.
+pub fn run_bert(
+    dir: &std::path::Path,
+    tokens: usize,
+    config: &BenchConfig,
+    mut progress: impl FnMut(&BenchRow),
+) -> Result<Vec<BenchRow>, loramix_models::CheckpointError> {
+    let device = loramix_backend::device();
+    let label = format!(
+        "{} b{}x{tokens}",
+        dir.file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        config.batch
+    );
+    let base = Bert::<Inference>::from_pretrained(dir, 3, &device)?;
+    let vocab = base.embeddings.word_embeddings.weight.dims()[0] as u64;
+    let mut rng = Rng::new(11);
+    let ids: Vec<i64> = (0..config.batch * tokens)
+        .map(|_| 1000 + (rng.next_u64() % (vocab - 1000)) as i64)
+        .collect();
+    let input = Tensor::<Inference, 2, Int>::from_data(
+        TensorData::new(ids, [config.batch, tokens]),
+        &device,
+    );
+    let infer = || forward_in_parts(&base, &input, config.parts, |m, x| m.logits(x)).into_data();
+    let runs = (0..config.runs)
+        .map(|_| {
+            for _ in 0..config.warmup {
+                infer();
+            }
+            let start = Instant::now();
+            for _ in 0..config.steps {
+                infer();
+            }
+            (config.steps * config.batch) as f64 / start.elapsed().as_secs_f64()
+        })
+        .collect();
+    let inference = row(format!("{label} inference"), 0, runs, None);
+    progress(&inference);
+    let lora = LoraConfig::new()
+        .with_rank(8)
+        .with_targets(vec![Target::Query, Target::Value]);
+    let model = Bert::<Train>::from_inner(base.clone())
+        .with_lora(&lora, &device)
+        .trainable(Trainable::AdaptersAndHead);
+    let train = measure_steps(
+        format!("{label} LoRA train step"),
+        model,
+        Tensor::from_inner(input.clone()),
+        config,
+        None,
+    );
+    progress(&train);
+    Ok(vec![inference, train])
 }
 
 fn row(

@@ -25,26 +25,103 @@ pub struct Experiment {
     /// The fetch step's cache, relative to this file (`LORAMIX_DATA` overrides it).
     pub data: PathBuf,
     pub model: ModelSpec,
-    pub pretrain: PretrainSpec,
+    /// Absent for a pretrained backbone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrain: Option<PretrainSpec>,
     pub upstream: UpstreamSpec,
     pub transfer: TransferSpec,
     #[serde(rename = "method")]
     pub methods: Vec<MethodSpec>,
     pub similarity: SimilaritySpec,
+    /// The folder of `model.pretrained`, resolved when the file is read.
+    #[serde(skip)]
+    pub pretrained_dir: Option<PathBuf>,
 }
 
-/// Size of the backbone (the suite decides ViT or text transformer).
+/// The backbone: a size that loramix pretrains itself (the suite decides ViT or text
+/// transformer), or a pretrained Hugging Face checkpoint (BertModel for text, Dinov2Model for
+/// images) whose `config.json` gives the size.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
+    /// A pretrained checkpoint: a folder of the data cache (`minilm-l6`, `dinov2-s`) or a
+    /// path (containing `/`) relative to the experiment file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<String>,
+    pub dim: Option<usize>,
+    pub depth: Option<usize>,
+    pub heads: Option<usize>,
+    pub mlp_dim: Option<usize>,
+    /// ViT patch side in pixels (image suites, own backbone).
+    pub patch_size: Option<usize>,
+    /// Longest token sequence (text suites).
+    pub max_len: Option<usize>,
+    /// Side in pixels that images are resized to (image suites, pretrained backbone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<usize>,
+}
+
+/// The size of a backbone loramix pretrains itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnSize {
     pub dim: usize,
     pub depth: usize,
     pub heads: usize,
     pub mlp_dim: usize,
-    /// ViT patch side in pixels (image suites).
-    pub patch_size: Option<usize>,
-    /// Longest token sequence (text suites).
-    pub max_len: Option<usize>,
+}
+
+impl ModelSpec {
+    /// The size of an own backbone, or `None` for a pretrained one (checked when read).
+    pub fn own_size(&self) -> Option<OwnSize> {
+        Some(OwnSize {
+            dim: self.dim?,
+            depth: self.depth?,
+            heads: self.heads?,
+            mlp_dim: self.mlp_dim?,
+        })
+    }
+
+    fn check(&self, has_pretrain: bool) -> std::result::Result<(), String> {
+        let sizes = [
+            ("dim", self.dim),
+            ("depth", self.depth),
+            ("heads", self.heads),
+            ("mlp_dim", self.mlp_dim),
+            ("patch_size", self.patch_size),
+        ];
+        if let Some(name) = &self.pretrained {
+            if let Some((field, _)) = sizes.iter().find(|(_, v)| v.is_some()) {
+                return Err(format!(
+                    "model.{field} cannot be set with model.pretrained = {name:?}: the checkpoint's config.json sets the size"
+                ));
+            }
+            if has_pretrain {
+                return Err(format!(
+                    "[pretrain] cannot be given with model.pretrained = {name:?}: a pretrained backbone is not pretrained again"
+                ));
+            }
+            return Ok(());
+        }
+        if let Some((field, _)) = sizes[..4].iter().find(|(_, v)| v.is_none()) {
+            return Err(format!(
+                "model.{field} is missing (or name a checkpoint with model.pretrained)"
+            ));
+        }
+        if !has_pretrain {
+            return Err("[pretrain] is missing: an own backbone is pretrained first".into());
+        }
+        if self.image_size.is_some() {
+            return Err("model.image_size applies to pretrained backbones only (an own ViT takes the suite's size)".into());
+        }
+        let size = self.own_size().expect("checked above");
+        if size.heads == 0 || !size.dim.is_multiple_of(size.heads) {
+            return Err(format!(
+                "model.dim {} is not a multiple of model.heads {}",
+                size.dim, size.heads
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Supervised pretraining of the base model on the suite's pretraining task.
@@ -176,6 +253,14 @@ pub enum MethodKind {
 }
 
 impl MethodKind {
+    /// The method builds on the upstream modules.
+    pub fn uses_modules(self) -> bool {
+        !matches!(
+            self,
+            MethodKind::HeadOnly | MethodKind::Full | MethodKind::Lora
+        )
+    }
+
     /// The backbone stays frozen, so its features are computed once and the head trains on them.
     pub fn frozen_backbone(self) -> bool {
         matches!(
@@ -327,6 +412,13 @@ impl Experiment {
             Some(data) => PathBuf::from(data),
             None => folder.join(&experiment.data),
         };
+        experiment.pretrained_dir = experiment.model.pretrained.as_ref().map(|name| {
+            if name.contains('/') {
+                folder.join(name)
+            } else {
+                experiment.data.join(name)
+            }
+        });
         experiment
             .check_shape()
             .map_err(|message| ExperimentError::Config {
@@ -363,26 +455,29 @@ impl Experiment {
         if self.transfer.shots.is_empty() || self.transfer.seeds == 0 {
             return Err("transfer needs at least one shot count and one seed".into());
         }
+        self.model.check(self.pretrain.is_some())?;
         for (what, value) in [
-            ("pretrain.batch", self.pretrain.batch),
+            (
+                "pretrain.batch",
+                self.pretrain.as_ref().map_or(1, |p| p.batch),
+            ),
             ("upstream.batch", self.upstream.batch),
             ("upstream.rank", self.upstream.rank),
             ("transfer.batch", self.transfer.batch),
             ("transfer.eval_batch", self.transfer.eval_batch),
             ("transfer.full_per_class", self.transfer.full_per_class),
-            ("model.heads", self.model.heads),
         ] {
             if value == 0 {
                 return Err(format!("{what} must be at least 1"));
             }
         }
-        if !self.model.dim.is_multiple_of(self.model.heads) {
-            return Err(format!(
-                "model.dim {} is not a multiple of model.heads {}",
-                self.model.dim, self.model.heads
-            ));
-        }
         Ok(())
+    }
+
+    /// Whether any stage uses the upstream modules (a composing method or the similarity
+    /// analysis); if none does, they are not trained.
+    pub fn needs_modules(&self) -> bool {
+        self.similarity.enabled || self.methods.iter().any(|m| m.kind.uses_modules())
     }
 
     /// Checks of the methods that need the number of upstream modules.

@@ -1,13 +1,20 @@
 //! What differs between the vision and the text study: the item type, the backbone, and how
 //! items become the backbone's input. Every stage is written once against [`Family`].
 
+use std::path::Path;
+
 use burn::data::dataloader::batcher::Batcher;
 use burn::module::AutodiffModule;
 use burn::tensor::backend::Backend;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Int, Tensor};
 use loramix_backend::{Device, Inference, Train};
 use loramix_data::{ImageBatcher, ImageItem, ImageShape, SuiteItem, TextBatcher, TextItem};
-use loramix_models::{Batch, Classifier, TextTransformer, TextTransformerConfig, Vit, VitConfig};
+use loramix_models::{
+    Batch, Bert, BertConfig, Classifier, TextTransformer, TextTransformerConfig, Vit, VitConfig,
+    WordPieceTokenizer, dinov2,
+};
 
 use crate::config::ModelSpec;
 use crate::error::{ExperimentError, Result};
@@ -22,8 +29,12 @@ pub trait Family: Clone + Send + Sync + 'static {
     /// The same backbone without autodiff, for evaluation and feature extraction.
     type Frozen: Classifier<Inference, Input = Self::Input<Inference>>;
 
-    /// A freshly initialised backbone with a head of `n_classes`.
+    /// A backbone with a fresh head of `n_classes`: the pretrained one if there is one, else
+    /// a freshly initialised one.
     fn init(&self, n_classes: usize, device: &Device) -> Self::Trained;
+
+    /// The pretrained backbone, if the experiment names one (then nothing is pretrained).
+    fn pretrained(&self) -> Option<&Self::Frozen>;
 
     /// Items as one input batch.
     fn input<B: Backend>(&self, items: &[Self::Item], device: &B::Device) -> Self::Input<B>;
@@ -32,21 +43,69 @@ pub trait Family: Clone + Send + Sync + 'static {
     fn select<B: Backend>(input: &Self::Input<B>, index: Tensor<B, 1, Int>) -> Self::Input<B>;
 }
 
-/// Grey or colour images and the ViT.
+/// Grey or colour images and a ViT: loramix's own, or a pretrained DINOv2.
 #[derive(Debug, Clone)]
 pub struct Vision {
     pub config: VitConfig,
     pub shape: ImageShape,
+    pretrained: Option<PretrainedVit>,
 }
 
-/// Texts and the byte-level transformer.
+/// A pretrained ViT and how suite images become its input.
+#[derive(Debug, Clone)]
+struct PretrainedVit {
+    base: Vit<Inference>,
+    /// Side the images are resized to.
+    size: usize,
+}
+
+/// ImageNet channel statistics, which DINOv2 inputs are normalised with.
+const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// Texts and loramix's byte-level transformer.
 #[derive(Debug, Clone)]
 pub struct Text {
     pub config: TextTransformerConfig,
 }
 
+/// Texts and a pretrained BERT-family encoder with its WordPiece tokenizer.
+#[derive(Debug, Clone)]
+pub struct BertText {
+    base: Bert<Inference>,
+    tokenizer: WordPieceTokenizer,
+}
+
+fn checkpoint_error(e: loramix_models::CheckpointError) -> ExperimentError {
+    ExperimentError::Invalid(e.to_string())
+}
+
 impl Vision {
-    pub fn new(model: &ModelSpec, shape: ImageShape) -> Result<Self> {
+    /// The family of `model` for images of `shape`; a pretrained backbone is loaded from
+    /// `pretrained` (the checkpoint folder).
+    pub fn new(model: &ModelSpec, shape: ImageShape, pretrained: Option<&Path>) -> Result<Self> {
+        if let Some(dir) = pretrained {
+            let size = model.image_size.unwrap_or(112);
+            let base =
+                dinov2::from_pretrained::<Inference>(dir, size, 1, &loramix_backend::device())
+                    .map_err(checkpoint_error)?;
+            if !matches!(shape.channels, 1 | 3) {
+                return Err(ExperimentError::Invalid(format!(
+                    "a pretrained ViT takes grey or RGB images, not {} channels",
+                    shape.channels
+                )));
+            }
+            let config = VitConfig::new()
+                .with_image_size(size)
+                .with_channels(3)
+                .with_patch_size(base.patch_size);
+            return Ok(Self {
+                config,
+                shape,
+                pretrained: Some(PretrainedVit { base, size }),
+            });
+        }
+        let size = model.own_size().expect("checked when read");
         let patch = model.patch_size.ok_or_else(|| {
             ExperimentError::Invalid("model.patch_size is needed for an image suite".into())
         })?;
@@ -60,26 +119,60 @@ impl Vision {
             .with_image_size(shape.height)
             .with_channels(shape.channels)
             .with_patch_size(patch)
-            .with_dim(model.dim)
-            .with_depth(model.depth)
-            .with_heads(model.heads)
-            .with_mlp_dim(model.mlp_dim);
-        Ok(Self { config, shape })
+            .with_dim(size.dim)
+            .with_depth(size.depth)
+            .with_heads(size.heads)
+            .with_mlp_dim(size.mlp_dim);
+        Ok(Self::own(config, shape))
+    }
+
+    /// loramix's own ViT of `config` on images of `shape`.
+    pub fn own(config: VitConfig, shape: ImageShape) -> Self {
+        Self {
+            config,
+            shape,
+            pretrained: None,
+        }
     }
 }
 
 impl Text {
     pub fn new(model: &ModelSpec) -> Result<Self> {
+        let size = model.own_size().expect("checked when read");
         let max_len = model.max_len.ok_or_else(|| {
             ExperimentError::Invalid("model.max_len is needed for a text suite".into())
         })?;
         let config = TextTransformerConfig::new()
             .with_max_len(max_len)
-            .with_dim(model.dim)
-            .with_depth(model.depth)
-            .with_heads(model.heads)
-            .with_mlp_dim(model.mlp_dim);
+            .with_dim(size.dim)
+            .with_depth(size.depth)
+            .with_heads(size.heads)
+            .with_mlp_dim(size.mlp_dim);
         Ok(Self { config })
+    }
+}
+
+impl BertText {
+    /// Loads the checkpoint and `tokenizer.json` in `dir`; texts are cut to `model.max_len`
+    /// tokens (default 128).
+    pub fn new(model: &ModelSpec, dir: &Path) -> Result<Self> {
+        let config = BertConfig::from_file(&dir.join("config.json")).map_err(checkpoint_error)?;
+        let max_len = model.max_len.unwrap_or(128);
+        if max_len > config.max_position_embeddings {
+            return Err(ExperimentError::Invalid(format!(
+                "model.max_len {max_len} exceeds the checkpoint's {} positions",
+                config.max_position_embeddings
+            )));
+        }
+        let tokenizer = WordPieceTokenizer::from_file(
+            &dir.join("tokenizer.json"),
+            max_len,
+            config.pad_token_id as i64,
+        )
+        .map_err(checkpoint_error)?;
+        let base =
+            Bert::from_pretrained(dir, 1, &loramix_backend::device()).map_err(checkpoint_error)?;
+        Ok(Self { base, tokenizer })
     }
 }
 
@@ -90,13 +183,41 @@ impl Family for Vision {
     type Frozen = Vit<Inference>;
 
     fn init(&self, n_classes: usize, device: &Device) -> Vit<Train> {
-        self.config.clone().with_n_classes(n_classes).init(device)
+        match &self.pretrained {
+            Some(p) => Vit::from_inner(p.base.clone()).with_head(n_classes, device),
+            None => self.config.clone().with_n_classes(n_classes).init(device),
+        }
     }
 
+    fn pretrained(&self) -> Option<&Vit<Inference>> {
+        self.pretrained.as_ref().map(|p| &p.base)
+    }
+
+    /// The suite's images; for a pretrained backbone resized (bilinear) to its input size,
+    /// grey repeated to three channels, and normalised with the ImageNet statistics.
     fn input<B: Backend>(&self, items: &[ImageItem], device: &B::Device) -> Tensor<B, 4> {
-        ImageBatcher { shape: self.shape }
+        let images = ImageBatcher { shape: self.shape }
             .batch(items.to_vec(), device)
-            .images
+            .images;
+        let Some(p) = &self.pretrained else {
+            return images;
+        };
+        let channels = images.dims()[1];
+        let resized = interpolate(
+            images,
+            [p.size, p.size],
+            InterpolateOptions {
+                mode: InterpolateMode::Bilinear,
+                align_corners: false,
+            },
+        );
+        let rgb = if channels == 1 {
+            resized.repeat_dim(1, 3)
+        } else {
+            resized
+        };
+        let stat = |v: [f32; 3]| Tensor::<B, 1>::from_floats(v, device).reshape([1, 3, 1, 1]);
+        (rgb - stat(IMAGENET_MEAN)) / stat(IMAGENET_STD)
     }
 
     fn select<B: Backend>(input: &Tensor<B, 4>, index: Tensor<B, 1, Int>) -> Tensor<B, 4> {
@@ -114,12 +235,46 @@ impl Family for Text {
         self.config.clone().with_n_classes(n_classes).init(device)
     }
 
+    fn pretrained(&self) -> Option<&TextTransformer<Inference>> {
+        None
+    }
+
     fn input<B: Backend>(&self, items: &[TextItem], device: &B::Device) -> Tensor<B, 2, Int> {
         TextBatcher {
             tokenizer: self.config.tokenizer(),
         }
         .batch(items.to_vec(), device)
         .tokens
+    }
+
+    fn select<B: Backend>(
+        input: &Tensor<B, 2, Int>,
+        index: Tensor<B, 1, Int>,
+    ) -> Tensor<B, 2, Int> {
+        input.clone().select(0, index)
+    }
+}
+
+impl Family for BertText {
+    type Item = TextItem;
+    type Input<B: Backend> = Tensor<B, 2, Int>;
+    type Trained = Bert<Train>;
+    type Frozen = Bert<Inference>;
+
+    fn init(&self, n_classes: usize, device: &Device) -> Bert<Train> {
+        Bert::from_inner(self.base.clone()).with_head(n_classes, device)
+    }
+
+    fn pretrained(&self) -> Option<&Bert<Inference>> {
+        Some(&self.base)
+    }
+
+    /// WordPiece ids padded to the longest text of `items` (at most `max_len`).
+    fn input<B: Backend>(&self, items: &[TextItem], device: &B::Device) -> Tensor<B, 2, Int> {
+        let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+        self.tokenizer
+            .batch(&texts, device)
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn select<B: Backend>(

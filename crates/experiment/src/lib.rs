@@ -8,6 +8,7 @@ pub mod error;
 pub mod family;
 pub mod fit;
 pub mod pipeline;
+pub mod pretrained;
 mod progress;
 pub mod report;
 pub mod runner;

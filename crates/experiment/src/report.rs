@@ -263,16 +263,35 @@ fn preamble(plan: &Plan, manifest: &Manifest) -> String {
         plan.upstream.join(", "),
         plan.downstream.join(", ")
     ));
+    let base = match (&e.model.pretrained, e.model.own_size(), &e.pretrain) {
+        (Some(name), _, _) => format!(
+            "pretrained `{name}` ({}){}",
+            plan.base_identity
+                .as_deref()
+                .unwrap_or("fingerprint unknown"),
+            e.model
+                .image_size
+                .map_or_else(String::new, |s| format!(", images at {s} px"))
+        ),
+        (None, Some(size), Some(pretrain)) => format!(
+            "dim {}, depth {}, heads {}, MLP {}{}. Pretraining {} steps (batch {}, lr {})",
+            size.dim,
+            size.depth,
+            size.heads,
+            size.mlp_dim,
+            e.model
+                .patch_size
+                .map_or_else(String::new, |p| format!(", patch {p}")),
+            pretrain.steps,
+            pretrain.batch,
+            pretrain.lr,
+        ),
+        _ => unreachable!(
+            "an experiment names a checkpoint or a size and [pretrain] (checked when read)"
+        ),
+    };
     text.push_str(&format!(
-        "- Model: dim {}, depth {}, heads {}, MLP {}{}. Pretraining {} steps (batch {}, lr {}); upstream LoRA rank {} alpha {} on {:?}, {} steps (batch {}, lr {}).\n",
-        e.model.dim,
-        e.model.depth,
-        e.model.heads,
-        e.model.mlp_dim,
-        e.model.patch_size.map_or_else(String::new, |p| format!(", patch {p}")),
-        e.pretrain.steps,
-        e.pretrain.batch,
-        e.pretrain.lr,
+        "- Model: {base}; upstream LoRA rank {} alpha {} on {:?}, {} steps (batch {}, lr {}).\n",
         e.upstream.rank,
         e.upstream.alpha,
         e.upstream.targets,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Experiment;
 use crate::error::{ExperimentError, Result, io};
-use crate::family::{Family, Text, Vision};
+use crate::family::{BertText, Family, Text, Vision};
 use crate::pipeline::{self, Context, Plan, read_json, write_json};
 use crate::report;
 use crate::store::Shard;
@@ -47,6 +47,11 @@ pub fn execute(path: &Path, stage: Stage, options: &Options) -> Result<()> {
     let experiment = Experiment::from_file(path)?;
     let suite_text = std::fs::read_to_string(&experiment.suite).map_err(io(&experiment.suite))?;
     let modality = peek_modality(&experiment.suite, &suite_text)?;
+    let pretrained = experiment.pretrained_dir.clone();
+    if let Some(dir) = &pretrained {
+        crate::pretrained::prepare(dir, &experiment.data)?;
+        eprintln!("loading the pretrained backbone in {}", dir.display());
+    }
     match modality {
         Modality::Image => {
             let suite = Suite::<ImageItem>::from_toml(&suite_text, &experiment.suite)?;
@@ -54,13 +59,21 @@ pub fn execute(path: &Path, stage: Stage, options: &Options) -> Result<()> {
                 path: experiment.suite.clone(),
                 message: "an image suite needs `image = { channels, height, width }`".into(),
             })?;
-            let family = Vision::new(&experiment.model, shape)?;
+            let family = Vision::new(&experiment.model, shape, pretrained.as_deref())?;
             go(experiment, suite, suite_text, family, stage, options)
         }
         Modality::Text => {
             let suite = Suite::<TextItem>::from_toml(&suite_text, &experiment.suite)?;
-            let family = Text::new(&experiment.model)?;
-            go(experiment, suite, suite_text, family, stage, options)
+            match &pretrained {
+                Some(dir) => {
+                    let family = BertText::new(&experiment.model, dir)?;
+                    go(experiment, suite, suite_text, family, stage, options)
+                }
+                None => {
+                    let family = Text::new(&experiment.model)?;
+                    go(experiment, suite, suite_text, family, stage, options)
+                }
+            }
         }
     }
 }
@@ -85,7 +98,10 @@ fn go<F: Family>(
     stage: Stage,
     options: &Options,
 ) -> Result<()> {
-    let plan = Plan::new(experiment, &suite, suite_text, &options.runs)?;
+    let base_identity = family
+        .pretrained()
+        .map(|base| loramix_lora::AdapterHost::fingerprint(base));
+    let plan = Plan::new(experiment, &suite, suite_text, base_identity, &options.runs)?;
     if stage == Stage::Report {
         return timed(&plan, "report", || report::write(&plan).map(|_| ()));
     }
@@ -105,7 +121,12 @@ fn go<F: Family>(
     if stage == Stage::Pretrain {
         return Ok(());
     }
-    let adapters = timed(plan, "upstream", || pipeline::upstream(&ctx, &base))?;
+    let adapters = if plan.experiment.needs_modules() || stage == Stage::Upstream {
+        timed(plan, "upstream", || pipeline::upstream(&ctx, &base))?
+    } else {
+        eprintln!("upstream: skipped, no method composes modules and similarity is off");
+        Vec::new()
+    };
     if stage == Stage::Upstream {
         return Ok(());
     }

@@ -455,10 +455,10 @@ fn shipped_experiments_fit_their_suites() {
         let runs = Path::new("unused");
         let plan = if text_suite {
             let suite = Suite::<TextItem>::from_file(&experiment.suite).unwrap();
-            Plan::new(experiment, &suite, String::new(), runs)
+            Plan::new(experiment, &suite, String::new(), None, runs)
         } else {
             let suite = Suite::<ImageItem>::from_file(&experiment.suite).unwrap();
-            Plan::new(experiment, &suite, String::new(), runs)
+            Plan::new(experiment, &suite, String::new(), None, runs)
         };
         let plan = plan.unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(

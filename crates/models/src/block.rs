@@ -1,5 +1,5 @@
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, LinearConfig};
 use burn::tensor::Tensor;
 use burn::tensor::activation::gelu;
@@ -20,44 +20,88 @@ pub struct BlockConfig {
     /// Dropout after attention and MLP.
     #[config(default = 0.0)]
     pub dropout: f64,
+    /// Epsilon of the block's layer norms (BERT: 1e-12, DINOv2: 1e-6).
+    #[config(default = 1e-5)]
+    pub norm_eps: f64,
+    /// Norm after each residual sum (BERT) instead of before each branch (ViT, DINOv2).
+    #[config(default = false)]
+    pub post_norm: bool,
+    /// Initial value of a per-channel scale on each branch (DINOv2's LayerScale); none if unset.
+    #[config(default = "None")]
+    pub layer_scale: Option<f32>,
 }
 
 impl BlockConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> Block<B> {
+        let norm = || {
+            LayerNormConfig::new(self.dim)
+                .with_epsilon(self.norm_eps)
+                .init(device)
+        };
+        let scale = || {
+            self.layer_scale
+                .map(|value| Param::from_tensor(Tensor::full([self.dim], value, device)))
+        };
         Block {
-            norm_attn: LayerNormConfig::new(self.dim).init(device),
+            norm_attn: norm(),
             attn: SelfAttention::new(self.dim, self.heads, device),
-            norm_mlp: LayerNormConfig::new(self.dim).init(device),
+            scale_attn: scale(),
+            norm_mlp: norm(),
             mlp_in: LinearConfig::new(self.dim, self.mlp_dim)
                 .init(device)
                 .into(),
             mlp_out: LinearConfig::new(self.mlp_dim, self.dim)
                 .init(device)
                 .into(),
+            scale_mlp: scale(),
             dropout: DropoutConfig::new(self.dropout).init(),
+            post_norm: self.post_norm,
         }
     }
 }
 
-/// A pre-norm transformer block: `x + attn(norm(x))`, then `x + mlp(norm(x))` with a GELU MLP.
+/// A transformer block with a GELU MLP. Pre-norm (ViT, DINOv2):
+/// `x + g1 * attn(norm(x))`, then `x + g2 * mlp(norm(x))`, where `g1`, `g2` are the optional
+/// LayerScales. Post-norm (BERT): `norm(x + attn(x))`, then `norm(x + mlp(x))`.
 #[derive(Module, Debug)]
 pub struct Block<B: Backend> {
     pub norm_attn: LayerNorm<B>,
     pub attn: SelfAttention<B>,
+    /// LayerScale of the attention branch (DINOv2 `layer_scale1`).
+    pub scale_attn: Option<Param<Tensor<B, 1>>>,
     pub norm_mlp: LayerNorm<B>,
     pub mlp_in: AdaptedLinear<B>,
     pub mlp_out: AdaptedLinear<B>,
+    /// LayerScale of the MLP branch (DINOv2 `layer_scale2`).
+    pub scale_mlp: Option<Param<Tensor<B, 1>>>,
     pub dropout: Dropout,
+    /// See [`BlockConfig::post_norm`].
+    pub post_norm: bool,
+}
+
+/// `x * scale` broadcast over the channel axis, or `x` when there is no scale.
+fn scaled<B: Backend>(x: Tensor<B, 3>, scale: &Option<Param<Tensor<B, 1>>>) -> Tensor<B, 3> {
+    match scale {
+        Some(scale) => x * scale.val().unsqueeze::<3>(),
+        None => x,
+    }
 }
 
 impl<B: Backend> Block<B> {
     pub fn forward(&self, x: Tensor<B, 3>, key_bias: Option<Tensor<B, 4>>) -> Tensor<B, 3> {
+        let mlp = |h: Tensor<B, 3>| self.mlp_out.forward(gelu(self.mlp_in.forward(h)));
+        if self.post_norm {
+            let attended = self.attn.forward(x.clone(), key_bias);
+            let x = self.norm_attn.forward(x + self.dropout.forward(attended));
+            let hidden = mlp(x.clone());
+            return self.norm_mlp.forward(x + self.dropout.forward(hidden));
+        }
         let attended = self
             .attn
             .forward(self.norm_attn.forward(x.clone()), key_bias);
-        let x = x + self.dropout.forward(attended);
-        let hidden = gelu(self.mlp_in.forward(self.norm_mlp.forward(x.clone())));
-        x.clone() + self.dropout.forward(self.mlp_out.forward(hidden))
+        let x = x + self.dropout.forward(scaled(attended, &self.scale_attn));
+        let hidden = mlp(self.norm_mlp.forward(x.clone()));
+        x + self.dropout.forward(scaled(hidden, &self.scale_mlp))
     }
 
     /// The linear that `target` names.
@@ -89,6 +133,20 @@ impl<B: Backend> Block<B> {
         for &target in &config.targets {
             let layer = self.layer_mut(target);
             *layer = layer.clone().with_lora(config, device);
+        }
+        self
+    }
+
+    /// Freeze every base weight of the block (norms, scales, linears) but leave LoRA updates
+    /// trainable.
+    pub fn freeze_base(mut self) -> Self {
+        self.norm_attn = self.norm_attn.no_grad();
+        self.norm_mlp = self.norm_mlp.no_grad();
+        self.scale_attn = self.scale_attn.map(|s| s.set_require_grad(false));
+        self.scale_mlp = self.scale_mlp.map(|s| s.set_require_grad(false));
+        for target in Target::ALL {
+            let layer = self.layer_mut(target);
+            *layer = layer.clone().freeze_base();
         }
         self
     }

@@ -7,7 +7,7 @@ use loramix_lora::{AdaptedLinear, LoraConfig, Target};
 
 use crate::{Block, BlockConfig, Trainable};
 
-/// A stack of [`Block`]s and a final norm.
+/// A stack of [`Block`]s and, for pre-norm blocks, a final norm.
 #[derive(Config, Debug, PartialEq)]
 pub struct EncoderConfig {
     pub block: BlockConfig,
@@ -17,18 +17,24 @@ pub struct EncoderConfig {
 
 impl EncoderConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> Encoder<B> {
+        // Post-norm blocks end in a norm already (BERT has no final one).
+        let norm = (!self.block.post_norm).then(|| {
+            LayerNormConfig::new(self.block.dim)
+                .with_epsilon(self.block.norm_eps)
+                .init(device)
+        });
         Encoder {
             blocks: (0..self.depth).map(|_| self.block.init(device)).collect(),
-            norm: LayerNormConfig::new(self.block.dim).init(device),
+            norm,
         }
     }
 }
 
-/// The transformer body shared by the ViT and the text model.
+/// The transformer body of every model: the ViT, the text model, BERT and DINOv2.
 #[derive(Module, Debug)]
 pub struct Encoder<B: Backend> {
     pub blocks: Vec<Block<B>>,
-    pub norm: LayerNorm<B>,
+    pub norm: Option<LayerNorm<B>>,
 }
 
 impl<B: Backend> Encoder<B> {
@@ -38,7 +44,10 @@ impl<B: Backend> Encoder<B> {
         for block in &self.blocks {
             x = block.forward(x, key_bias.clone());
         }
-        self.norm.forward(x)
+        match &self.norm {
+            Some(norm) => norm.forward(x),
+            None => x,
+        }
     }
 
     /// Every adaptable linear, named as seen from the model that owns this encoder
@@ -122,21 +131,11 @@ impl<B: Backend> Encoder<B> {
         }
     }
 
-    /// Freeze every base weight (norms, linears) but leave LoRA updates trainable.
+    /// Freeze every base weight (norms, scales, linears) but leave LoRA updates trainable.
     pub fn freeze_base(self) -> Self {
-        let Self { blocks, norm } = self;
-        let blocks = blocks
-            .into_iter()
-            .map(|mut b| {
-                b.norm_attn = b.norm_attn.no_grad();
-                b.norm_mlp = b.norm_mlp.no_grad();
-                b
-            })
-            .collect();
         Self {
-            blocks,
-            norm: norm.no_grad(),
+            blocks: self.blocks.into_iter().map(Block::freeze_base).collect(),
+            norm: self.norm.map(LayerNorm::no_grad),
         }
-        .map_layers(AdaptedLinear::freeze_base)
     }
 }

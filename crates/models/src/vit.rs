@@ -31,6 +31,12 @@ pub struct VitConfig {
     pub n_classes: usize,
     #[config(default = 0.0)]
     pub dropout: f64,
+    /// Epsilon of the layer norms (DINOv2: 1e-6).
+    #[config(default = 1e-5)]
+    pub norm_eps: f64,
+    /// Initial LayerScale of each block branch (DINOv2); none if unset.
+    #[config(default = "None")]
+    pub layer_scale: Option<f32>,
 }
 
 impl VitConfig {
@@ -58,7 +64,10 @@ impl VitConfig {
             cls_token: small.init([1, 1, self.dim], device),
             positions: small.init([1, self.n_patches() + 1, self.dim], device),
             encoder: EncoderConfig::new(
-                BlockConfig::new(self.dim, self.heads, self.mlp_dim).with_dropout(self.dropout),
+                BlockConfig::new(self.dim, self.heads, self.mlp_dim)
+                    .with_dropout(self.dropout)
+                    .with_norm_eps(self.norm_eps)
+                    .with_layer_scale(self.layer_scale),
                 self.depth,
             )
             .init(device),
@@ -80,6 +89,17 @@ pub struct Vit<B: Backend> {
 }
 
 impl<B: Backend> Vit<B> {
+    /// Token states after the encoder (and its final norm), `[batch, 1 + patches, dim]`, the
+    /// class token first (Hugging Face's `last_hidden_state`).
+    pub fn token_states(&self, images: Tensor<B, 4>) -> Tensor<B, 3> {
+        let batch = images.dims()[0];
+        let tokens = self.patch_embed.forward(self.patchify(images));
+        let dim = tokens.dims()[2];
+        let cls = self.cls_token.val().expand([batch, 1, dim]);
+        let x = Tensor::cat(vec![cls, tokens], 1) + self.positions.val();
+        self.encoder.forward(x, None)
+    }
+
     /// `[batch, c, h, w]` to `[batch, patches, c * p * p]`, patches in row-major order.
     fn patchify(&self, images: Tensor<B, 4>) -> Tensor<B, 3> {
         let [batch, channels, height, width] = images.dims();
@@ -95,13 +115,10 @@ impl<B: Backend> Vit<B> {
 impl<B: Backend> Classifier<B> for Vit<B> {
     type Input = Tensor<B, 4>;
 
+    /// The class token's final state.
     fn features(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
-        let batch = images.dims()[0];
-        let tokens = self.patch_embed.forward(self.patchify(images));
-        let dim = tokens.dims()[2];
-        let cls = self.cls_token.val().expand([batch, 1, dim]);
-        let x = Tensor::cat(vec![cls, tokens], 1) + self.positions.val();
-        let x = self.encoder.forward(x, None);
+        let x = self.token_states(images);
+        let [batch, _, dim] = x.dims();
         x.narrow(1, 0, 1).reshape([batch, dim])
     }
 

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""PyTorch reference for `loramix bench --minilm`: all-MiniLM-L6-v2 at batch 32 x 64 tokens.
+
+    python benches/torch_minilm.py datasets/cache/minilm-l6 [--threads 2] [--json OUT]
+
+Rows (samples/s, median of 3 runs of 10 timed steps after 3 warm-up steps, like loramix):
+  * inference: mean-pooled features + a linear head, no gradients;
+  * LoRA train step: rank 8, alpha 16 on query and value (PEFT's LoRA when installed, else the
+    same update written out), a fresh 3-class head, AdamW, cross-entropy; the base is frozen.
+Inputs are random token ids (no padding) of the same shape in both tools. Needs torch and
+transformers; run by hand, never in CI. Everything is offline (the model is a local folder).
+"""
+import argparse
+import json
+import math
+import os
+import statistics
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch
+from transformers import BertModel
+
+BATCH, TOKENS, CLASSES, RANK, ALPHA = 32, 64, 3, 8, 16.0
+
+
+class LoraLinear(torch.nn.Module):
+    """`base(x) + (alpha / r) * x A^T B^T`, A Kaiming-uniform, B = 0 (PEFT's initialisation)."""
+
+    def __init__(self, base):
+        super().__init__()
+        self.base = base
+        self.a = torch.nn.Parameter(torch.empty(RANK, base.in_features))
+        self.b = torch.nn.Parameter(torch.zeros(base.out_features, RANK))
+        torch.nn.init.kaiming_uniform_(self.a, a=math.sqrt(5))
+        self.scale = ALPHA / RANK
+
+    def forward(self, x):
+        return self.base(x) + (x @ self.a.t() @ self.b.t()) * self.scale
+
+
+def with_lora(model):
+    for layer in model.encoder.layer:
+        attn = layer.attention.self
+        attn.query = LoraLinear(attn.query)
+        attn.value = LoraLinear(attn.value)
+    for name, p in model.named_parameters():
+        p.requires_grad = name.endswith((".a", ".b"))
+    return model
+
+
+def pooled(model, ids):
+    states = model(input_ids=ids, attention_mask=torch.ones_like(ids)).last_hidden_state
+    return states.mean(1)
+
+
+def timed(step, runs=3, steps=10, warmup=3):
+    rates = []
+    for _ in range(runs):
+        for _ in range(warmup):
+            step()
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
+        rates.append(steps * BATCH / (time.perf_counter() - start))
+    return statistics.median(rates), rates
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model_dir")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    ids = torch.randint(1000, 30000, (BATCH, TOKENS))
+    targets = torch.arange(BATCH) % CLASSES
+
+    model = BertModel.from_pretrained(args.model_dir, add_pooling_layer=False,
+                                      attn_implementation="eager").eval()
+    head = torch.nn.Linear(model.config.hidden_size, CLASSES)
+    with torch.no_grad():
+        infer = timed(lambda: head(pooled(model, ids)))
+
+    model = with_lora(BertModel.from_pretrained(args.model_dir, add_pooling_layer=False,
+                                                attn_implementation="eager")).train()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    head = torch.nn.Linear(model.config.hidden_size, CLASSES)
+    params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
+    optim = torch.optim.AdamW(params, lr=1e-3)
+
+    def train_step():
+        optim.zero_grad()
+        loss = torch.nn.functional.cross_entropy(head(pooled(model, ids)), targets)
+        loss.backward()
+        optim.step()
+
+    lora = timed(train_step)
+    rows = {
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "MiniLM-L6 inference b32x64": infer,
+        "MiniLM-L6 LoRA train step b32x64": lora,
+    }
+    for name, value in rows.items():
+        print(f"{name}: {value}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+//! Pretrained backbones named in experiments (`[model] pretrained = "minilm-l6"`): where they
+//! live, and the one-time conversion of a backbone that ships as ONNX.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{ExperimentError, Result};
+
+/// A backbone the fetch step brings as ONNX, converted on first use into a Hugging Face
+/// directory named `name` beside it in the data cache.
+struct Converted {
+    name: &'static str,
+    /// The ONNX file, relative to the data cache.
+    onnx: &'static str,
+}
+
+const CONVERTED: [Converted; 1] = [Converted {
+    name: "dinov2-s",
+    onnx: "dinov2-s-onnx/vit_s_focus.onnx",
+}];
+
+/// Makes sure the checkpoint directory `dir` of an experiment exists: converts a known ONNX
+/// backbone of the data cache `data` if `dir` is its (missing) target, and checks the result
+/// against its pinned checksum.
+pub fn prepare(dir: &Path, data: &Path) -> Result<()> {
+    if dir.join("model.safetensors").exists() {
+        return Ok(());
+    }
+    let known = CONVERTED.iter().find(|c| dir == data.join(c.name));
+    let Some(known) = known else {
+        return Err(ExperimentError::Invalid(format!(
+            "{}: no model.safetensors here; model.pretrained must name a Hugging Face model directory (config.json + model.safetensors{}) or a backbone of the data cache (run `bash datasets/fetch.sh`)",
+            dir.display(),
+            ", + tokenizer.json for text"
+        )));
+    };
+    let onnx = data.join(known.onnx);
+    if !onnx.exists() {
+        return Err(ExperimentError::Invalid(format!(
+            "{}: missing; run `bash datasets/fetch.sh` to fetch the `{}` backbone",
+            onnx.display(),
+            known.name
+        )));
+    }
+    eprintln!(
+        "converting {} into {} (once)",
+        onnx.display(),
+        dir.display()
+    );
+    import_dinov2(&onnx, dir)
+}
+
+/// Converts the DINOv2 ONNX file `onnx` into the directory `out`, refusing a result whose
+/// checksum differs from the pinned one.
+pub fn import_dinov2(onnx: &Path, out: &Path) -> Result<()> {
+    let sha = loramix_onnx::dinov2::convert(onnx, out)
+        .map_err(|e| ExperimentError::Invalid(format!("{}: {e}", onnx.display())))?;
+    let pinned = loramix_onnx::dinov2::PINNED_SAFETENSORS_SHA256;
+    if sha != pinned {
+        let bad: PathBuf = out.join("model.safetensors");
+        let _ = std::fs::remove_dir_all(out);
+        return Err(ExperimentError::Invalid(format!(
+            "{}: converted checkpoint has SHA-256 {sha}, expected {pinned}; was {} modified? (deleted)",
+            bad.display(),
+            onnx.display()
+        )));
+    }
+    Ok(())
+}

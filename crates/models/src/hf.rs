@@ -1,0 +1,158 @@
+//! Hugging Face module names of the shared [`Encoder`](crate::Encoder)'s blocks, per model
+//! family: what maps a checkpoint's keys (and a PEFT adapter's module paths) onto loramix's.
+
+use loramix_lora::Target;
+
+use crate::checkpoint::{Layout, Source};
+
+/// Where one family keeps each part of block `i` (`{layers}.{i}.{part}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HfBlockNames {
+    /// Prefix of the block list, e.g. `encoder.layer`.
+    pub layers: &'static str,
+    pub query: &'static str,
+    pub key: &'static str,
+    pub value: &'static str,
+    pub output: &'static str,
+    pub mlp_in: &'static str,
+    pub mlp_out: &'static str,
+    pub norm_attn: &'static str,
+    pub norm_mlp: &'static str,
+    /// LayerScale parameters (DINOv2), if the family has them.
+    pub scale_attn: Option<&'static str>,
+    pub scale_mlp: Option<&'static str>,
+}
+
+/// BertModel (and every BERT-family encoder with the same names, e.g. MiniLM).
+pub const BERT: HfBlockNames = HfBlockNames {
+    layers: "encoder.layer",
+    query: "attention.self.query",
+    key: "attention.self.key",
+    value: "attention.self.value",
+    output: "attention.output.dense",
+    mlp_in: "intermediate.dense",
+    mlp_out: "output.dense",
+    norm_attn: "attention.output.LayerNorm",
+    norm_mlp: "output.LayerNorm",
+    scale_attn: None,
+    scale_mlp: None,
+};
+
+/// Dinov2Model.
+pub const DINOV2: HfBlockNames = HfBlockNames {
+    layers: "encoder.layer",
+    query: "attention.attention.query",
+    key: "attention.attention.key",
+    value: "attention.attention.value",
+    output: "attention.output.dense",
+    mlp_in: "mlp.fc1",
+    mlp_out: "mlp.fc2",
+    norm_attn: "norm1",
+    norm_mlp: "norm2",
+    scale_attn: Some("layer_scale1.lambda1"),
+    scale_mlp: Some("layer_scale2.lambda1"),
+};
+
+impl HfBlockNames {
+    /// The Hugging Face path of the linear `target` in block `i`, e.g.
+    /// `encoder.layer.0.attention.self.query`.
+    pub fn module(&self, i: usize, target: Target) -> String {
+        let part = match target {
+            Target::Query => self.query,
+            Target::Key => self.key,
+            Target::Value => self.value,
+            Target::Output => self.output,
+            Target::MlpIn => self.mlp_in,
+            Target::MlpOut => self.mlp_out,
+        };
+        format!("{}.{i}.{part}", self.layers)
+    }
+
+    /// The checkpoint tensor of an encoder parameter `path` (as burn names it below the
+    /// encoder: `blocks.{i}.attn.query.base.weight`), or `None` if it is not a block parameter.
+    pub fn source(&self, path: &str) -> Option<Source> {
+        let rest = path.strip_prefix("blocks.")?;
+        let (i, rest) = rest.split_once('.')?;
+        let i: usize = i.parse().ok()?;
+        let prefix = format!("{}.{i}", self.layers);
+        let linear = |target: Target, param: &str| {
+            let layout = if param == "weight" {
+                Layout::Transposed
+            } else {
+                Layout::AsIs
+            };
+            Some(Source::new(
+                format!("{}.{param}", self.module(i, target)),
+                layout,
+            ))
+        };
+        let norm = |part: &str, param: &str| norm_source(&format!("{prefix}.{part}"), param);
+        let scale =
+            |part: Option<&str>| part.map(|s| Source::new(format!("{prefix}.{s}"), Layout::AsIs));
+        match rest {
+            "scale_attn" => return scale(self.scale_attn),
+            "scale_mlp" => return scale(self.scale_mlp),
+            _ => {}
+        }
+        let (module, param) = rest.rsplit_once('.')?;
+        match module {
+            "attn.query.base" => linear(Target::Query, param),
+            "attn.key.base" => linear(Target::Key, param),
+            "attn.value.base" => linear(Target::Value, param),
+            "attn.output.base" => linear(Target::Output, param),
+            "mlp_in.base" => linear(Target::MlpIn, param),
+            "mlp_out.base" => linear(Target::MlpOut, param),
+            "norm_attn" => norm(self.norm_attn, param),
+            "norm_mlp" => norm(self.norm_mlp, param),
+            _ => None,
+        }
+    }
+}
+
+/// The checkpoint tensor of a `LayerNorm` parameter (`gamma`/`beta`) of the module at `hf`.
+pub fn norm_source(hf: &str, param: &str) -> Option<Source> {
+    match param {
+        "gamma" => Some(Source::new(format!("{hf}.weight"), Layout::AsIs)),
+        "beta" => Some(Source::new(format!("{hf}.bias"), Layout::AsIs)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bert_block_parameters_map_to_hugging_face_keys() {
+        let s = |p| BERT.source(p).unwrap();
+        assert_eq!(
+            s("blocks.3.attn.query.base.weight"),
+            Source::new(
+                "encoder.layer.3.attention.self.query.weight",
+                Layout::Transposed
+            )
+        );
+        assert_eq!(
+            s("blocks.0.mlp_out.base.bias"),
+            Source::new("encoder.layer.0.output.dense.bias", Layout::AsIs)
+        );
+        assert_eq!(
+            s("blocks.11.norm_attn.gamma"),
+            Source::new(
+                "encoder.layer.11.attention.output.LayerNorm.weight",
+                Layout::AsIs
+            )
+        );
+        assert_eq!(BERT.source("blocks.0.scale_attn"), None);
+        assert_eq!(BERT.source("blocks.0.attn.query.lora.a"), None);
+    }
+
+    #[test]
+    fn dinov2_layer_scales_map() {
+        assert_eq!(
+            DINOV2.source("blocks.2.scale_mlp").unwrap(),
+            Source::new("encoder.layer.2.layer_scale2.lambda1", Layout::AsIs)
+        );
+        assert_eq!(DINOV2.module(5, Target::MlpIn), "encoder.layer.5.mlp.fc1");
+    }
+}
