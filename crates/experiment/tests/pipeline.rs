@@ -349,7 +349,7 @@ fn shards_split_the_sweep_and_report_merges_them() {
 #[test]
 fn bad_configs_are_refused_before_any_training() {
     let _turn = one_at_a_time();
-    let cases: [(&str, &str, &str); 5] = [
+    let cases: [(&str, &str, &str); 8] = [
         (
             "kind = \"uniform\"",
             "kind = \"magic\"",
@@ -374,6 +374,21 @@ fn bad_configs_are_refused_before_any_training() {
             "weights = [1.0, -0.5]",
             "weights = [1.0]",
             "1 weights given for 2 upstream modules",
+        ),
+        (
+            "[model]",
+            "[model]\npretrained = \"minilm-l6\"",
+            "model.dim cannot be set with model.pretrained",
+        ),
+        (
+            "[model]\ndim = 16\ndepth = 1\nheads = 2\nmlp_dim = 32\npatch_size = 7",
+            "[model]\npretrained = \"/no/such/checkpoint\"",
+            "[pretrain] cannot be given with model.pretrained",
+        ),
+        (
+            "[pretrain]\nsteps = 4\nbatch = 8\nlr = 1e-3",
+            "",
+            "[pretrain] is missing",
         ),
     ];
     for (from, to, expected) in cases {
@@ -439,6 +454,94 @@ fn a_text_study_runs_end_to_end() {
     assert!(runs.join("tiny/plots/accuracy-task.png").exists());
 }
 
+/// The tiny BertModel (random weights, WordPiece tokenizer) that `tools/reference/
+/// make_tiny_models.py` wrote with PyTorch.
+fn tiny_bert() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/tests/fixtures/tiny-bert")
+}
+
+fn pretrained_text_experiment(dir: &Path, checkpoint: &Path) -> PathBuf {
+    write_experiment(dir, TEXT_SUITE, VISION_EXPERIMENT, |t| {
+        let model = t.find("[model]").unwrap();
+        let upstream = t.find("[upstream]").unwrap();
+        let methods = t.find("[[method]]").unwrap();
+        format!(
+            "{}[model]\npretrained = \"{}\"\nmax_len = 24\n\n{}{}",
+            &t[..model],
+            checkpoint.display(),
+            &t[upstream..methods],
+            "[[method]]\nkind = \"head-only\"\nsteps = 2\nlr = 1e-2\n\n\
+             [[method]]\nkind = \"lora\"\nsteps = 2\nlr = 1e-3\n\n\
+             [[method]]\nkind = \"uniform\"\nsteps = 2\nlr = 1e-2\n\n\
+             [[method]]\nkind = \"learned\"\nsteps = 2\nlr = 1e-2\n"
+        )
+    })
+}
+
+#[test]
+fn a_text_study_on_a_pretrained_bert_skips_pretraining_and_runs_end_to_end() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = pretrained_text_experiment(dir.path(), &tiny_bert());
+    let runs = dir.path().join("runs");
+    run(&experiment, &runs, Stage::Run).unwrap();
+    let root = runs.join("tiny");
+    let rows = rows_without_timings(&root.join("results.csv"));
+    assert_eq!(rows.len(), 4 * 2 * 2);
+    // Head only trains the head on the 16-wide pooled embedding: 16 x 2 + 2.
+    let head = rows.iter().find(|r| r[2] == "head-only").unwrap();
+    assert_eq!(head[6], "34");
+    let learned = fs::read_to_string(root.join("learned_weights.csv")).unwrap();
+    assert!(learned.contains("encoder.blocks.1.value"), "{learned}");
+    let entries: Vec<String> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        entries.iter().all(|e| !e.starts_with("base-")),
+        "a pretrained base is not pretrained: {entries:?}"
+    );
+    let summary = fs::read_to_string(root.join("summary.md")).unwrap();
+    assert!(summary.contains("pretrained `"), "{summary}");
+}
+
+#[test]
+fn a_missing_or_partial_checkpoint_is_refused_before_training() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-model");
+    let experiment = pretrained_text_experiment(dir.path(), &missing);
+    let runs = dir.path().join("runs");
+    let err = run(&experiment, &runs, Stage::Run).unwrap_err().to_string();
+    assert!(
+        err.contains("no-such-model") && err.contains("no model.safetensors"),
+        "{err}"
+    );
+
+    // A checkpoint without one tensor: the error names the file and the tensor.
+    let partial = dir.path().join("partial");
+    fs::create_dir_all(&partial).unwrap();
+    for file in ["config.json", "tokenizer.json"] {
+        fs::copy(tiny_bert().join(file), partial.join(file)).unwrap();
+    }
+    let bytes = fs::read(tiny_bert().join("model.safetensors")).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let kept: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .tensors()
+        .into_iter()
+        .filter(|(name, _)| name != "encoder.layer.1.output.dense.weight")
+        .collect();
+    safetensors::serialize_to_file(kept, None, &partial.join("model.safetensors")).unwrap();
+    let experiment = pretrained_text_experiment(dir.path(), &partial);
+    let err = run(&experiment, &runs, Stage::Run).unwrap_err().to_string();
+    assert!(
+        err.contains("partial/model.safetensors")
+            && err.contains("missing tensor `encoder.layer.1.output.dense.weight`"),
+        "{err}"
+    );
+    assert!(!runs.join("tiny").exists(), "something was trained");
+}
+
 #[test]
 fn shipped_experiments_fit_their_suites() {
     use loramix_data::{ImageItem, Suite, TextItem};
@@ -450,6 +553,9 @@ fn shipped_experiments_fit_their_suites() {
         ("quick-text.toml", true),
         ("paper-vision.toml", false),
         ("paper-text.toml", true),
+        ("quick-minilm.toml", true),
+        ("probe-minilm.toml", true),
+        ("probe-dinov2.toml", false),
     ] {
         let experiment = Experiment::from_file(&folder.join(file)).unwrap();
         let runs = Path::new("unused");

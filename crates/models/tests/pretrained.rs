@@ -478,6 +478,96 @@ fn bicubic_resize_matches_pytorch_down_and_up() {
     assert_close(&second, &up, 1e-5, "second channel");
 }
 
+// ---- tiny random checkpoints made by PyTorch (every run) -----------------------------------
+
+fn fixture_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn ids(value: &serde_json::Value) -> Vec<i64> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect()
+}
+
+#[test]
+fn tiny_bert_matches_pytorch_ids_and_embeddings() {
+    let dir = fixture_dir("tiny-bert");
+    let reference = fixture("tiny-bert/reference.json");
+    let tokenizer = WordPieceTokenizer::from_file(&dir.join("tokenizer.json"), 64, 0).unwrap();
+    let model = Bert::<Inference>::from_pretrained(&dir, 2, &device()).unwrap();
+    let sentences = reference["sentences"].as_array().unwrap();
+    let texts: Vec<&str> = sentences
+        .iter()
+        .map(|s| s["text"].as_str().unwrap())
+        .collect();
+    for (text, sentence) in texts.iter().zip(sentences) {
+        assert_eq!(
+            tokenizer.encode(text).unwrap(),
+            ids(&sentence["input_ids"]),
+            "{text:?}"
+        );
+    }
+    // All three in one padded batch: each as PyTorch computed it alone.
+    let batch = tokenizer.batch::<Inference, _>(&texts, &device()).unwrap();
+    let pooled = values(&model.features(batch).into_data());
+    for (i, sentence) in sentences.iter().enumerate() {
+        assert_close(
+            &pooled[i * 16..(i + 1) * 16],
+            &floats(&sentence["mean_pooled"]),
+            1e-5,
+            texts[i],
+        );
+    }
+}
+
+#[test]
+fn tiny_dinov2_matches_pytorch_at_sizes_it_was_not_trained_for() {
+    let dir = fixture_dir("tiny-dinov2");
+    let reference = fixture("tiny-dinov2/reference.json");
+    for size in [24, 8] {
+        let vit: Vit<Inference> = dinov2::from_pretrained(&dir, size, 2, &device()).unwrap();
+        for kind in ["gradient", "pattern"] {
+            let expected = &reference["results"][format!("{kind}_{size}").as_str()];
+            let mut pixels = vec![0.0f32; 3 * size * size];
+            for y in 0..size {
+                for x in 0..size {
+                    let rgb = if kind == "gradient" {
+                        [
+                            x as f32 / (size - 1) as f32,
+                            y as f32 / (size - 1) as f32,
+                            ((x + y) % 5) as f32 / 4.0,
+                        ]
+                    } else {
+                        [
+                            ((x / 2 + y / 2) % 2) as f32,
+                            ((3 * x + 5 * y) % 7) as f32 / 6.0,
+                            ((x * y) % 3) as f32 / 2.0,
+                        ]
+                    };
+                    for (c, v) in rgb.into_iter().enumerate() {
+                        pixels[(c * size + y) * size + x] = v;
+                    }
+                }
+            }
+            let image = Tensor::from_data(TensorData::new(pixels, [1, 3, size, size]), &device());
+            let states = vit.token_states(image);
+            assert_eq!(
+                states.dims()[1] as u64,
+                expected["tokens"].as_u64().unwrap()
+            );
+            let states = values(&states.into_data());
+            let what = format!("{kind} {size}px");
+            assert_close(&states[..16], &floats(&expected["cls"]), 1e-5, &what);
+        }
+    }
+}
+
 // ---- the real checkpoints (fetched) -------------------------------------------------------
 
 fn cache() -> PathBuf {
