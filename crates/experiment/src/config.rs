@@ -56,7 +56,8 @@ pub struct ModelSpec {
     pub patch_size: Option<usize>,
     /// Longest token sequence (text suites).
     pub max_len: Option<usize>,
-    /// Side in pixels that images are resized to (image suites, pretrained backbone).
+    /// Side in pixels that images are resized to (image suites, pretrained backbone); default
+    /// 112 on the CPU, 224 on a GPU backend.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_size: Option<usize>,
 }

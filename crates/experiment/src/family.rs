@@ -85,7 +85,11 @@ impl Vision {
     /// `pretrained` (the checkpoint folder).
     pub fn new(model: &ModelSpec, shape: ImageShape, pretrained: Option<&Path>) -> Result<Self> {
         if let Some(dir) = pretrained {
-            let size = model.image_size.unwrap_or(112);
+            let size = model.image_size.unwrap_or(if loramix_backend::ACCELERATOR {
+                224
+            } else {
+                112
+            });
             let base =
                 dinov2::from_pretrained::<Inference>(dir, size, 1, &loramix_backend::device())
                     .map_err(checkpoint_error)?;

@@ -62,6 +62,18 @@ enum Command {
         /// The directory to write (config.json + model.safetensors), e.g. datasets/cache/dinov2-s.
         out: PathBuf,
     },
+    /// Write a loramix adapter (e.g. runs/quick-minilm/upstream-*/spam-easy) as a Hugging Face
+    /// PEFT adapter that `PeftModel.from_pretrained` loads on the same base checkpoint.
+    ExportPeft {
+        /// The loramix adapter directory (manifest.json + adapter.safetensors).
+        adapter: PathBuf,
+        /// The base checkpoint it was trained on (a BertModel or Dinov2Model directory).
+        #[arg(long)]
+        base: PathBuf,
+        /// The PEFT adapter directory to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Train-step and inference samples/s on the reference ViT (DESIGN.md), against PyTorch.
     Bench {
         /// Timed steps per run.
@@ -111,6 +123,18 @@ fn main() -> ExitCode {
         Command::Transfer { stage, shard } => (Stage::Transfer, stage, shard),
         Command::Similarity(args) => (Stage::Similarity, args, Shard::ALL),
         Command::Report(args) => (Stage::Report, args, Shard::ALL),
+        Command::ExportPeft { adapter, base, out } => {
+            return match loramix_experiment::pretrained::export_peft(&adapter, &base, &out) {
+                Ok(()) => {
+                    eprintln!("wrote {}", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::ImportDinov2 { onnx, out } => {
             return match loramix_experiment::pretrained::import_dinov2(&onnx, &out) {
                 Ok(()) => {

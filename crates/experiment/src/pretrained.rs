@@ -66,3 +66,31 @@ pub fn import_dinov2(onnx: &Path, out: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Writes the loramix adapter in `adapter` as a PEFT adapter in `out`, with the module names of
+/// the family of the checkpoint in `base` (its `config.json` `model_type`: `bert` or `dinov2`).
+pub fn export_peft(adapter: &Path, base: &Path, out: &Path) -> Result<()> {
+    let invalid = |e: String| ExperimentError::Invalid(e);
+    let config_path = base.join("config.json");
+    let text = std::fs::read_to_string(&config_path)
+        .map_err(|e| invalid(format!("{}: {e}", config_path.display())))?;
+    let model_type = serde_json::from_str::<serde_json::Value>(&text)
+        .map_err(|e| invalid(format!("{}: {e}", config_path.display())))?["model_type"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let names = match model_type.as_str() {
+        "bert" => &loramix_models::hf::BERT,
+        "dinov2" => &loramix_models::hf::DINOV2,
+        other => {
+            return Err(invalid(format!(
+                "{}: model_type `{other}`: PEFT export knows `bert` and `dinov2`",
+                config_path.display()
+            )));
+        }
+    };
+    let adapter = loramix_lora::Adapter::load(adapter).map_err(|e| invalid(e.to_string()))?;
+    let name = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
+    loramix_peft::write(&adapter, out, names, &name.display().to_string())
+        .map_err(|e| invalid(e.to_string()))
+}

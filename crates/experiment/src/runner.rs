@@ -100,7 +100,7 @@ fn go<F: Family>(
 ) -> Result<()> {
     let base_identity = family
         .pretrained()
-        .map(|base| loramix_lora::AdapterHost::fingerprint(base));
+        .map(loramix_lora::AdapterHost::fingerprint);
     let plan = Plan::new(experiment, &suite, suite_text, base_identity, &options.runs)?;
     if stage == Stage::Report {
         return timed(&plan, "report", || report::write(&plan).map(|_| ()));

@@ -70,6 +70,9 @@ impl Source {
     }
 }
 
+/// A tensor's values as f32 and its shape.
+pub type Values = (Vec<f32>, Vec<usize>);
+
 /// A `model.safetensors` file read into memory.
 pub struct Checkpoint {
     path: PathBuf,
@@ -133,7 +136,7 @@ impl Checkpoint {
     }
 
     /// The values and shape of tensor `name` as f32, if it exists.
-    pub fn read(&self, name: &str) -> Result<Option<(Vec<f32>, Vec<usize>)>, CheckpointError> {
+    pub fn read(&self, name: &str) -> Result<Option<Values>, CheckpointError> {
         let tensors = self.tensors();
         let Ok(view) = tensors.tensor(&format!("{}{name}", self.prefix)) else {
             return Ok(None);

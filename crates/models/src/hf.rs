@@ -68,6 +68,18 @@ impl HfBlockNames {
         format!("{}.{i}.{part}", self.layers)
     }
 
+    /// The block and target of a Hugging Face module path such as
+    /// `encoder.layer.0.attention.self.query` (the inverse of [`HfBlockNames::module`]).
+    pub fn parse_module(&self, path: &str) -> Option<(usize, Target)> {
+        let rest = path.strip_prefix(self.layers)?.strip_prefix('.')?;
+        let (i, part) = rest.split_once('.')?;
+        let i = i.parse().ok()?;
+        Target::ALL
+            .into_iter()
+            .find(|&t| self.module(i, t) == path && !part.is_empty())
+            .map(|t| (i, t))
+    }
+
     /// The checkpoint tensor of an encoder parameter `path` (as burn names it below the
     /// encoder: `blocks.{i}.attn.query.base.weight`), or `None` if it is not a block parameter.
     pub fn source(&self, path: &str) -> Option<Source> {
@@ -154,5 +166,20 @@ mod tests {
             Source::new("encoder.layer.2.layer_scale2.lambda1", Layout::AsIs)
         );
         assert_eq!(DINOV2.module(5, Target::MlpIn), "encoder.layer.5.mlp.fc1");
+    }
+
+    #[test]
+    fn module_paths_parse_back_to_block_and_target() {
+        for names in [BERT, DINOV2] {
+            for t in Target::ALL {
+                assert_eq!(names.parse_module(&names.module(7, t)), Some((7, t)));
+            }
+        }
+        assert_eq!(
+            BERT.parse_module("encoder.layer.0.attention.self.dense"),
+            None
+        );
+        assert_eq!(BERT.parse_module("pooler.dense"), None);
+        assert_eq!(BERT.parse_module("encoder.layer.x.output.dense"), None);
     }
 }

@@ -172,7 +172,7 @@ fn a_bert_checkpoint_loads_every_tensor_into_its_place() {
         hf("encoder.layer.1.output.LayerNorm.bias")
     );
     assert_eq!(model.head.weight.dims(), [HIDDEN, 3]);
-    assert_eq!(model.encoder.norm.is_none(), true, "BERT has no final norm");
+    assert!(model.encoder.norm.is_none(), "BERT has no final norm");
 }
 
 #[test]

@@ -1,0 +1,335 @@
+//! Hugging Face PEFT LoRA adapters, both ways.
+//!
+//! A PEFT adapter directory holds `adapter_config.json` ([`PeftConfig`]) and
+//! `adapter_model.safetensors` with `base_model.model.<module>.lora_A.weight` (`[r, in]`) and
+//! `lora_B.weight` (`[out, r]`) per adapted linear, where `<module>` is the Hugging Face path
+//! (`encoder.layer.0.attention.self.query`). [`read`] turns one into a loramix [`Adapter`] for
+//! a model family's names ([`HfBlockNames`]), folding each layer's PEFT scale (rank and alpha
+//! patterns, rsLoRA) into `B`; [`write`] writes any loramix adapter (a composition included)
+//! so that `PeftModel.from_pretrained` loads it with no missing or unexpected key.
+
+mod config;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use loramix_lora::{ADAPTER_FORMAT, Adapter, AdapterLayer, AdapterManifest, LayerShape, Target};
+use loramix_models::hf::HfBlockNames;
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+pub use config::{PeftConfig, TargetModules};
+
+pub const CONFIG_FILE: &str = "adapter_config.json";
+pub const TENSORS_FILE: &str = "adapter_model.safetensors";
+/// The loramix manifest written beside a PEFT adapter: its base fingerprint, task, metrics and,
+/// for a composition, its parents and weights.
+pub const MANIFEST_FILE: &str = "loramix_manifest.json";
+const PREFIX: &str = "base_model.model.";
+
+/// What went wrong reading or writing a PEFT adapter; each names the file and the field or
+/// tensor.
+#[derive(Debug, thiserror::Error)]
+pub enum PeftError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: `{field}`: {problem}")]
+    Config {
+        path: PathBuf,
+        field: String,
+        problem: String,
+    },
+    #[error("{path}: {problem}")]
+    Tensors { path: PathBuf, problem: String },
+    #[error("rank_pattern / alpha_pattern: {0}")]
+    Pattern(String),
+    #[error(
+        "{0}: only a pickled `adapter_model.bin` is here; loramix does not unpickle (it can run code). Convert it to safetensors with PEFT (`model.save_pretrained(dir, safe_serialization=True)`)"
+    )]
+    Pickle(PathBuf),
+}
+
+/// A loramix layer name of block `i`'s `target`.
+fn layer_name(i: usize, target: Target) -> String {
+    format!("encoder.blocks.{i}.{target}")
+}
+
+/// Block and target of a loramix layer name.
+fn parse_layer(name: &str) -> Option<(usize, Target)> {
+    let rest = name.strip_prefix("encoder.blocks.")?;
+    let (i, target) = rest.split_once('.')?;
+    Some((i.parse().ok()?, target.parse().ok()?))
+}
+
+/// Whether `dir` holds a PEFT adapter (as opposed to a loramix one).
+pub fn is_peft(dir: &Path) -> bool {
+    dir.join(CONFIG_FILE).exists() || dir.join("adapter_model.bin").exists()
+}
+
+/// Reads the PEFT adapter in `dir`, for a model whose modules are named by `names` and whose
+/// fingerprint is `base_fingerprint` (PEFT records only the base's name). A loramix manifest
+/// written beside it by [`write`] supplies the recorded fingerprint, task and composition.
+pub fn read(
+    dir: &Path,
+    names: &HfBlockNames,
+    base_fingerprint: &str,
+) -> Result<Adapter, PeftError> {
+    let config_path = dir.join(CONFIG_FILE);
+    let tensors_path = dir.join(TENSORS_FILE);
+    if !tensors_path.exists() && dir.join("adapter_model.bin").exists() {
+        return Err(PeftError::Pickle(dir.join("adapter_model.bin")));
+    }
+    let config = PeftConfig::from_file(&config_path)?;
+    let bytes = fs::read(&tensors_path).map_err(|source| PeftError::Io {
+        path: tensors_path.clone(),
+        source,
+    })?;
+    let bad = |problem: String| PeftError::Tensors {
+        path: tensors_path.clone(),
+        problem,
+    };
+    let tensors = SafeTensors::deserialize(&bytes).map_err(|e| {
+        bad(format!(
+            "not a readable safetensors file ({e}); truncated or corrupt?"
+        ))
+    })?;
+
+    // Every tensor must be a LoRA factor of a linear loramix knows.
+    let mut modules: BTreeMap<(usize, Target), (Option<TensorView>, Option<TensorView>, String)> =
+        BTreeMap::new();
+    for (key, view) in tensors.tensors() {
+        let module_and_factor = key
+            .strip_prefix(PREFIX)
+            .and_then(|k| k.strip_suffix(".weight"))
+            .map(|k| k.replace(".default", ""));
+        let Some(rest) = module_and_factor else {
+            return Err(bad(format!(
+                "tensor `{key}` is not a LoRA factor (`{PREFIX}<module>.lora_A.weight`)"
+            )));
+        };
+        let (module, factor) = rest
+            .rsplit_once('.')
+            .ok_or_else(|| bad(format!("tensor `{key}` is not a LoRA factor")))?;
+        let Some(place) = names.parse_module(module) else {
+            return Err(bad(format!(
+                "tensor `{key}`: `{module}` is not an attention or MLP linear of this model family (conv, embedding and other layers are not supported)"
+            )));
+        };
+        let entry = modules
+            .entry(place)
+            .or_insert_with(|| (None, None, module.to_string()));
+        match factor {
+            "lora_A" => entry.0 = Some(view),
+            "lora_B" => entry.1 = Some(view),
+            _ => {
+                return Err(bad(format!(
+                    "tensor `{key}`: unknown factor `{factor}` (only lora_A, lora_B)"
+                )));
+            }
+        }
+    }
+    if modules.is_empty() {
+        return Err(bad("no LoRA tensors".into()));
+    }
+
+    let mut shapes = Vec::new();
+    let mut layers = Vec::new();
+    let mut targets = Vec::new();
+    for ((i, target), (a, b, module)) in modules {
+        let key = |f: &str| format!("{PREFIX}{module}.{f}.weight");
+        let a = a.ok_or_else(|| bad(format!("`{}` has no `{}`", module, key("lora_A"))))?;
+        let b = b.ok_or_else(|| bad(format!("`{}` has no `{}`", module, key("lora_B"))))?;
+        let (rank, peft_scale) = config.rank_and_scale(&module)?;
+        let (&[ra, d_in], &[d_out, rb]) = (a.shape(), b.shape()) else {
+            return Err(bad(format!("`{module}`: factors are not matrices")));
+        };
+        if ra != rank || rb != rank {
+            return Err(bad(format!(
+                "`{module}`: lora_A is {:?} and lora_B {:?}, but the config gives rank {rank}",
+                a.shape(),
+                b.shape()
+            )));
+        }
+        // loramix scales every layer by lora_alpha / rank; PEFT's own scale goes into B.
+        let rescale = peft_scale / (config.lora_alpha / rank as f32);
+        let b_values: Vec<f32> = floats(&b, &key("lora_B"), &bad)?
+            .into_iter()
+            .map(|v| v * rescale)
+            .collect();
+        shapes.push(LayerShape {
+            name: layer_name(i, target),
+            d_in,
+            d_out,
+            rank,
+        });
+        layers.push(AdapterLayer {
+            a: floats(&a, &key("lora_A"), &bad)?,
+            b: b_values,
+        });
+        if !targets.contains(&target) {
+            targets.push(target);
+        }
+    }
+    targets.sort();
+
+    let recorded = read_manifest(dir)?;
+    let task = dir
+        .file_name()
+        .map_or_else(|| "peft".to_string(), |n| n.to_string_lossy().into_owned());
+    let manifest = AdapterManifest {
+        format: ADAPTER_FORMAT.to_string(),
+        task: recorded.as_ref().map_or(task, |m| m.task.clone()),
+        rank: shapes.iter().map(|s| s.rank).max().unwrap_or(0),
+        alpha: config.lora_alpha,
+        targets,
+        base_fingerprint: recorded.as_ref().map_or_else(
+            || base_fingerprint.to_string(),
+            |m| m.base_fingerprint.clone(),
+        ),
+        layers: shapes,
+        metrics: recorded
+            .as_ref()
+            .map(|m| m.metrics.clone())
+            .unwrap_or_default(),
+        composition: recorded.and_then(|m| m.composition),
+    };
+    Ok(Adapter {
+        manifest,
+        layers,
+        origin: Some(dir.to_path_buf()),
+    })
+}
+
+fn read_manifest(dir: &Path) -> Result<Option<AdapterManifest>, PeftError> {
+    let path = dir.join(MANIFEST_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = fs::read_to_string(&path).map_err(|source| PeftError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| PeftError::Config {
+            path,
+            field: "(file)".into(),
+            problem: e.to_string(),
+        })
+}
+
+fn floats(
+    view: &TensorView<'_>,
+    key: &str,
+    bad: &impl Fn(String) -> PeftError,
+) -> Result<Vec<f32>, PeftError> {
+    let data = view.data();
+    Ok(match view.dtype() {
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        Dtype::F16 => data
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => data
+            .chunks_exact(2)
+            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        other => {
+            return Err(bad(format!(
+                "tensor `{key}` has dtype {other:?} (F32, F16, BF16 load)"
+            )));
+        }
+    })
+}
+
+/// Writes `adapter` as a PEFT adapter in `dir` (created), for a model family named by `names`
+/// whose checkpoint is `base_model_name_or_path`, plus the loramix manifest beside it. Each
+/// layer keeps its rank (`rank_pattern` where it differs from the largest) and loramix's
+/// scale `alpha / rank`, so PEFT computes exactly the loramix update.
+pub fn write(
+    adapter: &Adapter,
+    dir: &Path,
+    names: &HfBlockNames,
+    base_model_name_or_path: &str,
+) -> Result<(), PeftError> {
+    let m = &adapter.manifest;
+    let mut modules = Vec::new();
+    let mut rank_pattern = BTreeMap::new();
+    let mut tensors: Vec<(String, Vec<u8>, Vec<usize>)> = Vec::new();
+    for (shape, layer) in m.layers.iter().zip(&adapter.layers) {
+        let (i, target) = parse_layer(&shape.name).ok_or_else(|| PeftError::Tensors {
+            path: dir.to_path_buf(),
+            problem: format!("layer `{}` is not an encoder block linear", shape.name),
+        })?;
+        let module = names.module(i, target);
+        if shape.rank != m.rank {
+            rank_pattern.insert(module.clone(), shape.rank);
+        }
+        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        tensors.push((
+            format!("{PREFIX}{module}.lora_A.weight"),
+            bytes(&layer.a),
+            vec![shape.rank, shape.d_in],
+        ));
+        tensors.push((
+            format!("{PREFIX}{module}.lora_B.weight"),
+            bytes(&layer.b),
+            vec![shape.d_out, shape.rank],
+        ));
+        modules.push(module);
+    }
+    let config = serde_json::json!({
+        "peft_type": "LORA",
+        "task_type": null,
+        "base_model_name_or_path": base_model_name_or_path,
+        "r": m.rank,
+        "lora_alpha": m.alpha,
+        "target_modules": modules,
+        "rank_pattern": rank_pattern,
+        "alpha_pattern": {},
+        "use_rslora": false,
+        "use_dora": false,
+        "fan_in_fan_out": false,
+        "bias": "none",
+        "lora_dropout": 0.0,
+        "modules_to_save": null,
+        "init_lora_weights": true,
+        "inference_mode": true
+    });
+    fs::create_dir_all(dir).map_err(|source| PeftError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let views = tensors
+        .iter()
+        .map(|(name, data, shape)| {
+            let view = TensorView::new(Dtype::F32, shape.clone(), data)
+                .expect("byte length matches the shape by construction");
+            (name.clone(), view)
+        })
+        .collect::<Vec<_>>();
+    let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
+    let encoded =
+        safetensors::serialize(views, Some(metadata)).map_err(|e| PeftError::Tensors {
+            path: dir.join(TENSORS_FILE),
+            problem: e.to_string(),
+        })?;
+    let text = serde_json::to_vec_pretty(&config).expect("JSON value");
+    let manifest = serde_json::to_vec_pretty(m).expect("manifest serialises");
+    for (name, bytes) in [
+        (TENSORS_FILE, encoded.as_slice()),
+        (CONFIG_FILE, text.as_slice()),
+        (MANIFEST_FILE, manifest.as_slice()),
+    ] {
+        let path = dir.join(name);
+        fs::write(&path, bytes).map_err(|source| PeftError::Io { path, source })?;
+    }
+    Ok(())
+}
