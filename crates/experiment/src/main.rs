@@ -108,6 +108,20 @@ enum Command {
     },
 }
 
+/// The exit of a command that writes `out`.
+fn wrote(out: &std::path::Path, result: loramix_experiment::error::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => {
+            eprintln!("wrote {}", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let parts = match loramix_backend::batch_parts() {
         Ok(parts) => parts,
@@ -124,28 +138,16 @@ fn main() -> ExitCode {
         Command::Similarity(args) => (Stage::Similarity, args, Shard::ALL),
         Command::Report(args) => (Stage::Report, args, Shard::ALL),
         Command::ExportPeft { adapter, base, out } => {
-            return match loramix_experiment::pretrained::export_peft(&adapter, &base, &out) {
-                Ok(()) => {
-                    eprintln!("wrote {}", out.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+            return wrote(
+                &out,
+                loramix_experiment::pretrained::export_peft(&adapter, &base, &out),
+            );
         }
         Command::ImportDinov2 { onnx, out } => {
-            return match loramix_experiment::pretrained::import_dinov2(&onnx, &out) {
-                Ok(()) => {
-                    eprintln!("wrote {}", out.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+            return wrote(
+                &out,
+                loramix_experiment::pretrained::import_dinov2(&onnx, &out),
+            );
         }
         Command::Bench {
             steps,

@@ -56,11 +56,7 @@ impl BertConfig {
             path: path.to_path_buf(),
             detail,
         };
-        let text = std::fs::read_to_string(path).map_err(|source| CheckpointError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let config: Self = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let config: Self = checkpoint::read_config(path)?;
         if config.hidden_act != "gelu" {
             return Err(invalid(format!(
                 "hidden_act `{}` is not supported (only `gelu`, the exact erf form)",

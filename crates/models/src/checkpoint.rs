@@ -42,6 +42,43 @@ pub enum CheckpointError {
     },
 }
 
+/// Reads a JSON `config.json` into `T`.
+pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CheckpointError> {
+    let text = fs::read_to_string(path).map_err(|source| CheckpointError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| CheckpointError::Config {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })
+}
+
+/// The values of a safetensors tensor as f32, if its dtype is a float type loramix reads
+/// (F32, F64, F16, BF16).
+pub fn f32_values(view: &safetensors::tensor::TensorView<'_>) -> Option<Vec<f32>> {
+    let data = view.data();
+    Some(match view.dtype() {
+        Dtype::F32 => data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect(),
+        Dtype::F64 => data
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
+            .collect(),
+        Dtype::F16 => data
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => data
+            .chunks_exact(2)
+            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        _ => return None,
+    })
+}
+
 /// How a checkpoint tensor becomes a parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -141,32 +178,11 @@ impl Checkpoint {
         let Ok(view) = tensors.tensor(&format!("{}{name}", self.prefix)) else {
             return Ok(None);
         };
-        let data = view.data();
-        let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => data
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            Dtype::F64 => data
-                .chunks_exact(8)
-                .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
-                .collect(),
-            Dtype::F16 => data
-                .chunks_exact(2)
-                .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            Dtype::BF16 => data
-                .chunks_exact(2)
-                .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-                .collect(),
-            dtype => {
-                return Err(CheckpointError::Dtype {
-                    path: self.path.clone(),
-                    name: name.to_string(),
-                    dtype,
-                });
-            }
-        };
+        let values = f32_values(&view).ok_or_else(|| CheckpointError::Dtype {
+            path: self.path.clone(),
+            name: name.to_string(),
+            dtype: view.dtype(),
+        })?;
         Ok(Some((values, view.shape().to_vec())))
     }
 }

@@ -61,11 +61,7 @@ impl Dinov2Config {
             path: path.to_path_buf(),
             detail,
         };
-        let text = std::fs::read_to_string(path).map_err(|source| CheckpointError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let config: Self = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        let config: Self = checkpoint::read_config(path)?;
         if config.hidden_act != "gelu" || config.use_swiglu_ffn || !config.qkv_bias {
             return Err(invalid(
                 "only the GELU MLP with biased query/key/value is supported (not SwiGLU)".into(),

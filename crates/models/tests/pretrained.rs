@@ -276,6 +276,18 @@ fn padding_does_not_change_a_bert_sentence_embedding() {
         .assert_approx_eq::<f32>(&alone.into_data(), Tolerance::absolute(1e-5));
 }
 
+/// `model` with every attached LoRA's `B` set to 0.01, so the update is not zero.
+fn with_nonzero_b<M: Classifier<Inference>>(model: M) -> M {
+    model.map_encoder(|e| {
+        e.map_layers(|mut layer| {
+            if let Some(lora) = layer.lora.as_mut() {
+                lora.b = lora.b.clone().map(|b| b.ones_like() * 0.01);
+            }
+            layer
+        })
+    })
+}
+
 #[test]
 fn lora_on_a_pretrained_bert_starts_exact_and_folds_exactly() {
     let dir = tempfile::tempdir().unwrap();
@@ -293,14 +305,7 @@ fn lora_on_a_pretrained_bert_starts_exact_and_folds_exactly() {
         .assert_eq(&expected, true);
 
     // Give every B a value, then fold: same outputs as unfolded.
-    let adapted = adapted.map_encoder(|e| {
-        e.map_layers(|mut layer| {
-            if let Some(lora) = layer.lora.as_mut() {
-                lora.b = lora.b.clone().map(|b| b.ones_like() * 0.01);
-            }
-            layer
-        })
-    });
+    let adapted = with_nonzero_b(adapted);
     let unfolded = adapted.features(input.clone()).into_data();
     assert_ne!(values(&unfolded), values(&expected), "B had no effect");
     adapted
@@ -685,14 +690,7 @@ fn lora_on_minilm_starts_exact_and_folds_exactly() {
         .features(input.clone())
         .into_data()
         .assert_eq(&expected, true);
-    let adapted = adapted.map_encoder(|e| {
-        e.map_layers(|mut layer| {
-            if let Some(lora) = layer.lora.as_mut() {
-                lora.b = lora.b.clone().map(|b| b.ones_like() * 0.01);
-            }
-            layer
-        })
-    });
+    let adapted = with_nonzero_b(adapted);
     let unfolded = adapted.features(input.clone()).into_data();
     adapted
         .fold_lora()
@@ -797,14 +795,7 @@ fn lora_on_dinov2_starts_exact_and_folds_exactly() {
         .features(images.clone())
         .into_data()
         .assert_eq(&expected, true);
-    let adapted = adapted.map_encoder(|e| {
-        e.map_layers(|mut layer| {
-            if let Some(lora) = layer.lora.as_mut() {
-                lora.b = lora.b.clone().map(|b| b.ones_like() * 0.01);
-            }
-            layer
-        })
-    });
+    let adapted = with_nonzero_b(adapted);
     let unfolded = adapted.features(images.clone()).into_data();
     adapted
         .fold_lora()

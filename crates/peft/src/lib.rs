@@ -53,6 +53,9 @@ pub enum PeftError {
     Pickle(PathBuf),
 }
 
+/// The `lora_A` and `lora_B` tensors found for one module, and its Hugging Face path.
+type Factors<'a> = (Option<TensorView<'a>>, Option<TensorView<'a>>, String);
+
 /// A loramix layer name of block `i`'s `target`.
 fn layer_name(i: usize, target: Target) -> String {
     format!("encoder.blocks.{i}.{target}")
@@ -99,8 +102,7 @@ pub fn read(
     })?;
 
     // Every tensor must be a LoRA factor of a linear loramix knows.
-    let mut modules: BTreeMap<(usize, Target), (Option<TensorView>, Option<TensorView>, String)> =
-        BTreeMap::new();
+    let mut modules: BTreeMap<(usize, Target), Factors> = BTreeMap::new();
     for (key, view) in tensors.tensors() {
         let module_and_factor = key
             .strip_prefix(PREFIX)
@@ -227,25 +229,11 @@ fn floats(
     key: &str,
     bad: &impl Fn(String) -> PeftError,
 ) -> Result<Vec<f32>, PeftError> {
-    let data = view.data();
-    Ok(match view.dtype() {
-        Dtype::F32 => data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        Dtype::F16 => data
-            .chunks_exact(2)
-            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => data
-            .chunks_exact(2)
-            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        other => {
-            return Err(bad(format!(
-                "tensor `{key}` has dtype {other:?} (F32, F16, BF16 load)"
-            )));
-        }
+    loramix_models::checkpoint::f32_values(view).ok_or_else(|| {
+        bad(format!(
+            "tensor `{key}` has dtype {:?} (F32, F64, F16, BF16 load)",
+            view.dtype()
+        ))
     })
 }
 

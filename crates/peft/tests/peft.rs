@@ -110,12 +110,15 @@ fn a_peft_lora_trained_on_minilm_reproduces_peft() {
     assert_matches_peft(&minilm, "minilm-lora-qv", 1e-4);
 }
 
-/// PEFT -> loramix -> PEFT: the re-export of the MiniLM fixture, for
-/// `tools/reference/peft_load_check.py` (written where `LORAMIX_PEFT_EXPORT` says).
+/// PEFT -> loramix -> PEFT: the MiniLM fixture written again by loramix, into
+/// `LORAMIX_PEFT_EXPORT` if set, for `tools/reference/peft_load_check.py` (run by hand; the
+/// test itself checks the export reads back unchanged).
 #[test]
-#[ignore = "writes an export for the PEFT load check (run by hand)"]
+#[ignore = "writes an export for the PEFT load check"]
 fn export_the_minilm_fixture_again_for_the_peft_check() {
-    let out = PathBuf::from(std::env::var_os("LORAMIX_PEFT_EXPORT").expect("LORAMIX_PEFT_EXPORT"));
+    let scratch = tempfile::tempdir().unwrap();
+    let out = std::env::var_os("LORAMIX_PEFT_EXPORT")
+        .map_or_else(|| scratch.path().join("export"), PathBuf::from);
     let adapter = read(&fixtures().join("minilm-lora-qv"), &BERT, "unknown").unwrap();
     write(
         &adapter,
@@ -124,6 +127,7 @@ fn export_the_minilm_fixture_again_for_the_peft_check() {
         "sentence-transformers/all-MiniLM-L6-v2",
     )
     .unwrap();
+    assert_eq!(read(&out, &BERT, "unknown").unwrap().layers, adapter.layers);
 }
 
 #[test]
