@@ -198,6 +198,42 @@ fn image_folder_round_trip() {
 }
 
 #[test]
+fn hidden_entries_are_neither_classes_nor_images() {
+    let dir = tempfile::tempdir().unwrap();
+    for class in ["cat", "dog", ".ipynb_checkpoints"] {
+        std::fs::create_dir(dir.path().join(class)).unwrap();
+        image::GrayImage::from_pixel(4, 4, image::Luma([9]))
+            .save(dir.path().join(class).join("a.png"))
+            .unwrap();
+    }
+    image::GrayImage::from_pixel(4, 4, image::Luma([9]))
+        .save(dir.path().join("cat/.hidden.png"))
+        .unwrap();
+    let set = load_image_folder(dir.path(), MNIST).unwrap();
+    assert_eq!(set.classes, ["cat", "dog"]);
+    assert_eq!(set.items.len(), 2);
+}
+
+#[test]
+fn a_folder_one_level_too_high_is_refused_with_the_class_folder_named() {
+    let dir = tempfile::tempdir().unwrap();
+    for split in ["train", "test"] {
+        let class = dir.path().join(split).join("cat");
+        std::fs::create_dir_all(&class).unwrap();
+        image::GrayImage::from_pixel(4, 4, image::Luma([9]))
+            .save(class.join("a.png"))
+            .unwrap();
+    }
+    let err = load_image_folder(dir.path(), MNIST)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("test") && err.contains("holds sub-folders but no image"),
+        "{err}"
+    );
+}
+
+#[test]
 fn image_folder_bad_file_names_it() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("a")).unwrap();

@@ -1,4 +1,5 @@
-//! Users' own images: `root/<class>/<file>.{png,jpg,jpeg}`, one sub-folder per class.
+//! Users' own images: `root/<class>/<file>.{png,jpg,jpeg}`, one sub-folder per class. Hidden
+//! entries (`.ipynb_checkpoints`, `.DS_Store`) are not classes or images.
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +10,9 @@ use crate::{ImageItem, ImageShape, LabelledDataset};
 const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
 
 /// Every PNG/JPEG under `root`, converted to `target`. Classes are the sub-folder names,
-/// sorted; files are read in name order, so example indices are stable. Other files are skipped.
+/// sorted; files are read in name order, so example indices are stable. Other files and hidden
+/// entries are skipped; a class folder that holds folders but no image is refused (the root is
+/// then usually one level too high, e.g. above `train/` and `test/`).
 pub fn load_image_folder(root: &Path, target: ImageShape) -> Result<LabelledDataset<ImageItem>> {
     let classes: Vec<PathBuf> = sorted_entries(root)?
         .into_iter()
@@ -20,11 +23,19 @@ pub fn load_image_folder(root: &Path, target: ImageShape) -> Result<LabelledData
     }
     let mut items = Vec::new();
     for (label, dir) in classes.iter().enumerate() {
-        for file in sorted_entries(dir)?.into_iter().filter(|p| is_image(p)) {
+        let entries = sorted_entries(dir)?;
+        let before = items.len();
+        for file in entries.iter().filter(|p| is_image(p)) {
             items.push(ImageItem {
-                pixels: read_image(&file, target)?,
+                pixels: read_image(file, target)?,
                 label,
             });
+        }
+        if items.len() == before && entries.iter().any(|p| p.is_dir()) {
+            return Err(invalid(
+                dir,
+                "holds sub-folders but no image: point the path at the folder whose sub-folders are the classes",
+            ));
         }
     }
     let names = classes
@@ -49,8 +60,14 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
         .map(|e| e.map(|e| e.path()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(io)?;
+    paths.retain(|p| !is_hidden(p));
     paths.sort();
     Ok(paths)
+}
+
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|name| name.to_string_lossy().starts_with('.'))
 }
 
 fn is_image(path: &Path) -> bool {
