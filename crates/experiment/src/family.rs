@@ -12,7 +12,7 @@ use burn::tensor::{Int, Tensor};
 use loramix_backend::{Device, Inference, Train};
 use loramix_data::{ImageBatcher, ImageItem, ImageShape, SuiteItem, TextBatcher, TextItem};
 use loramix_models::{
-    Batch, Bert, BertConfig, Classifier, TextTransformer, TextTransformerConfig, Vit, VitConfig,
+    Batch, Bert, Classifier, TextTransformer, TextTransformerConfig, Vit, VitConfig,
     WordPieceTokenizer, dinov2,
 };
 
@@ -160,22 +160,18 @@ impl BertText {
     /// Loads the checkpoint and `tokenizer.json` in `dir`; texts are cut to `model.max_len`
     /// tokens (default 128).
     pub fn new(model: &ModelSpec, dir: &Path) -> Result<Self> {
-        let config = BertConfig::from_file(&dir.join("config.json")).map_err(checkpoint_error)?;
-        let max_len = model.max_len.unwrap_or(128);
-        if max_len > config.max_position_embeddings {
-            return Err(ExperimentError::Invalid(format!(
-                "model.max_len {max_len} exceeds the checkpoint's {} positions",
-                config.max_position_embeddings
-            )));
-        }
-        let tokenizer = WordPieceTokenizer::from_file(
-            &dir.join("tokenizer.json"),
-            max_len,
-            config.pad_token_id as i64,
-        )
-        .map_err(checkpoint_error)?;
         let base =
             Bert::from_pretrained(dir, 1, &loramix_backend::device()).map_err(checkpoint_error)?;
+        let max_len = model.max_len.unwrap_or(128);
+        if max_len > base.tokens() {
+            return Err(ExperimentError::Invalid(format!(
+                "model.max_len {max_len} exceeds the checkpoint's {} positions",
+                base.tokens()
+            )));
+        }
+        let tokenizer =
+            WordPieceTokenizer::from_file(&dir.join("tokenizer.json"), max_len, base.pad_token)
+                .map_err(checkpoint_error)?;
         Ok(Self { base, tokenizer })
     }
 }

@@ -254,10 +254,8 @@ fn recorder() -> NamedMpkFileRecorder<FullPrecisionSettings> {
 /// Pretrains the base model on the suite's pretraining task, or loads it if this config made one.
 pub fn pretrain<F: Family>(ctx: &Context<F>) -> Result<F::Frozen> {
     if let Some(base) = ctx.family.pretrained() {
-        eprintln!(
-            "pretrain: skipped, the backbone is pretrained ({})",
-            loramix_lora::AdapterHost::fingerprint(base)
-        );
+        let fingerprint = ctx.plan.base_identity.as_deref().unwrap_or("unknown");
+        eprintln!("pretrain: skipped, the backbone is pretrained ({fingerprint})");
         return Ok(base.clone());
     }
     let dir = ctx.plan.run.base(&ctx.plan.base_hash());

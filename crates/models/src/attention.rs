@@ -5,6 +5,26 @@ use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
 use loramix_lora::AdaptedLinear;
 
+/// Added to the attention score of a padded key: hides it without the NaNs of `-inf`.
+const MASKED: f32 = -1e9;
+
+/// The `key_bias` of [`SelfAttention::forward`] that hides padded keys: `keep` is
+/// `[batch, len]`, 1 for a real token and 0 for padding.
+pub fn padding_bias<B: Backend>(keep: Tensor<B, 2>) -> Tensor<B, 4> {
+    let [batch, len] = keep.dims();
+    (keep - 1.0).mul_scalar(-MASKED).reshape([batch, 1, 1, len])
+}
+
+/// The mean of `states` (`[batch, len, dim]`) over the real tokens that `keep` marks, as
+/// sentence-transformers pools. A row of padding only gives zeros (its count is clamped to 1).
+pub fn mean_over_tokens<B: Backend>(states: Tensor<B, 3>, keep: Tensor<B, 2>) -> Tensor<B, 2> {
+    let [batch, _, dim] = states.dims();
+    let summed = (states * keep.clone().unsqueeze_dim(2))
+        .sum_dim(1)
+        .reshape([batch, dim]);
+    summed / keep.sum_dim(1).clamp_min(1.0)
+}
+
 /// Multi-head self-attention written out with four adaptable linears (query, key, value,
 /// output), so each can carry a LoRA update.
 #[derive(Module, Debug)]

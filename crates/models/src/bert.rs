@@ -14,13 +14,11 @@ use burn::tensor::{Int, Tensor};
 use loramix_lora::{AdaptedLinear, AdapterHost, materialize};
 use serde::{Deserialize, Serialize};
 
+use crate::attention::{mean_over_tokens, padding_bias};
 use crate::checkpoint::{self, Checkpoint, CheckpointError, Layout, Source};
 use crate::classifier::require_grad;
 use crate::hf::{BERT, norm_source};
 use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Trainable, fingerprint};
-
-/// Added to the attention score of a padded key: hides it without the NaNs of `-inf`.
-const MASKED: f32 = -1e9;
 
 /// The fields of a Hugging Face BERT `config.json` that define the computation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -161,10 +159,10 @@ impl<B: Backend> Bert<B> {
             + e.position_embeddings.forward(positions)
             + e.token_type_embeddings.forward(types);
         let x = e.layer_norm.forward(x);
-        let key_bias = (keep.clone() - 1.0)
-            .mul_scalar(-MASKED)
-            .reshape([batch, 1, 1, len]);
-        (self.encoder.forward(x, Some(key_bias)), keep)
+        (
+            self.encoder.forward(x, Some(padding_bias(keep.clone()))),
+            keep,
+        )
     }
 }
 
@@ -191,11 +189,7 @@ impl<B: Backend> Classifier<B> for Bert<B> {
     /// Mean of the token states over non-padding tokens (sentence-transformers pooling).
     fn features(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
         let (states, keep) = self.token_states(tokens);
-        let [batch, _, dim] = states.dims();
-        let summed = (states * keep.clone().unsqueeze_dim(2))
-            .sum_dim(1)
-            .reshape([batch, dim]);
-        summed / keep.sum_dim(1).clamp_min(1e-9)
+        mean_over_tokens(states, keep)
     }
 
     fn head(&self) -> &Linear<B> {

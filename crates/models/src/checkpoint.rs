@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
+use safetensors::tensor::{Metadata, TensorView};
 use safetensors::{Dtype, SafeTensors};
 
 /// What went wrong reading a checkpoint. Each variant names the file.
@@ -56,7 +57,7 @@ pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Che
 
 /// The values of a safetensors tensor as f32, if its dtype is a float type loramix reads
 /// (F32, F64, F16, BF16).
-pub fn f32_values(view: &safetensors::tensor::TensorView<'_>) -> Option<Vec<f32>> {
+pub fn f32_values(view: &TensorView<'_>) -> Option<Vec<f32>> {
     let data = view.data();
     Some(match view.dtype() {
         Dtype::F32 => data
@@ -110,10 +111,14 @@ impl Source {
 /// A tensor's values as f32 and its shape.
 pub type Values = (Vec<f32>, Vec<usize>);
 
-/// A `model.safetensors` file read into memory.
+/// A `model.safetensors` file read into memory, its header parsed once.
 pub struct Checkpoint {
     path: PathBuf,
     bytes: Vec<u8>,
+    /// Where each tensor lies, relative to `data_start`.
+    metadata: Metadata,
+    /// Offset of the tensor data in `bytes` (after the length prefix and the header).
+    data_start: usize,
     /// Names that no parameter is expected to take (a pooler, a mask token), so not "unused".
     ignored: Vec<String>,
     /// A prefix stripped from every key (`bert.` of a `BertForSequenceClassification`).
@@ -127,31 +132,27 @@ impl Checkpoint {
             path: path.to_path_buf(),
             source,
         })?;
-        SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Format {
+        let format = |e: safetensors::SafeTensorError| CheckpointError::Format {
             path: path.to_path_buf(),
             detail: e.to_string(),
-        })?;
+        };
+        // `deserialize` also checks that every tensor's bytes lie inside the file.
+        SafeTensors::deserialize(&bytes).map_err(format)?;
+        let (header, metadata) = SafeTensors::read_metadata(&bytes).map_err(format)?;
         Ok(Self {
             path: path.to_path_buf(),
             bytes,
+            metadata,
+            data_start: 8 + header,
             ignored: Vec::new(),
             prefix: String::new(),
         })
     }
 
-    /// The file this was read from.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn tensors(&self) -> SafeTensors<'_> {
-        SafeTensors::deserialize(&self.bytes).expect("header validated in `open`")
-    }
-
     /// Every tensor name, with the prefix stripped.
     pub fn names(&self) -> BTreeSet<String> {
-        self.tensors()
-            .names()
+        self.metadata
+            .offset_keys()
             .into_iter()
             .filter_map(|n| n.strip_prefix(&self.prefix).map(str::to_string))
             .collect()
@@ -174,10 +175,13 @@ impl Checkpoint {
 
     /// The values and shape of tensor `name` as f32, if it exists.
     pub fn read(&self, name: &str) -> Result<Option<Values>, CheckpointError> {
-        let tensors = self.tensors();
-        let Ok(view) = tensors.tensor(&format!("{}{name}", self.prefix)) else {
+        let Some(info) = self.metadata.info(&format!("{}{name}", self.prefix)) else {
             return Ok(None);
         };
+        let (start, end) = info.data_offsets;
+        let data = &self.bytes[self.data_start + start..self.data_start + end];
+        let view = TensorView::new(info.dtype, info.shape.clone(), data)
+            .expect("tensor extents validated in `open`");
         let values = f32_values(&view).ok_or_else(|| CheckpointError::Dtype {
             path: self.path.clone(),
             name: name.to_string(),

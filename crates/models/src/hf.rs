@@ -72,11 +72,10 @@ impl HfBlockNames {
     /// `encoder.layer.0.attention.self.query` (the inverse of [`HfBlockNames::module`]).
     pub fn parse_module(&self, path: &str) -> Option<(usize, Target)> {
         let rest = path.strip_prefix(self.layers)?.strip_prefix('.')?;
-        let (i, part) = rest.split_once('.')?;
-        let i = i.parse().ok()?;
+        let i = rest.split_once('.')?.0.parse().ok()?;
         Target::ALL
             .into_iter()
-            .find(|&t| self.module(i, t) == path && !part.is_empty())
+            .find(|&t| self.module(i, t) == path)
             .map(|t| (i, t))
     }
 

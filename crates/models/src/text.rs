@@ -5,14 +5,13 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use loramix_lora::{AdaptedLinear, AdapterHost, materialize};
 
+use crate::attention::{mean_over_tokens, padding_bias};
 use crate::classifier::require_grad;
 use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Trainable, fingerprint};
 
 /// Token id of padding; byte `b` is token `b + 1`.
 pub const PAD_TOKEN: i64 = 0;
 const VOCAB: usize = 257;
-/// Added to the attention score of a padded key: hides it without the NaNs of `-inf`.
-const MASKED: f32 = -1e9;
 
 /// Byte-level tokenizer: no vocabulary file, every UTF-8 string is representable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,18 +118,11 @@ impl<B: Backend> Classifier<B> for TextTransformer<B> {
     type Input = Tensor<B, 2, Int>;
 
     fn features(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
-        let [batch, len] = tokens.dims();
+        let len = tokens.dims()[1];
         let keep = tokens.clone().not_equal_elem(PAD_TOKEN).float();
         let x = self.embedding.forward(tokens) + self.positions.val().narrow(1, 0, len);
-        let key_bias = (keep.clone() - 1.0)
-            .mul_scalar(-MASKED)
-            .reshape([batch, 1, 1, len]);
-        let x = self.encoder.forward(x, Some(key_bias));
-        let dim = x.dims()[2];
-        let summed = (x * keep.clone().unsqueeze_dim(2))
-            .sum_dim(1)
-            .reshape([batch, dim]);
-        summed / keep.sum_dim(1).clamp_min(1.0)
+        let x = self.encoder.forward(x, Some(padding_bias(keep.clone())));
+        mean_over_tokens(x, keep)
     }
 
     fn head(&self) -> &Linear<B> {

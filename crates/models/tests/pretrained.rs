@@ -276,16 +276,36 @@ fn padding_does_not_change_a_bert_sentence_embedding() {
         .assert_approx_eq::<f32>(&alone.into_data(), Tolerance::absolute(1e-5));
 }
 
-/// `model` with every attached LoRA's `B` set to 0.01, so the update is not zero.
-fn with_nonzero_b<M: Classifier<Inference>>(model: M) -> M {
-    model.map_encoder(|e| {
+/// LoRA `config` on `model`: with `B = 0` the outputs on `input` are exactly the model's; with
+/// every `B` set to 0.01 they change, and folding the updates into the weights keeps them
+/// within `tolerance`.
+fn assert_lora_starts_exact_and_folds<M: Classifier<Inference>>(
+    model: M,
+    input: M::Input,
+    config: &LoraConfig,
+    tolerance: f32,
+) {
+    let expected = model.features(input.clone()).into_data();
+    let adapted = model.with_lora(config, &device());
+    adapted
+        .features(input.clone())
+        .into_data()
+        .assert_eq(&expected, true);
+    let adapted = adapted.map_encoder(|e| {
         e.map_layers(|mut layer| {
             if let Some(lora) = layer.lora.as_mut() {
                 lora.b = lora.b.clone().map(|b| b.ones_like() * 0.01);
             }
             layer
         })
-    })
+    });
+    let unfolded = adapted.features(input.clone()).into_data();
+    assert_ne!(values(&unfolded), values(&expected), "B had no effect");
+    adapted
+        .fold_lora()
+        .features(input)
+        .into_data()
+        .assert_approx_eq::<f32>(&unfolded, Tolerance::absolute(tolerance));
 }
 
 #[test]
@@ -294,25 +314,10 @@ fn lora_on_a_pretrained_bert_starts_exact_and_folds_exactly() {
     tiny_bert(dir.path());
     let model = Bert::<Inference>::from_pretrained(dir.path(), 2, &device()).unwrap();
     let input = tokens(&[&[2, 5, 7, 3], &[2, 9, 8, 11, 4, 6, 3]]);
-    let expected = model.features(input.clone()).into_data();
     let config = LoraConfig::new()
         .with_rank(2)
         .with_targets(Target::ALL.to_vec());
-    let adapted = model.with_lora(&config, &device());
-    adapted
-        .features(input.clone())
-        .into_data()
-        .assert_eq(&expected, true);
-
-    // Give every B a value, then fold: same outputs as unfolded.
-    let adapted = with_nonzero_b(adapted);
-    let unfolded = adapted.features(input.clone()).into_data();
-    assert_ne!(values(&unfolded), values(&expected), "B had no effect");
-    adapted
-        .fold_lora()
-        .features(input)
-        .into_data()
-        .assert_approx_eq::<f32>(&unfolded, Tolerance::absolute(1e-5));
+    assert_lora_starts_exact_and_folds(model, input, &config, 1e-5);
 }
 
 // ---- DINOv2 -------------------------------------------------------------------------------
@@ -684,19 +689,7 @@ fn lora_on_minilm_starts_exact_and_folds_exactly() {
             &device(),
         )
         .unwrap();
-    let expected = model.features(input.clone()).into_data();
-    let adapted = model.with_lora(&LoraConfig::new(), &device());
-    adapted
-        .features(input.clone())
-        .into_data()
-        .assert_eq(&expected, true);
-    let adapted = with_nonzero_b(adapted);
-    let unfolded = adapted.features(input.clone()).into_data();
-    adapted
-        .fold_lora()
-        .features(input)
-        .into_data()
-        .assert_approx_eq::<f32>(&unfolded, Tolerance::absolute(1e-4));
+    assert_lora_starts_exact_and_folds(model, input, &LoraConfig::new(), 1e-4);
 }
 
 /// The reference images of `tools/reference/dinov2_onnx_reference.py`, ImageNet-normalised,
@@ -789,17 +782,5 @@ fn lora_on_dinov2_starts_exact_and_folds_exactly() {
         ],
         0,
     );
-    let expected = vit.features(images.clone()).into_data();
-    let adapted = vit.with_lora(&LoraConfig::new(), &device());
-    adapted
-        .features(images.clone())
-        .into_data()
-        .assert_eq(&expected, true);
-    let adapted = with_nonzero_b(adapted);
-    let unfolded = adapted.features(images.clone()).into_data();
-    adapted
-        .fold_lora()
-        .features(images)
-        .into_data()
-        .assert_approx_eq::<f32>(&unfolded, Tolerance::absolute(1e-3));
+    assert_lora_starts_exact_and_folds(vit, images, &LoraConfig::new(), 1e-3);
 }

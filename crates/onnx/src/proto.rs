@@ -8,21 +8,20 @@ use crate::OnnxError;
 pub struct Initializer {
     pub name: String,
     pub dims: Vec<usize>,
-    /// `TensorProto.DataType` (1 = FLOAT, 7 = INT64, 10 = FLOAT16, 11 = DOUBLE).
+    /// `TensorProto.DataType` (1 = FLOAT).
     pub data_type: i32,
-    /// Values as f32 (FLOAT, FLOAT16, DOUBLE), or `None` for other types.
+    /// The values of a FLOAT tensor (the only type a backbone's weights come in here), or
+    /// `None` for other types.
     pub floats: Option<Vec<f32>>,
-    /// Values of an INT64 tensor.
-    pub ints: Option<Vec<i64>>,
 }
 
-/// A decoded `NodeProto` (attributes are not needed and not kept).
+/// A decoded `NodeProto`: what finds a weight by the node that uses it (outputs and
+/// attributes are not needed and not kept).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Node {
     pub name: String,
     pub op_type: String,
     pub inputs: Vec<String>,
-    pub outputs: Vec<String>,
 }
 
 /// The graph of a `ModelProto`.
@@ -159,7 +158,6 @@ fn parse_node(data: &[u8]) -> Result<Node, OnnxError> {
     while let Some(field) = fields.next_field() {
         match field? {
             (1, Value::Bytes(s)) => node.inputs.push(string(s)?),
-            (2, Value::Bytes(s)) => node.outputs.push(string(s)?),
             (3, Value::Bytes(s)) => node.name = string(s)?,
             (4, Value::Bytes(s)) => node.op_type = string(s)?,
             _ => {}
@@ -174,7 +172,6 @@ fn parse_tensor(data: &[u8]) -> Result<Initializer, OnnxError> {
     let mut name = String::new();
     let mut raw: Option<&[u8]> = None;
     let mut float_data = Vec::new();
-    let mut int64_data = Vec::new();
     let mut external = false;
     let mut fields = Fields::new(data);
     while let Some(field) = fields.next_field() {
@@ -187,7 +184,6 @@ fn parse_tensor(data: &[u8]) -> Result<Initializer, OnnxError> {
                     .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
             ),
             (4, Value::Fixed32(b)) => float_data.push(f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-            (7, v) => push_varints(v, &mut int64_data)?,
             (8, Value::Bytes(s)) => name = string(s)?,
             (9, Value::Bytes(bytes)) => raw = Some(bytes),
             (14, Value::Varint(1)) => external = true,
@@ -201,40 +197,16 @@ fn parse_tensor(data: &[u8]) -> Result<Initializer, OnnxError> {
     }
     let dims: Vec<usize> = dims.into_iter().map(|d| d.max(0) as usize).collect();
     let count: usize = dims.iter().product();
-    let (floats, ints) = match (data_type, raw) {
-        (1, Some(b)) => (
-            Some(
-                b.chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect(),
-            ),
-            None,
+    let floats = match (data_type, raw) {
+        (1, Some(b)) => Some(
+            b.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect::<Vec<_>>(),
         ),
-        (1, None) => (Some(float_data), None),
-        (11, Some(b)) => (
-            Some(
-                b.chunks_exact(8)
-                    .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
-                    .collect(),
-            ),
-            None,
-        ),
-        (7, Some(b)) => (
-            None,
-            Some(
-                b.chunks_exact(8)
-                    .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")))
-                    .collect(),
-            ),
-        ),
-        (7, None) => (None, Some(int64_data)),
-        _ => (None, None),
+        (1, None) => Some(float_data),
+        _ => None,
     };
-    let len = floats
-        .as_ref()
-        .map(Vec::len)
-        .or(ints.as_ref().map(Vec::len));
-    if let Some(len) = len
+    if let Some(len) = floats.as_ref().map(Vec::len)
         && len != count
     {
         return Err(OnnxError::Malformed {
@@ -247,6 +219,5 @@ fn parse_tensor(data: &[u8]) -> Result<Initializer, OnnxError> {
         dims,
         data_type,
         floats,
-        ints,
     })
 }
