@@ -46,17 +46,19 @@ pub trait Family: Clone + Send + Sync + 'static {
 /// Grey or colour images and a ViT: loramix's own, or a pretrained DINOv2.
 #[derive(Debug, Clone)]
 pub struct Vision {
-    pub config: VitConfig,
     pub shape: ImageShape,
-    pretrained: Option<PretrainedVit>,
+    backbone: VisionBackbone,
 }
 
-/// A pretrained ViT and how suite images become its input.
 #[derive(Debug, Clone)]
-struct PretrainedVit {
-    base: Vit<Inference>,
-    /// Side the images are resized to.
-    size: usize,
+enum VisionBackbone {
+    /// A ViT of this config, initialised fresh.
+    Own(VitConfig),
+    /// A pretrained ViT, and the side suite images are resized to for it.
+    Pretrained {
+        base: Box<Vit<Inference>>,
+        size: usize,
+    },
 }
 
 /// ImageNet channel statistics, which DINOv2 inputs are normalised with.
@@ -85,6 +87,12 @@ impl Vision {
     /// `pretrained` (the checkpoint folder).
     pub fn new(model: &ModelSpec, shape: ImageShape, pretrained: Option<&Path>) -> Result<Self> {
         if let Some(dir) = pretrained {
+            if !matches!(shape.channels, 1 | 3) {
+                return Err(ExperimentError::Invalid(format!(
+                    "a pretrained ViT takes grey or RGB images, not {} channels",
+                    shape.channels
+                )));
+            }
             let size = model.image_size.unwrap_or(if loramix_backend::ACCELERATOR {
                 224
             } else {
@@ -93,20 +101,12 @@ impl Vision {
             let base =
                 dinov2::from_pretrained::<Inference>(dir, size, 1, &loramix_backend::device())
                     .map_err(checkpoint_error)?;
-            if !matches!(shape.channels, 1 | 3) {
-                return Err(ExperimentError::Invalid(format!(
-                    "a pretrained ViT takes grey or RGB images, not {} channels",
-                    shape.channels
-                )));
-            }
-            let config = VitConfig::new()
-                .with_image_size(size)
-                .with_channels(3)
-                .with_patch_size(base.patch_size);
             return Ok(Self {
-                config,
                 shape,
-                pretrained: Some(PretrainedVit { base, size }),
+                backbone: VisionBackbone::Pretrained {
+                    base: Box::new(base),
+                    size,
+                },
             });
         }
         let size = model.own_size().expect("checked when read");
@@ -133,9 +133,8 @@ impl Vision {
     /// loramix's own ViT of `config` on images of `shape`.
     pub fn own(config: VitConfig, shape: ImageShape) -> Self {
         Self {
-            config,
             shape,
-            pretrained: None,
+            backbone: VisionBackbone::Own(config),
         }
     }
 }
@@ -183,14 +182,19 @@ impl Family for Vision {
     type Frozen = Vit<Inference>;
 
     fn init(&self, n_classes: usize, device: &Device) -> Vit<Train> {
-        match &self.pretrained {
-            Some(p) => Vit::from_inner(p.base.clone()).with_head(n_classes, device),
-            None => self.config.clone().with_n_classes(n_classes).init(device),
+        match &self.backbone {
+            VisionBackbone::Pretrained { base, .. } => {
+                Vit::from_inner(base.as_ref().clone()).with_head(n_classes, device)
+            }
+            VisionBackbone::Own(config) => config.clone().with_n_classes(n_classes).init(device),
         }
     }
 
     fn pretrained(&self) -> Option<&Vit<Inference>> {
-        self.pretrained.as_ref().map(|p| &p.base)
+        match &self.backbone {
+            VisionBackbone::Pretrained { base, .. } => Some(base),
+            VisionBackbone::Own(_) => None,
+        }
     }
 
     /// The suite's images; for a pretrained backbone resized (bilinear) to its input size,
@@ -199,13 +203,13 @@ impl Family for Vision {
         let images = ImageBatcher { shape: self.shape }
             .batch(items.to_vec(), device)
             .images;
-        let Some(p) = &self.pretrained else {
+        let VisionBackbone::Pretrained { size, .. } = self.backbone else {
             return images;
         };
         let channels = images.dims()[1];
         let resized = interpolate(
             images,
-            [p.size, p.size],
+            [size, size],
             InterpolateOptions {
                 mode: InterpolateMode::Bilinear,
                 align_corners: false,

@@ -28,9 +28,8 @@ pub fn prepare(dir: &Path, data: &Path) -> Result<()> {
     let known = CONVERTED.iter().find(|c| dir == data.join(c.name));
     let Some(known) = known else {
         return Err(ExperimentError::Invalid(format!(
-            "{}: no model.safetensors here; model.pretrained must name a Hugging Face model directory (config.json + model.safetensors{}) or a backbone of the data cache (run `bash datasets/fetch.sh`)",
-            dir.display(),
-            ", + tokenizer.json for text"
+            "{}: no model.safetensors here; model.pretrained must name a Hugging Face model directory (config.json + model.safetensors, + tokenizer.json for text) or a backbone of the data cache (run `bash datasets/fetch.sh`)",
+            dir.display()
         )));
     };
     let onnx = data.join(known.onnx);
@@ -70,16 +69,16 @@ pub fn import_dinov2(onnx: &Path, out: &Path) -> Result<()> {
 /// Writes the loramix adapter in `adapter` as a PEFT adapter in `out`, with the module names of
 /// the family of the checkpoint in `base` (its `config.json` `model_type`: `bert` or `dinov2`).
 pub fn export_peft(adapter: &Path, base: &Path, out: &Path) -> Result<()> {
+    #[derive(serde::Deserialize)]
+    struct Family {
+        #[serde(default)]
+        model_type: String,
+    }
     let invalid = |e: String| ExperimentError::Invalid(e);
     let config_path = base.join("config.json");
-    let text = std::fs::read_to_string(&config_path)
-        .map_err(|e| invalid(format!("{}: {e}", config_path.display())))?;
-    let model_type = serde_json::from_str::<serde_json::Value>(&text)
-        .map_err(|e| invalid(format!("{}: {e}", config_path.display())))?["model_type"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let names = match model_type.as_str() {
+    let family: Family = loramix_models::checkpoint::read_config(&config_path)
+        .map_err(|e| invalid(e.to_string()))?;
+    let names = match family.model_type.as_str() {
         "bert" => &loramix_models::hf::BERT,
         "dinov2" => &loramix_models::hf::DINOV2,
         other => {
