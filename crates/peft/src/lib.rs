@@ -104,10 +104,12 @@ pub fn read(
     // Every tensor must be a LoRA factor of a linear loramix knows.
     let mut modules: BTreeMap<(usize, Target), Factors> = BTreeMap::new();
     for (key, view) in tensors.tensors() {
+        // PEFT saves `<module>.lora_A.weight`; files that kept the adapter name have
+        // `<module>.lora_A.default.weight`.
         let module_and_factor = key
             .strip_prefix(PREFIX)
             .and_then(|k| k.strip_suffix(".weight"))
-            .map(|k| k.replace(".default", ""));
+            .map(|k| k.strip_suffix(".default").unwrap_or(k));
         let Some(rest) = module_and_factor else {
             return Err(bad(format!(
                 "tensor `{key}` is not a LoRA factor (`{PREFIX}<module>.lora_A.weight`)"

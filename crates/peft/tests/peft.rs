@@ -287,3 +287,27 @@ fn an_adapter_on_a_layer_loramix_cannot_adapt_is_refused_by_tensor() {
         "{error}"
     );
 }
+
+#[test]
+fn keys_that_kept_the_adapter_name_read_the_same() {
+    let source = fixtures().join("tiny-bert-lora-qv");
+    let bytes = std::fs::read(source.join("adapter_model.safetensors")).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let renamed: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+        .tensors()
+        .into_iter()
+        .map(|(key, view)| (key.replace(".weight", ".default.weight"), view))
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    safetensors::serialize_to_file(renamed, None, &dir.path().join("adapter_model.safetensors"))
+        .unwrap();
+    std::fs::copy(
+        source.join("adapter_config.json"),
+        dir.path().join("adapter_config.json"),
+    )
+    .unwrap();
+    let original = read(&source, &BERT, "f").unwrap();
+    let renamed = read(dir.path(), &BERT, "f").unwrap();
+    assert_eq!(renamed.layers, original.layers);
+    assert_eq!(renamed.manifest.layers, original.manifest.layers);
+}
