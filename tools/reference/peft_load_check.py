@@ -89,23 +89,8 @@ def pooled(model, ids):
     return out.last_hidden_state[0].mean(0)
 
 
-def main():
-    if len(sys.argv) not in (3, 4):
-        sys.exit(__doc__)
-    base_dir, adapter_dir = sys.argv[1], sys.argv[2]
-    tok_path = sys.argv[3] if len(sys.argv) == 4 else os.path.join(base_dir, "tokenizer.json")
-    problems = []
-
-    tok = tokenizers.Tokenizer.from_file(tok_path)
-    tok.no_padding()
-    tok.no_truncation()
-
-    # base outputs first, from a model PEFT has not touched
-    base_only = load_base(base_dir)
-    ids = [tok.encode(t).ids for t in TEXTS]
-    base_out = [pooled(base_only, x) for x in ids]
-    del base_only
-
+def load_checked(base_dir, adapter_dir, problems):
+    """Steps 1-3: PeftModel.from_pretrained with every key accounted for; appends to problems."""
     # 1. load through the public API, recording warnings
     base = load_base(base_dir)
     with warnings.catch_warnings(record=True) as caught:
@@ -159,6 +144,27 @@ def main():
             same += 1
     log(f"{same}/{len(file_sd)} tensors of the file are bit-identical in the loaded model "
         f"({len(model_sd)} adapter tensors in the model)")
+    return model
+
+
+def main():
+    if len(sys.argv) not in (3, 4):
+        sys.exit(__doc__)
+    base_dir, adapter_dir = sys.argv[1], sys.argv[2]
+    tok_path = sys.argv[3] if len(sys.argv) == 4 else os.path.join(base_dir, "tokenizer.json")
+    problems = []
+
+    tok = tokenizers.Tokenizer.from_file(tok_path)
+    tok.no_padding()
+    tok.no_truncation()
+
+    # base outputs first, from a model PEFT has not touched
+    base_only = load_base(base_dir)
+    ids = [tok.encode(t).ids for t in TEXTS]
+    base_out = [pooled(base_only, x) for x in ids]
+    del base_only
+
+    model = load_checked(base_dir, adapter_dir, problems)
 
     modules = {}
     for name, m in model.named_modules():

@@ -3,25 +3,27 @@
 //! Every composition is exact: per adapted layer it adds `sum_i w_i s_i B_i A_i`, never
 //! `(sum B_i)(sum A_i)`. Compositions that keep the modules apart run as one stacked
 //! rank-`sum r_i` path ([`StackedDelta`](loramix_lora::StackedDelta)); merges that act on
-//! entries of the dense deltas (TIES, DARE) fold their result straight into the base.
+//! entries of the dense deltas (TIES, DARE) fold their result into the base
+//! ([`merged_deltas`] gives it for export).
 //!
 //! - [`attach`] with [`uniform_weights`] or user weights: uniform composition and task arithmetic.
 //! - [`LearnedComposition`]: per-layer (or shared) weights trained with the head.
 //! - [`merge_into_base`] with [`DenseMerge`]: TIES and DARE on the exact deltas.
 //! - [`search_weights`]: a gradient-free evolutionary search of the weights (as LoraHub does).
-//! - [`compress`]: any composition back to one rank-r adapter, with its approximation error.
+//! - [`export_exact`]: any composition as one adapter of rank `sum r_i`, exactly; [`compress`]
+//!   (factors) and [`compress_dense`] (TIES, DARE) to rank r, with the approximation error.
 //! - Folding for inference is [`Classifier::fold_lora`](loramix_models::Classifier::fold_lora).
 
-mod compress;
 mod error;
+mod export;
 mod learned;
 mod merge;
 mod search;
 mod stack;
 
-pub use compress::{Compressed, compress};
 pub use error::ComposeError;
+pub use export::{Compressed, compress, compress_dense, export_exact};
 pub use learned::{LearnedComposition, LearnedConfig, Normalisation, Penalty, Sharing};
-pub use merge::{DenseMerge, merge_into_base};
+pub use merge::{DenseMerge, merge_into_base, merged_deltas};
 pub use search::{SearchConfig, SearchResult, search_weights};
 pub use stack::{attach, set_weights, uniform_weights};

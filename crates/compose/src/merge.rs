@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ComposeError, Result};
 
 /// Merges that act on single entries of the modules' dense deltas `s_i B_i A_i`, so their result
-/// is not low-rank: it is folded into the base weight. (Saving a merged result as an adapter
-/// would need an SVD of the dense delta; [`compress`](crate::compress) works on factors only.)
+/// is not low-rank: it is folded into the base weight, or saved as an adapter through a truncated
+/// SVD ([`compress_dense`](crate::compress_dense)).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "method")]
 pub enum DenseMerge {
@@ -133,6 +133,24 @@ pub fn merge_into_base<B: Backend, H: AdapterHost<B>>(
     merge: &DenseMerge,
     device: &B::Device,
 ) -> Result<()> {
+    let deltas = merged_deltas(host, adapters, merge, device)?;
+    for ((_, layer), delta) in host.adaptable_layers_mut().into_iter().zip(deltas) {
+        if let Some(delta) = delta {
+            layer.base.weight = layer.base.weight.clone().map(|w| w + delta);
+        }
+    }
+    Ok(())
+}
+
+/// The merged update `[d_in, d_out]` of each adaptable layer of `host` (`None` where no adapter
+/// touches it), checked as [`merge_into_base`] checks: what the merge adds to the base, and what
+/// [`compress_dense`](crate::compress_dense) turns into an adapter.
+pub fn merged_deltas<B: Backend, H: AdapterHost<B>>(
+    host: &H,
+    adapters: &[Adapter],
+    merge: &DenseMerge,
+    device: &B::Device,
+) -> Result<Vec<Option<Tensor<B, 2>>>> {
     if adapters.is_empty() {
         return Err(ComposeError::NoAdapters);
     }
@@ -141,37 +159,39 @@ pub fn merge_into_base<B: Backend, H: AdapterHost<B>>(
         .iter()
         .map(|a| a.check_fits(host))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-
     let shapes: Vec<[usize; 2]> = host
         .adaptable_layers()
         .iter()
         .map(|(_, l)| [l.d_in(), l.d_out()])
         .collect();
-    // Dense delta of every module for every layer it adapts (zeros where it adapts nothing).
-    let mut deltas: Vec<Vec<Vec<f32>>> = vec![Vec::new(); shapes.len()];
-    for (adapter, placement) in adapters.iter().zip(&placements) {
-        for (layer, per_module) in deltas.iter_mut().enumerate() {
+    let merged = (0..shapes.len())
+        .map(|layer| {
+            if !placements.iter().any(|p| p.contains(&layer)) {
+                return None;
+            }
             let [d_in, d_out] = shapes[layer];
-            let delta = match placement.iter().position(|&p| p == layer) {
-                Some(i) => {
-                    let (a, b) = adapter.factors::<B>(i, device);
-                    let scale = adapter.layer_scale(&adapter.manifest.layers[i]);
-                    let dense = a.matmul(b) * scale;
-                    dense.into_data().convert::<f32>().to_vec().expect("f32")
-                }
-                None => vec![0.0; d_in * d_out],
-            };
-            per_module.push(delta);
-        }
-    }
-    for (index, (_, layer)) in host.adaptable_layers_mut().into_iter().enumerate() {
-        let touched = placements.iter().any(|p| p.contains(&index));
-        if !touched {
-            continue;
-        }
-        let merged = merge.merge(&deltas[index], index);
-        let delta = Tensor::<B, 2>::from_data(TensorData::new(merged, shapes[index]), device);
-        layer.base.weight = layer.base.weight.clone().map(|w| w + delta);
-    }
-    Ok(())
+            // Dense delta of every module for this layer (zeros where it adapts nothing).
+            let deltas: Vec<Vec<f32>> = adapters
+                .iter()
+                .zip(&placements)
+                .map(
+                    |(adapter, placement)| match placement.iter().position(|&p| p == layer) {
+                        Some(i) => {
+                            let (a, b) = adapter.factors::<B>(i, device);
+                            let scale = adapter.layer_scale(&adapter.manifest.layers[i]);
+                            let dense = a.matmul(b) * scale;
+                            dense.into_data().convert::<f32>().to_vec().expect("f32")
+                        }
+                        None => vec![0.0; d_in * d_out],
+                    },
+                )
+                .collect();
+            let merged = merge.merge(&deltas, layer);
+            Some(Tensor::<B, 2>::from_data(
+                TensorData::new(merged, shapes[layer]),
+                device,
+            ))
+        })
+        .collect();
+    Ok(merged)
 }

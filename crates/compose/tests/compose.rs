@@ -8,8 +8,8 @@ use burn::tensor::{Distribution, Int, Tensor, TensorData, Tolerance};
 use loramix_backend::{Inference, Train};
 use loramix_compose::{
     ComposeError, DenseMerge, LearnedComposition, LearnedConfig, Normalisation, Penalty,
-    SearchConfig, Sharing, attach, compress, merge_into_base, search_weights, set_weights,
-    uniform_weights,
+    SearchConfig, Sharing, attach, compress, compress_dense, export_exact, merge_into_base,
+    merged_deltas, search_weights, set_weights, uniform_weights,
 };
 use loramix_lora::{Adapter, AdapterHost, CompositionRecord, LoraConfig, Target};
 use loramix_models::{Classifier, TrainConfig, Trainable, Trainer, Vit, VitConfig, named_params};
@@ -27,11 +27,21 @@ fn base<B: Backend<Device = loramix_backend::Device>>() -> Vit<B> {
 
 /// An upstream adapter of `rank` on query, value and mlp_out with random (non-zero) factors.
 fn upstream(base: &Model, task: &str, rank: usize) -> Adapter {
+    upstream_on(
+        base,
+        task,
+        rank,
+        &[Target::Query, Target::Value, Target::MlpOut],
+    )
+}
+
+/// The same on `targets`.
+fn upstream_on(base: &Model, task: &str, rank: usize, targets: &[Target]) -> Adapter {
     let device = loramix_backend::device();
     let config = LoraConfig::new()
         .with_rank(rank)
         .with_alpha(2.0 * rank as f32)
-        .with_targets(vec![Target::Query, Target::Value, Target::MlpOut]);
+        .with_targets(targets.to_vec());
     let mut model = base.clone().with_lora(&config, &device);
     for (_, layer) in model.adaptable_layers_mut() {
         if let Some(lora) = layer.lora.as_mut() {
@@ -591,6 +601,126 @@ fn truncation_error_matches_the_dense_residual() {
 
     let err = compress(&base, 2, "none", record(&[], &[])).unwrap_err();
     assert!(matches!(err, ComposeError::NothingComposed { .. }), "{err}");
+}
+
+#[test]
+fn exact_export_stacks_the_modules_and_reproduces_the_composition() {
+    let device = loramix_backend::device();
+    let base = base::<Inference>();
+    let adapters = vec![
+        upstream(&base, "wide", 2),
+        upstream_on(&base, "narrow", 3, &[Target::Query]),
+    ];
+    let weights = [0.75, -0.5];
+    let model = composed(&base, &adapters, &weights);
+    let exported = export_exact(&model, "both", record(&adapters, &weights)).unwrap();
+    let manifest = &exported.adapter.manifest;
+    assert_eq!(
+        manifest.composition.as_ref().unwrap().approximation_error,
+        0.0
+    );
+    // Query layers carry both modules (rank 5), value and mlp_out only the first (rank 2).
+    let ranks: Vec<(String, usize)> = manifest
+        .layers
+        .iter()
+        .map(|l| (l.name.clone(), l.rank))
+        .collect();
+    assert_eq!(ranks[0], ("encoder.blocks.0.query".to_string(), 5));
+    assert_eq!(ranks[1], ("encoder.blocks.0.value".to_string(), 2));
+    assert_eq!((manifest.rank, manifest.alpha), (5, 5.0));
+
+    // A is the parents' A rows stacked, bit for bit; B is w_i s_i / s times the parents' B.
+    let (wide, narrow) = (&adapters[0], &adapters[1]);
+    let query = &exported.adapter.layers[0];
+    let a_rows: Vec<f32> = [wide.layers[0].a.clone(), narrow.layers[0].a.clone()].concat();
+    assert_eq!(query.a, a_rows);
+    let scale = |a: &Adapter| a.layer_scale(&a.manifest.layers[0]);
+    let exported_scale = 5.0 / 5.0;
+    let d_out = manifest.layers[0].d_out;
+    for row in 0..d_out {
+        for col in 0..5 {
+            let (parent, w, r, c) = if col < 2 {
+                (wide, weights[0], 2, col)
+            } else {
+                (narrow, weights[1], 3, col - 2)
+            };
+            let expected = w * scale(parent) / exported_scale * parent.layers[0].b[row * r + c];
+            let got = query.b[row * 5 + col];
+            assert!(
+                (got - expected).abs() <= 1e-6 * expected.abs().max(1.0),
+                "B[{row},{col}]: {got} vs {expected}"
+            );
+        }
+    }
+
+    let mut restored = base.clone();
+    exported.adapter.apply(&mut restored, &device).unwrap();
+    let x = images(3);
+    close(restored.logits(x.clone()), model.logits(x), 1e-5);
+}
+
+#[test]
+fn a_dense_merge_exports_through_a_truncated_svd_with_its_error() {
+    let device = loramix_backend::device();
+    let base = base::<Inference>();
+    let adapters = modules(&base, &[2, 3]);
+    let merge = DenseMerge::Ties {
+        density: 0.3,
+        lambda: 1.0,
+    };
+    let mut merged = base.clone();
+    merge_into_base(&mut merged, &adapters, &merge, &device).unwrap();
+    let deltas = merged_deltas(&base, &adapters, &merge, &device).unwrap();
+    // Rank 32 is every singular value of a 32-wide layer: exact.
+    let full = compress_dense(
+        &base,
+        deltas.clone(),
+        32,
+        "ties",
+        record(&adapters, &[1.0, 1.0]),
+    )
+    .unwrap();
+    assert!(full.layer_errors.iter().all(|(_, e)| *e < 1e-6));
+    let mut restored = base.clone();
+    full.adapter.apply(&mut restored, &device).unwrap();
+    let x = images(3);
+    close(restored.logits(x.clone()), merged.logits(x), 1e-4);
+
+    // TIES is not low-rank: rank 4 loses something, and the reported error is the residual's.
+    let small = compress_dense(
+        &base,
+        deltas.clone(),
+        4,
+        "ties",
+        record(&adapters, &[1.0, 1.0]),
+    )
+    .unwrap();
+    let (name, error) = &small.layer_errors[0];
+    assert!(*error > 0.05, "{name}: {error}");
+    let mut approx = base.clone();
+    small.adapter.apply(&mut approx, &device).unwrap();
+    let exact = deltas[0].clone().unwrap();
+    let truncated = approx.adaptable_layers()[0].1.delta_weight().unwrap();
+    let norm = |t: Tensor<Inference, 2>| t.powf_scalar(2.0).sum().sqrt().into_scalar() as f64;
+    let measured = norm(exact.clone() - truncated) / norm(exact);
+    assert!(
+        (measured - error).abs() < 1e-3,
+        "reported {error}, measured {measured}"
+    );
+    assert_eq!(
+        small
+            .adapter
+            .manifest
+            .composition
+            .as_ref()
+            .unwrap()
+            .approximation_error,
+        small
+            .layer_errors
+            .iter()
+            .map(|(_, e)| *e)
+            .fold(0.0, f64::max)
+    );
 }
 
 #[test]

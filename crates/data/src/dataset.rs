@@ -24,6 +24,26 @@ impl<I: Clone + Send + Sync> Dataset<I> for LabelledDataset<I> {
     }
 }
 
+/// A dataset as its owner split it: training items and, where given, validation and test
+/// items. All three share `train`'s class names, so a label means the same class in each.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GivenSplits<I> {
+    pub train: LabelledDataset<I>,
+    pub val: Option<LabelledDataset<I>>,
+    pub test: Option<LabelledDataset<I>>,
+}
+
+/// Data without given splits: all of it is training data.
+impl<I> From<LabelledDataset<I>> for GivenSplits<I> {
+    fn from(train: LabelledDataset<I>) -> Self {
+        Self {
+            train,
+            val: None,
+            test: None,
+        }
+    }
+}
+
 /// Class names sorted and deduplicated, and a lookup from name to class id: how every loader
 /// that reads labels as strings turns them into ids.
 pub(crate) fn sorted_classes<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {

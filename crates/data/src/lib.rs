@@ -17,7 +17,7 @@ pub mod text;
 mod transform;
 
 pub use batch::{ImageBatch, ImageBatcher, TextBatch, TextBatcher};
-pub use dataset::LabelledDataset;
+pub use dataset::{GivenSplits, LabelledDataset};
 pub use error::{DataError, Result};
 pub use item::{ImageItem, ImageShape, Labelled, TextItem};
 pub use raster::{convert, resize_bilinear};

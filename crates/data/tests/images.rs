@@ -1,13 +1,14 @@
 mod common;
 
 use std::io::Write;
+use std::path::Path;
 
 use common::fixtures;
 use loramix_data::image::{
-    load_digits_csv, load_fashion_mnist, load_idx, load_image_folder, load_mnist_json,
-    read_idx_images,
+    load_digits_csv, load_fashion_mnist, load_idx, load_image_folder, load_image_splits,
+    load_mnist_json, read_idx_images,
 };
-use loramix_data::{DataError, ImageShape};
+use loramix_data::{DataError, GivenSplits, ImageShape};
 
 const MNIST: ImageShape = ImageShape {
     channels: 1,
@@ -240,4 +241,70 @@ fn image_folder_bad_file_names_it() {
     std::fs::write(dir.path().join("a/broken.png"), b"\x89PNG nope").unwrap();
     let err = load_image_folder(dir.path(), MNIST).unwrap_err();
     assert!(err.to_string().contains("broken.png"), "{err}");
+}
+
+/// A 2x2 grey PNG of one `value`, so that a loaded item says which file it came from.
+fn png(dir: &Path, name: &str, value: u8) {
+    std::fs::create_dir_all(dir).unwrap();
+    image::GrayImage::from_pixel(2, 2, image::Luma([value]))
+        .save(dir.join(format!("{name}.png")))
+        .unwrap();
+}
+
+fn value(pixels: &[f32]) -> u8 {
+    (pixels[0] * 255.0).round() as u8
+}
+
+#[test]
+fn image_splits_are_read_as_given_and_labelled_by_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    png(&root.join("train/ant"), "a", 10);
+    png(&root.join("train/zebra"), "z", 20);
+    png(&root.join("val/ant"), "v", 30);
+    png(&root.join("test/zebra"), "t", 40);
+    std::fs::write(root.join("README.txt"), "files beside the splits are fine").unwrap();
+    let shape = ImageShape::square(1, 2);
+    let splits = load_image_splits(root, shape).unwrap();
+    assert_eq!(splits.train.classes, ["ant", "zebra"]);
+    assert_eq!(splits.train.items.len(), 2);
+    let test = splits.test.unwrap();
+    assert_eq!(test.classes, ["ant", "zebra"]);
+    // Zebra is class 1 of train, although it is the only (first) class of test/.
+    let test: Vec<_> = test
+        .items
+        .iter()
+        .map(|i| (value(&i.pixels), i.label))
+        .collect();
+    assert_eq!(test, [(40, 1)]);
+    let val = splits.val.unwrap();
+    assert_eq!(val.classes, ["ant", "zebra"]);
+    assert_eq!((value(&val.items[0].pixels), val.items[0].label), (30, 0));
+    // Without train/, the whole folder is training data.
+    let train = root.join("train");
+    assert_eq!(
+        load_image_splits(&train, shape).unwrap(),
+        GivenSplits::from(load_image_folder(&train, shape).unwrap())
+    );
+}
+
+#[test]
+fn image_splits_refuse_stray_folders_and_classes_train_lacks() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    png(&root.join("train/cat"), "a", 1);
+    png(&root.join("cats"), "a", 2);
+    let err = load_image_splits(root, MNIST).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("{}: beside train/", root.join("cats").display())),
+        "{err}"
+    );
+    std::fs::remove_dir_all(root.join("cats")).unwrap();
+    png(&root.join("test/dog"), "a", 3);
+    let err = load_image_splits(root, MNIST).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("{}: ", root.join("test/dog").display()))
+            && err.contains("train/ lacks"),
+        "{err}"
+    );
 }

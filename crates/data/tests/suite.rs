@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use common::fixtures;
 use loramix_data::image::load_digits_csv;
-use loramix_data::{DataError, ImageItem, ImageShape, Role, Shift, Shots, Suite, TextItem};
+use loramix_data::{
+    DataError, ImageItem, ImageShape, LoadedSuite, Role, Shift, Shots, Suite, SuiteItem, TextItem,
+};
 
 const TEXT_SUITE: &str = r#"
 name = "fixture-text"
@@ -251,4 +253,261 @@ fn shipped_suites_materialise_on_fetched_data() {
             task.shots(Shots::K(20), 0).unwrap();
         }
     }
+}
+
+/// Writes `toml` as `dir/suite.toml` and loads it, with the fixtures as the data cache.
+fn load_suite<I: SuiteItem>(dir: &Path, toml: &str) -> loramix_data::Result<LoadedSuite<I>> {
+    let file = dir.join("suite.toml");
+    std::fs::write(&file, toml).unwrap();
+    Suite::from_file(&file)?.load(&fixtures())
+}
+
+fn texts(items: &[TextItem]) -> BTreeSet<String> {
+    items.iter().map(|i| i.text.clone()).collect()
+}
+
+/// `dir/data/{train,val,test}.csv` with classes a and b; each text names its split.
+fn csv_splits(dir: &Path) {
+    let data = dir.join("data");
+    std::fs::create_dir(&data).unwrap();
+    for (split, per_class) in [("train", 6), ("val", 2), ("test", 3)] {
+        let mut csv = String::from("text,label\n");
+        for class in ["a", "b"] {
+            for i in 0..per_class {
+                csv += &format!("{split}-{class}{i},{class}\n");
+            }
+        }
+        std::fs::write(data.join(format!("{split}.csv")), csv).unwrap();
+    }
+}
+
+const CSV_SUITE: &str = r#"
+name = "mine"
+modality = "text"
+split_seed = 3
+test_per_class = 1
+upstream = []
+
+[pretrain]
+name = "fortunes"
+source = "fortunes"
+
+[[downstream]]
+name = "mine-b"
+source = "csv-text"
+path = "data"
+text_column = "text"
+label_column = "label"
+part = { index = 1, of = 2 }
+test_per_class = 2
+shift = "task"
+"#;
+
+#[test]
+fn a_given_test_split_is_used_whole_and_val_is_in_no_task() {
+    let dir = tempfile::tempdir().unwrap();
+    csv_splits(dir.path());
+    let toml = CSV_SUITE.replace("upstream = []\n", "")
+        + r#"
+[[upstream]]
+name = "mine-a"
+source = "csv-text"
+path = "data"
+text_column = "text"
+label_column = "label"
+part = { index = 0, of = 2 }
+"#;
+    let loaded = load_suite::<TextItem>(dir.path(), &toml).unwrap();
+    let mine = loaded.task("mine-b").unwrap();
+    let given: BTreeSet<String> = (0..3)
+        .flat_map(|i| [format!("test-a{i}"), format!("test-b{i}")])
+        .collect();
+    assert_eq!(texts(&mine.test.items), given);
+    assert!(mine.test.items.iter().all(|i| {
+        i.text
+            .starts_with(&format!("test-{}", mine.test.classes[i.label]))
+    }));
+    let up = loaded.task("mine-a").unwrap();
+    assert_eq!(up.test.items, mine.test.items);
+    assert_eq!(
+        texts(&mine.train.items).len() + texts(&up.train.items).len(),
+        12
+    );
+    for task in [&mine, &up] {
+        assert!(
+            task.train
+                .items
+                .iter()
+                .all(|i| i.text.starts_with("train-"))
+        );
+    }
+    // A fetched source still gets its test split drawn, with the suite's test_per_class.
+    let fortunes = loaded.task("fortunes").unwrap();
+    assert_eq!(fortunes.test.items.len(), fortunes.test.classes.len());
+    // Upstream on the same examples is still caught.
+    let leaky = toml.replace("part = { index = 0, of = 2 }", "");
+    let err = load_suite::<TextItem>(dir.path(), &leaky).unwrap_err();
+    assert!(matches!(err, DataError::Leakage { .. }), "{err}");
+}
+
+#[test]
+fn tasks_reading_one_csv_by_different_label_columns_get_their_own_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut csv = String::from("text,label,topic\n");
+    for i in 0..12 {
+        csv += &format!(
+            "t{i},{},{}\n",
+            ["a", "a", "b", "b"][i % 4],
+            ["x", "y", "z"][i % 3]
+        );
+    }
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/all.csv"), csv).unwrap();
+    let toml = CSV_SUITE
+        .replace("path = \"data\"", "path = \"data/all.csv\"")
+        .replace("test_per_class = 2\n", "test_per_class = 1\n")
+        + r#"
+[[downstream]]
+name = "by-topic"
+source = "csv-text"
+path = "data/all.csv"
+text_column = "text"
+label_column = "topic"
+part = { index = 0, of = 2 }
+test_per_class = 1
+shift = "task"
+"#;
+    let loaded = load_suite::<TextItem>(dir.path(), &toml).unwrap();
+    assert_eq!(loaded.task("mine-b").unwrap().train.classes, ["a", "b"]);
+    assert_eq!(
+        loaded.task("by-topic").unwrap().train.classes,
+        ["x", "y", "z"]
+    );
+}
+
+#[test]
+fn a_given_test_split_without_the_tasks_classes_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    csv_splits(dir.path());
+    std::fs::write(dir.path().join("data/test.csv"), "text,label\nonly-a,a\n").unwrap();
+    let toml = CSV_SUITE.replace("shift = \"task\"", "shift = \"task\"\nclasses = [\"b\"]");
+    let err = load_suite::<TextItem>(dir.path(), &toml)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("task `mine-b`") && err.contains("given test split holds none"),
+        "{err}"
+    );
+}
+
+#[test]
+fn image_folder_splits_in_a_suite_keep_classes_and_hold_out() {
+    let dir = tempfile::tempdir().unwrap();
+    // Pixel values name the files: train 10.., val 100.., test 200...
+    for (c, class) in ["cat", "dog", "fox"].iter().enumerate() {
+        for i in 0..4 {
+            png(
+                &dir.path().join("pets/train").join(class),
+                i,
+                10 + 10 * c as u8 + i,
+            );
+        }
+        png(&dir.path().join("pets/val").join(class), 0, 100 + c as u8);
+        png(&dir.path().join("pets/test").join(class), 0, 200 + c as u8);
+    }
+    let toml = r#"
+name = "pets"
+modality = "image"
+image = { channels = 1, height = 2, width = 2 }
+split_seed = 3
+upstream = []
+
+[pretrain]
+name = "pets-a"
+source = "image-folder"
+path = "pets"
+part = { index = 0, of = 2 }
+
+[[downstream]]
+name = "dog-or-cat"
+source = "image-folder"
+path = "pets"
+part = { index = 1, of = 2 }
+classes = ["dog", "cat"]
+shift = "label"
+"#;
+    let loaded = load_suite::<ImageItem>(dir.path(), toml).unwrap();
+    let task = loaded.task("dog-or-cat").unwrap();
+    let value = |i: &ImageItem| ((i.pixels[0] * 255.0).round() as u8, i.label);
+    let test: Vec<_> = task.test.items.iter().map(value).collect();
+    assert_eq!(test, [(200, 1), (201, 0)]);
+    let train: BTreeSet<_> = task.train.items.iter().map(value).collect();
+    assert_eq!(train, BTreeSet::from([(11, 1), (13, 1), (21, 0), (23, 0)]));
+    let pretrain = loaded.task("pets-a").unwrap();
+    assert_eq!(pretrain.test.items.len(), 3);
+    assert!(pretrain.train.items.iter().all(|i| value(i).0 < 100));
+}
+
+fn png(dir: &Path, index: u8, value: u8) {
+    std::fs::create_dir_all(dir).unwrap();
+    image::GrayImage::from_pixel(2, 2, image::Luma([value]))
+        .save(dir.join(format!("{index}.png")))
+        .unwrap();
+}
+
+#[test]
+fn relative_paths_are_read_from_the_suite_files_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    csv_splits(dir.path());
+    let loaded = load_suite::<TextItem>(dir.path(), CSV_SUITE).unwrap();
+    assert_eq!(loaded.task("mine-b").unwrap().test.items.len(), 6);
+    let absolute = dir.path().join("data");
+    let toml = CSV_SUITE.replace("\"data\"", &format!("{:?}", absolute.display().to_string()));
+    load_suite::<TextItem>(dir.path(), &toml).unwrap();
+    let toml = CSV_SUITE.replace("\"data\"", "\"missing\"");
+    let err = load_suite::<TextItem>(dir.path(), &toml)
+        .unwrap_err()
+        .to_string();
+    let (file, resolved) = (dir.path().join("suite.toml"), dir.path().join("missing"));
+    assert!(
+        err.starts_with(&format!(
+            "{}: task `mine-b`: `{}` does not exist",
+            file.display(),
+            resolved.display()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn test_per_class_defaults_to_what_the_data_has() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows: String = (0..7)
+        .map(|i| format!("a{i},a\n"))
+        .chain((0..5).map(|i| format!("b{i},b\n")))
+        .collect();
+    std::fs::write(dir.path().join("mine.csv"), format!("text,label\n{rows}")).unwrap();
+    let toml = CSV_SUITE
+        .replace("test_per_class = 1\n", "")
+        .replace("test_per_class = 2\n", "")
+        .replace("part = { index = 1, of = 2 }\n", "")
+        .replace("\"data\"", "\"mine.csv\"");
+    let loaded = load_suite::<TextItem>(dir.path(), &toml).unwrap();
+    // Half of b's 5 examples, rounded down, per class.
+    let mine = loaded.task("mine-b").unwrap();
+    assert_eq!((mine.test.items.len(), mine.train.items.len()), (4, 8));
+    let fortunes = loaded.task("fortunes").unwrap();
+    assert!(fortunes.test.items.len() > fortunes.test.classes.len());
+    std::fs::write(
+        dir.path().join("mine.csv"),
+        format!("text,label\n{rows}c0,c\n"),
+    )
+    .unwrap();
+    let err = load_suite::<TextItem>(dir.path(), &toml)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("task `mine-b`: class `c` has 1 examples"),
+        "{err}"
+    );
 }

@@ -2,8 +2,10 @@ mod common;
 
 use common::fixtures;
 use loramix_data::text::{
-    load_brown, load_csv_text, load_fortunes, load_spam_assassin, load_tweets, load_wordnet_glosses,
+    load_brown, load_csv_splits, load_csv_text, load_fortunes, load_spam_assassin, load_tweets,
+    load_wordnet_glosses,
 };
+use loramix_data::{GivenSplits, TextItem};
 
 #[test]
 fn spam_assassin_groups() {
@@ -122,4 +124,60 @@ fn wordnet_bad_line_is_named() {
     .unwrap();
     let err = load_wordnet_glosses(&path).unwrap_err();
     assert!(err.to_string().contains("data.noun: line 3"), "{err}");
+}
+
+#[test]
+fn csv_splits_from_a_folder_are_labelled_by_train() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    std::fs::write(path.join("train.csv"), "text,label\nt1,b\nt2,a\nt3,b\n").unwrap();
+    std::fs::write(path.join("val.csv"), "text,label\nv1,a\n").unwrap();
+    std::fs::write(path.join("test.csv"), "text,label\nx1,b\n").unwrap();
+    std::fs::write(path.join("notes.txt"), "other files are fine").unwrap();
+    let splits = load_csv_splits(path, "text", "label").unwrap();
+    assert_eq!(splits.train.classes, ["a", "b"]);
+    assert_eq!(splits.train.items.len(), 3);
+    let test = splits.test.unwrap();
+    assert_eq!(test.classes, ["a", "b"]);
+    // `b` is class 1 of train, although it is the only (first) label of test.csv.
+    let x1 = TextItem {
+        text: "x1".into(),
+        label: 1,
+    };
+    assert_eq!(test.items, [x1]);
+    assert_eq!(splits.val.unwrap().items[0].label, 0);
+    // A file is training data only.
+    let file = path.join("train.csv");
+    assert_eq!(
+        load_csv_splits(&file, "text", "label").unwrap(),
+        GivenSplits::from(load_csv_text(&file, "text", "label").unwrap())
+    );
+}
+
+#[test]
+fn csv_split_errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    std::fs::write(path.join("test.csv"), "text,label\nx1,a\nx2,c\n").unwrap();
+    let err = load_csv_splits(path, "text", "label")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!("{}: ", path.display())) && err.contains("needs train.csv"),
+        "{err}"
+    );
+    std::fs::write(path.join("train.csv"), "text,label\nt1,a\nt2,b\n").unwrap();
+    let err = load_csv_splits(path, "text", "label")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("test.csv: line 3: label `c` is not a class of train.csv"),
+        "{err}"
+    );
+    std::fs::write(path.join("test.csv"), "text,label\nx1,a\n").unwrap();
+    std::fs::write(path.join("testing.csv"), "text,label\nx1,a\n").unwrap();
+    let err = load_csv_splits(path, "text", "label")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("testing.csv: beside train.csv"), "{err}");
 }

@@ -157,11 +157,11 @@ impl Text {
 
 impl BertText {
     /// Loads the checkpoint and `tokenizer.json` in `dir`; texts are cut to `model.max_len`
-    /// tokens (default 128).
+    /// tokens (default 128, or the checkpoint's positions if fewer).
     pub fn new(model: &ModelSpec, dir: &Path) -> Result<Self> {
         let base =
             Bert::from_pretrained(dir, 1, &loramix_backend::device()).map_err(checkpoint_error)?;
-        let max_len = model.max_len.unwrap_or(128);
+        let max_len = model.max_len.unwrap_or(base.tokens().min(128));
         if max_len > base.tokens() {
             return Err(ExperimentError::Invalid(format!(
                 "model.max_len {max_len} exceeds the checkpoint's {} positions",

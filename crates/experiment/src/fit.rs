@@ -1,5 +1,6 @@
 //! Training and evaluation primitives shared by every stage: a seeded minibatch loop over a
-//! training set held as one tensor, a linear head trained on cached features, accuracy.
+//! training set held as one tensor, a linear head trained on cached features, accuracy, and
+//! the weight search that needs a head.
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLoss;
@@ -9,8 +10,11 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use indicatif::ProgressBar;
 use loramix_backend::{Device, Inference, Train};
+use loramix_compose::{
+    ComposeError, SearchConfig, attach, search_weights, set_weights, uniform_weights,
+};
 use loramix_data::Labelled;
-use loramix_lora::materialize;
+use loramix_lora::{Adapter, materialize};
 use loramix_models::{Classifier, TrainConfig, TrainError, Trainer, forward_in_parts};
 use loramix_rng::Rng;
 
@@ -229,4 +233,76 @@ pub fn fit_head<I: Labelled>(
         probe = optim.step(schedule.lr, probe, grads);
     }
     Ok(probe.valid().head)
+}
+
+/// Why a weight search stopped.
+#[derive(Debug)]
+pub enum SearchFailure {
+    Train(TrainError),
+    Compose(ComposeError),
+}
+
+/// A searched composition: the base with the found weights folded in, its head and the weights.
+pub struct Searched<F: Family> {
+    pub model: F::Frozen,
+    pub head: Linear<Inference>,
+    pub weights: Vec<f32>,
+}
+
+/// LoraHub's recipe with a head: fit a head on the uniform composition, search the module
+/// weights (`config`) on the loss of `items` with that head, then fit the head again on the
+/// found composition.
+#[allow(clippy::too_many_arguments)]
+pub fn search<F: Family>(
+    family: &F,
+    base: &F::Frozen,
+    adapters: &[Adapter],
+    items: &[F::Item],
+    n_classes: usize,
+    schedule: Schedule,
+    eval_batch: usize,
+    config: &SearchConfig,
+) -> Result<Searched<F>, SearchFailure> {
+    let device = loramix_backend::device();
+    let parts = schedule.parts;
+    let n = adapters.len();
+    let mut model = base.clone();
+    attach(&mut model, adapters, &uniform_weights(n), &device).map_err(SearchFailure::Compose)?;
+    let train = features(family, &model, items, eval_batch, parts);
+    let head =
+        fit_head(train, items, n_classes, schedule, config.seed).map_err(SearchFailure::Train)?;
+    let input: Vec<_> = items
+        .chunks(eval_batch.max(1))
+        .map(|chunk| {
+            (
+                family.input::<Inference>(chunk, &device),
+                targets::<Inference, _>(chunk, &device),
+            )
+        })
+        .collect();
+    let found = search_weights(n, config, |weights| {
+        if set_weights(&mut model, weights, &device).is_err() {
+            return f32::INFINITY;
+        }
+        let loss = CrossEntropyLoss::new(None, &device);
+        let total: f32 = input
+            .iter()
+            .map(|(x, y)| {
+                let logits = head.forward(forward_in_parts(&model, x, parts, |m, x| m.features(x)));
+                let value: f32 = loss.forward(logits, y.clone()).into_scalar().elem();
+                value * y.dims()[0] as f32
+            })
+            .sum();
+        total / items.len() as f32
+    });
+    set_weights(&mut model, &found.weights, &device).map_err(SearchFailure::Compose)?;
+    let model = model.fold_lora();
+    let train = features(family, &model, items, eval_batch, parts);
+    let head =
+        fit_head(train, items, n_classes, schedule, config.seed).map_err(SearchFailure::Train)?;
+    Ok(Searched {
+        model,
+        head,
+        weights: found.weights,
+    })
 }

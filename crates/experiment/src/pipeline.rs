@@ -13,11 +13,11 @@ use indicatif::ProgressBar;
 use loramix_backend::{Device, Inference, Train};
 use loramix_compose::{
     DenseMerge, LearnedComposition, LearnedConfig, SearchConfig, attach, merge_into_base,
-    search_weights, set_weights, uniform_weights,
+    uniform_weights,
 };
 use loramix_data::{Labelled, LoadedSuite, Role, Shots, Suite, SuiteItem, Task};
 use loramix_lora::{Adapter, LoraConfig};
-use loramix_models::{Classifier, Trainable, forward_in_parts, trainable_params};
+use loramix_models::{Classifier, Trainable, trainable_params};
 use loramix_rng::derive_seed;
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +25,9 @@ use crate::cka::linear_cka;
 use crate::config::{Experiment, MethodKind, MethodSpec, Shot, hash_of};
 use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
-use crate::fit::{Schedule, TrainSet, accuracy, features, fit, fit_head, head_accuracy, targets};
+use crate::fit::{
+    Schedule, SearchFailure, TrainSet, accuracy, features, fit, fit_head, head_accuracy, search,
+};
 use crate::progress;
 use crate::store::{Appender, RunDir, Shard, read_rows, write_atomic, write_csv};
 
@@ -73,7 +75,7 @@ pub struct SimilarityRow {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub experiment: Experiment,
-    pub suite_text: String,
+    pub suite_keys: SuiteKeys,
     /// The fingerprint of a pretrained base (none for a base loramix pretrains).
     pub base_identity: Option<String>,
     /// Upstream tasks in use, in suite order.
@@ -88,7 +90,7 @@ impl Plan {
     pub fn new<I: SuiteItem>(
         experiment: Experiment,
         suite: &Suite<I>,
-        suite_text: String,
+        suite_keys: SuiteKeys,
         base_identity: Option<String>,
         runs: &Path,
     ) -> Result<Self> {
@@ -123,7 +125,7 @@ impl Plan {
         let run = RunDir::new(runs, &experiment.name);
         Ok(Self {
             experiment,
-            suite_text,
+            suite_keys,
             base_identity,
             upstream,
             downstream,
@@ -131,29 +133,43 @@ impl Plan {
         })
     }
 
-    /// A pretrained base is named by its fingerprint (its weights), an own base by what made it.
-    fn base_hash(&self) -> String {
+    /// A pretrained base is named by its fingerprint (its weights), an own base by what made it:
+    /// the suite's shared settings and its pretraining task, not the rest of the suite.
+    pub fn base_hash(&self) -> String {
         match &self.base_identity {
             Some(fingerprint) => hash_of(&[&"pretrained/1", fingerprint, &self.experiment.model]),
             None => hash_of(&[
-                &"base/1",
-                &self.suite_text,
+                &"base/2",
+                &self.suite_keys.shared,
+                &self.suite_keys.task(&self.suite_keys.pretrain),
                 &self.experiment.model,
                 &self.experiment.pretrain,
             ]),
         }
     }
 
-    fn upstream_hash(&self) -> String {
-        hash_of(&[&self.base_hash(), &self.experiment.upstream])
+    /// The base, the upstream settings and the upstream tasks in use.
+    pub fn upstream_hash(&self) -> String {
+        let tasks: Vec<_> = self
+            .upstream
+            .iter()
+            .map(|t| self.suite_keys.task(t))
+            .collect();
+        hash_of(&[
+            &self.base_hash(),
+            &self.suite_keys.shared,
+            &tasks,
+            &self.experiment.upstream,
+        ])
     }
 
-    /// The hash a sweep row of `method` must carry to count as done.
-    pub fn cell_hash(&self, method: &MethodSpec) -> String {
+    /// The hash a sweep row of `method` on downstream task `task` must carry to count as done.
+    pub fn cell_hash(&self, method: &MethodSpec, task: &str) -> String {
         let t = &self.experiment.transfer;
         hash_of(&[
             &self.upstream_hash(),
             &self.upstream,
+            &self.suite_keys.task(task),
             &(t.full_per_class, t.batch, t.eval_batch),
             method,
         ])
@@ -161,10 +177,16 @@ impl Plan {
 
     /// The similarity stage's hash.
     pub fn similarity_hash(&self) -> String {
+        let tasks: Vec<_> = self
+            .downstream
+            .iter()
+            .map(|t| self.suite_keys.task(t))
+            .collect();
         hash_of(&[
             &self.upstream_hash(),
             &self.upstream,
             &self.downstream,
+            &tasks,
             &self.experiment.similarity,
             &self.experiment.transfer.full_per_class,
         ])
@@ -176,6 +198,59 @@ impl Plan {
             .with_rank(rank.unwrap_or(up.rank))
             .with_alpha(alpha.unwrap_or(up.alpha))
             .with_targets(up.targets.clone())
+    }
+}
+
+/// What artifact hashes take from a suite file: its shared settings and each task's table as
+/// parsed TOML, without names and descriptions. Comments, formatting, descriptions and tasks an
+/// artifact does not use change no hash, so adding a downstream task retrains nothing.
+#[derive(Debug, Clone, Default)]
+pub struct SuiteKeys {
+    shared: BTreeMap<String, toml::Value>,
+    tasks: BTreeMap<String, toml::Value>,
+    pretrain: String,
+}
+
+impl SuiteKeys {
+    /// The keys of the suite TOML `text` (read from `path`).
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| ExperimentError::Config {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let mut keys = Self::default();
+        for (key, value) in table {
+            match key.as_str() {
+                "name" | "description" => {}
+                "pretrain" => keys.pretrain = keys.insert_task(value),
+                "upstream" | "downstream" => {
+                    for task in value.as_array().cloned().unwrap_or_default() {
+                        keys.insert_task(task);
+                    }
+                }
+                _ => {
+                    keys.shared.insert(key, value);
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Adds one task table; returns its name.
+    fn insert_task(&mut self, mut task: toml::Value) -> String {
+        let mut name = String::new();
+        if let Some(table) = task.as_table_mut() {
+            table.remove("description");
+            if let Some(toml::Value::String(n)) = table.remove("name") {
+                name = n;
+            }
+        }
+        self.tasks.insert(name.clone(), task);
+        name
+    }
+
+    fn task(&self, name: &str) -> Option<&toml::Value> {
+        self.tasks.get(name)
     }
 }
 
@@ -443,7 +518,7 @@ pub fn transfer<F: Family>(
     let mut index = 0;
     for (task_index, task) in ctx.downstream.iter().enumerate() {
         for method in &ctx.plan.experiment.methods {
-            let hash = ctx.plan.cell_hash(method);
+            let hash = ctx.plan.cell_hash(method, &task.name);
             for &shot in &t.shots {
                 for seed in 0..t.seeds {
                     let key = (
@@ -503,7 +578,7 @@ pub fn transfer<F: Family>(
             method,
             shot,
             seed,
-            config: ctx.plan.cell_hash(method),
+            config: ctx.plan.cell_hash(method, &task.name),
         };
         let (row, weight_rows) = run_cell(ctx, base, adapters, &cell, cached)?;
         weights.append(&weight_rows)?;
@@ -720,7 +795,7 @@ fn run_cell<F: Family>(
             )
             .map_err(|e| match e {
                 SearchFailure::Train(source) => train_error(source),
-                SearchFailure::Other(e) => e,
+                SearchFailure::Compose(e) => e.into(),
             })?;
             Outcome {
                 accuracy,
@@ -775,25 +850,8 @@ fn learned_weight_rows<I, M: Classifier<Train>>(
     rows
 }
 
-enum SearchFailure {
-    Train(loramix_models::TrainError),
-    Other(ExperimentError),
-}
-
-impl From<ExperimentError> for SearchFailure {
-    fn from(e: ExperimentError) -> Self {
-        SearchFailure::Other(e)
-    }
-}
-
-impl From<loramix_compose::ComposeError> for SearchFailure {
-    fn from(e: loramix_compose::ComposeError) -> Self {
-        SearchFailure::Other(e.into())
-    }
-}
-
-/// LoraHub's recipe with a head: fit a head on the uniform composition, search the module
-/// weights on the k-shot loss with that head, then fit the head again on the found composition.
+/// LoraHub's recipe with a head ([`fit::search`](crate::fit::search)) on a cell, scored on the
+/// test split.
 fn search_cell<F: Family>(
     ctx: &Context<F>,
     base: &F::Frozen,
@@ -805,21 +863,6 @@ fn search_cell<F: Family>(
 ) -> std::result::Result<(f64, Vec<f32>), SearchFailure> {
     let (task, method) = (cell.task, cell.method);
     let t = &ctx.plan.experiment.transfer;
-    let n_classes = task.train.classes.len();
-    let n = adapters.len();
-    let mut model = base.clone();
-    attach(&mut model, adapters, &uniform_weights(n), &ctx.device)?;
-    let train = features(&ctx.family, &model, items, t.eval_batch, ctx.parts);
-    let head = fit_head(train, items, n_classes, schedule, seed).map_err(SearchFailure::Train)?;
-    let input: Vec<_> = items
-        .chunks(t.eval_batch)
-        .map(|chunk| {
-            (
-                ctx.family.input::<Inference>(chunk, &ctx.device),
-                targets::<Inference, _>(chunk, &ctx.device),
-            )
-        })
-        .collect();
     let defaults = SearchConfig::default();
     let config = SearchConfig {
         budget: method.budget.unwrap_or(defaults.budget),
@@ -829,39 +872,28 @@ fn search_cell<F: Family>(
         bound: method.bound.unwrap_or(defaults.bound),
         seed,
     };
-    let device = &ctx.device;
-    let found = search_weights(n, &config, |weights| {
-        if set_weights(&mut model, weights, device).is_err() {
-            return f32::INFINITY;
-        }
-        let loss = burn::nn::loss::CrossEntropyLoss::new(None, device);
-        let total: f32 = input
-            .iter()
-            .map(|(x, y)| {
-                let value: f32 = burn::tensor::ElementConversion::elem(
-                    loss.forward(
-                        head.forward(forward_in_parts(&model, x, ctx.parts, |m, x| m.features(x))),
-                        y.clone(),
-                    )
-                    .into_scalar(),
-                );
-                value * y.dims()[0] as f32
-            })
-            .sum();
-        total / items.len() as f32
-    });
-    set_weights(&mut model, &found.weights, &ctx.device)?;
-    let model = model.fold_lora();
-    let train = features(&ctx.family, &model, items, t.eval_batch, ctx.parts);
-    let head = fit_head(train, items, n_classes, schedule, seed).map_err(SearchFailure::Train)?;
+    let n_classes = task.train.classes.len();
+    let found = search(
+        &ctx.family,
+        base,
+        adapters,
+        items,
+        n_classes,
+        schedule,
+        t.eval_batch,
+        &config,
+    )?;
     let test = features(
         &ctx.family,
-        &model,
+        &found.model,
         &task.test.items,
         t.eval_batch,
         ctx.parts,
     );
-    Ok((head_accuracy(&head, test, &task.test.items), found.weights))
+    Ok((
+        head_accuracy(&found.head, test, &task.test.items),
+        found.weights,
+    ))
 }
 
 /// Linear CKA (claim 4) between each downstream task's representation and each upstream

@@ -69,27 +69,16 @@ pub fn import_dinov2(onnx: &Path, out: &Path) -> Result<()> {
 /// Writes the loramix adapter in `adapter` as a PEFT adapter in `out`, with the module names of
 /// the family of the checkpoint in `base` (its `config.json` `model_type`: `bert` or `dinov2`).
 pub fn export_peft(adapter: &Path, base: &Path, out: &Path) -> Result<()> {
-    #[derive(serde::Deserialize)]
-    struct Family {
-        #[serde(default)]
-        model_type: String,
-    }
     let invalid = |e: String| ExperimentError::Invalid(e);
-    let config_path = base.join("config.json");
-    let family: Family = loramix_models::checkpoint::read_config(&config_path)
-        .map_err(|e| invalid(e.to_string()))?;
-    let names = match family.model_type.as_str() {
-        "bert" => &loramix_models::hf::BERT,
-        "dinov2" => &loramix_models::hf::DINOV2,
-        other => {
-            return Err(invalid(format!(
-                "{}: model_type `{other}`: PEFT export knows `bert` and `dinov2`",
-                config_path.display()
-            )));
-        }
-    };
+    let model_type = crate::user::model_type(base)?;
+    let names = crate::user::block_names(&model_type).ok_or_else(|| {
+        invalid(format!(
+            "{}: model_type `{model_type}`: PEFT export knows `bert` and `dinov2`",
+            base.join("config.json").display()
+        ))
+    })?;
     let adapter = loramix_lora::Adapter::load(adapter).map_err(|e| invalid(e.to_string()))?;
-    let name = base.canonicalize().unwrap_or_else(|_| base.to_path_buf());
+    let name = crate::user::absolute(base);
     loramix_peft::write(&adapter, out, names, &name.display().to_string())
         .map_err(|e| invalid(e.to_string()))
 }

@@ -19,7 +19,9 @@ use crate::store::{read_rows, write_csv};
 #[derive(Debug, Serialize)]
 struct Manifest<'a> {
     experiment: &'a Experiment,
-    git_revision: String,
+    /// loramix's version and the revision it was built from.
+    loramix_version: &'static str,
+    loramix_revision: &'static str,
     backend: &'static str,
     threads: usize,
     /// Seconds per stage, summed over every invocation that worked on this run.
@@ -32,15 +34,21 @@ struct Manifest<'a> {
 /// into the run folder; returns the files written.
 pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
     let run = &plan.run;
-    let current: BTreeMap<String, String> = plan
-        .experiment
-        .methods
+    let current: BTreeMap<(&str, String), String> = plan
+        .downstream
         .iter()
-        .map(|m| (m.name(), plan.cell_hash(m)))
+        .flat_map(|task| {
+            plan.experiment
+                .methods
+                .iter()
+                .map(move |m| ((task.as_str(), m.name()), plan.cell_hash(m, task)))
+        })
         .collect();
     // Rows of this config's methods and tasks; others are left from earlier configs.
     let is_current = |task: &String, method: &str, config: &str| {
-        current.get(method).is_some_and(|h| h == config) && plan.downstream.contains(task)
+        current
+            .get(&(task.as_str(), method.to_string()))
+            .is_some_and(|h| h == config)
     };
     let order: Vec<String> = plan.experiment.methods.iter().map(|m| m.name()).collect();
 
@@ -137,7 +145,8 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
     };
     let manifest = Manifest {
         experiment: &plan.experiment,
-        git_revision: git_revision(),
+        loramix_version: env!("CARGO_PKG_VERSION"),
+        loramix_revision: env!("LORAMIX_REVISION"),
         backend: loramix_backend::NAME,
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         stage_seconds: timings.seconds,
@@ -227,25 +236,6 @@ fn convert_weight(row: pipeline::WeightRow) -> Result<WeightRow> {
     })
 }
 
-fn git_revision() -> String {
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match git(&["rev-parse", "--short=12", "HEAD"]) {
-        Some(rev) => {
-            let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            if dirty { format!("{rev}-dirty") } else { rev }
-        }
-        None => "unknown".into(),
-    }
-}
-
 fn preamble(plan: &Plan, manifest: &Manifest) -> String {
     let e = &plan.experiment;
     let t = &e.transfer;
@@ -325,7 +315,7 @@ fn preamble(plan: &Plan, manifest: &Manifest) -> String {
         "- Backend `{}`, {} threads, revision `{}`. Time: {} (total {:.1} min).\n",
         manifest.backend,
         manifest.threads,
-        manifest.git_revision,
+        manifest.loramix_revision,
         stages.join(", "),
         total / 60.0
     ));

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Experiment;
 use crate::error::{ExperimentError, Result, io};
 use crate::family::{BertText, Family, Text, Vision};
-use crate::pipeline::{self, Context, Plan, read_json, write_json};
+use crate::pipeline::{self, Context, Plan, SuiteKeys, read_json, write_json};
 use crate::report;
 use crate::store::Shard;
 
@@ -25,6 +25,8 @@ pub enum Stage {
     Report,
     /// Every stage in order (the sweep limited to the shard).
     Run,
+    /// Everything up to training: files, suite, data, shot counts, pretrained backbone.
+    Check,
 }
 
 /// Where runs go and which part of the sweep this process runs.
@@ -47,6 +49,7 @@ pub fn execute(path: &Path, stage: Stage, options: &Options) -> Result<()> {
     let experiment = Experiment::from_file(path)?;
     let suite_text = std::fs::read_to_string(&experiment.suite).map_err(io(&experiment.suite))?;
     let modality = peek_modality(&experiment.suite, &suite_text)?;
+    let keys = SuiteKeys::parse(&suite_text, &experiment.suite)?;
     let pretrained = experiment.pretrained_dir.clone();
     if let Some(dir) = &pretrained {
         crate::pretrained::prepare(dir, &experiment.data)?;
@@ -60,18 +63,18 @@ pub fn execute(path: &Path, stage: Stage, options: &Options) -> Result<()> {
                 message: "an image suite needs `image = { channels, height, width }`".into(),
             })?;
             let family = Vision::new(&experiment.model, shape, pretrained.as_deref())?;
-            go(experiment, suite, suite_text, family, stage, options)
+            go(experiment, suite, keys, family, stage, options)
         }
         Modality::Text => {
             let suite = Suite::<TextItem>::from_toml(&suite_text, &experiment.suite)?;
             match &pretrained {
                 Some(dir) => {
                     let family = BertText::new(&experiment.model, dir)?;
-                    go(experiment, suite, suite_text, family, stage, options)
+                    go(experiment, suite, keys, family, stage, options)
                 }
                 None => {
                     let family = Text::new(&experiment.model)?;
-                    go(experiment, suite, suite_text, family, stage, options)
+                    go(experiment, suite, keys, family, stage, options)
                 }
             }
         }
@@ -93,7 +96,7 @@ fn peek_modality(path: &Path, text: &str) -> Result<Modality> {
 fn go<F: Family>(
     experiment: Experiment,
     suite: Suite<F::Item>,
-    suite_text: String,
+    suite_keys: SuiteKeys,
     family: F,
     stage: Stage,
     options: &Options,
@@ -101,7 +104,7 @@ fn go<F: Family>(
     let base_identity = family
         .pretrained()
         .map(loramix_lora::AdapterHost::fingerprint);
-    let plan = Plan::new(experiment, &suite, suite_text, base_identity, &options.runs)?;
+    let plan = Plan::new(experiment, &suite, suite_keys, base_identity, &options.runs)?;
     if stage == Stage::Report {
         return timed(&plan, "report", || report::write(&plan).map(|_| ()));
     }
@@ -116,6 +119,18 @@ fn go<F: Family>(
     let started = Instant::now();
     let ctx = Context::new(plan, suite, family, options.parts)?;
     eprintln!("data loaded in {:.1}s", started.elapsed().as_secs_f64());
+    if stage == Stage::Check {
+        eprintln!(
+            "{}: ok (suite, data, shot counts{}), nothing trained",
+            ctx.plan.experiment.name,
+            if ctx.family.pretrained().is_some() {
+                ", pretrained backbone"
+            } else {
+                ""
+            }
+        );
+        return Ok(());
+    }
     let plan = &ctx.plan;
     let base = timed(plan, "pretrain", || pipeline::pretrain(&ctx))?;
     if stage == Stage::Pretrain {

@@ -561,10 +561,10 @@ fn shipped_experiments_fit_their_suites() {
         let runs = Path::new("unused");
         let plan = if text_suite {
             let suite = Suite::<TextItem>::from_file(&experiment.suite).unwrap();
-            Plan::new(experiment, &suite, String::new(), None, runs)
+            Plan::new(experiment, &suite, Default::default(), None, runs)
         } else {
             let suite = Suite::<ImageItem>::from_file(&experiment.suite).unwrap();
-            Plan::new(experiment, &suite, String::new(), None, runs)
+            Plan::new(experiment, &suite, Default::default(), None, runs)
         };
         let plan = plan.unwrap_or_else(|e| panic!("{file}: {e}"));
         assert!(
@@ -572,6 +572,70 @@ fn shipped_experiments_fit_their_suites() {
             "{file}: one task per shift at least"
         );
     }
+}
+
+/// The suite text with `line` added to the table of task `name`.
+fn with_line_in_task(suite: &str, name: &str, line: &str) -> String {
+    let at = format!("name = \"{name}\"\n");
+    assert!(suite.contains(&at), "no task {name}");
+    suite.replacen(&at, &format!("{at}{line}\n"), 1)
+}
+
+#[test]
+fn artifact_hashes_cover_only_what_made_them() {
+    use loramix_data::{ImageItem, Suite};
+    use loramix_experiment::config::Experiment;
+    use loramix_experiment::pipeline::{Plan, SuiteKeys};
+    let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
+    let experiment = Experiment::from_file(&folder.join("quick.toml")).unwrap();
+    let path = experiment.suite.clone();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let plan = |text: &str| {
+        let suite = Suite::<ImageItem>::from_toml(text, &path).unwrap();
+        let keys = SuiteKeys::parse(text, &path).unwrap();
+        Plan::new(experiment.clone(), &suite, keys, None, Path::new("unused")).unwrap()
+    };
+    let original = plan(&text);
+    let cells = |p: &Plan| -> Vec<String> {
+        p.downstream
+            .iter()
+            .flat_map(|t| p.experiment.methods.iter().map(|m| p.cell_hash(m, t)))
+            .collect()
+    };
+
+    // A comment, an edited description and one more downstream task retrain nothing.
+    let added = format!(
+        "# a comment\n{}\n[[downstream]]\nname = \"extra\"\nsource = \"digits\"\nshift = \"task\"\n",
+        text.replacen("description = \"", "description = \"Edited. ", 2)
+    );
+    let grown = plan(&added);
+    assert_eq!(grown.base_hash(), original.base_hash());
+    assert_eq!(grown.upstream_hash(), original.upstream_hash());
+    assert_eq!(cells(&grown), cells(&original));
+
+    // The pretraining task makes the base; an upstream task in use makes the modules.
+    let pretrain = text.split("[pretrain]").nth(1).unwrap();
+    let pretrain_name = pretrain.split('"').nth(1).unwrap();
+    let changed = plan(&with_line_in_task(&text, pretrain_name, "max_train = 100"));
+    assert_ne!(changed.base_hash(), original.base_hash());
+    let upstream = &original.upstream[0];
+    let changed = plan(&with_line_in_task(&text, upstream, "max_train = 100"));
+    assert_eq!(changed.base_hash(), original.base_hash());
+    assert_ne!(changed.upstream_hash(), original.upstream_hash());
+
+    // A downstream task's cells depend on it alone.
+    let (first, second) = (&original.downstream[0], &original.downstream[1]);
+    let changed = plan(&with_line_in_task(&text, first, "test_per_class = 7"));
+    assert_eq!(changed.upstream_hash(), original.upstream_hash());
+    let method = &original.experiment.methods[0];
+    assert_ne!(
+        changed.cell_hash(method, first),
+        original.cell_hash(method, first)
+    );
+    assert_eq!(
+        changed.cell_hash(method, second),
+        original.cell_hash(method, second)
+    );
 }
 
 #[test]

@@ -79,11 +79,12 @@ impl<B: Backend> StackedDelta<B> {
         (low * self.column_weights().unsqueeze::<D>()).matmul(self.b.clone().unsqueeze::<D>())
     }
 
-    /// `(A diag(c), B)`: two factors whose product is the update.
+    /// `(A, diag(c) B)`: two factors whose product is the update. The weights go on the `B`
+    /// side so that an exported composition keeps every module's `A` as it was trained.
     pub fn factors(&self) -> (Tensor<B, 2>, Tensor<B, 2>) {
         (
-            self.a.clone() * self.column_weights().unsqueeze::<2>(),
-            self.b.clone(),
+            self.a.clone(),
+            self.b.clone() * self.column_weights().unsqueeze_dim::<2>(1),
         )
     }
 

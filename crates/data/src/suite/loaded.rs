@@ -6,8 +6,8 @@ use std::path::Path;
 
 use crate::error::{DataError, Result};
 use crate::sampler::{ShotSampler, Shots};
-use crate::suite::item::source_key;
-use crate::suite::plan::{Plan, overlap, plan};
+use crate::suite::item::{load_key, source_key};
+use crate::suite::plan::{Plan, SourceItems, overlap, plan};
 use crate::suite::{Role, Shift, Suite, SuiteItem, TaskSpec};
 use crate::{ImageShape, LabelledDataset};
 use loramix_rng::{derive_seed, example_seed};
@@ -16,12 +16,12 @@ use loramix_rng::{derive_seed, example_seed};
 #[derive(Debug)]
 pub struct LoadedSuite<I: SuiteItem> {
     suite: Suite<I>,
-    sources: BTreeMap<String, LabelledDataset<I>>,
+    sources: BTreeMap<String, SourceItems<I>>,
     plans: Vec<Plan>,
 }
 
 /// One task's data: the training pool (k-shot sets are drawn from it with [`Task::shots`])
-/// and the fixed, class-balanced test split.
+/// and the fixed test split (class-balanced, unless the data gave its own).
 #[derive(Debug, Clone)]
 pub struct Task<I> {
     pub name: String,
@@ -32,24 +32,25 @@ pub struct Task<I> {
 }
 
 impl<I: SuiteItem> Suite<I> {
-    /// Loads every source under `data_dir` (the fetch step's `DEST`), decides every task's
-    /// examples, and rejects the suite if a downstream task's examples are trained on upstream.
+    /// Loads every source (fetched ones from under `data_dir`, the fetch step's `DEST`; users'
+    /// data from the task's path), decides every task's examples, and rejects the suite if a
+    /// downstream task's examples are trained on upstream.
     pub fn load(self, data_dir: &Path) -> Result<LoadedSuite<I>> {
         let mut sources = BTreeMap::new();
         for (_, task) in self.tasks() {
-            if let Entry::Vacant(slot) = sources.entry(source_key(task)) {
+            if let Entry::Vacant(slot) = sources.entry(load_key(task)) {
                 let data = I::load(task, data_dir, self.image)?.ok_or_else(|| {
                     self.task_error(
                         &task.name,
                         format!("source {:?} is not {:?} data", task.source, I::MODALITY),
                     )
                 })?;
-                slot.insert(data);
+                slot.insert(SourceItems::from(data));
             }
         }
         let plans = self
             .tasks()
-            .map(|(_, task)| plan(&self, task, &sources[&source_key(task)]))
+            .map(|(_, task)| plan(&self, task, &sources[&load_key(task)]))
             .collect::<Result<Vec<_>>>()?;
         let loaded = LoadedSuite {
             suite: self,
@@ -84,7 +85,7 @@ impl<I: SuiteItem> LoadedSuite<I> {
             .find(|(_, (_, t))| t.name == name)
             .ok_or_else(|| self.suite.task_error(name, "no such task"))?;
         let plan = &self.plans[at];
-        let source = &self.sources[&source_key(spec)];
+        let source = &self.sources[&load_key(spec)];
         let seed = derive_seed(self.suite.split_seed, &format!("transform/{name}"));
         let shape: Option<ImageShape> = self.suite.image;
         let items = |picks: &[(usize, usize)]| {

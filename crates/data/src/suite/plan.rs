@@ -1,12 +1,44 @@
 //! Which examples of its source each task uses: labels, part, test split, training pool.
 
 use std::collections::BTreeSet;
+use std::ops::Range;
 
-use crate::LabelledDataset;
+use crate::GivenSplits;
 use crate::error::Result;
 use crate::sampler::{ShotSampler, Shots, balanced_split};
 use crate::suite::{Suite, SuiteItem, TaskSpec};
 use loramix_rng::derive_seed;
+
+/// A source's splits in one list, so that a position names one example whatever its split
+/// (what the leakage check compares): the given training split first, then the validation
+/// split (reserved for validation: in no task), then the given test split.
+#[derive(Debug)]
+pub(crate) struct SourceItems<I> {
+    pub items: Vec<I>,
+    pub classes: Vec<String>,
+    /// Items `..train` are the given training split.
+    pub train: usize,
+    pub test: Option<Range<usize>>,
+}
+
+impl<I> From<GivenSplits<I>> for SourceItems<I> {
+    fn from(splits: GivenSplits<I>) -> Self {
+        let mut items = splits.train.items;
+        let train = items.len();
+        items.extend(splits.val.into_iter().flat_map(|v| v.items));
+        let test = splits.test.map(|t| {
+            let start = items.len();
+            items.extend(t.items);
+            start..items.len()
+        });
+        Self {
+            items,
+            classes: splits.train.classes,
+            train,
+            test,
+        }
+    }
+}
 
 /// A task's examples as positions in its source, with their task labels.
 #[derive(Debug, Clone)]
@@ -64,31 +96,76 @@ fn label_map<I: SuiteItem>(
 pub(crate) fn plan<I: SuiteItem>(
     suite: &Suite<I>,
     task: &TaskSpec<I>,
-    source: &LabelledDataset<I>,
+    source: &SourceItems<I>,
 ) -> Result<Plan> {
     let (map, classes) = label_map(suite, task, &source.classes)?;
-    let candidates: Vec<(usize, usize)> = source
-        .items
-        .iter()
-        .enumerate()
+    let labelled = |positions: Range<usize>| {
+        positions.filter_map(|i| {
+            map.get(source.items[i].label())
+                .copied()
+                .flatten()
+                .map(|l| (i, l))
+        })
+    };
+    let candidates: Vec<(usize, usize)> = labelled(0..source.train)
         .filter(|(i, _)| task.part.is_none_or(|p| i % p.of == p.index))
-        .filter_map(|(i, item)| map.get(item.label()).copied().flatten().map(|l| (i, l)))
         .collect();
-    let labels: Vec<usize> = candidates.iter().map(|&(_, l)| l).collect();
-    let test_per_class = task.test_per_class.unwrap_or(suite.test_per_class);
     let seed = derive_seed(suite.split_seed, &format!("split/{}", task.name));
-    let split = balanced_split(&labels, &classes, test_per_class, seed)
-        .map_err(|e| suite.task_error(&task.name, e.to_string()))?;
-    let train_labels: Vec<usize> = split.train.iter().map(|&i| labels[i]).collect();
-    let mut kept = ShotSampler::new(&train_labels, &classes, seed).sample(Shots::Full {
+    let (pool, test): (Vec<_>, Vec<_>) = match &source.test {
+        Some(given) => {
+            let test: Vec<_> = labelled(given.clone()).collect();
+            if test.is_empty() {
+                return Err(suite.task_error(
+                    &task.name,
+                    "the given test split holds none of the task's classes",
+                ));
+            }
+            (candidates, test)
+        }
+        None => {
+            let labels: Vec<usize> = candidates.iter().map(|&(_, l)| l).collect();
+            let test_per_class = match task.test_per_class.or(suite.test_per_class) {
+                Some(n) => n,
+                None => default_test_per_class(suite, task, &labels, &classes)?,
+            };
+            let split = balanced_split(&labels, &classes, test_per_class, seed)
+                .map_err(|e| suite.task_error(&task.name, e.to_string()))?;
+            let at = |positions: Vec<usize>| positions.into_iter().map(|i| candidates[i]).collect();
+            (at(split.train), at(split.test))
+        }
+    };
+    let pool_labels: Vec<usize> = pool.iter().map(|&(_, l)| l).collect();
+    let mut kept = ShotSampler::new(&pool_labels, &classes, seed).sample(Shots::Full {
         cap: task.max_train,
     })?;
     kept.sort_unstable();
     Ok(Plan {
-        train: kept.iter().map(|&i| candidates[split.train[i]]).collect(),
-        test: split.test.iter().map(|&i| candidates[i]).collect(),
+        train: kept.iter().map(|&i| pool[i]).collect(),
+        test,
         classes,
     })
+}
+
+/// Half the smallest class's examples, at most 100: a test split that small data allows,
+/// leaving as many examples to train on.
+fn default_test_per_class<I: SuiteItem>(
+    suite: &Suite<I>,
+    task: &TaskSpec<I>,
+    labels: &[usize],
+    classes: &[String],
+) -> Result<usize> {
+    let mut counts = vec![0; classes.len()];
+    labels.iter().for_each(|&l| counts[l] += 1);
+    match counts.iter().enumerate().min_by_key(|&(_, n)| n) {
+        Some((class, &n)) if n < 2 => Err(suite.task_error(
+            &task.name,
+            format!(
+                "class `{}` has {n} examples: at least 2 are needed to test and train on",
+                classes[class]
+            ),
+        )),
+        smallest => Ok(smallest.map_or(0, |(_, &n)| (n / 2).min(100))),
+    }
 }
 
 /// Number of examples of `downstream` (train and test) that `trained` trains on.

@@ -22,8 +22,10 @@ pub struct Suite<I: SuiteItem> {
     pub image: Option<ImageShape>,
     /// Seed of every test split and transform: fixed per suite, never per run.
     pub split_seed: u64,
-    /// Test examples per class, unless a task says otherwise.
-    pub test_per_class: usize,
+    /// Test examples per class, unless a task says otherwise. Without either, half the
+    /// smallest class's examples, at most 100, so that small data works without tuning.
+    /// Ignored where the data gives its own test split: the user's hold-out is used whole.
+    pub test_per_class: Option<usize>,
     pub pretrain: TaskSpec<I>,
     pub upstream: Vec<TaskSpec<I>>,
     pub downstream: Vec<TaskSpec<I>>,
@@ -91,7 +93,11 @@ pub struct TaskSpec<I: SuiteItem> {
     #[serde(default)]
     pub description: String,
     pub source: Source,
-    /// Data of `image-folder` / `csv-text`, relative to the data directory unless absolute.
+    /// Data of `image-folder` / `csv-text`. A relative path is read from the suite file's folder
+    /// (users keep their data beside their suite, not in the fetch cache); [`Suite::from_toml`]
+    /// resolves it. Its `train/`, `val/`, `test/` folders or `train.csv`, `val.csv`, `test.csv`
+    /// are used as given: the training pool comes from train, the test split is test whole, and
+    /// val is in neither (reserved for validation).
     pub path: Option<PathBuf>,
     pub text_column: Option<String>,
     pub label_column: Option<String>,
@@ -122,7 +128,8 @@ impl<I: SuiteItem> Suite<I> {
         Self::from_toml(&text, path)
     }
 
-    /// Parses and validates suite TOML; `origin` names it in errors.
+    /// Parses and validates suite TOML; `origin` names it in errors, and relative task paths
+    /// are resolved against its folder.
     pub fn from_toml(text: &str, origin: &Path) -> Result<Self> {
         // The modality first, so loading a text suite as images says so rather than failing
         // on its first text transform.
@@ -137,8 +144,9 @@ impl<I: SuiteItem> Suite<I> {
                 ),
             ));
         }
-        let suite: Self = parse(text, origin)?;
+        let mut suite: Self = parse(text, origin)?;
         suite.validate(origin)?;
+        suite.resolve_paths(origin)?;
         Ok(suite)
     }
 
@@ -155,6 +163,29 @@ impl<I: SuiteItem> Suite<I> {
             task: task.to_owned(),
             message: message.into(),
         }
+    }
+
+    fn resolve_paths(&mut self, origin: &Path) -> Result<()> {
+        let base = origin.parent().unwrap_or(Path::new(""));
+        let tasks = std::iter::once(&mut self.pretrain)
+            .chain(&mut self.upstream)
+            .chain(&mut self.downstream);
+        for task in tasks {
+            if let Some(path) = &mut task.path {
+                *path = base.join(&*path);
+                if !path.exists() {
+                    return Err(crate::error::invalid(
+                        origin,
+                        format!(
+                            "task `{}`: `{}` does not exist (relative paths are read from the suite file's folder)",
+                            task.name,
+                            path.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     fn validate(&self, origin: &Path) -> Result<()> {

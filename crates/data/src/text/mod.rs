@@ -9,7 +9,7 @@ mod wordnet;
 use std::path::Path;
 
 pub use brown::load_brown;
-pub use csv_text::{load_csv_text, load_tweets};
+pub use csv_text::{load_csv_splits, load_csv_text, load_tweets};
 pub use fortunes::load_fortunes;
 pub use spam::load_spam_assassin;
 pub use wordnet::load_wordnet_glosses;

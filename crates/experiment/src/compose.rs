@@ -1,0 +1,646 @@
+//! `loramix compose`: a base model, N adapters and a user's few-shot data in; the composition
+//! as one PEFT adapter, its classifier head and a score table out. Every candidate (the base
+//! with a head only, each adapter alone, the composition) is scored on the same validation
+//! data, so the user sees whether composing helped.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::AutodiffModule;
+use burn::nn::Linear;
+use loramix_backend::Inference;
+use loramix_compose::{
+    Compressed, DenseMerge, LearnedComposition, LearnedConfig, SearchConfig, attach, compress,
+    compress_dense, export_exact, merge_into_base, merged_deltas, uniform_weights,
+};
+use loramix_data::{ImageItem, Labelled, TextItem};
+use loramix_lora::{Adapter, AdapterHost, CompositionRecord, ParentModule};
+use loramix_models::hf::HfBlockNames;
+use loramix_models::{Classifier, Trainable};
+use serde::Serialize;
+
+use crate::error::{ExperimentError, Result, io};
+use crate::family::Family;
+use crate::fit::{Schedule, SearchFailure, TrainSet, features, fit, fit_head, head_accuracy};
+use crate::progress;
+use crate::user::{self, UserBase};
+
+/// How the adapters are composed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// The average of the modules' deltas (weights 1/N).
+    Uniform,
+    /// Per-layer softmax weights over the modules, trained with the head.
+    Learned,
+    /// LoraHub's gradient-free search of one weight per module.
+    Search,
+    /// TIES-merging of the dense deltas (`--density`, `--lambda`).
+    Ties,
+    /// DARE: random drops of delta entries, rescaled, then a weighted sum (`--drop`).
+    Dare,
+    /// The weights given with `--weights` (task arithmetic; negative weights allowed).
+    Fixed,
+}
+
+/// Everything `loramix compose` is given.
+#[derive(Debug, Clone)]
+pub struct ComposeJob {
+    pub base: PathBuf,
+    pub adapters: Vec<PathBuf>,
+    /// Training data: an image folder (`<class>/` sub-folders, or `train/` [`val/`] with
+    /// them) or CSV text (a file, or a folder with `train.csv` [`val.csv`]).
+    pub data: PathBuf,
+    /// Validation data in the same form, if not inside `data`.
+    pub val: Option<PathBuf>,
+    pub text_column: String,
+    pub label_column: String,
+    pub method: Method,
+    pub weights: Option<Vec<f32>>,
+    /// Compress the result to this rank (default: exact, rank `sum r_i`; TIES and DARE, whose
+    /// result is not low-rank, default to the largest `sum r_i` of a layer).
+    pub rank: Option<usize>,
+    pub density: f32,
+    pub lambda: f32,
+    pub drop: f32,
+    /// Steps of the learned composition (weights and head together).
+    pub steps: usize,
+    /// The learned composition's weight learning rate.
+    pub lr: f64,
+    /// Steps and learning rate of every head fitted on frozen features.
+    pub head_steps: usize,
+    pub head_lr: f64,
+    pub batch: usize,
+    pub max_len: Option<usize>,
+    pub image_size: Option<usize>,
+    pub seed: u64,
+    pub out: PathBuf,
+    pub parts: usize,
+}
+
+/// One scored candidate.
+#[derive(Debug, Clone, Serialize)]
+pub struct Score {
+    pub candidate: String,
+    pub accuracy: f64,
+}
+
+/// What `compose` did, written as `compose.json` beside the adapter.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComposeReport {
+    pub method: Method,
+    pub base: PathBuf,
+    pub adapters: Vec<PathBuf>,
+    pub classes: Vec<String>,
+    pub train_examples: usize,
+    pub validation_examples: usize,
+    /// `validation`, or `training` when no validation data was given (optimistic).
+    pub scored_on: String,
+    /// Head only, each adapter alone, the composition, and the adapter as written.
+    pub scores: Vec<Score>,
+    pub rank: usize,
+    pub approximation_error: f64,
+    pub seconds: f64,
+}
+
+/// Runs the job and writes its outputs to `job.out`.
+pub fn compose(job: &ComposeJob) -> Result<ComposeReport> {
+    check_job(job)?;
+    let model_type = user::model_type(&job.base)?;
+    let names = user::block_names(&model_type).ok_or_else(|| {
+        ExperimentError::Invalid(format!(
+            "{}: model_type `{model_type}`: compose reads `bert` and `dinov2` checkpoints",
+            job.base.join("config.json").display()
+        ))
+    })?;
+    eprintln!("loading the base model in {}", job.base.display());
+    match UserBase::open(&job.base, job.max_len, job.image_size)? {
+        UserBase::Text(family) => {
+            let data = text_splits(job)?;
+            run(&family, names, data, job)
+        }
+        UserBase::Vision(family) => {
+            let data = image_splits(job, family.shape)?;
+            run(&family, names, data, job)
+        }
+    }
+}
+
+fn check_job(job: &ComposeJob) -> Result<()> {
+    let bad = |m: String| Err(ExperimentError::Invalid(m));
+    if job.adapters.is_empty() {
+        return bad("give at least one adapter directory".into());
+    }
+    match (&job.weights, job.method) {
+        (Some(w), Method::Fixed | Method::Dare) if w.len() != job.adapters.len() => {
+            return bad(format!(
+                "--weights has {} values for {} adapters",
+                w.len(),
+                job.adapters.len()
+            ));
+        }
+        (None, Method::Fixed) => return bad("--method fixed needs --weights".into()),
+        (Some(_), Method::Uniform | Method::Learned | Method::Search | Method::Ties) => {
+            return bad(format!(
+                "--weights applies to --method fixed and dare, not {:?}",
+                job.method
+            ));
+        }
+        _ => {}
+    }
+    if let Some(w) = &job.weights
+        && let Some(v) = w.iter().find(|v| !v.is_finite())
+    {
+        return bad(format!("--weights: {v} is not a finite number"));
+    }
+    if job.rank == Some(0) {
+        return bad("--rank must be at least 1".into());
+    }
+    if !(job.density > 0.0 && job.density <= 1.0) {
+        return bad(format!("--density must be in (0, 1], not {}", job.density));
+    }
+    if !(0.0..1.0).contains(&job.drop) {
+        return bad(format!("--drop must be in [0, 1), not {}", job.drop));
+    }
+    for (name, lr) in [("--lr", job.lr), ("--head-lr", job.head_lr)] {
+        if !(lr > 0.0 && lr.is_finite()) {
+            return bad(format!("{name} must be positive, not {lr}"));
+        }
+    }
+    if job.steps == 0 || job.head_steps == 0 || job.batch == 0 {
+        return bad("--steps, --head-steps and --batch must be at least 1".into());
+    }
+    Ok(())
+}
+
+/// Training and (optional) validation items with the training classes.
+struct Splits<I> {
+    classes: Vec<String>,
+    train: Vec<I>,
+    val: Option<Vec<I>>,
+}
+
+fn text_splits(job: &ComposeJob) -> Result<Splits<TextItem>> {
+    let load =
+        |p: &Path| loramix_data::text::load_csv_splits(p, &job.text_column, &job.label_column);
+    let given = load(&job.data)?;
+    splits(given, job, |p| Ok(load(p)?.train))
+}
+
+fn image_splits(job: &ComposeJob, shape: loramix_data::ImageShape) -> Result<Splits<ImageItem>> {
+    let given = loramix_data::image::load_image_splits(&job.data, shape)?;
+    splits(given, job, |p| {
+        Ok(loramix_data::image::load_image_folder(p, shape)?)
+    })
+}
+
+fn splits<I: Labelled>(
+    given: loramix_data::GivenSplits<I>,
+    job: &ComposeJob,
+    load_val: impl Fn(&Path) -> Result<loramix_data::LabelledDataset<I>>,
+) -> Result<Splits<I>> {
+    let classes = given.train.classes.clone();
+    if classes.len() < 2 {
+        return Err(ExperimentError::Invalid(format!(
+            "{}: {} class; a classifier needs at least 2",
+            job.data.display(),
+            classes.len()
+        )));
+    }
+    let val = match (&job.val, given.val) {
+        (Some(path), Some(_)) => {
+            return Err(ExperimentError::Invalid(format!(
+                "{} holds validation data and --val {} was given too: give one",
+                job.data.display(),
+                path.display()
+            )));
+        }
+        (Some(path), None) => Some(user::relabel(load_val(path)?, &classes, path)?),
+        (None, val) => val.map(|v| v.items),
+    };
+    Ok(Splits {
+        classes,
+        train: given.train.items,
+        val,
+    })
+}
+
+/// A head on frozen features, scored.
+struct Fitted {
+    head: Linear<Inference>,
+    accuracy: f64,
+}
+
+/// What every candidate is fitted and scored with.
+struct Scorer<'a, F: Family> {
+    family: &'a F,
+    splits: &'a Splits<F::Item>,
+    schedule: Schedule,
+    batch: usize,
+    seed: u64,
+}
+
+impl<F: Family> Scorer<'_, F> {
+    /// The items scores are computed on: validation, else training.
+    fn scored(&self) -> &[F::Item] {
+        self.splits.val.as_deref().unwrap_or(&self.splits.train)
+    }
+
+    /// A fresh head fitted on `backbone`'s features of the training items, scored.
+    fn fit(&self, backbone: &F::Frozen) -> Result<Fitted> {
+        let (family, parts) = (self.family, self.schedule.parts);
+        let train = features(family, backbone, &self.splits.train, self.batch, parts);
+        let head = fit_head(
+            train,
+            &self.splits.train,
+            self.splits.classes.len(),
+            self.schedule,
+            self.seed,
+        )
+        .map_err(|source| ExperimentError::Train {
+            context: "fitting a head".into(),
+            source,
+        })?;
+        let accuracy = self.score(backbone, &head);
+        Ok(Fitted { head, accuracy })
+    }
+
+    fn score(&self, backbone: &F::Frozen, head: &Linear<Inference>) -> f64 {
+        let items = self.scored();
+        let features = features(
+            self.family,
+            backbone,
+            items,
+            self.batch,
+            self.schedule.parts,
+        );
+        head_accuracy(head, features, items)
+    }
+}
+
+/// The composition a method produced: the model to score, its head, the adapter to write.
+struct Composed<F: Family> {
+    model: F::Frozen,
+    head: Linear<Inference>,
+    exported: Compressed,
+}
+
+fn run<F: Family>(
+    family: &F,
+    names: &HfBlockNames,
+    splits: Splits<F::Item>,
+    job: &ComposeJob,
+) -> Result<ComposeReport> {
+    let started = Instant::now();
+    let base = family
+        .pretrained()
+        .expect("a user base is pretrained")
+        .clone();
+    let fingerprint = base.fingerprint();
+    let adapters = job
+        .adapters
+        .iter()
+        .map(|dir| user::load_adapter(dir, names, &fingerprint))
+        .collect::<Result<Vec<_>>>()?;
+    user::check_same_base(&base, &job.base, &adapters)?;
+    let n_val = splits.val.as_ref().map_or(0, Vec::len);
+    eprintln!(
+        "{} adapters, {} classes, {} training examples, {}",
+        adapters.len(),
+        splits.classes.len(),
+        splits.train.len(),
+        if n_val > 0 {
+            format!("{n_val} validation examples")
+        } else {
+            "no validation data: scores are on the training examples (optimistic)".into()
+        }
+    );
+    let schedule = Schedule {
+        steps: job.head_steps,
+        batch: job.batch,
+        lr: job.head_lr,
+        head_lr: None,
+        parts: job.parts,
+    };
+    let scorer = Scorer {
+        family,
+        splits: &splits,
+        schedule,
+        batch: job.batch.max(32),
+        seed: job.seed,
+    };
+    let device = loramix_backend::device();
+    let bar = progress::bar(adapters.len() + 2, "compose");
+    let mut scores = Vec::new();
+    bar.set_message("head only");
+    scores.push(Score {
+        candidate: "head only (base)".into(),
+        accuracy: scorer.fit(&base)?.accuracy,
+    });
+    bar.inc(1);
+    for adapter in &adapters {
+        bar.set_message(adapter.manifest.task.clone());
+        let mut model = base.clone();
+        attach(&mut model, std::slice::from_ref(adapter), &[1.0], &device)?;
+        scores.push(Score {
+            candidate: format!("{} alone", adapter.origin()),
+            accuracy: scorer.fit(&model.fold_lora())?.accuracy,
+        });
+        bar.inc(1);
+    }
+    bar.set_message(format!("{:?}", job.method).to_lowercase());
+    let composed = compose_with(&scorer, &base, &adapters, job)?;
+    bar.inc(1);
+    bar.finish_and_clear();
+
+    let composition = scorer.score(&composed.model, &composed.head);
+    scores.push(Score {
+        candidate: format!("{} composition", method_name(job)),
+        accuracy: composition,
+    });
+    // Score what is written, so that a compressed adapter reports its own accuracy.
+    let mut written = base.clone();
+    composed.exported.adapter.apply(&mut written, &device)?;
+    let exported = scorer.score(&written.fold_lora(), &composed.head);
+    let rank = composed.exported.adapter.manifest.rank;
+    scores.push(Score {
+        candidate: format!("written adapter (rank {rank})"),
+        accuracy: exported,
+    });
+
+    let scored_on = if n_val > 0 { "validation" } else { "training" };
+    let report = ComposeReport {
+        method: job.method,
+        base: user::absolute(&job.base),
+        adapters: job.adapters.iter().map(|a| user::absolute(a)).collect(),
+        classes: splits.classes.clone(),
+        train_examples: splits.train.len(),
+        validation_examples: n_val,
+        scored_on: scored_on.into(),
+        scores,
+        rank,
+        approximation_error: composed
+            .exported
+            .adapter
+            .manifest
+            .composition
+            .as_ref()
+            .map_or(0.0, |c| c.approximation_error),
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    write(job, names, composed, &report, scored_on, exported)?;
+    Ok(report)
+}
+
+fn method_name(job: &ComposeJob) -> String {
+    match job.method {
+        Method::Ties => format!("ties(density={}, lambda={})", job.density, job.lambda),
+        Method::Dare => format!("dare(drop={})", job.drop),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// The composition record of `adapters` with one weight vector per module (one value, or one
+/// per composed layer).
+fn record(job: &ComposeJob, adapters: &[Adapter], weights: Vec<Vec<f32>>) -> CompositionRecord {
+    CompositionRecord {
+        method: method_name(job),
+        parents: adapters
+            .iter()
+            .zip(weights)
+            .map(|(a, weights)| ParentModule {
+                task: a.manifest.task.clone(),
+                base_fingerprint: a.manifest.base_fingerprint.clone(),
+                weights,
+            })
+            .collect(),
+        approximation_error: 0.0,
+    }
+}
+
+/// The model with its factors composed, exported exactly or at `job.rank`.
+fn export<H: AdapterHost<Inference>>(
+    host: &H,
+    job: &ComposeJob,
+    record: CompositionRecord,
+) -> Result<Compressed> {
+    let task = "composition";
+    Ok(match job.rank {
+        None => export_exact(host, task, record)?,
+        Some(rank) => compress(host, rank, task, record)?,
+    })
+}
+
+fn compose_with<F: Family>(
+    scorer: &Scorer<F>,
+    base: &F::Frozen,
+    adapters: &[Adapter],
+    job: &ComposeJob,
+) -> Result<Composed<F>> {
+    let device = loramix_backend::device();
+    let n = adapters.len();
+    let each = |w: &[f32]| w.iter().map(|&w| vec![w]).collect::<Vec<_>>();
+    let fixed = |weights: Vec<f32>| -> Result<Composed<F>> {
+        let mut model = base.clone();
+        attach(&mut model, adapters, &weights, &device)?;
+        let exported = export(&model, job, record(job, adapters, each(&weights)))?;
+        let model = model.fold_lora();
+        let fitted = scorer.fit(&model)?;
+        Ok(Composed {
+            model,
+            head: fitted.head,
+            exported,
+        })
+    };
+    match job.method {
+        Method::Uniform => fixed(uniform_weights(n)),
+        Method::Fixed => fixed(job.weights.clone().expect("checked")),
+        Method::Ties | Method::Dare => {
+            let merge = match job.method {
+                Method::Ties => DenseMerge::Ties {
+                    density: job.density,
+                    lambda: job.lambda,
+                },
+                _ => DenseMerge::Dare {
+                    drop: job.drop,
+                    weights: job.weights.clone().unwrap_or_else(|| uniform_weights(n)),
+                    seed: job.seed,
+                },
+            };
+            let deltas = merged_deltas(base, adapters, &merge, &device)?;
+            let rank = job.rank.unwrap_or_else(|| widest_stack(base, adapters));
+            let weights = match &merge {
+                DenseMerge::Dare { weights, .. } => each(weights),
+                DenseMerge::Ties { .. } => vec![Vec::new(); n],
+            };
+            let record = record(job, adapters, weights);
+            let exported = compress_dense(base, deltas, rank, "composition", record)?;
+            let mut model = base.clone();
+            merge_into_base(&mut model, adapters, &merge, &device)?;
+            let fitted = scorer.fit(&model)?;
+            Ok(Composed {
+                model,
+                head: fitted.head,
+                exported,
+            })
+        }
+        Method::Search => {
+            let config = SearchConfig {
+                seed: job.seed,
+                ..SearchConfig::default()
+            };
+            let found = crate::fit::search(
+                scorer.family,
+                base,
+                adapters,
+                &scorer.splits.train,
+                scorer.splits.classes.len(),
+                scorer.schedule,
+                scorer.batch,
+                &config,
+            )
+            .map_err(|e| match e {
+                SearchFailure::Train(source) => ExperimentError::Train {
+                    context: "weight search".into(),
+                    source,
+                },
+                SearchFailure::Compose(e) => e.into(),
+            })?;
+            let mut host = base.clone();
+            attach(&mut host, adapters, &found.weights, &device)?;
+            let exported = export(&host, job, record(job, adapters, each(&found.weights)))?;
+            Ok(Composed {
+                model: found.model,
+                head: found.head,
+                exported,
+            })
+        }
+        Method::Learned => learned(scorer, base, adapters, job),
+    }
+}
+
+/// Per-layer softmax weights and a fresh head trained together on the training items.
+fn learned<F: Family>(
+    scorer: &Scorer<F>,
+    base: &F::Frozen,
+    adapters: &[Adapter],
+    job: &ComposeJob,
+) -> Result<Composed<F>> {
+    let device = loramix_backend::device();
+    let n_classes = scorer.splits.classes.len();
+    let mut model = F::Trained::from_inner(base.clone()).with_head(n_classes, &device);
+    attach(
+        &mut model,
+        adapters,
+        &uniform_weights(adapters.len()),
+        &device,
+    )?;
+    let composition = LearnedComposition::new(model, LearnedConfig::default(), &device)?
+        .trainable(Trainable::AdaptersAndHead);
+    let set = TrainSet::new(scorer.family, &scorer.splits.train, &device);
+    let schedule = Schedule {
+        steps: job.steps,
+        lr: job.lr,
+        head_lr: Some(job.head_lr),
+        ..scorer.schedule
+    };
+    let bar = progress::bar(job.steps, "learned");
+    let trained = fit::<F, _>(composition, &set, schedule, job.seed, &bar).map_err(|source| {
+        ExperimentError::Train {
+            context: "learned composition".into(),
+            source,
+        }
+    })?;
+    bar.finish_and_clear();
+    let trained = trained.valid();
+    let weights = trained.weights().into_data().convert::<f32>();
+    let [rows, n] = [weights.shape[0], weights.shape[1]];
+    let values = weights.to_vec::<f32>().expect("f32");
+    let per_module = (0..n)
+        .map(|m| (0..rows).map(|r| values[r * n + m]).collect())
+        .collect();
+    let host = trained.composed();
+    let exported = export(&host, job, record(job, adapters, per_module))?;
+    let head = host.head().clone();
+    Ok(Composed {
+        model: host.fold_lora(),
+        head,
+        exported,
+    })
+}
+
+/// The largest total rank of the modules on one layer: what TIES and DARE export at by
+/// default (their merged update has no smaller natural rank).
+fn widest_stack<H: AdapterHost<Inference>>(host: &H, adapters: &[Adapter]) -> usize {
+    let mut per_layer: BTreeMap<&str, usize> = BTreeMap::new();
+    for adapter in adapters {
+        for layer in &adapter.manifest.layers {
+            *per_layer.entry(layer.name.as_str()).or_default() += layer.rank;
+        }
+    }
+    let widest = per_layer.values().copied().max().unwrap_or(1);
+    let smallest_side = host
+        .adaptable_layers()
+        .iter()
+        .map(|(_, l)| l.d_in().min(l.d_out()))
+        .min()
+        .unwrap_or(widest);
+    widest.min(smallest_side)
+}
+
+/// The adapter (PEFT format + loramix manifest), its head and `compose.json` in `job.out`.
+fn write<F: Family>(
+    job: &ComposeJob,
+    names: &HfBlockNames,
+    composed: Composed<F>,
+    report: &ComposeReport,
+    scored_on: &str,
+    accuracy: f64,
+) -> Result<()> {
+    let mut adapter = composed.exported.adapter;
+    adapter.manifest.metrics = BTreeMap::from([
+        (format!("{scored_on}_accuracy"), accuracy),
+        ("train_examples".into(), report.train_examples as f64),
+        (
+            "validation_examples".into(),
+            report.validation_examples as f64,
+        ),
+    ]);
+    let base_name = report.base.display().to_string();
+    loramix_peft::write(&adapter, &job.out, names, &base_name)
+        .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
+    user::write_head(&job.out, &composed.head, &report.classes)?;
+    let path = job.out.join("compose.json");
+    let text = serde_json::to_string_pretty(report).expect("report serialises");
+    std::fs::write(&path, text).map_err(io(&path))
+}
+
+/// The score table `compose` prints.
+pub fn table(report: &ComposeReport) -> String {
+    let mut out = format!(
+        "{:<60} {:>9}\n",
+        format!("{} accuracy ({} examples)", report.scored_on, {
+            if report.validation_examples > 0 {
+                report.validation_examples
+            } else {
+                report.train_examples
+            }
+        }),
+        ""
+    );
+    for score in &report.scores {
+        out.push_str(&format!(
+            "  {:<58} {:>8.2}%\n",
+            score.candidate,
+            100.0 * score.accuracy
+        ));
+    }
+    if report.approximation_error > 0.0 {
+        out.push_str(&format!(
+            "  rank {} keeps the composition within a relative error of {:.4} (largest layer)\n",
+            report.rank, report.approximation_error
+        ));
+    }
+    out
+}

@@ -1,0 +1,213 @@
+//! `loramix predict`: a base model and a composed adapter (with its head) applied to a batch
+//! of inputs, predictions written as CSV, so a composition is usable without Python.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::activation::softmax;
+use loramix_backend::Inference;
+use loramix_data::{ImageItem, TextItem};
+use loramix_lora::AdapterHost;
+use loramix_models::Classifier;
+use serde::Serialize;
+
+use crate::error::{ExperimentError, Result, io};
+use crate::family::Family;
+use crate::fit::features;
+use crate::progress;
+use crate::user::{self, UserBase};
+
+/// Everything `loramix predict` is given.
+#[derive(Debug, Clone)]
+pub struct PredictJob {
+    pub base: PathBuf,
+    pub adapter: PathBuf,
+    /// Images (a folder of images, or of `<class>/` folders of images) or a CSV file of texts.
+    pub data: PathBuf,
+    pub text_column: String,
+    /// The label column of a CSV, if it has one (then accuracy is reported).
+    pub label_column: Option<String>,
+    pub out: PathBuf,
+    pub batch: usize,
+    pub max_len: Option<usize>,
+    pub image_size: Option<usize>,
+    pub parts: usize,
+}
+
+/// One row of the predictions file.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Prediction {
+    /// The image's path, or the text's row number in the CSV (1 = first data row).
+    pub item: String,
+    pub prediction: String,
+    /// Softmax probability of the prediction.
+    pub confidence: f32,
+    /// The known label (class folder or label column), empty if none.
+    pub label: String,
+}
+
+/// An input to predict and what is known of it.
+struct Input<I> {
+    item: I,
+    name: String,
+    label: Option<String>,
+}
+
+/// Predicts every input of `job.data` and writes `job.out`; returns the rows and the accuracy
+/// over the inputs with a known label (if any).
+pub fn predict(job: &PredictJob) -> Result<(Vec<Prediction>, Option<f64>)> {
+    let model_type = user::model_type(&job.base)?;
+    let names = user::block_names(&model_type).ok_or_else(|| {
+        ExperimentError::Invalid(format!(
+            "{}: model_type `{model_type}`: predict reads `bert` and `dinov2` checkpoints",
+            job.base.join("config.json").display()
+        ))
+    })?;
+    let (head, classes) = user::read_head(&job.adapter)?;
+    let rows = match UserBase::open(&job.base, job.max_len, job.image_size)? {
+        UserBase::Text(family) => {
+            let inputs = texts(&job.data, &job.text_column, job.label_column.as_deref())?;
+            run(&family, names, inputs, head, &classes, job)?
+        }
+        UserBase::Vision(family) => {
+            let inputs = images(&job.data, family.shape)?;
+            run(&family, names, inputs, head, &classes, job)?
+        }
+    };
+    let labelled: Vec<_> = rows.iter().filter(|r| !r.label.is_empty()).collect();
+    let accuracy = (!labelled.is_empty()).then(|| {
+        labelled.iter().filter(|r| r.prediction == r.label).count() as f64 / labelled.len() as f64
+    });
+    let mut writer = csv::Writer::from_path(&job.out).map_err(|e| csv_error(&job.out, e))?;
+    for row in &rows {
+        writer.serialize(row).map_err(|e| csv_error(&job.out, e))?;
+    }
+    writer.flush().map_err(io(&job.out))?;
+    Ok((rows, accuracy))
+}
+
+fn csv_error(path: &Path, e: csv::Error) -> ExperimentError {
+    ExperimentError::Artifact {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+fn run<F: Family>(
+    family: &F,
+    names: &loramix_models::hf::HfBlockNames,
+    inputs: Vec<Input<F::Item>>,
+    head: burn::nn::Linear<Inference>,
+    classes: &[String],
+    job: &PredictJob,
+) -> Result<Vec<Prediction>> {
+    let mut model = family
+        .pretrained()
+        .expect("a user base is pretrained")
+        .clone();
+    let adapter = user::load_adapter(&job.adapter, names, &model.fingerprint())?;
+    user::check_same_base(&model, &job.base, std::slice::from_ref(&adapter))?;
+    adapter.apply(&mut model, &loramix_backend::device())?;
+    let model = model.fold_lora();
+    let dim = model.head().weight.dims()[0];
+    if head.weight.dims()[0] != dim {
+        return Err(ExperimentError::Invalid(format!(
+            "{}: the head takes {} features, the base gives {dim}",
+            job.adapter.join(user::HEAD_FILE).display(),
+            head.weight.dims()[0]
+        )));
+    }
+    let bar = progress::bar(inputs.len(), "predict");
+    let mut rows = Vec::with_capacity(inputs.len());
+    for chunk in inputs.chunks(job.batch.max(1)) {
+        let items: Vec<F::Item> = chunk.iter().map(|i| i.item.clone()).collect();
+        let features = features(family, &model, &items, job.batch, job.parts);
+        let probabilities = softmax(head.forward(features), 1);
+        let [n, k] = probabilities.dims();
+        let values = probabilities
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .expect("f32");
+        for (input, p) in chunk.iter().zip(values.chunks(k)).take(n) {
+            let (best, confidence) = p
+                .iter()
+                .copied()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .expect("at least one class");
+            rows.push(Prediction {
+                item: input.name.clone(),
+                prediction: classes[best].clone(),
+                confidence,
+                label: input.label.clone().unwrap_or_default(),
+            });
+        }
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish_and_clear();
+    Ok(rows)
+}
+
+/// Texts of column `text_column` of the CSV `path`, with labels from `label_column` if given.
+fn texts(
+    path: &Path,
+    text_column: &str,
+    label_column: Option<&str>,
+) -> Result<Vec<Input<TextItem>>> {
+    let bad = |message: String| ExperimentError::Artifact {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut reader = csv::Reader::from_path(path).map_err(|e| csv_error(path, e))?;
+    let header = reader.headers().map_err(|e| csv_error(path, e))?.clone();
+    let column = |name: &str| {
+        header.iter().position(|h| h == name).ok_or_else(|| {
+            bad(format!(
+                "no column `{name}` (columns: {})",
+                header.iter().collect::<Vec<_>>().join(", ")
+            ))
+        })
+    };
+    let text_at = column(text_column)?;
+    let label_at = label_column.map(column).transpose()?;
+    let mut inputs = Vec::new();
+    for (row, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| csv_error(path, e))?;
+        inputs.push(Input {
+            item: TextItem {
+                text: record[text_at].to_string(),
+                label: 0,
+            },
+            name: (row + 1).to_string(),
+            label: label_at.map(|at| record[at].trim().to_string()),
+        });
+    }
+    if inputs.is_empty() {
+        return Err(bad("no rows".into()));
+    }
+    Ok(inputs)
+}
+
+/// The images of `root` (unlabelled) and of its class folders (labelled by the folder name).
+fn images(root: &Path, shape: loramix_data::ImageShape) -> Result<Vec<Input<ImageItem>>> {
+    let files = loramix_data::image::image_files(root)?;
+    if files.is_empty() {
+        return Err(ExperimentError::Invalid(format!(
+            "{}: no PNG or JPEG images here or in its sub-folders",
+            root.display()
+        )));
+    }
+    files
+        .into_iter()
+        .map(|(path, label)| {
+            Ok(Input {
+                item: ImageItem {
+                    pixels: loramix_data::image::read_image(&path, shape)?,
+                    label: 0,
+                },
+                name: path.display().to_string(),
+                label,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,252 @@
+//! What `loramix compose` and `loramix predict` take from a user: a Hugging Face base model
+//! directory, adapters in PEFT or loramix format, and the classifier head a composition ships
+//! with (`head.safetensors`).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Tensor, TensorData};
+use loramix_backend::Inference;
+use loramix_data::{ImageShape, Labelled};
+use loramix_lora::{Adapter, AdapterHost};
+use loramix_models::hf::{BERT, DINOV2, HfBlockNames};
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+
+use crate::config::ModelSpec;
+use crate::error::{ExperimentError, Result, io};
+use crate::family::{BertText, Vision};
+
+/// The classifier head beside a composed adapter: `weight` `[classes, dim]` and `bias`
+/// `[classes]` as PyTorch's `nn.Linear` stores them, the class names in the metadata.
+pub const HEAD_FILE: &str = "head.safetensors";
+
+/// A base model directory, as the model family that reads it.
+pub enum UserBase {
+    Text(BertText),
+    Vision(Vision),
+}
+
+impl UserBase {
+    /// Opens the Hugging Face directory `dir` by its `config.json` `model_type`: `bert` (with
+    /// `tokenizer.json`; texts cut to `max_len` tokens) or `dinov2` (images resized to
+    /// `image_size`, default 112 on the CPU and 224 on a GPU).
+    pub fn open(dir: &Path, max_len: Option<usize>, image_size: Option<usize>) -> Result<Self> {
+        let spec = ModelSpec {
+            pretrained: Some(dir.display().to_string()),
+            dim: None,
+            depth: None,
+            heads: None,
+            mlp_dim: None,
+            patch_size: None,
+            max_len,
+            image_size,
+        };
+        match model_type(dir)?.as_str() {
+            "bert" => Ok(Self::Text(BertText::new(&spec, dir)?)),
+            "dinov2" => {
+                let size = image_size.unwrap_or(if loramix_backend::ACCELERATOR {
+                    224
+                } else {
+                    112
+                });
+                let shape = ImageShape::square(3, size);
+                Ok(Self::Vision(Vision::new(&spec, shape, Some(dir))?))
+            }
+            other => Err(ExperimentError::Invalid(format!(
+                "{}: model_type `{other}`: loramix reads `bert` (BertModel) and `dinov2` (Dinov2Model) checkpoints",
+                dir.join("config.json").display()
+            ))),
+        }
+    }
+}
+
+/// The `model_type` of the checkpoint in `dir`.
+pub fn model_type(dir: &Path) -> Result<String> {
+    #[derive(serde::Deserialize)]
+    struct Family {
+        #[serde(default)]
+        model_type: String,
+    }
+    let family: Family = loramix_models::checkpoint::read_config(&dir.join("config.json"))
+        .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
+    Ok(family.model_type)
+}
+
+/// The Hugging Face module names of a `model_type`.
+pub fn block_names(model_type: &str) -> Option<&'static HfBlockNames> {
+    match model_type {
+        "bert" => Some(&BERT),
+        "dinov2" => Some(&DINOV2),
+        _ => None,
+    }
+}
+
+/// Reads the adapter in `dir`: PEFT (`adapter_config.json`) or loramix (`manifest.json`).
+pub fn load_adapter(dir: &Path, names: &HfBlockNames, base_fingerprint: &str) -> Result<Adapter> {
+    if loramix_peft::is_peft(dir) {
+        loramix_peft::read(dir, names, base_fingerprint)
+            .map_err(|e| ExperimentError::Invalid(e.to_string()))
+    } else if dir.join("manifest.json").exists() {
+        Ok(Adapter::load(dir)?)
+    } else {
+        Err(ExperimentError::Invalid(format!(
+            "{}: not an adapter (no adapter_config.json for PEFT, no manifest.json for loramix)",
+            dir.display()
+        )))
+    }
+}
+
+/// Refuses adapters trained on another base than `base`, naming every one that differs: their
+/// deltas would be added to weights they were not trained against.
+pub fn check_same_base<H: AdapterHost<Inference>>(
+    base: &H,
+    base_dir: &Path,
+    adapters: &[Adapter],
+) -> Result<()> {
+    let fingerprint = base.fingerprint();
+    let foreign: Vec<String> = adapters
+        .iter()
+        .filter(|a| a.manifest.base_fingerprint != fingerprint)
+        .map(|a| format!("{} (base {})", a.origin(), a.manifest.base_fingerprint))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(ExperimentError::Invalid(format!(
+        "{} of {} adapters were trained on another base than {} (fingerprint {fingerprint}): {}",
+        foreign.len(),
+        adapters.len(),
+        base_dir.display(),
+        foreign.join(", ")
+    )))
+}
+
+/// Writes `head` and the names of its classes to `dir/head.safetensors`.
+pub fn write_head(dir: &Path, head: &Linear<Inference>, classes: &[String]) -> Result<()> {
+    let weight = head.weight.val().transpose();
+    let [n, dim] = weight.dims();
+    let bias = head
+        .bias
+        .as_ref()
+        .map(|b| b.val())
+        .unwrap_or_else(|| Tensor::zeros([n], &weight.device()));
+    let bytes = |t: TensorData| -> Vec<u8> {
+        t.convert::<f32>()
+            .to_vec::<f32>()
+            .expect("f32")
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect()
+    };
+    let (weight, bias) = (bytes(weight.into_data()), bytes(bias.into_data()));
+    let views = vec![
+        (
+            "weight".to_string(),
+            TensorView::new(Dtype::F32, vec![n, dim], &weight).expect("shape matches"),
+        ),
+        (
+            "bias".to_string(),
+            TensorView::new(Dtype::F32, vec![n], &bias).expect("shape matches"),
+        ),
+    ];
+    let metadata = HashMap::from([(
+        "classes".to_string(),
+        serde_json::to_string(classes).expect("strings serialise"),
+    )]);
+    let path = dir.join(HEAD_FILE);
+    let encoded =
+        safetensors::serialize(views, Some(metadata)).map_err(|e| ExperimentError::Artifact {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    std::fs::write(&path, encoded).map_err(io(&path))
+}
+
+/// Reads `dir/head.safetensors`: the head and its class names.
+pub fn read_head(dir: &Path) -> Result<(Linear<Inference>, Vec<String>)> {
+    let path = dir.join(HEAD_FILE);
+    let bad = |message: String| ExperimentError::Artifact {
+        path: path.clone(),
+        message,
+    };
+    if !path.exists() {
+        return Err(bad(
+            "missing: an adapter written by `loramix compose` carries its classifier head here"
+                .into(),
+        ));
+    }
+    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
+    let classes: Vec<String> = header
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("classes"))
+        .and_then(|c| serde_json::from_str(c).ok())
+        .ok_or_else(|| bad("no `classes` list in the metadata".into()))?;
+    let tensors = SafeTensors::deserialize(&bytes)
+        .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
+    let tensor = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
+        let view = tensors
+            .tensor(name)
+            .map_err(|_| bad(format!("no `{name}` tensor")))?;
+        let values = loramix_models::checkpoint::f32_values(&view)
+            .ok_or_else(|| bad(format!("`{name}` has dtype {:?}", view.dtype())))?;
+        Ok((view.shape().to_vec(), values))
+    };
+    let (weight_shape, weight) = tensor("weight")?;
+    let (bias_shape, bias) = tensor("bias")?;
+    let n = classes.len();
+    let [rows, dim] = weight_shape[..] else {
+        return Err(bad(format!("`weight` has shape {weight_shape:?}")));
+    };
+    if rows != n || bias_shape != [n] {
+        return Err(bad(format!(
+            "`weight` {weight_shape:?} and `bias` {bias_shape:?} do not fit {n} classes"
+        )));
+    }
+    let device = loramix_backend::device();
+    let mut head = LinearConfig::new(dim, n).init::<Inference>(&device);
+    let weight = Tensor::<Inference, 2>::from_data(TensorData::new(weight, [n, dim]), &device);
+    head.weight = head.weight.map(|_| weight.transpose());
+    let bias = Tensor::<Inference, 1>::from_data(TensorData::new(bias, [n]), &device);
+    head.bias = head.bias.map(|b| b.map(|_| bias));
+    Ok((head, classes))
+}
+
+/// Items of `data` relabelled from its `classes` onto `onto` (by name); a class `onto` lacks
+/// is an error naming `origin`.
+pub fn relabel<I: Labelled>(
+    data: loramix_data::LabelledDataset<I>,
+    onto: &[String],
+    origin: &Path,
+) -> Result<Vec<I>> {
+    let map: Vec<usize> = data
+        .classes
+        .iter()
+        .map(|c| {
+            onto.iter().position(|o| o == c).ok_or_else(|| {
+                ExperimentError::Invalid(format!(
+                    "{}: class `{c}` is not among the training classes ({})",
+                    origin.display(),
+                    onto.join(", ")
+                ))
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(data
+        .items
+        .into_iter()
+        .map(|mut item| {
+            let label = map[item.label()];
+            item.set_label(label);
+            item
+        })
+        .collect())
+}
+
+/// `dir` made absolute for the records (left as given if that fails).
+pub fn absolute(dir: &Path) -> PathBuf {
+    dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
+}

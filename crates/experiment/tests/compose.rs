@@ -1,0 +1,313 @@
+//! `loramix compose` and `loramix predict` end to end on the committed tiny BERT and the PEFT
+//! adapters PEFT wrote for it (crates/models and crates/peft fixtures).
+
+use std::path::{Path, PathBuf};
+
+use loramix_experiment::compose::{ComposeJob, ComposeReport, Method, compose};
+use loramix_experiment::predict::{PredictJob, predict};
+use loramix_lora::Adapter;
+use loramix_models::hf::BERT;
+
+fn fixtures(krate: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../{krate}/tests/fixtures"))
+}
+
+fn tiny_bert() -> PathBuf {
+    fixtures("models").join("tiny-bert")
+}
+
+/// Two classes a tiny BERT can tell apart from word statistics: letters vs digits.
+fn write_data(dir: &Path) -> (PathBuf, PathBuf) {
+    let rows = |words: &[&str], label: &str| -> String {
+        words.iter().map(|w| format!("{w},{label}\n")).collect()
+    };
+    let train = dir.join("train.csv");
+    std::fs::write(
+        &train,
+        format!(
+            "text,label\n{}{}",
+            rows(&["abc def", "ghi jkl", "mno pqr"], "letters"),
+            rows(&["123 456", "789 012", "345 678"], "digits")
+        ),
+    )
+    .unwrap();
+    let val = dir.join("val.csv");
+    std::fs::write(
+        &val,
+        format!(
+            "text,label\n{}{}",
+            rows(&["stu vwx", "yza bcd", "efg hij", "klm nop"], "letters"),
+            rows(&["901 234", "567 890", "135 791", "246 802"], "digits")
+        ),
+    )
+    .unwrap();
+    (train, val)
+}
+
+/// The two PEFT fixtures and the first one again in loramix format under another name.
+fn adapters(dir: &Path) -> Vec<PathBuf> {
+    let peft = fixtures("peft");
+    let qv = peft.join("tiny-bert-lora-qv");
+    let base = loramix_models::Bert::<loramix_backend::Inference>::from_pretrained(
+        &tiny_bert(),
+        1,
+        &loramix_backend::device(),
+    )
+    .unwrap();
+    let fingerprint = loramix_lora::AdapterHost::fingerprint(&base);
+    let mut own = loramix_peft::read(&qv, &BERT, &fingerprint).unwrap();
+    own.manifest.task = "qv-again".into();
+    let own_dir = dir.join("own-format");
+    own.save(&own_dir).unwrap();
+    vec![qv, peft.join("tiny-bert-lora-patterns"), own_dir]
+}
+
+fn job(dir: &Path, method: Method) -> ComposeJob {
+    let (train, val) = write_data(dir);
+    ComposeJob {
+        base: tiny_bert(),
+        adapters: adapters(dir),
+        data: train,
+        val: Some(val),
+        text_column: "text".into(),
+        label_column: "label".into(),
+        method,
+        weights: None,
+        rank: None,
+        density: 0.5,
+        lambda: 1.0,
+        drop: 0.3,
+        steps: 4,
+        lr: 0.05,
+        head_steps: 20,
+        head_lr: 0.05,
+        batch: 4,
+        max_len: Some(16),
+        image_size: None,
+        seed: 0,
+        out: dir.join("out"),
+        parts: 1,
+    }
+}
+
+/// `scale * B A` of layer `name` (`[d_out, d_in]` row-major), in plain loops.
+fn dense(adapter: &Adapter, name: &str) -> Option<Vec<f64>> {
+    let i = adapter
+        .manifest
+        .layers
+        .iter()
+        .position(|l| l.name == name)?;
+    let shape = &adapter.manifest.layers[i];
+    let (a, b) = (&adapter.layers[i].a, &adapter.layers[i].b);
+    let scale = (adapter.manifest.alpha / shape.rank as f32) as f64;
+    let mut out = vec![0.0; shape.d_out * shape.d_in];
+    for o in 0..shape.d_out {
+        for k in 0..shape.rank {
+            for j in 0..shape.d_in {
+                out[o * shape.d_in + j] +=
+                    scale * b[o * shape.rank + k] as f64 * a[k * shape.d_in + j] as f64;
+            }
+        }
+    }
+    Some(out)
+}
+
+fn score(report: &ComposeReport, starts: &str) -> f64 {
+    report
+        .scores
+        .iter()
+        .find(|s| s.candidate.starts_with(starts))
+        .unwrap_or_else(|| panic!("no score `{starts}` in {:?}", report.scores))
+        .accuracy
+}
+
+#[test]
+fn every_method_composes_writes_peft_and_predict_scores_as_reported() {
+    for (method, weights) in [
+        (Method::Uniform, None),
+        (Method::Fixed, Some(vec![1.0, -0.5, 0.25])),
+        (Method::Learned, None),
+        (Method::Search, None),
+        (Method::Ties, None),
+        (Method::Dare, None),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let job = ComposeJob {
+            weights,
+            ..job(dir.path(), method)
+        };
+        let report = compose(&job).unwrap_or_else(|e| panic!("{method:?}: {e}"));
+        // Head only, three adapters alone, the composition, the adapter as written.
+        assert_eq!(report.scores.len(), 6, "{method:?}");
+        assert_eq!(report.scored_on, "validation");
+        assert_eq!((report.train_examples, report.validation_examples), (6, 8));
+        for name in [
+            "adapter_config.json",
+            "adapter_model.safetensors",
+            "loramix_manifest.json",
+            "head.safetensors",
+            "compose.json",
+        ] {
+            assert!(job.out.join(name).exists(), "{method:?}: no {name}");
+        }
+        let written = score(&report, "written adapter");
+        if matches!(method, Method::Ties | Method::Dare) {
+            assert!(report.rank >= 1);
+        } else {
+            // Exact export: the written adapter scores what the composition scored.
+            assert_eq!(
+                written,
+                score(&report, &format!("{method:?}").to_lowercase())
+            );
+            assert_eq!(report.approximation_error, 0.0);
+        }
+
+        // The written adapter reads back (PEFT format), with its parents recorded.
+        let fingerprint = {
+            let base = loramix_models::Bert::<loramix_backend::Inference>::from_pretrained(
+                &tiny_bert(),
+                1,
+                &loramix_backend::device(),
+            )
+            .unwrap();
+            loramix_lora::AdapterHost::fingerprint(&base)
+        };
+        let read = loramix_peft::read(&job.out, &BERT, &fingerprint).unwrap();
+        let record = read.manifest.composition.clone().unwrap();
+        let tasks: Vec<&str> = record.parents.iter().map(|p| p.task.as_str()).collect();
+        assert_eq!(
+            tasks,
+            ["tiny-bert-lora-qv", "tiny-bert-lora-patterns", "qv-again"]
+        );
+        assert_eq!(read.manifest.metrics["validation_accuracy"], written);
+        if method == Method::Uniform {
+            // The written update of every layer is the mean of the parents' updates.
+            let parents: Vec<Adapter> = job
+                .adapters
+                .iter()
+                .map(|dir| {
+                    loramix_experiment::user::load_adapter(dir, &BERT, &fingerprint).unwrap()
+                })
+                .collect();
+            for layer in &read.manifest.layers {
+                let got = dense(&read, &layer.name).unwrap();
+                let mut mean = vec![0.0; got.len()];
+                for parent in &parents {
+                    if let Some(delta) = dense(parent, &layer.name) {
+                        mean.iter_mut().zip(delta).for_each(|(m, d)| *m += d / 3.0);
+                    }
+                }
+                let worst = got
+                    .iter()
+                    .zip(&mean)
+                    .map(|(g, m)| (g - m).abs())
+                    .fold(0.0, f64::max);
+                assert!(worst < 1e-6, "{}: {worst}", layer.name);
+            }
+        }
+
+        // `predict` on the validation file reproduces the reported accuracy, by another path
+        // (the files on disk, the head read back).
+        let out = dir.path().join("predictions.csv");
+        let (rows, accuracy) = predict(&PredictJob {
+            base: tiny_bert(),
+            adapter: job.out.clone(),
+            data: job.val.clone().unwrap(),
+            text_column: "text".into(),
+            label_column: Some("label".into()),
+            out: out.clone(),
+            batch: 3,
+            max_len: Some(16),
+            image_size: None,
+            parts: 1,
+        })
+        .unwrap();
+        assert_eq!(rows.len(), 8);
+        assert_eq!(accuracy, Some(written), "{method:?}");
+        let csv = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            csv.starts_with("item,prediction,confidence,label\n1,"),
+            "{csv}"
+        );
+    }
+}
+
+#[test]
+fn learned_weights_are_recorded_per_layer_and_rank_compression_reports_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = ComposeJob {
+        rank: Some(1),
+        ..job(dir.path(), Method::Learned)
+    };
+    let report = compose(&job).unwrap();
+    assert_eq!(report.rank, 1);
+    assert!(report.approximation_error > 0.0);
+    let manifest: Adapter = loramix_peft::read(&job.out, &BERT, "any").unwrap();
+    let record = manifest.manifest.composition.unwrap();
+    // One weight per composed layer for every module: softmax rows sum to one.
+    let layers = record.parents[0].weights.len();
+    assert!(layers > 1);
+    for layer in 0..layers {
+        let sum: f32 = record.parents.iter().map(|p| p.weights[layer]).sum();
+        assert!((sum - 1.0).abs() < 1e-5, "layer {layer}: {sum}");
+    }
+    assert!(
+        record.approximation_error > 0.0 && manifest.manifest.layers.iter().all(|l| l.rank == 1)
+    );
+}
+
+#[test]
+fn adapters_of_another_base_and_bad_options_are_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut job = job(dir.path(), Method::Uniform);
+    let foreign = dir.path().join("foreign");
+    let mut adapter = Adapter::load(&job.adapters[2]).unwrap();
+    adapter.manifest.base_fingerprint = "0123456789abcdef".into();
+    adapter.save(&foreign).unwrap();
+    job.adapters.push(foreign.clone());
+    let err = compose(&job).unwrap_err().to_string();
+    assert!(
+        err.contains("1 of 4 adapters were trained on another base")
+            && err.contains(&foreign.display().to_string())
+            && err.contains("0123456789abcdef"),
+        "{err}"
+    );
+    assert!(!job.out.exists(), "nothing is written");
+
+    let fixed = ComposeJob {
+        method: Method::Fixed,
+        ..job.clone()
+    };
+    assert_eq!(
+        compose(&fixed).unwrap_err().to_string(),
+        "--method fixed needs --weights"
+    );
+    let counted = ComposeJob {
+        weights: Some(vec![1.0]),
+        ..fixed
+    };
+    assert_eq!(
+        compose(&counted).unwrap_err().to_string(),
+        "--weights has 1 values for 4 adapters"
+    );
+    let not_an_adapter = ComposeJob {
+        adapters: vec![dir.path().to_path_buf()],
+        ..job.clone()
+    };
+    let err = compose(&not_an_adapter).unwrap_err().to_string();
+    assert!(err.contains("not an adapter"), "{err}");
+}
+
+#[test]
+fn without_validation_data_scores_say_they_are_training_accuracy() {
+    let dir = tempfile::tempdir().unwrap();
+    let job = ComposeJob {
+        val: None,
+        ..job(dir.path(), Method::Uniform)
+    };
+    let report = compose(&job).unwrap();
+    assert_eq!(report.scored_on, "training");
+    assert_eq!(report.validation_examples, 0);
+    let read = loramix_peft::read(&job.out, &BERT, "any").unwrap();
+    assert!(read.manifest.metrics.contains_key("training_accuracy"));
+}
