@@ -118,7 +118,7 @@ pub fn compose(job: &ComposeJob) -> Result<ComposeReport> {
     match UserBase::open(&job.base, job.max_len, job.image_size)? {
         UserBase::Text(family) => {
             let data = text_splits(job)?;
-            run(&family, names, data, job)
+            run(family.as_ref(), names, data, job)
         }
         UserBase::Vision(family) => {
             let data = image_splits(job, family.shape)?;

@@ -66,7 +66,7 @@ pub fn predict(job: &PredictJob) -> Result<(Vec<Prediction>, Option<f64>)> {
     let rows = match UserBase::open(&job.base, job.max_len, job.image_size)? {
         UserBase::Text(family) => {
             let inputs = texts(&job.data, &job.text_column, job.label_column.as_deref())?;
-            run(&family, names, inputs, head, &classes, job)?
+            run(family.as_ref(), names, inputs, head, &classes, job)?
         }
         UserBase::Vision(family) => {
             let inputs = images(&job.data, family.shape)?;

@@ -23,7 +23,7 @@ pub const HEAD_FILE: &str = "head.safetensors";
 
 /// A base model directory, as the model family that reads it.
 pub enum UserBase {
-    Text(BertText),
+    Text(Box<BertText>),
     Vision(Vision),
 }
 
@@ -43,7 +43,7 @@ impl UserBase {
             image_size,
         };
         match model_type(dir)?.as_str() {
-            "bert" => Ok(Self::Text(BertText::new(&spec, dir)?)),
+            "bert" => Ok(Self::Text(Box::new(BertText::new(&spec, dir)?))),
             "dinov2" => {
                 let size = image_size.unwrap_or(if loramix_backend::ACCELERATOR {
                     224

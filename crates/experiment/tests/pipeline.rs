@@ -619,7 +619,7 @@ fn artifact_hashes_cover_only_what_made_them() {
     let changed = plan(&with_line_in_task(&text, pretrain_name, "max_train = 100"));
     assert_ne!(changed.base_hash(), original.base_hash());
     let upstream = &original.upstream[0];
-    let changed = plan(&with_line_in_task(&text, upstream, "max_train = 100"));
+    let changed = plan(&with_line_in_task(&text, upstream, "test_per_class = 7"));
     assert_eq!(changed.base_hash(), original.base_hash());
     assert_ne!(changed.upstream_hash(), original.upstream_hash());
 
