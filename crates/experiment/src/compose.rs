@@ -9,7 +9,8 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::nn::Linear;
-use loramix_backend::Inference;
+use burn::tensor::backend::Backend;
+use loramix_backend::{Inference, Train};
 use loramix_compose::{
     Compressed, DenseMerge, LearnedComposition, LearnedConfig, SearchConfig, attach, compress,
     compress_dense, export_exact, merge_into_base, merged_deltas, uniform_weights,
@@ -247,8 +248,11 @@ impl<F: Family> Scorer<'_, F> {
         self.splits.val.as_deref().unwrap_or(&self.splits.train)
     }
 
-    /// A fresh head fitted on `backbone`'s features of the training items, scored.
+    /// A fresh head fitted on `backbone`'s features of the training items, scored. Every head
+    /// starts from the same seeded initialisation, so reruns agree and candidates differ only
+    /// by their backbone.
     fn fit(&self, backbone: &F::Frozen) -> Result<Fitted> {
+        <Train as Backend>::seed(&loramix_backend::device(), self.seed);
         let (family, parts) = (self.family, self.schedule.parts);
         let train = features(family, backbone, &self.splits.train, self.batch, parts);
         let head = fit_head(
@@ -344,7 +348,7 @@ fn run<F: Family>(
         let mut model = base.clone();
         attach(&mut model, std::slice::from_ref(adapter), &[1.0], &device)?;
         scores.push(Score {
-            candidate: format!("{} alone", adapter.origin()),
+            candidate: format!("{} alone", adapter.manifest.task),
             accuracy: scorer.fit(&model.fold_lora())?.accuracy,
         });
         bar.inc(1);
@@ -490,6 +494,7 @@ fn compose_with<F: Family>(
                 seed: job.seed,
                 ..SearchConfig::default()
             };
+            <Train as Backend>::seed(&device, job.seed);
             let found = crate::fit::search(
                 scorer.family,
                 base,
@@ -529,6 +534,7 @@ fn learned<F: Family>(
 ) -> Result<Composed<F>> {
     let device = loramix_backend::device();
     let n_classes = scorer.splits.classes.len();
+    <Train as Backend>::seed(&device, job.seed);
     let mut model = F::Trained::from_inner(base.clone()).with_head(n_classes, &device);
     attach(
         &mut model,
@@ -562,10 +568,13 @@ fn learned<F: Family>(
         .collect();
     let host = trained.composed();
     let exported = export(&host, job, record(job, adapters, per_module))?;
-    let head = host.head().clone();
+    // A fresh head on the learned composition, fitted as every other candidate's head is, so
+    // the scores compare compositions rather than head budgets.
+    let model = host.fold_lora();
+    let fitted = scorer.fit(&model)?;
     Ok(Composed {
-        model: host.fold_lora(),
-        head,
+        model,
+        head: fitted.head,
         exported,
     })
 }
@@ -618,27 +627,32 @@ fn write<F: Family>(
 
 /// The score table `compose` prints.
 pub fn table(report: &ComposeReport) -> String {
+    let examples = if report.validation_examples > 0 {
+        report.validation_examples
+    } else {
+        report.train_examples
+    };
+    let width = report
+        .scores
+        .iter()
+        .map(|s| s.candidate.len())
+        .max()
+        .unwrap_or(0);
     let mut out = format!(
-        "{:<60} {:>9}\n",
-        format!("{} accuracy ({} examples)", report.scored_on, {
-            if report.validation_examples > 0 {
-                report.validation_examples
-            } else {
-                report.train_examples
-            }
-        }),
-        ""
+        "{} accuracy ({examples} examples, {} classes):\n",
+        report.scored_on,
+        report.classes.len()
     );
     for score in &report.scores {
         out.push_str(&format!(
-            "  {:<58} {:>8.2}%\n",
+            "  {:<width$}  {:>6.2}%\n",
             score.candidate,
             100.0 * score.accuracy
         ));
     }
     if report.approximation_error > 0.0 {
         out.push_str(&format!(
-            "  rank {} keeps the composition within a relative error of {:.4} (largest layer)\n",
+            "rank {} keeps the composition within a relative error of {:.4} (largest layer)\n",
             report.rank, report.approximation_error
         ));
     }

@@ -299,6 +299,25 @@ fn adapters_of_another_base_and_bad_options_are_refused_before_training() {
 }
 
 #[test]
+fn a_rerun_writes_the_same_head_and_adapter() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = job(dir.path(), Method::Uniform);
+    compose(&first).unwrap();
+    let second = ComposeJob {
+        out: dir.path().join("again"),
+        ..first.clone()
+    };
+    compose(&second).unwrap();
+    for file in ["head.safetensors", "adapter_model.safetensors"] {
+        assert!(
+            std::fs::read(first.out.join(file)).unwrap()
+                == std::fs::read(second.out.join(file)).unwrap(),
+            "{file} differs between two runs of one job"
+        );
+    }
+}
+
+#[test]
 fn without_validation_data_scores_say_they_are_training_accuracy() {
     let dir = tempfile::tempdir().unwrap();
     let job = ComposeJob {
