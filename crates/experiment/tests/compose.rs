@@ -330,3 +330,92 @@ fn without_validation_data_scores_say_they_are_training_accuracy() {
     let read = loramix_peft::read(&job.out, &BERT, "any").unwrap();
     assert!(read.manifest.metrics.contains_key("training_accuracy"));
 }
+
+/// `root/<split>/<class>/<i>.png`: reddish images for `warm`, bluish ones for `cold`.
+fn write_images(root: &Path, split: &str, per_class: u8) {
+    for (class, rgb) in [("cold", [20, 40, 200]), ("warm", [200, 60, 20])] {
+        let dir = root.join(split).join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per_class {
+            let pixel = image::Rgb(rgb.map(|v: u8| v.saturating_add(7 * i)));
+            image::RgbImage::from_pixel(20, 20, pixel)
+                .save(dir.join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+}
+
+#[test]
+fn images_compose_on_a_dinov2_base_and_predict_reads_class_folders() {
+    use burn::module::Param;
+    use burn::tensor::{Distribution, Tensor};
+    use loramix_lora::{AdapterHost, LoraConfig, Target};
+    use loramix_models::Classifier;
+    let dir = tempfile::tempdir().unwrap();
+    let base_dir = fixtures("models").join("tiny-dinov2");
+    let device = loramix_backend::device();
+    let base = loramix_models::dinov2::from_pretrained::<loramix_backend::Inference>(
+        &base_dir, 16, 1, &device,
+    )
+    .unwrap();
+    // Two loramix-format adapters with random factors.
+    let adapters: Vec<PathBuf> = (0..2)
+        .map(|i| {
+            let config = LoraConfig::new()
+                .with_rank(2)
+                .with_alpha(4.0)
+                .with_targets(vec![Target::Query, Target::Value]);
+            let mut model = base.clone().with_lora(&config, &device);
+            for (_, layer) in model.adaptable_layers_mut() {
+                if let Some(lora) = layer.lora.as_mut() {
+                    let shape = lora.b.dims();
+                    lora.b = Param::from_tensor(Tensor::random(
+                        shape,
+                        Distribution::Normal(0.0, 0.5),
+                        &device,
+                    ));
+                }
+            }
+            let task = format!("random-{i}");
+            let adapter = Adapter::extract(&model, &task, &config, Default::default()).unwrap();
+            let path = dir.path().join(&task);
+            adapter.save(&path).unwrap();
+            path
+        })
+        .collect();
+    let data = dir.path().join("colours");
+    write_images(&data, "train", 3);
+    write_images(&data, "val", 4);
+    let job = ComposeJob {
+        base: base_dir.clone(),
+        adapters,
+        data: data.clone(),
+        val: None,
+        image_size: Some(16),
+        max_len: None,
+        ..job(dir.path(), Method::Uniform)
+    };
+    let report = compose(&job).unwrap();
+    assert_eq!(report.classes, ["cold", "warm"]);
+    assert_eq!((report.train_examples, report.validation_examples), (6, 8));
+    let written = score(&report, "written adapter");
+    assert_eq!(written, score(&report, "uniform"));
+
+    let (rows, accuracy) = predict(&PredictJob {
+        base: base_dir,
+        adapter: job.out.clone(),
+        data: data.join("val"),
+        text_column: "text".into(),
+        label_column: None,
+        out: dir.path().join("predictions.csv"),
+        batch: 3,
+        max_len: None,
+        image_size: Some(16),
+        parts: 1,
+    })
+    .unwrap();
+    assert_eq!(rows.len(), 8);
+    assert_eq!(rows[0].label, "cold");
+    assert!(rows[0].item.ends_with("val/cold/0.png"), "{}", rows[0].item);
+    assert_eq!(accuracy, Some(written));
+}
