@@ -199,3 +199,75 @@ fn manifest_with_rank_zero_is_refused() {
     assert!(matches!(err, AdapterError::Invalid { .. }), "{err}");
     assert!(err.to_string().contains("rank >= 1"), "{err}");
 }
+
+#[test]
+fn a_manifest_from_another_save_is_refused() {
+    // Two saves of equal shapes: tensors of one with the manifest of the other is what a crash
+    // between the two renames of a save would leave.
+    let (_, trained) = trained();
+    let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let adapter = extract(&trained);
+    adapter.save(first.path()).unwrap();
+    let mut other = adapter.clone();
+    other.manifest.task = "another".into();
+    other.save(second.path()).unwrap();
+    fs::copy(
+        second.path().join("manifest.json"),
+        first.path().join("manifest.json"),
+    )
+    .unwrap();
+    let err = Adapter::load(first.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("does not belong to") && err.contains("adapter.safetensors"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_layer_listed_twice_is_refused_on_save_and_apply() {
+    let device = loramix::backend::device();
+    let (base, trained) = trained();
+    let mut adapter = extract(&trained);
+    adapter
+        .manifest
+        .layers
+        .push(adapter.manifest.layers[0].clone());
+    adapter.layers.push(adapter.layers[0].clone());
+    let dir = tempfile::tempdir().unwrap();
+    let err = adapter.save(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains("`encoder.blocks.0.query` is listed twice"),
+        "{err}"
+    );
+    let mut model = base.clone();
+    let err = adapter.apply(&mut model, &device).unwrap_err().to_string();
+    assert!(err.contains("listed twice"), "{err}");
+}
+
+#[test]
+fn save_refuses_factors_that_disagree_with_the_manifest_and_non_finite_metrics() {
+    let (_, trained) = trained();
+    let dir = tempfile::tempdir().unwrap();
+    let mut missing = extract(&trained);
+    missing.layers.pop();
+    let n = missing.manifest.layers.len();
+    let err = missing.save(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("lists {n} layers but {} are given", n - 1)),
+        "{err}"
+    );
+    let mut short = extract(&trained);
+    short.layers[0].a.pop();
+    let err = short.save(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("do not fit rank"), "{err}");
+    let mut nan = extract(&trained);
+    nan.manifest
+        .metrics
+        .insert("test_accuracy".into(), f64::NAN);
+    let err = nan.save(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("metric `test_accuracy` is NaN"), "{err}");
+    assert!(
+        !dir.path().join("manifest.json").exists(),
+        "nothing written"
+    );
+}

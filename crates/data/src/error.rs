@@ -55,6 +55,8 @@ pub enum DataError {
         downstream: String,
         overlap: usize,
     },
+    #[error("task `{task}` has no training examples (check its classes, part and max_train)")]
+    EmptyTraining { task: String },
     #[error("suite `{suite}`, task `{task}`: {message}")]
     Task {
         suite: String,
@@ -73,14 +75,35 @@ pub(crate) fn read(path: &std::path::Path) -> Result<Vec<u8>> {
     })
 }
 
-/// The file's bytes, gunzipped when they start with the gzip magic.
+/// The most bytes a gzip file may inflate to, unless `LORAMIX_MAX_DECOMPRESSED_BYTES` says
+/// otherwise: far above every fetched file (Fashion-MNIST's largest inflates to 47 MB), far
+/// below what a small "gzip bomb" would exhaust memory with.
+pub const DEFAULT_MAX_DECOMPRESSED_BYTES: u64 = 1 << 30;
+
+/// The environment variable that overrides [`DEFAULT_MAX_DECOMPRESSED_BYTES`].
+pub const MAX_DECOMPRESSED_VAR: &str = "LORAMIX_MAX_DECOMPRESSED_BYTES";
+
+fn max_decompressed() -> u64 {
+    std::env::var(MAX_DECOMPRESSED_VAR)
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_MAX_DECOMPRESSED_BYTES)
+}
+
+/// The file's bytes, gunzipped when they start with the gzip magic; a stream that inflates
+/// beyond the limit ([`DEFAULT_MAX_DECOMPRESSED_BYTES`]) is refused, not read to the end.
 pub(crate) fn read_decompressed(path: &Path) -> Result<Vec<u8>> {
+    read_decompressed_at_most(path, max_decompressed())
+}
+
+fn read_decompressed_at_most(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let raw = read(path)?;
     if !raw.starts_with(&[0x1f, 0x8b]) {
         return Ok(raw);
     }
     let mut out = Vec::new();
     GzDecoder::new(raw.as_slice())
+        .take(limit.saturating_add(1))
         .read_to_end(&mut out)
         .map_err(|e| DataError::Format {
             path: path.to_path_buf(),
@@ -89,6 +112,15 @@ pub(crate) fn read_decompressed(path: &Path) -> Result<Vec<u8>> {
                 "corrupt or truncated gzip stream after this many decompressed bytes: {e}"
             ),
         })?;
+    if out.len() as u64 > limit {
+        return Err(DataError::Format {
+            path: path.to_path_buf(),
+            offset: limit,
+            message: format!(
+                "inflates to more than {limit} bytes; refused (raise {MAX_DECOMPRESSED_VAR} if the file is genuine)"
+            ),
+        });
+    }
     Ok(out)
 }
 
@@ -125,5 +157,34 @@ pub(crate) fn line_error(
         path: path.to_path_buf(),
         line,
         message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn a_gzip_stream_that_inflates_beyond_the_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bomb.gz");
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        encoder.write_all(&vec![0u8; 2_000_000]).unwrap();
+        std::fs::write(&path, encoder.finish().unwrap()).unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() < 10_000);
+
+        let err = read_decompressed_at_most(&path, 1000)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bomb.gz") && err.contains("inflates to more than 1000 bytes"),
+            "{err}"
+        );
+        assert_eq!(
+            read_decompressed_at_most(&path, 2_000_000).unwrap().len(),
+            2_000_000
+        );
     }
 }

@@ -18,11 +18,12 @@ mod transform;
 
 pub use batch::{ImageBatch, ImageBatcher, TextBatch, TextBatcher};
 pub use dataset::{GivenSplits, LabelledDataset};
-pub use error::{DataError, Result};
+pub use error::{DEFAULT_MAX_DECOMPRESSED_BYTES, DataError, MAX_DECOMPRESSED_VAR, Result};
 pub use item::{ImageItem, ImageShape, Labelled, TextItem};
 pub use raster::{convert, resize_bilinear};
 pub use sampler::{ShotSampler, Shots, Split, balanced_split};
 pub use suite::{
-    LoadedSuite, Modality, Part, Role, Shift, Source, Suite, SuiteItem, Task, TaskSpec,
+    LoadedSuite, MAX_IMAGE_SIDE, Modality, Part, Role, Shift, Source, Suite, SuiteItem, Task,
+    TaskSpec,
 };
 pub use transform::{ImageTransform, TextTransform, apply_image_transforms, apply_text_transforms};

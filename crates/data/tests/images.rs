@@ -126,6 +126,24 @@ fn corrupt_gzip_is_a_format_error() {
 }
 
 #[test]
+fn an_empty_idx_pair_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images-idx3-ubyte");
+    let labels = dir.path().join("labels-idx1-ubyte");
+    let mut header = vec![0, 0, 8, 3];
+    header.extend([0u8; 12]);
+    std::fs::write(&images, &header).unwrap();
+    std::fs::write(&labels, [0, 0, 8, 1, 0, 0, 0, 0]).unwrap();
+    let err = load_idx(&images, &labels, ImageShape::square(1, 28))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("images-idx3-ubyte: byte 4") && err.contains("nothing to load"),
+        "{err}"
+    );
+}
+
+#[test]
 fn idx_label_count_must_match() {
     let fx = fixtures().join("fashion-mnist");
     let dir = tempfile::tempdir().unwrap();

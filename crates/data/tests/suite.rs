@@ -125,12 +125,46 @@ fn invalid_suites_are_rejected_with_reasons() {
             TEXT_SUITE.replace("typos = 0.1", "typos = 1.5"),
             "probability must be in [0, 1]",
         ),
+        (
+            TEXT_SUITE.replace("name = \"sentiment\"", "name = \"../..\""),
+            "it names a folder",
+        ),
+        (
+            TEXT_SUITE.replace("name = \"sentiment\"", "name = \"/tmp/x\""),
+            "it names a folder",
+        ),
+        (
+            TEXT_SUITE.replace("test_per_class = 1", "test_per_class = 0"),
+            "`test_per_class` must be at least 1",
+        ),
+        (
+            TEXT_SUITE.replace("classes = [\"computers\", \"food\"]", "max_train = 0"),
+            "`max_train` must be at least 1",
+        ),
     ];
     for (toml, reason) in cases {
         let err = Suite::<TextItem>::from_toml(&toml, Path::new("fixture.toml"))
             .and_then(|s| s.load(&fixtures()))
             .unwrap_err();
         assert!(err.to_string().contains(reason), "{reason}: {err}");
+    }
+    let image = |shape: &str| {
+        let toml = format!(
+            "name = \"i\"\nmodality = \"image\"\nimage = {shape}\nsplit_seed = 1\nupstream = []\ndownstream = []\n\n[pretrain]\nname = \"p\"\nsource = \"digits\"\n"
+        );
+        Suite::<ImageItem>::from_toml(&toml, Path::new("huge.toml"))
+            .unwrap_err()
+            .to_string()
+    };
+    for shape in [
+        "{ channels = 1, height = 100000, width = 100000 }",
+        "{ channels = 9, height = 28, width = 28 }",
+    ] {
+        let err = image(shape);
+        assert!(
+            err.contains("huge.toml") && err.contains("sides up to 1024"),
+            "{err}"
+        );
     }
     let err = Suite::<TextItem>::from_toml("name = 3", Path::new("bad.toml")).unwrap_err();
     assert!(err.to_string().starts_with("bad.toml: line 1"), "{err}");
@@ -382,6 +416,30 @@ shift = "task"
     assert_eq!(
         loaded.task("by-topic").unwrap().train.classes,
         ["x", "y", "z"]
+    );
+}
+
+#[test]
+fn a_task_with_an_empty_training_pool_says_so_when_asked_for_its_shots() {
+    let dir = tempfile::tempdir().unwrap();
+    csv_splits(dir.path());
+    // Train rows alternate a, b (six each); part 1 of 2 keeps the b rows, classes keeps a.
+    let mut train = String::from("text,label\n");
+    for i in 0..6 {
+        train += &format!("ta{i},a\ntb{i},b\n");
+    }
+    std::fs::write(dir.path().join("data/train.csv"), train).unwrap();
+    let toml = CSV_SUITE.replace("shift = \"task\"", "shift = \"task\"\nclasses = [\"a\"]");
+    let loaded = load_suite::<TextItem>(dir.path(), &toml).unwrap();
+    let err = loaded
+        .task("mine-b")
+        .unwrap()
+        .shots(Shots::Full { cap: None }, 0)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("task `mine-b` has no training examples"),
+        "{err}"
     );
 }
 

@@ -86,6 +86,24 @@ fn brown_paragraphs_without_tags() {
 }
 
 #[test]
+fn brown_catalogue_cannot_point_outside_its_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca01"), "Some/at words/nn .\n").unwrap();
+    for doc in ["../secret", "/etc/passwd", ".."] {
+        std::fs::write(
+            dir.path().join("cats.txt"),
+            format!("ca01 news\n{doc} news\n"),
+        )
+        .unwrap();
+        let err = load_brown(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("cats.txt: line 2") && err.contains("is not a file name in this folder"),
+            "{doc}: {err}"
+        );
+    }
+}
+
+#[test]
 fn fortunes_records() {
     let set = load_fortunes(&fixtures().join("fortunes")).unwrap();
     assert_eq!(set.classes, ["computers", "food", "science"]);

@@ -391,6 +391,59 @@ impl MethodSpec {
         if self.kind == Dare && self.drop.is_none() {
             return Err("kind `dare` needs `drop` (probability of dropping an entry)".into());
         }
+        self.check_ranges()
+    }
+
+    /// Every value in its range, so that a bad one stops the run before anything trains.
+    fn check_ranges(&self) -> std::result::Result<(), String> {
+        let finite = |v: f32| v.is_finite();
+        let checks: [RangeCheck; 10] = [
+            ("rank", self.rank.map(|v| v as f64), "1 or more", |v| {
+                v >= 1.0
+            }),
+            ("alpha", self.alpha.map(f64::from), "positive", |v| v > 0.0),
+            ("density", self.density.map(f64::from), "(0, 1]", |v| {
+                v > 0.0 && v <= 1.0
+            }),
+            (
+                "lambda",
+                self.lambda.map(f64::from),
+                "a finite number",
+                |_| true,
+            ),
+            ("drop", self.drop.map(f64::from), "[0, 1)", |v| {
+                (0.0..1.0).contains(&v)
+            }),
+            ("budget", self.budget.map(|v| v as f64), "1 or more", |v| {
+                v >= 1.0
+            }),
+            (
+                "population",
+                self.population.map(|v| v as f64),
+                "2 or more",
+                |v| v >= 2.0,
+            ),
+            ("sigma", self.sigma.map(f64::from), "positive", |v| v > 0.0),
+            ("l1", self.l1.map(f64::from), "0 or more", |v| v >= 0.0),
+            ("bound", self.bound.map(f64::from), "positive", |v| v > 0.0),
+        ];
+        for (name, value, range, ok) in checks {
+            if let Some(v) = value
+                && !(v.is_finite() && ok(v))
+            {
+                return Err(format!("`{name}` must be {range}, not {v}"));
+            }
+        }
+        if let Some(w) = self.weights.iter().flatten().find(|w| !finite(**w)) {
+            return Err(format!("`weights` must be finite numbers, not {w}"));
+        }
+        let coefficient = match self.penalty {
+            Some(Penalty::L1(c) | Penalty::Entropy(c)) => c,
+            _ => 0.0,
+        };
+        if !(finite(coefficient) && coefficient >= 0.0) {
+            return Err(format!("`penalty` must be 0 or more, not {coefficient}"));
+        }
         Ok(())
     }
 }
@@ -456,6 +509,31 @@ impl Experiment {
         if self.transfer.shots.is_empty() || self.transfer.seeds == 0 {
             return Err("transfer needs at least one shot count and one seed".into());
         }
+        if self.similarity.enabled && (self.similarity.steps == 0 || self.similarity.examples == 0)
+        {
+            return Err("similarity.steps and similarity.examples must be at least 1".into());
+        }
+        if !(self.upstream.alpha.is_finite() && self.upstream.alpha > 0.0) {
+            return Err(format!(
+                "upstream.alpha must be positive, not {}",
+                self.upstream.alpha
+            ));
+        }
+        if let Some(len) = self.model.max_len
+            && !(2..=MAX_TOKENS).contains(&len)
+        {
+            return Err(format!(
+                "model.max_len must be 2 to {MAX_TOKENS} tokens, not {len}"
+            ));
+        }
+        if let Some(size) = self.model.image_size
+            && !(1..=loramix_data::MAX_IMAGE_SIDE).contains(&size)
+        {
+            return Err(format!(
+                "model.image_size must be 1 to {} pixels, not {size}",
+                loramix_data::MAX_IMAGE_SIDE
+            ));
+        }
         self.model.check(self.pretrain.is_some())?;
         for (what, value) in [
             (
@@ -499,6 +577,13 @@ impl Experiment {
         self.methods.iter().find(|m| m.name() == name)
     }
 }
+
+/// A setting's name, its value if given, its range in words, and the test of the range.
+type RangeCheck = (&'static str, Option<f64>, &'static str, fn(f64) -> bool);
+
+/// The longest text a model may be asked to read, in tokens: attention memory grows with its
+/// square, and no backbone loramix loads has more positions.
+pub const MAX_TOKENS: usize = 4096;
 
 /// First 16 hex digits of SHA-256 over the JSON of `parts`: names a cached artifact.
 pub fn hash_of(parts: &[&dyn erased::Json]) -> String {

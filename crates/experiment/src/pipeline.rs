@@ -501,7 +501,6 @@ pub fn transfer<F: Family>(
     let results_path = ctx.plan.run.results(shard);
     // Opening first cuts a row left half-written by an interrupted run.
     let mut results = Appender::open::<CellRow>(&results_path)?;
-    let mut weights = Appender::open::<WeightRow>(&ctx.plan.run.weights(shard))?;
     // A cell finished by any shard counts, so the shard count may change mid-sweep.
     let mut done: BTreeSet<(String, String, String, usize, String)> = BTreeSet::new();
     for file in ctx.plan.run.shard_files(false)? {
@@ -511,6 +510,28 @@ pub fn transfer<F: Family>(
                 .map(|r| (r.task, r.method, r.k, r.seed, r.config)),
         );
     }
+    // A cell writes its weight rows, then its result row. One interrupted between the two left
+    // weights without a result: it runs again, so those rows go first (the rerun writes them).
+    let weights_path = ctx.plan.run.weights(shard);
+    let written = read_rows::<WeightRow>(&weights_path)?;
+    let (kept, orphans): (Vec<WeightRow>, Vec<WeightRow>) = written.into_iter().partition(|r| {
+        done.contains(&(
+            r.task.clone(),
+            r.method.clone(),
+            r.k.clone(),
+            r.seed,
+            r.config.clone(),
+        ))
+    });
+    if !orphans.is_empty() {
+        eprintln!(
+            "transfer: dropping {} weight rows of interrupted cells from {}",
+            orphans.len(),
+            weights_path.display()
+        );
+        write_csv(&weights_path, &kept)?;
+    }
+    let mut weights = Appender::open::<WeightRow>(&weights_path)?;
     let t = &ctx.plan.experiment.transfer;
 
     // Cells in a fixed order (task, method, shot, seed): the shard and resume logic rely on it.

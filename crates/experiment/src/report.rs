@@ -1,11 +1,12 @@
 //! The `report` stage: merge the shards' rows of the current config, then hand them to
 //! `loramix-report` for `summary.md` and the plots, and write `manifest.json`.
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 use loramix_report::{
-    ReportInputs, ResultRow, Shift, SimilarityRow, WeightRow, write_report, write_results,
+    Location, ReportInputs, ResultRow, Shift, Shots, SimilarityRow, WeightRow, write_report,
+    write_results,
 };
 use serde::Serialize;
 
@@ -30,6 +31,20 @@ struct Manifest<'a> {
     stale_rows_ignored: usize,
 }
 
+/// Rows of a CSV file with where each was read (the header is line 1).
+fn numbered<T>(rows: Vec<T>, file: &Path) -> Vec<(Location, T)> {
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let at = Location {
+                path: file.to_path_buf(),
+                line: i as u64 + 2,
+            };
+            (at, row)
+        })
+        .collect()
+}
+
 /// Writes `results.csv`, `learned_weights.csv`, `summary.md`, `plots/` and `manifest.json`
 /// into the run folder; returns the files written.
 pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
@@ -52,36 +67,21 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
     };
     let order: Vec<String> = plan.experiment.methods.iter().map(|m| m.name()).collect();
 
-    let mut cells: BTreeMap<(String, String, String, usize), (CellRow, PathBuf)> = BTreeMap::new();
+    // Every shard's rows of this config, merged by the report crate's one rule: a repeated
+    // cell must repeat its measurement, else the report stops and names both rows.
     let mut stale = 0;
+    let mut located = Vec::new();
     for file in run.shard_files(false)? {
-        for row in read_rows::<CellRow>(&file)? {
-            if !is_current(&row.task, &row.method, &row.config) {
+        for (line, row) in numbered(read_rows::<CellRow>(&file)?, &file) {
+            if is_current(&row.task, &row.method, &row.config) {
+                located.push((convert_row(row)?, line));
+            } else {
                 stale += 1;
-                continue;
             }
-            let key = (
-                row.task.clone(),
-                row.method.clone(),
-                row.k.clone(),
-                row.seed,
-            );
-            if let Some((earlier, from)) = cells.get(&key) {
-                if earlier.accuracy != row.accuracy {
-                    return Err(ExperimentError::Invalid(format!(
-                        "cell {key:?} has accuracy {} in {} and {} in {}",
-                        earlier.accuracy,
-                        from.display(),
-                        row.accuracy,
-                        file.display()
-                    )));
-                }
-                continue;
-            }
-            cells.insert(key, (row, file.clone()));
         }
     }
-    if cells.is_empty() {
+    let mut results = loramix_report::merge(located)?;
+    if results.is_empty() {
         return Err(ExperimentError::Invalid(format!(
             "no finished cells of this config in {}: run `loramix transfer` first",
             run.sweep().display()
@@ -92,39 +92,29 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
             "report: ignoring {stale} rows made by an earlier config or for tasks no longer in it"
         );
     }
-    let mut rows: Vec<(usize, ResultRow)> = cells
-        .into_values()
-        .map(|(r, _)| {
-            let rank = order
-                .iter()
-                .position(|m| *m == r.method)
-                .unwrap_or(usize::MAX);
-            Ok((rank, convert_row(r)?))
-        })
-        .collect::<Result<_>>()?;
-    rows.sort_by_key(|(rank, _)| *rank);
-    let results: Vec<ResultRow> = rows.into_iter().map(|(_, r)| r).collect();
+    let rank = |method: &str| order.iter().position(|m| m == method).unwrap_or(usize::MAX);
+    results.sort_by_key(|r| rank(&r.method));
     write_results(&run.root.join("results.csv"), &results)?;
 
-    let mut weights: BTreeMap<(String, String, String, usize, String, String), WeightRow> =
-        BTreeMap::new();
+    // Weight rows of finished cells only: a cell interrupted after its weights and before its
+    // result has no result row, and its weights are not part of any result.
+    let finished: BTreeSet<(&str, &str, Shots, u64)> = results
+        .iter()
+        .map(|r| (r.task.as_str(), r.method.as_str(), r.k, r.seed))
+        .collect();
+    let mut located = Vec::new();
     for file in run.shard_files(true)? {
-        for row in read_rows::<pipeline::WeightRow>(&file)? {
+        for (line, row) in numbered(read_rows::<pipeline::WeightRow>(&file)?, &file) {
             if !is_current(&row.task, &row.method, &row.config) {
                 continue;
             }
-            let key = (
-                row.task.clone(),
-                row.method.clone(),
-                row.k.clone(),
-                row.seed,
-                row.layer.clone(),
-                row.module.clone(),
-            );
-            weights.insert(key, convert_weight(row)?);
+            let row = convert_weight(row)?;
+            if finished.contains(&(row.task.as_str(), row.method.as_str(), row.k, row.seed)) {
+                located.push((row, line));
+            }
         }
     }
-    let weights: Vec<WeightRow> = weights.into_values().collect();
+    let weights: Vec<WeightRow> = loramix_report::merge(located)?;
     write_csv(&run.root.join("learned_weights.csv"), &weights)?;
 
     let similarity_path = run.similarity(&plan.similarity_hash());

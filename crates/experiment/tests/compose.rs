@@ -2,11 +2,19 @@
 //! adapters PEFT wrote for it (crates/models and crates/peft fixtures).
 
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use loramix_experiment::compose::{ComposeJob, ComposeReport, Method, compose};
 use loramix_experiment::predict::{PredictJob, predict};
 use loramix_lora::Adapter;
 use loramix_models::hf::BERT;
+
+/// burn's random generator is process-wide and compose seeds it before each head, so two
+/// compositions in one process must not interleave: the tests take turns.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 fn fixtures(krate: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../{krate}/tests/fixtures"))
@@ -123,6 +131,7 @@ fn score(report: &ComposeReport, starts: &str) -> f64 {
 
 #[test]
 fn every_method_composes_writes_peft_and_predict_scores_as_reported() {
+    let _turn = one_at_a_time();
     for (method, weights) in [
         (Method::Uniform, None),
         (Method::Fixed, Some(vec![1.0, -0.5, 0.25])),
@@ -234,6 +243,7 @@ fn every_method_composes_writes_peft_and_predict_scores_as_reported() {
 
 #[test]
 fn learned_weights_are_recorded_per_layer_and_rank_compression_reports_its_error() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let job = ComposeJob {
         rank: Some(1),
@@ -258,6 +268,7 @@ fn learned_weights_are_recorded_per_layer_and_rank_compression_reports_its_error
 
 #[test]
 fn adapters_of_another_base_and_bad_options_are_refused_before_training() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let mut job = job(dir.path(), Method::Uniform);
     let foreign = dir.path().join("foreign");
@@ -300,6 +311,7 @@ fn adapters_of_another_base_and_bad_options_are_refused_before_training() {
 
 #[test]
 fn a_rerun_writes_the_same_head_and_adapter() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let first = job(dir.path(), Method::Uniform);
     compose(&first).unwrap();
@@ -319,6 +331,7 @@ fn a_rerun_writes_the_same_head_and_adapter() {
 
 #[test]
 fn without_validation_data_scores_say_they_are_training_accuracy() {
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let job = ComposeJob {
         val: None,
@@ -347,6 +360,7 @@ fn write_images(root: &Path, split: &str, per_class: u8) {
 
 #[test]
 fn images_compose_on_a_dinov2_base_and_predict_reads_class_folders() {
+    let _turn = one_at_a_time();
     use burn::module::Param;
     use burn::tensor::{Distribution, Tensor};
     use loramix_lora::{AdapterHost, LoraConfig, Target};

@@ -305,19 +305,62 @@ fn resumed_sweep_gives_the_rows_of_an_unbroken_one() {
     let sweep = runs.join("tiny/sweep/all.csv");
     let unbroken = rows_without_timings(&sweep);
     assert_eq!(unbroken.len(), CELLS);
+    let weights = runs.join("tiny/sweep/all.weights.csv");
+    let sorted_lines = |path: &Path| {
+        let mut lines: Vec<String> = fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    };
+    let unbroken_weights = sorted_lines(&weights);
+    assert!(unbroken_weights.len() > 10, "the sweep learns weights");
 
-    // Kill the sweep after 13 cells, in the middle of writing the 14th row.
+    // Kill the sweep after 13 cells, in the middle of writing the 14th result row, when the
+    // weight rows of the later cells were written (a cell writes its weights first).
     let text = fs::read_to_string(&sweep).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let partial = &lines[14][..lines[14].len() / 2];
     fs::write(&sweep, format!("{}\n{partial}", lines[..14].join("\n"))).unwrap();
-    let weights = runs.join("tiny/sweep/all.weights.csv");
-    let weight_text = fs::read_to_string(&weights).unwrap();
-    fs::write(&weights, &weight_text[..weight_text.len() / 3]).unwrap();
 
     run(&experiment, &runs, Stage::Transfer).unwrap();
     let resumed = rows_without_timings(&sweep);
     assert_eq!(resumed, unbroken);
+    // The 13 finished cells were kept, timings and all, not computed again.
+    let after = fs::read_to_string(&sweep).unwrap();
+    assert_eq!(after.lines().take(14).collect::<Vec<_>>(), lines[..14]);
+    // One set of weight rows per cell, as in the unbroken sweep.
+    assert_eq!(sorted_lines(&weights), unbroken_weights);
+}
+
+#[test]
+fn report_refuses_two_shards_that_disagree_on_a_learned_weight() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, str::to_string);
+    let runs = dir.path().join("runs");
+    run(&experiment, &runs, Stage::Transfer).unwrap();
+    // A second shard file holding the same cells, one weight changed.
+    let sweep = runs.join("tiny/sweep");
+    let text = fs::read_to_string(sweep.join("all.weights.csv")).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut fields: Vec<String> = lines[1].split(',').map(str::to_string).collect();
+    fields[6] = "0.123456".into();
+    lines[1] = fields.join(",");
+    fs::write(
+        sweep.join("shard-0-of-2.weights.csv"),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
+    let err = run(&experiment, &runs, Stage::Report)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("all.weights.csv:2") && err.contains("shard-0-of-2.weights.csv:2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -349,7 +392,38 @@ fn shards_split_the_sweep_and_report_merges_them() {
 #[test]
 fn bad_configs_are_refused_before_any_training() {
     let _turn = one_at_a_time();
-    let cases: [(&str, &str, &str); 8] = [
+    let cases: Vec<(&str, &str, &str)> = vec![
+        (
+            "budget = 4",
+            "bound = -1.0",
+            "`bound` must be positive, not -1",
+        ),
+        (
+            "budget = 4",
+            "sigma = nan",
+            "`sigma` must be positive, not NaN",
+        ),
+        (
+            "density = 0.5",
+            "density = 0.0",
+            "`density` must be (0, 1], not 0",
+        ),
+        ("drop = 0.5", "drop = 1.0", "`drop` must be [0, 1), not 1"),
+        (
+            "kind = \"lora\"",
+            "kind = \"lora\"\nrank = 0",
+            "`rank` must be 1 or more, not 0",
+        ),
+        (
+            "examples = 3",
+            "examples = 0",
+            "similarity.steps and similarity.examples must be at least 1",
+        ),
+        (
+            "patch_size = 7",
+            "patch_size = 7\nmax_len = 100000",
+            "model.max_len must be 2 to 4096 tokens, not 100000",
+        ),
         (
             "kind = \"uniform\"",
             "kind = \"magic\"",

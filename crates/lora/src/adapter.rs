@@ -17,6 +17,10 @@ use crate::{AdaptedLinear, LoraConfig, LoraDelta, Target};
 pub const ADAPTER_FORMAT: &str = "loramix-adapter/1";
 const TENSORS_FILE: &str = "adapter.safetensors";
 const MANIFEST_FILE: &str = "manifest.json";
+/// Metadata key of `adapter.safetensors` holding the SHA-256 of the `manifest.json` saved with
+/// it: the two files are renamed into place one after the other, and a crash between the
+/// renames must not pair new tensors with an old manifest.
+const MANIFEST_HASH_KEY: &str = "manifest_sha256";
 
 /// What went wrong reading, writing or applying an adapter. Each variant names the file or
 /// adapter and the problem.
@@ -221,6 +225,7 @@ impl Adapter {
     /// Check that this adapter fits `host`: same fingerprint, every layer present with the same
     /// shape. Returns the index in `host.adaptable_layers()` of each adapter layer.
     pub fn check_fits<B: Backend, H: AdapterHost<B>>(&self, host: &H) -> Result<Vec<usize>> {
+        self.check_consistent(Path::new(&self.origin()))?;
         let found = host.fingerprint();
         if found != self.manifest.base_fingerprint {
             return Err(AdapterError::Fingerprint {
@@ -291,10 +296,62 @@ impl Adapter {
         Ok(())
     }
 
+    /// Refuses an adapter whose factors disagree with its manifest: factor sizes, a layer listed
+    /// twice, a zero rank, a non-finite alpha or metric.
+    fn check_consistent(&self, path: &Path) -> Result<()> {
+        let bad = |problem: String| {
+            Err(AdapterError::Invalid {
+                path: path.to_path_buf(),
+                problem,
+            })
+        };
+        let m = &self.manifest;
+        if m.layers.len() != self.layers.len() {
+            return bad(format!(
+                "the manifest lists {} layers but {} are given",
+                m.layers.len(),
+                self.layers.len()
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (shape, layer) in m.layers.iter().zip(&self.layers) {
+            if !names.insert(shape.name.as_str()) {
+                return bad(format!("layer `{}` is listed twice", shape.name));
+            }
+            if shape.rank == 0 {
+                return bad(format!("layer `{}` has rank 0", shape.name));
+            }
+            if layer.a.len() != shape.rank * shape.d_in || layer.b.len() != shape.d_out * shape.rank
+            {
+                return bad(format!(
+                    "layer `{}`: factors of {} and {} values do not fit rank {} of {}x{}",
+                    shape.name,
+                    layer.a.len(),
+                    layer.b.len(),
+                    shape.rank,
+                    shape.d_in,
+                    shape.d_out
+                ));
+            }
+        }
+        if !m.alpha.is_finite() {
+            return bad(format!("alpha is {}", m.alpha));
+        }
+        if let Some((name, value)) = m.metrics.iter().find(|(_, v)| !v.is_finite()) {
+            return bad(format!(
+                "metric `{name}` is {value} (JSON holds finite numbers only)"
+            ));
+        }
+        Ok(())
+    }
+
     /// Write `dir/adapter.safetensors` and `dir/manifest.json`, each through a temporary file
-    /// and a rename, so a crash never leaves a half-written adapter under the final names.
+    /// and a rename, so a crash never leaves a half-written file under the final names; the
+    /// tensors carry the manifest's hash, so a crash between the renames is caught on load.
     pub fn save(&self, dir: &Path) -> Result<()> {
+        self.check_consistent(dir)?;
         fs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
+        let manifest = serde_json::to_vec_pretty(&self.manifest).expect("manifest serialises");
         let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
             .manifest
             .layers
@@ -321,14 +378,16 @@ impl Adapter {
             (name.clone(), view)
         });
         let tensors_path = dir.join(TENSORS_FILE);
-        let metadata = HashMap::from([("format".to_string(), ADAPTER_FORMAT.to_string())]);
+        let metadata = HashMap::from([
+            ("format".to_string(), ADAPTER_FORMAT.to_string()),
+            (MANIFEST_HASH_KEY.to_string(), sha256(&manifest)),
+        ]);
         let encoded =
             safetensors::serialize(views, Some(metadata)).map_err(|e| AdapterError::Tensors {
                 path: tensors_path.clone(),
                 detail: e.to_string(),
             })?;
         write_atomically(&tensors_path, &encoded)?;
-        let manifest = serde_json::to_vec_pretty(&self.manifest).expect("manifest serialises");
         write_atomically(&dir.join(MANIFEST_FILE), &manifest)
     }
 
@@ -357,6 +416,11 @@ impl Adapter {
 
         let path = dir.join(TENSORS_FILE);
         let bytes = fs::read(&path).map_err(|source| io_error(&path, source))?;
+        let (_, header) =
+            SafeTensors::read_metadata(&bytes).map_err(|e| AdapterError::Tensors {
+                path: path.clone(),
+                detail: e.to_string(),
+            })?;
         let tensors = SafeTensors::deserialize(&bytes).map_err(|e| AdapterError::Tensors {
             path: path.clone(),
             detail: e.to_string(),
@@ -392,12 +456,35 @@ impl Adapter {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Self {
+        let adapter = Self {
             manifest,
             layers,
             origin: Some(dir.to_path_buf()),
-        })
+        };
+        adapter.check_consistent(&manifest_path)?;
+        let recorded = header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get(MANIFEST_HASH_KEY).cloned());
+        if recorded.is_some_and(|hash| hash != sha256(&text)) {
+            return Err(AdapterError::Invalid {
+                path: manifest_path,
+                problem: format!(
+                    "does not belong to {} (another save's tensors; an interrupted save?): save the adapter again",
+                    path.display()
+                ),
+            });
+        }
+        Ok(adapter)
     }
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn to_vec<B: Backend>(tensor: Tensor<B, 2>) -> Vec<f32> {

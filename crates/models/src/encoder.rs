@@ -85,7 +85,7 @@ impl<B: Backend> Encoder<B> {
             out.extend(
                 layers
                     .into_iter()
-                    .map(|(t, l)| (format!("blocks.{i}.{t}"), l)),
+                    .map(|(t, l)| (format!("encoder.blocks.{i}.{t}"), l)),
             );
         }
         out

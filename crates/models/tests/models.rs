@@ -39,6 +39,30 @@ fn labels<B: Backend>(n: usize, classes: usize, device: &B::Device) -> Tensor<B,
     Tensor::from_data(TensorData::new(ids, [n]), device)
 }
 
+/// `adaptable_layers` and `adaptable_layers_mut` must name the same layers in the same order:
+/// adapters are matched by the first and attached through the second.
+fn same_layer_names<M: loramix_lora::AdapterHost<Inference>>(mut model: M) {
+    let names: Vec<String> = model
+        .adaptable_layers()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    let names_mut: Vec<String> = model
+        .adaptable_layers_mut()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(names, names_mut);
+    assert_eq!(names[0], "encoder.blocks.0.query");
+}
+
+#[test]
+fn layers_and_layers_mut_agree() {
+    let device = loramix_backend::device();
+    same_layer_names(small_vit().init::<Inference>(&device));
+    same_layer_names(small_text().init::<Inference>(&device));
+}
+
 #[test]
 fn vit_forward_shapes() {
     let device = loramix_backend::device();

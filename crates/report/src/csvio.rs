@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// A row type the reader can check and merge.
-trait Row: DeserializeOwned {
+pub trait Row: DeserializeOwned {
     /// Names the measurement; rows with the same key describe the same cell.
     fn key(&self) -> String;
     /// What must agree between two rows of one cell, as shown in a conflict.
@@ -131,29 +131,38 @@ pub fn write_results(path: &Path, rows: &[ResultRow]) -> Result<()> {
 }
 
 fn read_merged<R: Row>(paths: &[PathBuf]) -> Result<Vec<R>> {
+    let mut located = Vec::new();
+    for path in paths {
+        located.extend(read_file::<R>(path)?);
+    }
+    merge(located)
+}
+
+/// Merges rows read from anywhere (each with where it was read): a repeat of a cell with the
+/// same measurement is dropped, a disagreeing one is an error naming both places. The one merge
+/// rule of every shard and resume, for this crate's readers and the pipeline's report stage.
+pub fn merge<R: Row>(located: impl IntoIterator<Item = (R, Location)>) -> Result<Vec<R>> {
     let mut first_seen: HashMap<String, (usize, Location)> = HashMap::new();
     let mut rows: Vec<R> = Vec::new();
-    for path in paths {
-        for (row, at) in read_file::<R>(path)? {
-            let key = row.key();
-            match first_seen.get(&key) {
-                Some((i, first)) => {
-                    let (kept, new) = (rows[*i].measured(), row.measured());
-                    if kept != new {
-                        return Err(ReportError::Conflict {
-                            cell: key,
-                            first: Box::new(Measurement {
-                                at: first.clone(),
-                                value: kept,
-                            }),
-                            second: Box::new(Measurement { at, value: new }),
-                        });
-                    }
+    for (row, at) in located {
+        let key = row.key();
+        match first_seen.get(&key) {
+            Some((i, first)) => {
+                let (kept, new) = (rows[*i].measured(), row.measured());
+                if kept != new {
+                    return Err(ReportError::Conflict {
+                        cell: key,
+                        first: Box::new(Measurement {
+                            at: first.clone(),
+                            value: kept,
+                        }),
+                        second: Box::new(Measurement { at, value: new }),
+                    });
                 }
-                None => {
-                    first_seen.insert(key, (rows.len(), at));
-                    rows.push(row);
-                }
+            }
+            None => {
+                first_seen.insert(key, (rows.len(), at));
+                rows.push(row);
             }
         }
     }

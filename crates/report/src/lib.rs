@@ -46,7 +46,7 @@ mod rows;
 mod stats;
 mod summary;
 
-pub use csvio::{read_results, read_similarity, read_weights, write_results};
+pub use csvio::{Row, merge, read_results, read_similarity, read_weights, write_results};
 pub use error::{Location, Measurement, ReportError, Result};
 pub use report::{ReportInputs, write_report};
 pub use rows::{ResultRow, Shift, Shots, SimilarityRow, WeightRow};

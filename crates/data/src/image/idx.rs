@@ -66,11 +66,14 @@ pub fn load_idx(
         height: imgs.rows,
         width: imgs.cols,
     };
-    if from.is_empty() && imgs.count > 0 {
+    if imgs.count == 0 || from.is_empty() {
         return Err(DataError::Format {
             path: images.to_path_buf(),
-            offset: 8,
-            message: format!("{} images of size {}x{}", imgs.count, imgs.rows, imgs.cols),
+            offset: 4,
+            message: format!(
+                "{} images of size {}x{}: nothing to load",
+                imgs.count, imgs.rows, imgs.cols
+            ),
         });
     }
     let items = imgs

@@ -161,11 +161,16 @@ impl<I: SuiteItem> Task<I> {
                 },
                 other => other,
             })
-            .map(|picks| {
-                picks
+            .and_then(|picks| {
+                if picks.is_empty() {
+                    return Err(DataError::EmptyTraining {
+                        task: self.name.clone(),
+                    });
+                }
+                Ok(picks
                     .into_iter()
                     .map(|i| self.train.items[i].clone())
-                    .collect()
+                    .collect())
             })
     }
 }

@@ -8,4 +8,4 @@ mod spec;
 
 pub use item::SuiteItem;
 pub use loaded::{LoadedSuite, Task};
-pub use spec::{Modality, Part, Role, Shift, Source, Suite, TaskSpec};
+pub use spec::{MAX_IMAGE_SIDE, Modality, Part, Role, Shift, Source, Suite, TaskSpec};

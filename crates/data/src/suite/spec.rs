@@ -195,11 +195,38 @@ impl<I: SuiteItem> Suite<I> {
                 "an image suite needs `image = { channels, height, width }`",
             ));
         }
+        if let Some(image) = self.image
+            && (!(1..=4).contains(&image.channels)
+                || image.height > MAX_IMAGE_SIDE
+                || image.width > MAX_IMAGE_SIDE)
+        {
+            return Err(crate::error::invalid(
+                origin,
+                format!(
+                    "`image`: {} channels of {}x{}: 1 to 4 channels and sides up to {MAX_IMAGE_SIDE} are supported",
+                    image.channels, image.height, image.width
+                ),
+            ));
+        }
+        if self.test_per_class == Some(0) {
+            return Err(crate::error::invalid(
+                origin,
+                "`test_per_class` must be at least 1",
+            ));
+        }
         let mut names = BTreeSet::new();
         for (role, task) in self.tasks() {
             let fail = |m: &str| Err(self.task_error(&task.name, m));
             if !names.insert(task.name.as_str()) {
                 return fail("task name used twice");
+            }
+            if !is_folder_name(&task.name) {
+                return fail(
+                    "a task name must be letters, digits, `-`, `_` or `.` (it names a folder), not `.` or `..`",
+                );
+            }
+            if task.test_per_class == Some(0) || task.max_train == Some(0) {
+                return fail("`test_per_class` and `max_train` must be at least 1");
             }
             match (role, task.shift) {
                 (Role::Downstream, None) => return fail("a downstream task needs `shift`"),
@@ -235,6 +262,19 @@ impl<I: SuiteItem> Suite<I> {
         }
         Ok(())
     }
+}
+
+/// The largest image side a suite may ask for: every image is held in memory at this size.
+pub const MAX_IMAGE_SIDE: usize = 1024;
+
+/// Whether `name` can name a folder inside the run folder (and nothing outside it).
+fn is_folder_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 #[derive(Deserialize)]

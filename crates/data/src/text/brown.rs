@@ -19,7 +19,16 @@ pub fn load_brown(dir: &Path) -> Result<LabelledDataset<TextItem>> {
             continue;
         }
         match line.split_whitespace().collect::<Vec<_>>()[..] {
-            [doc, genre] => docs.push((doc.to_owned(), genre.to_owned())),
+            [doc, genre] if is_plain_name(doc) => docs.push((doc.to_owned(), genre.to_owned())),
+            [doc, _] => {
+                return Err(line_error(
+                    &cats_path,
+                    i as u64 + 1,
+                    format!(
+                        "document `{doc}` is not a file name in this folder (no `/`, `\\` or `..`)"
+                    ),
+                ));
+            }
             _ => {
                 return Err(line_error(
                     &cats_path,
@@ -41,6 +50,11 @@ pub fn load_brown(dir: &Path) -> Result<LabelledDataset<TextItem>> {
         );
     }
     Ok(LabelledDataset::new(items, classes))
+}
+
+/// A name that stays inside the corpus folder: no separators, not `.` or `..`.
+fn is_plain_name(name: &str) -> bool {
+    !name.contains(['/', '\\']) && name != "." && name != ".."
 }
 
 /// Blank-line separated blocks, tags stripped, empty blocks dropped.
