@@ -32,6 +32,22 @@ impl UserBase {
     /// `tokenizer.json`; texts cut to `max_len` tokens) or `dinov2` (images resized to
     /// `image_size`, default 112 on the CPU and 224 on a GPU).
     pub fn open(dir: &Path, max_len: Option<usize>, image_size: Option<usize>) -> Result<Self> {
+        if let Some(len) = max_len
+            && !(2..=crate::config::MAX_TOKENS).contains(&len)
+        {
+            return Err(ExperimentError::Invalid(format!(
+                "--max-len must be 2 to {} tokens, not {len}",
+                crate::config::MAX_TOKENS
+            )));
+        }
+        if let Some(size) = image_size
+            && !(1..=loramix_data::MAX_IMAGE_SIDE).contains(&size)
+        {
+            return Err(ExperimentError::Invalid(format!(
+                "--image-size must be 1 to {} pixels, not {size}",
+                loramix_data::MAX_IMAGE_SIDE
+            )));
+        }
         let spec = ModelSpec {
             pretrained: Some(dir.display().to_string()),
             dim: None,

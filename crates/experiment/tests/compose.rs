@@ -307,6 +307,14 @@ fn adapters_of_another_base_and_bad_options_are_refused_before_training() {
     };
     let err = compose(&not_an_adapter).unwrap_err().to_string();
     assert!(err.contains("not an adapter"), "{err}");
+    let long = ComposeJob {
+        max_len: Some(1 << 20),
+        ..job.clone()
+    };
+    assert_eq!(
+        compose(&long).unwrap_err().to_string(),
+        "--max-len must be 2 to 4096 tokens, not 1048576"
+    );
 }
 
 #[test]
