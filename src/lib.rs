@@ -8,6 +8,8 @@
 //! - [`models`]: the ViT, the byte-level text transformer and their training step.
 //! - [`compose`]: composition of several adapters.
 //! - [`data`]: datasets, task suites and k-shot sampling.
+//! - [`peft`]: Hugging Face PEFT adapters to and from loramix adapters.
+//! - [`report`]: results CSVs to summaries and plots.
 //! - [`experiment`]: the stages behind the `loramix` command.
 
 pub use loramix_backend as backend;
@@ -16,3 +18,5 @@ pub use loramix_data as data;
 pub use loramix_experiment as experiment;
 pub use loramix_lora as lora;
 pub use loramix_models as models;
+pub use loramix_peft as peft;
+pub use loramix_report as report;

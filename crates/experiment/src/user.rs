@@ -21,6 +21,20 @@ use crate::family::{BertText, Vision};
 /// `[classes]` as PyTorch's `nn.Linear` stores them, the class names in the metadata.
 pub const HEAD_FILE: &str = "head.safetensors";
 
+/// How `compose` and `predict` read their inputs.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InputArgs {
+    /// CSV column holding the text.
+    #[arg(long, default_value = "text")]
+    pub text_column: String,
+    /// Longest text in tokens (BERT family; default 128).
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// Image side in pixels (DINOv2; default 112 on the CPU, 224 on a GPU).
+    #[arg(long)]
+    pub image_size: Option<usize>,
+}
+
 /// A base model directory, as the model family that reads it.
 pub enum UserBase {
     Text(Box<BertText>),
@@ -58,9 +72,9 @@ impl UserBase {
             max_len,
             image_size,
         };
-        match model_type(dir)?.as_str() {
-            "bert" => Ok(Self::Text(Box::new(BertText::new(&spec, dir)?))),
-            "dinov2" => {
+        match HfFamily::of(dir)? {
+            HfFamily::Bert => Ok(Self::Text(Box::new(BertText::new(&spec, dir)?))),
+            HfFamily::Dinov2 => {
                 let size = image_size.unwrap_or(if loramix_backend::ACCELERATOR {
                     224
                 } else {
@@ -69,32 +83,46 @@ impl UserBase {
                 let shape = ImageShape::square(3, size);
                 Ok(Self::Vision(Vision::new(&spec, shape, Some(dir))?))
             }
-            other => Err(ExperimentError::Invalid(format!(
-                "{}: model_type `{other}`: loramix reads `bert` (BertModel) and `dinov2` (Dinov2Model) checkpoints",
-                dir.join("config.json").display()
-            ))),
         }
     }
 }
 
-/// The `model_type` of the checkpoint in `dir`.
-pub fn model_type(dir: &Path) -> Result<String> {
-    #[derive(serde::Deserialize)]
-    struct Family {
-        #[serde(default)]
-        model_type: String,
-    }
-    let family: Family = loramix_models::checkpoint::read_config(&dir.join("config.json"))
-        .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
-    Ok(family.model_type)
+/// The Hugging Face model families loramix reads, by `config.json`'s `model_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HfFamily {
+    /// `bert`: BertModel (sentence encoders such as all-MiniLM-L6-v2).
+    Bert,
+    /// `dinov2`: Dinov2Model.
+    Dinov2,
 }
 
-/// The Hugging Face module names of a `model_type`.
-pub fn block_names(model_type: &str) -> Option<&'static HfBlockNames> {
-    match model_type {
-        "bert" => Some(&BERT),
-        "dinov2" => Some(&DINOV2),
-        _ => None,
+impl HfFamily {
+    /// The family of the checkpoint in `dir`.
+    pub fn of(dir: &Path) -> Result<Self> {
+        #[derive(serde::Deserialize)]
+        struct ModelType {
+            #[serde(default)]
+            model_type: String,
+        }
+        let path = dir.join("config.json");
+        let found: ModelType = loramix_models::checkpoint::read_config(&path)
+            .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
+        match found.model_type.as_str() {
+            "bert" => Ok(Self::Bert),
+            "dinov2" => Ok(Self::Dinov2),
+            other => Err(ExperimentError::Invalid(format!(
+                "{}: model_type `{other}`: loramix reads `bert` (BertModel) and `dinov2` (Dinov2Model) checkpoints",
+                path.display()
+            ))),
+        }
+    }
+
+    /// Its Hugging Face module names.
+    pub fn names(self) -> &'static HfBlockNames {
+        match self {
+            Self::Bert => &BERT,
+            Self::Dinov2 => &DINOV2,
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use loramix_experiment::compose::{ComposeJob, ComposeReport, Method, compose};
 use loramix_experiment::predict::{PredictJob, predict};
+use loramix_experiment::user::InputArgs;
 use loramix_lora::Adapter;
 use loramix_models::hf::BERT;
 
@@ -70,6 +71,22 @@ fn adapters(dir: &Path) -> Vec<PathBuf> {
     vec![qv, peft.join("tiny-bert-lora-patterns"), own_dir]
 }
 
+fn text_input() -> InputArgs {
+    InputArgs {
+        text_column: "text".into(),
+        max_len: Some(16),
+        image_size: None,
+    }
+}
+
+fn image_input() -> InputArgs {
+    InputArgs {
+        text_column: "text".into(),
+        max_len: None,
+        image_size: Some(16),
+    }
+}
+
 fn job(dir: &Path, method: Method) -> ComposeJob {
     let (train, val) = write_data(dir);
     ComposeJob {
@@ -77,7 +94,7 @@ fn job(dir: &Path, method: Method) -> ComposeJob {
         adapters: adapters(dir),
         data: train,
         val: Some(val),
-        text_column: "text".into(),
+        input: text_input(),
         label_column: "label".into(),
         method,
         weights: None,
@@ -90,8 +107,6 @@ fn job(dir: &Path, method: Method) -> ComposeJob {
         head_steps: 20,
         head_lr: 0.05,
         batch: 4,
-        max_len: Some(16),
-        image_size: None,
         seed: 0,
         out: dir.join("out"),
         parts: 1,
@@ -222,12 +237,10 @@ fn every_method_composes_writes_peft_and_predict_scores_as_reported() {
             base: tiny_bert(),
             adapter: job.out.clone(),
             data: job.val.clone().unwrap(),
-            text_column: "text".into(),
+            input: text_input(),
             label_column: Some("label".into()),
             out: out.clone(),
             batch: 3,
-            max_len: Some(16),
-            image_size: None,
             parts: 1,
         })
         .unwrap();
@@ -308,7 +321,10 @@ fn adapters_of_another_base_and_bad_options_are_refused_before_training() {
     let err = compose(&not_an_adapter).unwrap_err().to_string();
     assert!(err.contains("not an adapter"), "{err}");
     let long = ComposeJob {
-        max_len: Some(1 << 20),
+        input: InputArgs {
+            max_len: Some(1 << 20),
+            ..text_input()
+        },
         ..job.clone()
     };
     assert_eq!(
@@ -413,8 +429,7 @@ fn images_compose_on_a_dinov2_base_and_predict_reads_class_folders() {
         adapters,
         data: data.clone(),
         val: None,
-        image_size: Some(16),
-        max_len: None,
+        input: image_input(),
         ..job(dir.path(), Method::Uniform)
     };
     let report = compose(&job).unwrap();
@@ -427,12 +442,10 @@ fn images_compose_on_a_dinov2_base_and_predict_reads_class_folders() {
         base: base_dir,
         adapter: job.out.clone(),
         data: data.join("val"),
-        text_column: "text".into(),
+        input: image_input(),
         label_column: None,
         out: dir.path().join("predictions.csv"),
         batch: 3,
-        max_len: None,
-        image_size: Some(16),
         parts: 1,
     })
     .unwrap();

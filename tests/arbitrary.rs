@@ -1,21 +1,26 @@
-//! Every parser of the data crate on arbitrary bytes and on valid files with bytes changed, cut
-//! or appended: each returns a value or an error, never panics, never runs away. 64 cases per
-//! parser on every `cargo test`; `PROPTEST_CASES=100000` for a longer search by hand.
-
-mod common;
+//! Every parser and reader on arbitrary bytes and on valid files with bytes changed, cut
+//! (anywhere, or early, where headers and first records are) or given a random tail: IDX,
+//! MNIST JSON, digits CSV, image folders, each text corpus, CSV text, suite and experiment
+//! TOML, loramix and PEFT adapters, sweep and report CSVs. Each returns a value or an error,
+//! never panics. 64 cases per reader on every `cargo test`; `PROPTEST_CASES=20000` by hand
+//! (the cargo-fuzz targets in `fuzz/` search the same readers longer).
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use common::fixtures;
-use loramix_data::image::{
+use loramix::data::image::{
     load_digits_csv, load_idx, load_image_folder, load_mnist_json, read_idx_images,
 };
-use loramix_data::text::{
+use loramix::data::text::{
     load_brown, load_csv_splits, load_fortunes, load_spam_assassin, load_tweets,
     load_wordnet_glosses,
 };
-use loramix_data::{ImageShape, Suite, TextItem};
+use loramix::data::{ImageShape, Suite, TextItem};
+use loramix::experiment::config::Experiment;
+use loramix::experiment::pipeline::CellRow;
+use loramix::experiment::store::read_rows;
+use loramix::lora::Adapter;
+use loramix::models::hf::BERT;
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -31,7 +36,7 @@ fn config() -> ProptestConfig {
 }
 
 /// Arbitrary bytes, or `valid` with up to 8 bytes changed, cut short (anywhere, or within its
-/// first 256 bytes, where headers and first records are), half of them given a random tail.
+/// first 256 bytes), half of them given a random tail.
 fn mutated(valid: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
     let edits = proptest::collection::vec((any::<Index>(), any::<u8>()), 0..8);
     let tail = prop_oneof![
@@ -39,10 +44,9 @@ fn mutated(valid: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
         proptest::collection::vec(any::<u8>(), 1..16)
     ];
     let cut = prop_oneof![any::<Index>().prop_map(Some), Just(None)];
-    let early = 0..256usize;
     prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..512),
-        (edits, cut, early, tail).prop_map(move |(edits, cut, early, tail)| {
+        (edits, cut, 0..256usize, tail).prop_map(move |(edits, cut, early, tail)| {
             let mut bytes = valid.clone();
             for (at, value) in edits {
                 if !bytes.is_empty() {
@@ -50,16 +54,41 @@ fn mutated(valid: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
                     bytes[i] = value;
                 }
             }
-            let keep = cut.map_or(early, |c| c.index(bytes.len() + 1));
-            bytes.truncate(keep);
+            bytes.truncate(cut.map_or(early, |c| c.index(bytes.len() + 1)));
             bytes.extend(tail);
             bytes
         }),
     ]
 }
 
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap()
+}
+
+/// A loramix adapter saved by this build, its two files' bytes.
+fn loramix_adapter() -> (Vec<u8>, Vec<u8>) {
+    let peft = repo("crates/peft/tests/fixtures/tiny-bert-lora-qv");
+    let adapter = loramix::peft::read(&peft, &BERT, "fingerprint").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    adapter.save(dir.path()).unwrap();
+    (
+        read(&dir.path().join("manifest.json")),
+        read(&dir.path().join("adapter.safetensors")),
+    )
+}
+
+const SWEEP: &[u8] =
+    b"task,shift,method,k,seed,accuracy,trainable_params,train_seconds,samples_per_sec,config
+t,label,uniform,1,0,0.5,10,0.1,100.0,abc
+t,label,uniform,full,1,0.25,10,0.1,100.0,abc
+";
+
 fn fixture(path: &str) -> Vec<u8> {
-    std::fs::read(fixtures().join(path)).unwrap()
+    std::fs::read(repo("crates/data/tests/fixtures").join(path)).unwrap()
 }
 
 fn gunzipped(path: &str) -> Vec<u8> {
@@ -169,11 +198,53 @@ proptest! {
 
     #[test]
     fn suite_toml(bytes in mutated(
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../experiments/suites/text.toml")).unwrap()
+        read(&repo("experiments/suites/text.toml"))
     )) {
         let text = String::from_utf8_lossy(&bytes);
         if let Ok(suite) = Suite::<TextItem>::from_toml(&text, Path::new("suite.toml")) {
-            let _ = suite.load(&fixtures());
+            let _ = suite.load(&repo("crates/data/tests/fixtures"));
         }
+    }
+
+    #[test]
+    fn experiment_toml(bytes in mutated(read(&repo("experiments/quick.toml")))) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("experiment.toml");
+        std::fs::write(&path, &bytes).unwrap();
+        let _ = Experiment::from_file(&path);
+    }
+
+    #[test]
+    fn loramix_adapter_files(
+        manifest in mutated(loramix_adapter().0),
+        tensors in mutated(loramix_adapter().1),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("manifest.json"), &manifest).unwrap();
+        std::fs::write(dir.path().join("adapter.safetensors"), &tensors).unwrap();
+        let _ = Adapter::load(dir.path());
+    }
+
+    #[test]
+    fn peft_adapter_files(
+        config in mutated(read(&repo("crates/peft/tests/fixtures/tiny-bert-lora-patterns/adapter_config.json"))),
+        tensors in mutated(read(&repo("crates/peft/tests/fixtures/tiny-bert-lora-patterns/adapter_model.safetensors"))),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("adapter_config.json"), &config).unwrap();
+        std::fs::write(dir.path().join("adapter_model.safetensors"), &tensors).unwrap();
+        let _ = loramix::peft::read(dir.path(), &BERT, "fingerprint");
+    }
+
+    #[test]
+    fn sweep_and_report_csv(bytes in mutated(SWEEP.to_vec())) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("all.csv");
+        std::fs::write(&path, &bytes).unwrap();
+        let _ = read_rows::<CellRow>(&path);
+        let paths = std::slice::from_ref(&path);
+        let _ = loramix::report::read_results(paths);
+        let _ = loramix::report::read_weights(paths);
+        let _ = loramix::report::read_similarity(paths);
     }
 }
