@@ -26,11 +26,24 @@ test:
 bench *args:
     cargo run --release -p loramix-experiment --no-default-features --features {{features}} -- bench {{args}}
 
-# MiniLM inference and LoRA train step, then the same in PyTorch if `python3 -c "import torch"`
-# works (benches/torch_minilm.py); compare the two in one window.
-bench-minilm:
-    cargo run --release -p loramix-experiment --no-default-features --features {{features}} -- bench --minilm datasets/cache/minilm-l6
-    python3 -c "import torch, transformers" 2>/dev/null && python3 benches/torch_minilm.py datasets/cache/minilm-l6 --threads 2 || echo "no PyTorch here: skipped the reference"
+# Side by side in one window: the PyTorch references first (benches/torch_vit.py,
+# benches/torch_minilm.py, when `python3 -c "import torch, transformers"` works), then loramix
+# with ratios against them. Without PyTorch, loramix's rows alone (no ratio column).
+bench-vs-torch:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --release -p loramix-experiment --no-default-features --features {{features}}
+    bin=target/release/loramix
+    if python3 -c "import torch, transformers" 2>/dev/null; then
+        python3 benches/torch_vit.py --threads 2 --json target/bench-torch-vit.json
+        $bin bench --reference target/bench-torch-vit.json
+        python3 benches/torch_minilm.py datasets/cache/minilm-l6 --threads 2 --json target/bench-torch-minilm.json
+        $bin bench --minilm datasets/cache/minilm-l6 --reference target/bench-torch-minilm.json
+    else
+        echo "no PyTorch here: loramix's rows only"
+        $bin bench
+        $bin bench --minilm datasets/cache/minilm-l6
+    fi
 
 # Formatting and lints as CI checks them.
 lint:

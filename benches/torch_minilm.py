@@ -5,8 +5,10 @@
 
 Rows (samples/s, median of 3 runs of 10 timed steps after 3 warm-up steps, like loramix):
   * inference: mean-pooled features + a linear head, no gradients;
-  * LoRA train step: rank 8, alpha 16 on query and value (PEFT's LoRA when installed, else the
-    same update written out), a fresh 3-class head, AdamW, cross-entropy; the base is frozen.
+  * LoRA train step: rank 8, alpha 16 on query and value, a fresh 3-class head, AdamW,
+    cross-entropy; the base is frozen;
+  * full fine-tuning: every parameter and the head trained.
+`--json` writes the reference `loramix bench --minilm DIR --reference` reads.
 Inputs are random token ids (no padding) of the same shape in both tools. Needs torch and
 transformers; run by hand, never in CI. Everything is offline (the model is a local folder).
 """
@@ -64,7 +66,24 @@ def timed(step, runs=3, steps=10, warmup=3):
         for _ in range(steps):
             step()
         rates.append(steps * BATCH / (time.perf_counter() - start))
-    return statistics.median(rates), rates
+    return rates
+
+
+def train_rates(model, ids, targets):
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    head = torch.nn.Linear(model.config.hidden_size, CLASSES)
+    params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
+    optim = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)
+
+    def train_step():
+        optim.zero_grad()
+        loss = torch.nn.functional.cross_entropy(head(pooled(model, ids)), targets)
+        loss.backward()
+        optim.step()
+
+    return timed(train_step)
 
 
 def main():
@@ -78,39 +97,32 @@ def main():
     ids = torch.randint(1000, 30000, (BATCH, TOKENS))
     targets = torch.arange(BATCH) % CLASSES
 
-    model = BertModel.from_pretrained(args.model_dir, add_pooling_layer=False,
-                                      attn_implementation="eager").eval()
+    load = lambda: BertModel.from_pretrained(args.model_dir, add_pooling_layer=False,
+                                             attn_implementation="eager")
+    model = load().eval()
     head = torch.nn.Linear(model.config.hidden_size, CLASSES)
     with torch.no_grad():
         infer = timed(lambda: head(pooled(model, ids)))
+    lora = train_rates(with_lora(load()).train(), ids, targets)
+    full = train_rates(load().train(), ids, targets)
 
-    model = with_lora(BertModel.from_pretrained(args.model_dir, add_pooling_layer=False,
-                                                attn_implementation="eager")).train()
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = 0.0
-    head = torch.nn.Linear(model.config.hidden_size, CLASSES)
-    params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
-    optim = torch.optim.AdamW(params, lr=1e-3)
-
-    def train_step():
-        optim.zero_grad()
-        loss = torch.nn.functional.cross_entropy(head(pooled(model, ids)), targets)
-        loss.backward()
-        optim.step()
-
-    lora = timed(train_step)
-    rows = {
-        "torch": torch.__version__,
+    # Row names as `loramix bench --minilm DIR` prints them.
+    label = f"{os.path.basename(os.path.normpath(args.model_dir))} b{BATCH}x{TOKENS}"
+    rows = {f"{label} inference": infer, f"{label} LoRA train step": lora,
+            f"{label} full fine-tuning": full}
+    reference = {
+        "tool": f"PyTorch {torch.__version__}",
         "threads": args.threads,
-        "MiniLM-L6 inference b32x64": infer,
-        "MiniLM-L6 LoRA train step b32x64": lora,
+        "rows": [
+            {"method": name, "samples_per_sec": statistics.median(runs), "runs": runs}
+            for name, runs in rows.items()
+        ],
     }
-    for name, value in rows.items():
-        print(f"{name}: {value}")
+    for row in reference["rows"]:
+        print(f"{row['method']}: {row['samples_per_sec']:.1f} samples/s")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+            json.dump(reference, f, indent=2)
 
 
 if __name__ == "__main__":

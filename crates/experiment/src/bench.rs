@@ -1,5 +1,7 @@
-//! Train-step and inference throughput on the reference ViT of DESIGN.md, side by side with the
-//! PyTorch figures measured there on the same kind of machine (2 cores, no GPU).
+//! Train-step and inference throughput on the reference ViT of DESIGN.md and on a pretrained
+//! BERT-family checkpoint. Ratios are printed only against a reference measured in the same
+//! window (`--reference`, the JSON that `benches/torch_vit.py` and `benches/torch_minilm.py`
+//! write): figures from another machine or day steer optimisation wrongly.
 
 use std::time::Instant;
 
@@ -61,15 +63,54 @@ pub struct BenchRow {
     pub runs: Vec<f64>,
     /// Median of `runs`.
     pub samples_per_sec: f64,
-    /// PyTorch 2 CPU threads, DESIGN.md (low, high), where it was measured.
-    pub pytorch: Option<(f64, f64)>,
 }
 
-impl BenchRow {
-    /// Our median over the middle of PyTorch's range.
-    pub fn ratio(&self) -> Option<f64> {
-        self.pytorch
-            .map(|(low, high)| self.samples_per_sec / ((low + high) / 2.0))
+/// Rows measured by another tool in the same window, read from `--reference FILE`:
+/// `{"tool": "PyTorch 2.15.0", "threads": 2, "rows": [{"method": .., "samples_per_sec": ..,
+/// "runs": [..]}]}`. A row is compared with the loramix row of the same method name.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct Reference {
+    pub tool: String,
+    pub threads: usize,
+    pub rows: Vec<ReferenceRow>,
+}
+
+/// One reference row.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct ReferenceRow {
+    pub method: String,
+    pub samples_per_sec: f64,
+    pub runs: Vec<f64>,
+}
+
+impl Reference {
+    /// Reads a reference file, naming it in errors.
+    pub fn read(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let reference: Self = serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{}: not a bench reference ({e}); write one with benches/torch_vit.py or benches/torch_minilm.py --json",
+                path.display()
+            )
+        })?;
+        if let Some(row) = reference
+            .rows
+            .iter()
+            .find(|r| !(r.samples_per_sec.is_finite() && r.samples_per_sec > 0.0))
+        {
+            return Err(format!(
+                "{}: row `{}` has {} samples/s",
+                path.display(),
+                row.method,
+                row.samples_per_sec
+            ));
+        }
+        Ok(reference)
+    }
+
+    /// The reference row of `method`, if it measured one.
+    pub fn row(&self, method: &str) -> Option<&ReferenceRow> {
+        self.rows.iter().find(|r| r.method == method)
     }
 }
 
@@ -113,20 +154,6 @@ impl Method {
             ),
         }
     }
-
-    /// PyTorch's samples/s on the same config, from DESIGN.md, where it has one.
-    fn pytorch(self) -> Option<(f64, f64)> {
-        match self {
-            Method::Full => Some((895.0, 1134.0)),
-            Method::HeadOnly | Method::HeadOnlyCached => Some((4079.0, 4558.0)),
-            Method::Lora => Some((1402.0, 1439.0)),
-            Method::Uniform(8) | Method::UniformCached(8) => Some((3109.0, 3353.0)),
-            Method::Learned(1) => Some((1169.0, 1169.0)),
-            Method::Learned(8) => Some((1178.0, 1263.0)),
-            Method::Learned(32) => Some((802.0, 802.0)),
-            _ => None,
-        }
-    }
 }
 
 /// The rows of `loramix bench`: every method of DESIGN.md's table, then the frozen-backbone
@@ -149,8 +176,8 @@ pub const SCALING: [Method; 5] = [
     Method::Learned(16),
     Method::Learned(32),
 ];
-/// The inference row's name and PyTorch's samples/s on it (DESIGN.md).
-pub const INFERENCE: (&str, (f64, f64)) = ("inference b256", (2413.0, 2458.0));
+/// The inference row's name.
+pub const INFERENCE: &str = "inference b256";
 
 /// Measure `methods` (and inference when `inference` is set); `progress` is told each row as it
 /// finishes.
@@ -245,7 +272,7 @@ fn measure_cached(method: Method, backbone: Vit<Inference>, config: &BenchConfig
         })
         .collect();
     let trainable = (backbone.head.weight.dims()[0] + 1) * 10;
-    row(method.name(), trainable, runs, method.pytorch())
+    row(method.name(), trainable, runs)
 }
 
 fn measure_inference(config: &BenchConfig) -> BenchRow {
@@ -266,7 +293,7 @@ fn measure_inference(config: &BenchConfig) -> BenchRow {
             (config.steps * config.infer_batch) as f64 / start.elapsed().as_secs_f64()
         })
         .collect();
-    row(INFERENCE.0.to_string(), 0, runs, Some(INFERENCE.1))
+    row(INFERENCE.to_string(), 0, runs)
 }
 
 /// `n` upstream adapters of `config` with random non-zero factors: their values do not change
@@ -298,7 +325,7 @@ fn measure_training<M: Classifier<Train, Input = Tensor<Train, 4>> + AutodiffMod
     config: &BenchConfig,
 ) -> BenchRow {
     let images = random_images::<Train>(config.batch, &loramix_backend::device());
-    measure_steps(method.name(), model, images, config, method.pytorch())
+    measure_steps(method.name(), model, images, config)
 }
 
 /// Train steps of `model` on `input` (labels cycling over 10 classes, or fewer if the head has
@@ -308,7 +335,6 @@ fn measure_steps<M: Classifier<Train> + AutodiffModule<Train>>(
     model: M,
     input: M::Input,
     config: &BenchConfig,
-    pytorch: Option<(f64, f64)>,
 ) -> BenchRow {
     let device = loramix_backend::device();
     let trainable = trainable_params(&model);
@@ -334,12 +360,13 @@ fn measure_steps<M: Classifier<Train> + AutodiffModule<Train>>(
             (config.steps * config.batch) as f64 / start.elapsed().as_secs_f64()
         })
         .collect();
-    row(name, trainable, runs, pytorch)
+    row(name, trainable, runs)
 }
 
 /// Rows of a pretrained BERT-family checkpoint (`dir`) at `config.batch` texts of `tokens`
-/// random token ids: inference (features + head), and a LoRA train step (rank 8 on query and
-/// value, a fresh 3-class head), as `benches/torch_minilm.py` measures them in PyTorch.
+/// random token ids: inference (features + head), a LoRA train step (rank 8 on query and
+/// value, a fresh 3-class head) and a full fine-tuning step, as `benches/torch_minilm.py`
+/// measures them in PyTorch.
 pub fn run_bert(
     dir: &std::path::Path,
     tokens: usize,
@@ -376,7 +403,7 @@ pub fn run_bert(
             (config.steps * config.batch) as f64 / start.elapsed().as_secs_f64()
         })
         .collect();
-    let inference = row(format!("{label} inference"), 0, runs, None);
+    let inference = row(format!("{label} inference"), 0, runs);
     progress(&inference);
     let lora = LoraConfig::new()
         .with_rank(8)
@@ -389,18 +416,19 @@ pub fn run_bert(
         model,
         Tensor::from_inner(input.clone()),
         config,
-        None,
     );
     progress(&train);
-    Ok(vec![inference, train])
+    let full = measure_steps(
+        format!("{label} full fine-tuning"),
+        Bert::<Train>::from_inner(base).trainable(Trainable::All),
+        Tensor::from_inner(input),
+        config,
+    );
+    progress(&full);
+    Ok(vec![inference, train, full])
 }
 
-fn row(
-    method: String,
-    trainable_params: usize,
-    runs: Vec<f64>,
-    pytorch: Option<(f64, f64)>,
-) -> BenchRow {
+fn row(method: String, trainable_params: usize, runs: Vec<f64>) -> BenchRow {
     let mut sorted = runs.clone();
     sorted.sort_by(f64::total_cmp);
     BenchRow {
@@ -408,7 +436,6 @@ fn row(
         trainable_params,
         samples_per_sec: sorted[sorted.len() / 2],
         runs,
-        pytorch,
     }
 }
 
@@ -416,33 +443,43 @@ fn random_images<B: Backend>(n: usize, device: &B::Device) -> Tensor<B, 4> {
     Tensor::random([n, 1, 28, 28], Distribution::Uniform(0.0, 1.0), device)
 }
 
-/// The table as Markdown, with the backend's name in the header.
-pub fn table(rows: &[BenchRow]) -> String {
+/// The table as Markdown, with the backend's name in the header; with a reference, its
+/// median per row and our median over it.
+pub fn table(rows: &[BenchRow], reference: Option<&Reference>) -> String {
     let mut out = format!(
-        "| method ({}) | trainable params | samples/s (median) | runs | PyTorch samples/s | ratio |\n|---|---|---|---|---|---|\n",
+        "| method ({}) | trainable params | samples/s (median) | runs |",
         loramix_backend::NAME
     );
+    match reference {
+        Some(r) => out.push_str(&format!(
+            " {} ({} threads) samples/s | ratio |\n|---|---|---|---|---|---|\n",
+            r.tool, r.threads
+        )),
+        None => out.push_str("\n|---|---|---|---|\n"),
+    }
     for r in rows {
         let runs: Vec<String> = r.runs.iter().map(|v| format!("{v:.0}")).collect();
-        let (pytorch, ratio) = match (r.pytorch, r.ratio()) {
-            (Some((low, high)), Some(ratio)) if low == high => {
-                (format!("{low:.0}"), format!("{ratio:.2}x"))
-            }
-            (Some((low, high)), Some(ratio)) => {
-                (format!("{low:.0} to {high:.0}"), format!("{ratio:.2}x"))
-            }
-            _ => ("-".to_string(), "-".to_string()),
-        };
         let trainable = match r.trainable_params {
             0 => "-".to_string(),
             n => n.to_string(),
         };
         out.push_str(&format!(
-            "| {} | {trainable} | {:.0} | {} | {pytorch} | {ratio} |\n",
+            "| {} | {trainable} | {:.0} | {} |",
             r.method,
             r.samples_per_sec,
             runs.join(", "),
         ));
+        if let Some(reference) = reference {
+            match reference.row(&r.method) {
+                Some(theirs) => out.push_str(&format!(
+                    " {:.0} | {:.2}x |",
+                    theirs.samples_per_sec,
+                    r.samples_per_sec / theirs.samples_per_sec
+                )),
+                None => out.push_str(" - | - |"),
+            }
+        }
+        out.push('\n');
     }
     out
 }

@@ -87,7 +87,8 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Train-step and inference samples/s on the reference ViT (DESIGN.md), against PyTorch.
+    /// Train-step and inference samples/s on the reference ViT (DESIGN.md) or a pretrained
+    /// BERT; ratios against a reference measured in the same window (`just bench-vs-torch`).
     Bench {
         /// Timed steps per run.
         #[arg(long, default_value_t = 10)]
@@ -115,6 +116,11 @@ enum Command {
         /// Also write the rows as JSON here.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Rows of another tool measured in the same window, to print ratios against (the
+        /// JSON of benches/torch_vit.py or benches/torch_minilm.py --json). Without it, no
+        /// ratio is printed.
+        #[arg(long, value_name = "FILE")]
+        reference: Option<PathBuf>,
         /// Only the rows whose method name contains this text (to profile one row, say).
         #[arg(long, value_name = "TEXT")]
         only: Option<String>,
@@ -208,7 +214,15 @@ fn main() -> ExitCode {
             scaling,
             json,
             only,
+            reference,
         } => {
+            let reference = match reference.as_deref().map(bench::Reference::read).transpose() {
+                Ok(reference) => reference,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let default_batch = if minilm.is_some() { 32 } else { 64 };
             let config = BenchConfig {
                 steps,
@@ -238,7 +252,7 @@ fn main() -> ExitCode {
                 .filter(|m| wanted(&m.name()))
                 .copied()
                 .collect();
-            let inference = !scaling && wanted(bench::INFERENCE.0);
+            let inference = !scaling && wanted(bench::INFERENCE);
             if methods.is_empty() && !inference {
                 eprintln!(
                     "error: no benchmark row matches --only {:?}",
@@ -263,7 +277,7 @@ fn main() -> ExitCode {
                 },
                 None => bench::run(&config, &methods, inference, report),
             };
-            print!("{}", bench::table(&rows));
+            print!("{}", bench::table(&rows, reference.as_ref()));
             if let Some(path) = json {
                 let text = serde_json::to_string_pretty(&rows).expect("rows serialise");
                 if let Err(e) = std::fs::write(&path, text) {
