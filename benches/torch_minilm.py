@@ -13,16 +13,15 @@ Inputs are random token ids (no padding) of the same shape in both tools. Needs 
 transformers; run by hand, never in CI. Everything is offline (the model is a local folder).
 """
 import argparse
-import json
 import math
 import os
-import statistics
-import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch
 from transformers import BertModel
+
+from reference import report, timed
 
 BATCH, TOKENS, CLASSES, RANK, ALPHA = 32, 64, 3, 8, 16.0
 
@@ -57,18 +56,6 @@ def pooled(model, ids):
     return states.mean(1)
 
 
-def timed(step, runs=3, steps=10, warmup=3):
-    rates = []
-    for _ in range(runs):
-        for _ in range(warmup):
-            step()
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        rates.append(steps * BATCH / (time.perf_counter() - start))
-    return rates
-
-
 def train_rates(model, ids, targets):
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
@@ -83,7 +70,7 @@ def train_rates(model, ids, targets):
         loss.backward()
         optim.step()
 
-    return timed(train_step)
+    return timed(train_step, BATCH)
 
 
 def main():
@@ -102,7 +89,7 @@ def main():
     model = load().eval()
     head = torch.nn.Linear(model.config.hidden_size, CLASSES)
     with torch.no_grad():
-        infer = timed(lambda: head(pooled(model, ids)))
+        infer = timed(lambda: head(pooled(model, ids)), BATCH)
     lora = train_rates(with_lora(load()).train(), ids, targets)
     full = train_rates(load().train(), ids, targets)
 
@@ -110,19 +97,7 @@ def main():
     label = f"{os.path.basename(os.path.normpath(args.model_dir))} b{BATCH}x{TOKENS}"
     rows = {f"{label} inference": infer, f"{label} LoRA train step": lora,
             f"{label} full fine-tuning": full}
-    reference = {
-        "tool": f"PyTorch {torch.__version__}",
-        "threads": args.threads,
-        "rows": [
-            {"method": name, "samples_per_sec": statistics.median(runs), "runs": runs}
-            for name, runs in rows.items()
-        ],
-    }
-    for row in reference["rows"]:
-        print(f"{row['method']}: {row['samples_per_sec']:.1f} samples/s")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(reference, f, indent=2)
+    report(rows, args.threads, args.json)
 
 
 if __name__ == "__main__":

@@ -15,13 +15,12 @@ batch 64, AdamW lr 1e-3, weight decay 1e-4, cross-entropy, like loramix):
 Random inputs. `--json` writes the reference `loramix bench --reference` reads. Run by hand.
 """
 import argparse
-import json
 import math
-import statistics
-import time
 
 import torch
 from torch import nn
+
+from reference import report, timed
 
 BATCH, INFER, DIM, DEPTH, HEADS, MLP, PATCH, CLASSES, RANK = 64, 256, 64, 4, 4, 256, 4, 10, 8
 
@@ -120,18 +119,6 @@ def lora_or_head(name):
     return head(name) or name.endswith((".a", ".b"))
 
 
-def timed(step, batch, runs=3, steps=10, warmup=3):
-    rates = []
-    for _ in range(runs):
-        for _ in range(warmup):
-            step()
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        rates.append(steps * batch / (time.perf_counter() - start))
-    return rates
-
-
 def train_rates(model, params):
     images = torch.rand(BATCH, 1, 28, 28)
     targets = torch.arange(BATCH) % CLASSES
@@ -172,19 +159,7 @@ def main():
     with torch.no_grad():
         rows["inference b256"] = timed(lambda: model(images), INFER)
 
-    reference = {
-        "tool": f"PyTorch {torch.__version__}",
-        "threads": args.threads,
-        "rows": [
-            {"method": name, "samples_per_sec": statistics.median(runs), "runs": runs}
-            for name, runs in rows.items()
-        ],
-    }
-    for row in reference["rows"]:
-        print(f"{row['method']}: {row['samples_per_sec']:.0f} samples/s")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(reference, f, indent=2)
+    report(rows, args.threads, args.json)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,6 @@ mod stack;
 pub use error::ComposeError;
 pub use export::{Compressed, compress, compress_dense, export_exact};
 pub use learned::{LearnedComposition, LearnedConfig, Normalisation, Penalty, Sharing};
-pub use merge::{DenseMerge, merge_into_base, merged_deltas};
+pub use merge::{DenseMerge, add_to_base, merge_into_base, merged_deltas};
 pub use search::{SearchConfig, SearchResult, search_weights};
 pub use stack::{attach, set_weights, uniform_weights};

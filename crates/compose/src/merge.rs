@@ -134,12 +134,18 @@ pub fn merge_into_base<B: Backend, H: AdapterHost<B>>(
     device: &B::Device,
 ) -> Result<()> {
     let deltas = merged_deltas(host, adapters, merge, device)?;
+    add_to_base(host, deltas);
+    Ok(())
+}
+
+/// Adds `deltas` (one per adaptable layer of `host`, as [`merged_deltas`] gives them) to the
+/// layers' base weights.
+pub fn add_to_base<B: Backend, H: AdapterHost<B>>(host: &mut H, deltas: Vec<Option<Tensor<B, 2>>>) {
     for ((_, layer), delta) in host.adaptable_layers_mut().into_iter().zip(deltas) {
         if let Some(delta) = delta {
             layer.base.weight = layer.base.weight.clone().map(|w| w + delta);
         }
     }
-    Ok(())
 }
 
 /// The merged update `[d_in, d_out]` of each adaptable layer of `host` (`None` where no adapter

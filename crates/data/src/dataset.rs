@@ -1,5 +1,7 @@
 use burn::data::dataset::Dataset;
 
+use crate::Labelled;
+
 /// Items in memory with the names of their classes (`label` indexes `classes`). The whole
 /// few-shot protocol works on small, index-addressed sets, so nothing is streamed from disk.
 #[derive(Debug, Clone, PartialEq)]
@@ -11,6 +13,24 @@ pub struct LabelledDataset<I> {
 impl<I> LabelledDataset<I> {
     pub fn new(items: Vec<I>, classes: Vec<String>) -> Self {
         Self { items, classes }
+    }
+}
+
+impl<I: Labelled> LabelledDataset<I> {
+    /// The same items labelled by the classes `onto`, matched by name (a held-out split read on
+    /// its own numbers its classes its own way); a class `onto` lacks is the error `missing`
+    /// gives for it.
+    pub fn relabelled<E>(self, onto: &[String], missing: impl Fn(&str) -> E) -> Result<Self, E> {
+        let ids = self
+            .classes
+            .iter()
+            .map(|c| onto.iter().position(|o| o == c).ok_or_else(|| missing(c)))
+            .collect::<Result<Vec<_>, E>>()?;
+        let mut items = self.items;
+        for item in &mut items {
+            item.set_label(ids[item.label()]);
+        }
+        Ok(Self::new(items, onto.to_vec()))
     }
 }
 

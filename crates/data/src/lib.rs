@@ -24,6 +24,6 @@ pub use raster::{convert, resize_bilinear};
 pub use sampler::{ShotSampler, Shots, Split, balanced_split};
 pub use suite::{
     LoadedSuite, MAX_IMAGE_SIDE, Modality, Part, Role, Shift, Source, Suite, SuiteItem, Task,
-    TaskSpec,
+    TaskSpec, is_folder_name,
 };
 pub use transform::{ImageTransform, TextTransform, apply_image_transforms, apply_text_transforms};

@@ -12,8 +12,8 @@ use burn::nn::Linear;
 use burn::tensor::backend::Backend;
 use loramix_backend::{Inference, Train};
 use loramix_compose::{
-    Compressed, DenseMerge, LearnedComposition, LearnedConfig, SearchConfig, attach, compress,
-    compress_dense, export_exact, merge_into_base, merged_deltas, uniform_weights,
+    Compressed, DenseMerge, LearnedComposition, LearnedConfig, SearchConfig, add_to_base, attach,
+    compress, compress_dense, export_exact, merged_deltas, uniform_weights,
 };
 use loramix_data::{ImageItem, Labelled, TextItem};
 use loramix_lora::{Adapter, AdapterHost, CompositionRecord, ParentModule};
@@ -254,12 +254,6 @@ fn splits<I: Labelled>(
     })
 }
 
-/// A head on frozen features, scored.
-struct Fitted {
-    head: Linear<Inference>,
-    accuracy: f64,
-}
-
 /// What every candidate is fitted and scored with.
 struct Scorer<'a, F: Family> {
     family: &'a F,
@@ -275,14 +269,14 @@ impl<F: Family> Scorer<'_, F> {
         self.splits.val.as_deref().unwrap_or(&self.splits.train)
     }
 
-    /// A fresh head fitted on `backbone`'s features of the training items, scored. Every head
-    /// starts from the same seeded initialisation, so reruns agree and candidates differ only
-    /// by their backbone.
-    fn fit(&self, backbone: &F::Frozen) -> Result<Fitted> {
+    /// A fresh head fitted on `backbone`'s features of the training items. Every head starts
+    /// from the same seeded initialisation, so reruns agree and candidates differ only by their
+    /// backbone.
+    fn fit(&self, backbone: &F::Frozen) -> Result<Linear<Inference>> {
         <Train as Backend>::seed(&loramix_backend::device(), self.seed);
         let (family, parts) = (self.family, self.schedule.parts);
         let train = features(family, backbone, &self.splits.train, self.batch, parts);
-        let head = fit_head(
+        fit_head(
             train,
             &self.splits.train,
             self.splits.classes.len(),
@@ -292,11 +286,16 @@ impl<F: Family> Scorer<'_, F> {
         .map_err(|source| ExperimentError::Train {
             context: "fitting a head".into(),
             source,
-        })?;
-        let accuracy = self.score(backbone, &head);
-        Ok(Fitted { head, accuracy })
+        })
     }
 
+    /// A head fitted on `backbone`, scored: one candidate of the table.
+    fn fit_and_score(&self, backbone: &F::Frozen) -> Result<f64> {
+        let head = self.fit(backbone)?;
+        Ok(self.score(backbone, &head))
+    }
+
+    /// Accuracy of `head` on `backbone`'s features of the scored items.
     fn score(&self, backbone: &F::Frozen, head: &Linear<Inference>) -> f64 {
         let items = self.scored();
         let features = features(
@@ -367,7 +366,7 @@ fn run<F: Family>(
     bar.set_message("head only");
     scores.push(Score {
         candidate: "head only (base)".into(),
-        accuracy: scorer.fit(&base)?.accuracy,
+        accuracy: scorer.fit_and_score(&base)?,
     });
     bar.inc(1);
     for adapter in &adapters {
@@ -376,7 +375,7 @@ fn run<F: Family>(
         attach(&mut model, std::slice::from_ref(adapter), &[1.0], &device)?;
         scores.push(Score {
             candidate: format!("{} alone", adapter.manifest.task),
-            accuracy: scorer.fit(&model.fold_lora())?.accuracy,
+            accuracy: scorer.fit_and_score(&model.fold_lora())?,
         });
         bar.inc(1);
     }
@@ -420,7 +419,7 @@ fn run<F: Family>(
             .map_or(0.0, |c| c.approximation_error),
         seconds: started.elapsed().as_secs_f64(),
     };
-    write(job, names, composed, &report, scored_on, exported)?;
+    write(job, names, composed, &report, exported)?;
     Ok(report)
 }
 
@@ -477,10 +476,10 @@ fn compose_with<F: Family>(
         attach(&mut model, adapters, &weights, &device)?;
         let exported = export(&model, job, record(job, adapters, each(&weights)))?;
         let model = model.fold_lora();
-        let fitted = scorer.fit(&model)?;
+        let head = scorer.fit(&model)?;
         Ok(Composed {
             model,
-            head: fitted.head,
+            head,
             exported,
         })
     };
@@ -506,13 +505,13 @@ fn compose_with<F: Family>(
                 DenseMerge::Ties { .. } => vec![Vec::new(); n],
             };
             let record = record(job, adapters, weights);
-            let exported = compress_dense(base, deltas, rank, "composition", record)?;
+            let exported = compress_dense(base, deltas.clone(), rank, "composition", record)?;
             let mut model = base.clone();
-            merge_into_base(&mut model, adapters, &merge, &device)?;
-            let fitted = scorer.fit(&model)?;
+            add_to_base(&mut model, deltas);
+            let head = scorer.fit(&model)?;
             Ok(Composed {
                 model,
-                head: fitted.head,
+                head,
                 exported,
             })
         }
@@ -598,10 +597,10 @@ fn learned<F: Family>(
     // A fresh head on the learned composition, fitted as every other candidate's head is, so
     // the scores compare compositions rather than head budgets.
     let model = host.fold_lora();
-    let fitted = scorer.fit(&model)?;
+    let head = scorer.fit(&model)?;
     Ok(Composed {
         model,
-        head: fitted.head,
+        head,
         exported,
     })
 }
@@ -631,12 +630,11 @@ fn write<F: Family>(
     names: &HfBlockNames,
     composed: Composed<F>,
     report: &ComposeReport,
-    scored_on: &str,
     accuracy: f64,
 ) -> Result<()> {
     let mut adapter = composed.exported.adapter;
     adapter.manifest.metrics = BTreeMap::from([
-        (format!("{scored_on}_accuracy"), accuracy),
+        (format!("{}_accuracy", report.scored_on), accuracy),
         ("train_examples".into(), report.train_examples as f64),
         (
             "validation_examples".into(),

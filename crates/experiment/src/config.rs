@@ -484,14 +484,9 @@ impl Experiment {
 
     /// Checks that need nothing but the file.
     fn check_shape(&self) -> std::result::Result<(), String> {
-        if self.name.is_empty()
-            || !self
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
+        if !loramix_data::is_folder_name(&self.name) {
             return Err(format!(
-                "name {:?} must be non-empty letters, digits, `-`, `_` or `.` (it names a folder)",
+                "name {:?} must be non-empty letters, digits, `-`, `_` or `.`, not `.` or `..` (it names a folder)",
                 self.name
             ));
         }

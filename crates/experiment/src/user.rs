@@ -266,28 +266,14 @@ pub fn relabel<I: Labelled>(
     onto: &[String],
     origin: &Path,
 ) -> Result<Vec<I>> {
-    let map: Vec<usize> = data
-        .classes
-        .iter()
-        .map(|c| {
-            onto.iter().position(|o| o == c).ok_or_else(|| {
-                ExperimentError::Invalid(format!(
-                    "{}: class `{c}` is not among the training classes ({})",
-                    origin.display(),
-                    onto.join(", ")
-                ))
-            })
-        })
-        .collect::<Result<_>>()?;
-    Ok(data
-        .items
-        .into_iter()
-        .map(|mut item| {
-            let label = map[item.label()];
-            item.set_label(label);
-            item
-        })
-        .collect())
+    let relabelled = data.relabelled(onto, |c| {
+        ExperimentError::Invalid(format!(
+            "{}: class `{c}` is not among the training classes ({})",
+            origin.display(),
+            onto.join(", ")
+        ))
+    })?;
+    Ok(relabelled.items)
 }
 
 /// `dir` made absolute for the records (left as given if that fails).

@@ -244,6 +244,7 @@ fn shards_split_the_sweep_and_report_merges_them() {
 fn bad_configs_are_refused_before_any_training() {
     let _turn = one_at_a_time();
     let cases: Vec<(&str, &str, &str)> = vec![
+        ("name = \"tiny\"", "name = \"..\"", "it names a folder"),
         (
             "budget = 4",
             "bound = -1.0",

@@ -45,19 +45,11 @@ fn held_out(
     if !dir.is_dir() {
         return Ok(None);
     }
-    let mut set = load_image_folder(dir, target)?;
-    let ids = set
-        .classes
-        .iter()
-        .map(|c| {
-            classes
-                .iter()
-                .position(|t| t == c)
-                .ok_or_else(|| invalid(&dir.join(c), "a class folder that train/ lacks"))
+    load_image_folder(dir, target)?
+        .relabelled(classes, |c| {
+            invalid(&dir.join(c), "a class folder that train/ lacks")
         })
-        .collect::<Result<Vec<_>>>()?;
-    set.items.iter_mut().for_each(|i| i.label = ids[i.label]);
-    Ok(Some(LabelledDataset::new(set.items, classes.to_vec())))
+        .map(Some)
 }
 
 /// Every PNG/JPEG under `root`, converted to `target`. Classes are the sub-folder names,

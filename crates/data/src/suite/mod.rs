@@ -8,4 +8,6 @@ mod spec;
 
 pub use item::SuiteItem;
 pub use loaded::{LoadedSuite, Task};
-pub use spec::{MAX_IMAGE_SIDE, Modality, Part, Role, Shift, Source, Suite, TaskSpec};
+pub use spec::{
+    MAX_IMAGE_SIDE, Modality, Part, Role, Shift, Source, Suite, TaskSpec, is_folder_name,
+};

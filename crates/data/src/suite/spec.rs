@@ -267,8 +267,9 @@ impl<I: SuiteItem> Suite<I> {
 /// The largest image side a suite may ask for: every image is held in memory at this size.
 pub const MAX_IMAGE_SIDE: usize = 1024;
 
-/// Whether `name` can name a folder inside the run folder (and nothing outside it).
-fn is_folder_name(name: &str) -> bool {
+/// Whether `name` can name a folder inside the run folder (and nothing outside it): the rule
+/// for task and experiment names.
+pub fn is_folder_name(name: &str) -> bool {
     !name.is_empty()
         && name != "."
         && name != ".."
