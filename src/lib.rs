@@ -7,6 +7,7 @@
 //! - [`lora`]: LoRA-capable linears and adapters saved apart from their base.
 //! - [`models`]: the ViT, the byte-level text transformer and their training step.
 //! - [`compose`]: composition of several adapters.
+//! - [`design`]: the design's vocabulary, [`design::Shift`] and [`design::Shot`].
 //! - [`data`]: datasets, task suites and k-shot sampling.
 //! - [`peft`]: Hugging Face PEFT adapters to and from loramix adapters.
 //! - [`report`]: results CSVs to summaries and plots.
@@ -15,6 +16,7 @@
 pub use loramix_backend as backend;
 pub use loramix_compose as compose;
 pub use loramix_data as data;
+pub use loramix_design as design;
 pub use loramix_experiment as experiment;
 pub use loramix_lora as lora;
 pub use loramix_models as models;

@@ -7,7 +7,7 @@ use burn::module::AutodiffModule;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use loramix::backend::{Inference, Train};
 use loramix::lora::{Adapter, AdapterError, AdapterHost, LoraConfig, Target};
-use loramix::models::{Classifier, TrainConfig, Trainable, Trainer, Vit, VitConfig};
+use loramix::models::{Classifier, Learner, TrainConfig, Trainable, Trainer, Vit, VitConfig};
 
 fn config() -> VitConfig {
     VitConfig::new()

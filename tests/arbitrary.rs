@@ -17,7 +17,7 @@ use loramix::data::text::{
 };
 use loramix::data::{ImageShape, Suite, TextItem};
 use loramix::experiment::config::Experiment;
-use loramix::experiment::pipeline::CellRow;
+use loramix::experiment::rows::CellRow;
 use loramix::experiment::store::read_rows;
 use loramix::lora::Adapter;
 use loramix::models::hf::BERT;

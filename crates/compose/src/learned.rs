@@ -6,7 +6,7 @@ use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use loramix_lora::{AdaptedLinear, AdapterHost};
-use loramix_models::{Classifier, Encoder, Trainable};
+use loramix_models::{Classifier, Encoder, Learner, Trainable};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ComposeError, Result};
@@ -119,14 +119,15 @@ impl<B: Backend, M: Classifier<B>> LearnedComposition<B, M> {
         model
     }
 
-    /// The weights as CSV: a `layer` column (or `all` when shared), then one column per module.
-    pub fn weights_csv(&self, module_names: &[String]) -> String {
+    /// The module weights per composed layer, named by its parameter path, or one row named
+    /// `all` when the weights are shared.
+    pub fn layer_weights(&self) -> Vec<(String, Vec<f32>)> {
         let weights = self.weights().into_data().convert::<f32>();
-        let [rows, n] = [weights.shape[0], weights.shape[1]];
+        let n = weights.shape[1];
         let values = weights.to_vec::<f32>().expect("converted to f32");
-        let layers: Vec<String> = match rows {
-            1 if self.config.sharing == Sharing::Shared => vec!["all".to_string()],
-            _ => self
+        let layers: Vec<String> = match self.config.sharing {
+            Sharing::Shared => vec!["all".to_string()],
+            Sharing::PerLayer => self
                 .model
                 .adaptable_layers()
                 .into_iter()
@@ -134,8 +135,16 @@ impl<B: Backend, M: Classifier<B>> LearnedComposition<B, M> {
                 .map(|(name, _)| name)
                 .collect(),
         };
+        layers
+            .into_iter()
+            .zip(values.chunks(n).map(<[f32]>::to_vec))
+            .collect()
+    }
+
+    /// The weights as CSV: a `layer` column (or `all` when shared), then one column per module.
+    pub fn weights_csv(&self, module_names: &[String]) -> String {
         let mut csv = format!("layer,{}\n", module_names.join(","));
-        for (layer, row) in layers.iter().zip(values.chunks(n)) {
+        for (layer, row) in self.layer_weights() {
             let cells: Vec<String> = row.iter().map(|w| w.to_string()).collect();
             let _ = writeln!(csv, "{layer},{}", cells.join(","));
         }
@@ -143,11 +152,11 @@ impl<B: Backend, M: Classifier<B>> LearnedComposition<B, M> {
     }
 }
 
-impl<B: Backend, M: Classifier<B>> Classifier<B> for LearnedComposition<B, M> {
+impl<B: Backend, M: Classifier<B>> Learner<B> for LearnedComposition<B, M> {
     type Input = M::Input;
 
-    fn features(&self, input: Self::Input) -> Tensor<B, 2> {
-        self.composed().features(input)
+    fn logits(&self, input: Self::Input) -> Tensor<B, 2> {
+        self.head().forward(self.features(input))
     }
 
     fn head(&self) -> &Linear<B> {
@@ -169,6 +178,12 @@ impl<B: Backend, M: Classifier<B>> Classifier<B> for LearnedComposition<B, M> {
             }
         };
         Some(per_row.mean())
+    }
+}
+
+impl<B: Backend, M: Classifier<B>> Classifier<B> for LearnedComposition<B, M> {
+    fn features(&self, input: Self::Input) -> Tensor<B, 2> {
+        self.composed().features(input)
     }
 
     fn encoder(&self) -> &Encoder<B> {

@@ -1,5 +1,6 @@
 //! The exact properties of every composition strategy, on a small ViT.
 
+use loramix_models::Learner;
 use std::collections::BTreeMap;
 
 use burn::module::{AutodiffModule, Param};

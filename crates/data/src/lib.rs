@@ -21,7 +21,7 @@ pub use dataset::{GivenSplits, LabelledDataset};
 pub use error::{DEFAULT_MAX_DECOMPRESSED_BYTES, DataError, MAX_DECOMPRESSED_VAR, Result};
 pub use item::{ImageItem, ImageShape, Labelled, TextItem};
 pub use raster::{convert, resize_bilinear};
-pub use sampler::{ShotSampler, Shots, Split, balanced_split};
+pub use sampler::{Draw, ShotSampler, Split, balanced_split};
 pub use suite::{
     LoadedSuite, MAX_IMAGE_SIDE, Modality, Part, Role, Shift, Source, Suite, SuiteItem, Task,
     TaskSpec, is_folder_name,

@@ -2,16 +2,30 @@
 //! training sets that are exact per class, nested across k and disjoint from the test split.
 
 use crate::error::{DataError, Result};
+use loramix_design::Shot;
 use loramix_rng::{Rng, derive_seed};
 
-/// How many training examples a run sees.
+/// Which training examples a run sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Shots {
+pub enum Draw {
     /// Exactly `k` per class.
-    K(usize),
+    PerClass(usize),
     /// The whole training pool, optionally capped (classes are drawn round-robin, so a capped
     /// set stays balanced as long as the classes last).
-    Full { cap: Option<usize> },
+    Pool { cap: Option<usize> },
+}
+
+impl Draw {
+    /// The draw behind a shot count: k per class, or `full` as at most `full_per_class` per
+    /// class of `classes`.
+    pub fn of(shot: Shot, full_per_class: usize, classes: usize) -> Self {
+        match shot {
+            Shot::K(k) => Draw::PerClass(k),
+            Shot::Full => Draw::Pool {
+                cap: Some(full_per_class * classes),
+            },
+        }
+    }
 }
 
 /// Positions (into the list the split was made from) of the test and training examples.
@@ -67,10 +81,10 @@ impl ShotSampler {
 
     /// Positions of the examples of a training set, round-robin over classes (so the first
     /// `j * n_classes` are the `j`-shot set).
-    pub fn sample(&self, shots: Shots) -> Result<Vec<usize>> {
-        match shots {
-            Shots::K(k) => self.take(k, "training split"),
-            Shots::Full { cap } => {
+    pub fn sample(&self, draw: Draw) -> Result<Vec<usize>> {
+        match draw {
+            Draw::PerClass(k) => self.take(k, "training split"),
+            Draw::Pool { cap } => {
                 let longest = self.per_class.iter().map(Vec::len).max().unwrap_or(0);
                 let all = (0..longest)
                     .flat_map(|rank| self.per_class.iter().filter_map(move |m| m.get(rank)))

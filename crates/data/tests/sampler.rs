@@ -1,6 +1,6 @@
 use std::collections::BTreeSet;
 
-use loramix_data::{DataError, ShotSampler, Shots, balanced_split};
+use loramix_data::{DataError, Draw, ShotSampler, balanced_split};
 
 fn labels() -> (Vec<usize>, Vec<String>) {
     // 3 classes with 40, 30 and 30 examples, interleaved.
@@ -43,7 +43,7 @@ fn shots_exact_nested_deterministic() {
     let sampler = ShotSampler::new(&labels, &classes, 3);
     let mut previous = BTreeSet::new();
     for k in [1, 2, 5, 10, 20] {
-        let picks = sampler.sample(Shots::K(k)).unwrap();
+        let picks = sampler.sample(Draw::PerClass(k)).unwrap();
         assert_eq!(picks.len(), 3 * k);
         for c in 0..3 {
             assert_eq!(count(&labels, &picks, c), k);
@@ -58,13 +58,13 @@ fn shots_exact_nested_deterministic() {
     }
     let again = ShotSampler::new(&labels, &classes, 3);
     assert_eq!(
-        sampler.sample(Shots::K(5)).unwrap(),
-        again.sample(Shots::K(5)).unwrap()
+        sampler.sample(Draw::PerClass(5)).unwrap(),
+        again.sample(Draw::PerClass(5)).unwrap()
     );
     let other = ShotSampler::new(&labels, &classes, 4);
     assert_ne!(
-        sampler.sample(Shots::K(5)).unwrap(),
-        other.sample(Shots::K(5)).unwrap()
+        sampler.sample(Draw::PerClass(5)).unwrap(),
+        other.sample(Draw::PerClass(5)).unwrap()
     );
 }
 
@@ -74,7 +74,7 @@ fn shots_from_training_pool_never_touch_test() {
     let split = balanced_split(&labels, &classes, 10, 1).unwrap();
     let train_labels: Vec<usize> = split.train.iter().map(|&i| labels[i]).collect();
     let picks = ShotSampler::new(&train_labels, &classes, 9)
-        .sample(Shots::K(15))
+        .sample(Draw::PerClass(15))
         .unwrap();
     let test: BTreeSet<_> = split.test.iter().collect();
     assert!(picks.iter().all(|&p| !test.contains(&split.train[p])));
@@ -84,7 +84,7 @@ fn shots_from_training_pool_never_touch_test() {
 fn too_few_examples_names_class_and_counts() {
     let (labels, classes) = labels();
     let err = ShotSampler::new(&labels, &classes, 0)
-        .sample(Shots::K(31))
+        .sample(Draw::PerClass(31))
         .unwrap_err();
     assert!(
         matches!(&err, DataError::TooFewExamples { class, available: 30, needed: 31, .. } if class == "b"),
@@ -100,12 +100,12 @@ fn too_few_examples_names_class_and_counts() {
 fn full_takes_everything_or_a_balanced_cap() {
     let (labels, classes) = labels();
     let sampler = ShotSampler::new(&labels, &classes, 2);
-    let all = sampler.sample(Shots::Full { cap: None }).unwrap();
+    let all = sampler.sample(Draw::Pool { cap: None }).unwrap();
     assert_eq!(all.len(), labels.len());
-    let capped = sampler.sample(Shots::Full { cap: Some(30) }).unwrap();
+    let capped = sampler.sample(Draw::Pool { cap: Some(30) }).unwrap();
     assert_eq!(capped.len(), 30);
     for c in 0..3 {
         assert_eq!(count(&labels, &capped, c), 10);
     }
-    assert_eq!(capped[..15], sampler.sample(Shots::K(5)).unwrap()[..]);
+    assert_eq!(capped[..15], sampler.sample(Draw::PerClass(5)).unwrap()[..]);
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use common::fixtures;
 use loramix_data::image::load_digits_csv;
 use loramix_data::{
-    DataError, ImageItem, ImageShape, LoadedSuite, Role, Shift, Shots, Suite, SuiteItem, TextItem,
+    DataError, Draw, ImageItem, ImageShape, LoadedSuite, Role, Shift, Suite, SuiteItem, TextItem,
 };
 
 const TEXT_SUITE: &str = r#"
@@ -60,9 +60,9 @@ fn text_suite_materialises() {
     assert_eq!(sentiment.shift, Some(Shift::Task));
     assert_eq!(sentiment.train.classes, ["negative", "other"]);
     assert_eq!(sentiment.test.items.len(), 2);
-    let two = sentiment.shots(Shots::K(2), 0).unwrap();
+    let two = sentiment.shots(Draw::PerClass(2), 0).unwrap();
     assert_eq!(two.iter().filter(|i| i.label == 0).count(), 2);
-    let err = sentiment.shots(Shots::K(4), 0).unwrap_err();
+    let err = sentiment.shots(Draw::PerClass(4), 0).unwrap_err();
     assert_eq!(
         err.to_string(),
         "task `sentiment` training split: class `negative` has 3 examples, 4 needed"
@@ -220,8 +220,8 @@ shift = "covariate"
         .collect();
     assert!(task.train.items.iter().all(|i| i.pixels.len() == 784));
     assert!(task.train.items.iter().all(|i| !originals.contains(&i.pixels.iter().map(|p| p.to_bits()).collect::<Vec<_>>())));
-    let one = task.shots(Shots::K(1), 7).unwrap();
-    let two = task.shots(Shots::K(2), 7).unwrap();
+    let one = task.shots(Draw::PerClass(1), 7).unwrap();
+    let two = task.shots(Draw::PerClass(2), 7).unwrap();
     assert_eq!(one.len(), 3);
     assert!(one.iter().all(|i| two.contains(i)));
 }
@@ -272,7 +272,7 @@ fn shipped_suites_materialise_on_fetched_data() {
             task.test.items.len()
         );
         if role == Role::Downstream {
-            task.shots(Shots::K(20), 0).unwrap();
+            task.shots(Draw::PerClass(20), 0).unwrap();
         }
     }
     for (role, name) in text.task_names() {
@@ -284,7 +284,7 @@ fn shipped_suites_materialise_on_fetched_data() {
             task.test.items.len()
         );
         if role == Role::Downstream {
-            task.shots(Shots::K(20), 0).unwrap();
+            task.shots(Draw::PerClass(20), 0).unwrap();
         }
     }
 }
@@ -434,7 +434,7 @@ fn a_task_with_an_empty_training_pool_says_so_when_asked_for_its_shots() {
     let err = loaded
         .task("mine-b")
         .unwrap()
-        .shots(Shots::Full { cap: None }, 0)
+        .shots(Draw::Pool { cap: None }, 0)
         .unwrap_err()
         .to_string();
     assert!(

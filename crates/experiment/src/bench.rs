@@ -14,6 +14,7 @@ use loramix_backend::{Inference, Train};
 use loramix_compose::{LearnedComposition, LearnedConfig, attach, uniform_weights};
 use loramix_data::{ImageItem, ImageShape};
 use loramix_lora::{Adapter, AdapterHost, LoraConfig, Target};
+use loramix_models::Learner;
 use loramix_models::{
     Bert, Classifier, TrainConfig, Trainable, Trainer, Vit, VitConfig, forward_in_parts,
     trainable_params,

@@ -10,6 +10,7 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::nn::Linear;
 use burn::tensor::backend::Backend;
+use indicatif::ProgressBar;
 use loramix_backend::{Inference, Train};
 use loramix_compose::{
     Compressed, DenseMerge, LearnedComposition, LearnedConfig, SearchConfig, add_to_base, attach,
@@ -360,38 +361,22 @@ fn run<F: Family>(
         batch: job.batch.max(32),
         seed: job.seed,
     };
-    let device = loramix_backend::device();
     let bar = progress::bar(adapters.len() + 2, "compose");
-    let mut scores = Vec::new();
-    bar.set_message("head only");
-    scores.push(Score {
-        candidate: "head only (base)".into(),
-        accuracy: scorer.fit_and_score(&base)?,
-    });
-    bar.inc(1);
-    for adapter in &adapters {
-        bar.set_message(adapter.manifest.task.clone());
-        let mut model = base.clone();
-        attach(&mut model, std::slice::from_ref(adapter), &[1.0], &device)?;
-        scores.push(Score {
-            candidate: format!("{} alone", adapter.manifest.task),
-            accuracy: scorer.fit_and_score(&model.fold_lora())?,
-        });
-        bar.inc(1);
-    }
+    let mut scores = baseline_scores(&scorer, &base, &adapters, &bar)?;
     bar.set_message(format!("{:?}", job.method).to_lowercase());
     let composed = compose_with(&scorer, &base, &adapters, job)?;
     bar.inc(1);
     bar.finish_and_clear();
-
-    let composition = scorer.score(&composed.model, &composed.head);
     scores.push(Score {
         candidate: format!("{} composition", method_name(job)),
-        accuracy: composition,
+        accuracy: scorer.score(&composed.model, &composed.head),
     });
     // Score what is written, so that a compressed adapter reports its own accuracy.
     let mut written = base.clone();
-    composed.exported.adapter.apply(&mut written, &device)?;
+    composed
+        .exported
+        .adapter
+        .apply(&mut written, &loramix_backend::device())?;
     let exported = scorer.score(&written.fold_lora(), &composed.head);
     let rank = composed.exported.adapter.manifest.rank;
     scores.push(Score {
@@ -423,12 +408,45 @@ fn run<F: Family>(
     Ok(report)
 }
 
+/// The references a composition is judged against: the base with a head only, and each
+/// adapter alone.
+fn baseline_scores<F: Family>(
+    scorer: &Scorer<F>,
+    base: &F::Frozen,
+    adapters: &[Adapter],
+    bar: &ProgressBar,
+) -> Result<Vec<Score>> {
+    let device = loramix_backend::device();
+    bar.set_message("head only");
+    let mut scores = vec![Score {
+        candidate: "head only (base)".into(),
+        accuracy: scorer.fit_and_score(base)?,
+    }];
+    bar.inc(1);
+    for adapter in adapters {
+        bar.set_message(adapter.manifest.task.clone());
+        let mut model = base.clone();
+        attach(&mut model, std::slice::from_ref(adapter), &[1.0], &device)?;
+        scores.push(Score {
+            candidate: format!("{} alone", adapter.manifest.task),
+            accuracy: scorer.fit_and_score(&model.fold_lora())?,
+        });
+        bar.inc(1);
+    }
+    Ok(scores)
+}
+
 fn method_name(job: &ComposeJob) -> String {
     match job.method {
         Method::Ties => format!("ties(density={}, lambda={})", job.density, job.lambda),
         Method::Dare => format!("dare(drop={})", job.drop),
         other => format!("{other:?}").to_lowercase(),
     }
+}
+
+/// One weight per module, each as the module's one value in a composition record.
+fn each(weights: &[f32]) -> Vec<Vec<f32>> {
+    weights.iter().map(|&w| vec![w]).collect()
 }
 
 /// The composition record of `adapters` with one weight vector per module (one value, or one
@@ -469,8 +487,6 @@ fn compose_with<F: Family>(
     job: &ComposeJob,
 ) -> Result<Composed<F>> {
     let device = loramix_backend::device();
-    let n = adapters.len();
-    let each = |w: &[f32]| w.iter().map(|&w| vec![w]).collect::<Vec<_>>();
     let fixed = |weights: Vec<f32>| -> Result<Composed<F>> {
         let mut model = base.clone();
         attach(&mut model, adapters, &weights, &device)?;
@@ -484,71 +500,90 @@ fn compose_with<F: Family>(
         })
     };
     match job.method {
-        Method::Uniform => fixed(uniform_weights(n)),
+        Method::Uniform => fixed(uniform_weights(adapters.len())),
         Method::Fixed => fixed(job.weights.clone().expect("checked")),
-        Method::Ties | Method::Dare => {
-            let merge = match job.method {
-                Method::Ties => DenseMerge::Ties {
-                    density: job.density,
-                    lambda: job.lambda,
-                },
-                _ => DenseMerge::Dare {
-                    drop: job.drop,
-                    weights: job.weights.clone().unwrap_or_else(|| uniform_weights(n)),
-                    seed: job.seed,
-                },
-            };
-            let deltas = merged_deltas(base, adapters, &merge, &device)?;
-            let rank = job.rank.unwrap_or_else(|| widest_stack(base, adapters));
-            let weights = match &merge {
-                DenseMerge::Dare { weights, .. } => each(weights),
-                DenseMerge::Ties { .. } => vec![Vec::new(); n],
-            };
-            let record = record(job, adapters, weights);
-            let exported = compress_dense(base, deltas.clone(), rank, "composition", record)?;
-            let mut model = base.clone();
-            add_to_base(&mut model, deltas);
-            let head = scorer.fit(&model)?;
-            Ok(Composed {
-                model,
-                head,
-                exported,
-            })
-        }
-        Method::Search => {
-            let config = SearchConfig {
-                seed: job.seed,
-                ..SearchConfig::default()
-            };
-            <Train as Backend>::seed(&device, job.seed);
-            let found = crate::fit::search(
-                scorer.family,
-                base,
-                adapters,
-                &scorer.splits.train,
-                scorer.splits.classes.len(),
-                scorer.schedule,
-                scorer.batch,
-                &config,
-            )
-            .map_err(|e| match e {
-                SearchFailure::Train(source) => ExperimentError::Train {
-                    context: "weight search".into(),
-                    source,
-                },
-                SearchFailure::Compose(e) => e.into(),
-            })?;
-            let mut host = base.clone();
-            attach(&mut host, adapters, &found.weights, &device)?;
-            let exported = export(&host, job, record(job, adapters, each(&found.weights)))?;
-            Ok(Composed {
-                model: found.model,
-                head: found.head,
-                exported,
-            })
-        }
+        Method::Ties | Method::Dare => merged(scorer, base, adapters, job),
+        Method::Search => searched(scorer, base, adapters, job),
         Method::Learned => learned(scorer, base, adapters, job),
     }
+}
+
+/// TIES or DARE: merged dense deltas added to the base, exported through a truncated SVD.
+fn merged<F: Family>(
+    scorer: &Scorer<F>,
+    base: &F::Frozen,
+    adapters: &[Adapter],
+    job: &ComposeJob,
+) -> Result<Composed<F>> {
+    let device = loramix_backend::device();
+    let n = adapters.len();
+    let merge = match job.method {
+        Method::Ties => DenseMerge::Ties {
+            density: job.density,
+            lambda: job.lambda,
+        },
+        _ => DenseMerge::Dare {
+            drop: job.drop,
+            weights: job.weights.clone().unwrap_or_else(|| uniform_weights(n)),
+            seed: job.seed,
+        },
+    };
+    let deltas = merged_deltas(base, adapters, &merge, &device)?;
+    let rank = job.rank.unwrap_or_else(|| widest_stack(base, adapters));
+    let weights = match &merge {
+        DenseMerge::Dare { weights, .. } => each(weights),
+        DenseMerge::Ties { .. } => vec![Vec::new(); n],
+    };
+    let record = record(job, adapters, weights);
+    let exported = compress_dense(base, deltas.clone(), rank, "composition", record)?;
+    let mut model = base.clone();
+    add_to_base(&mut model, deltas);
+    let head = scorer.fit(&model)?;
+    Ok(Composed {
+        model,
+        head,
+        exported,
+    })
+}
+
+/// LoraHub's search for module weights, with a head.
+fn searched<F: Family>(
+    scorer: &Scorer<F>,
+    base: &F::Frozen,
+    adapters: &[Adapter],
+    job: &ComposeJob,
+) -> Result<Composed<F>> {
+    let device = loramix_backend::device();
+    let config = SearchConfig {
+        seed: job.seed,
+        ..SearchConfig::default()
+    };
+    <Train as Backend>::seed(&device, job.seed);
+    let found = crate::fit::search(
+        scorer.family,
+        base,
+        adapters,
+        &scorer.splits.train,
+        scorer.splits.classes.len(),
+        scorer.schedule,
+        scorer.batch,
+        &config,
+    )
+    .map_err(|e| match e {
+        SearchFailure::Train(source) => ExperimentError::Train {
+            context: "weight search".into(),
+            source,
+        },
+        SearchFailure::Compose(e) => e.into(),
+    })?;
+    let mut host = base.clone();
+    attach(&mut host, adapters, &found.weights, &device)?;
+    let exported = export(&host, job, record(job, adapters, each(&found.weights)))?;
+    Ok(Composed {
+        model: found.model,
+        head: found.head,
+        exported,
+    })
 }
 
 /// Per-layer softmax weights and a fresh head trained together on the training items.

@@ -2,15 +2,15 @@
 //! trains, and the methods of the sweep. Everything a result depends on is in here, so a hash
 //! of the relevant parts names each cached artifact.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 
-use loramix_compose::{Normalisation, Penalty, Sharing};
+use loramix_design::Shot;
 use loramix_lora::Target;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{ExperimentError, Result};
+use crate::method::MethodSpec;
 
 /// One study: a suite, a model size, and how every stage trains.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -184,270 +184,6 @@ pub struct SimilaritySpec {
     pub examples: usize,
 }
 
-/// A number of shots per class, or the task's whole (capped) training pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "RawShot", into = "RawShot")]
-pub enum Shot {
-    K(usize),
-    Full,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(untagged)]
-enum RawShot {
-    K(usize),
-    Name(String),
-}
-
-impl TryFrom<RawShot> for Shot {
-    type Error = String;
-    fn try_from(raw: RawShot) -> std::result::Result<Self, String> {
-        match raw {
-            RawShot::K(0) => Err("shots must be at least 1".into()),
-            RawShot::K(k) => Ok(Shot::K(k)),
-            RawShot::Name(s) if s == "full" => Ok(Shot::Full),
-            RawShot::Name(s) => Err(format!("shots are numbers or \"full\", not {s:?}")),
-        }
-    }
-}
-
-impl From<Shot> for RawShot {
-    fn from(shot: Shot) -> Self {
-        match shot {
-            Shot::K(k) => RawShot::K(k),
-            Shot::Full => RawShot::Name("full".into()),
-        }
-    }
-}
-
-impl fmt::Display for Shot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Shot::K(k) => write!(f, "{k}"),
-            Shot::Full => f.write_str("full"),
-        }
-    }
-}
-
-/// What a method trains.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum MethodKind {
-    /// Linear probe on the frozen base (the reference point).
-    HeadOnly,
-    /// Every weight and the head.
-    Full,
-    /// A fresh LoRA and the head.
-    Lora,
-    /// Mean of the upstream modules' deltas, folded; the head only.
-    Uniform,
-    /// User weights per module (task arithmetic), folded; the head only.
-    Fixed,
-    /// TIES-merged deltas, folded; the head only.
-    Ties,
-    /// DARE-merged deltas, folded; the head only.
-    Dare,
-    /// Softmax weights per layer over the modules, trained with the head.
-    Learned,
-    /// Module weights searched without gradients on the k-shot loss (as LoraHub), then the head.
-    Search,
-}
-
-impl MethodKind {
-    /// The method builds on the upstream modules.
-    pub fn uses_modules(self) -> bool {
-        !matches!(
-            self,
-            MethodKind::HeadOnly | MethodKind::Full | MethodKind::Lora
-        )
-    }
-
-    /// The backbone stays frozen, so its features are computed once and the head trains on them.
-    pub fn frozen_backbone(self) -> bool {
-        matches!(
-            self,
-            MethodKind::HeadOnly
-                | MethodKind::Uniform
-                | MethodKind::Fixed
-                | MethodKind::Ties
-                | MethodKind::Dare
-        )
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            MethodKind::HeadOnly => "head-only",
-            MethodKind::Full => "full",
-            MethodKind::Lora => "lora",
-            MethodKind::Uniform => "uniform",
-            MethodKind::Fixed => "fixed",
-            MethodKind::Ties => "ties",
-            MethodKind::Dare => "dare",
-            MethodKind::Learned => "learned",
-            MethodKind::Search => "search",
-        }
-    }
-}
-
-/// One method of the sweep with its training rule (the same steps and learning rate at every
-/// shot count, as the protocol asks) and the settings of its kind.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct MethodSpec {
-    pub kind: MethodKind,
-    /// Label in the results (default: the kind); lets one sweep compare variants of a kind.
-    pub name: Option<String>,
-    pub steps: usize,
-    pub lr: f64,
-    /// `full`, `lora`, `learned`: the head's learning rate when it should differ from `lr`.
-    /// (Left out of the JSON when unset, so adding the setting kept earlier cells' hashes.)
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub head_lr: Option<f64>,
-    /// `lora`: rank and alpha of the fresh LoRA (default: the upstream ones).
-    pub rank: Option<usize>,
-    pub alpha: Option<f32>,
-    /// `fixed` and `dare`: one weight per upstream module (dare default: 1/N each).
-    pub weights: Option<Vec<f32>>,
-    /// `ties`: fraction of each delta kept, and the scale of the merge.
-    pub density: Option<f32>,
-    pub lambda: Option<f32>,
-    /// `dare`: drop probability.
-    pub drop: Option<f32>,
-    /// `learned`: one weight vector per layer or shared, softmax or unconstrained, penalty.
-    pub sharing: Option<Sharing>,
-    pub normalisation: Option<Normalisation>,
-    pub penalty: Option<Penalty>,
-    /// `search`: objective evaluations, candidates per generation, step size, L1, bound.
-    pub budget: Option<usize>,
-    pub population: Option<usize>,
-    pub sigma: Option<f32>,
-    pub l1: Option<f32>,
-    pub bound: Option<f32>,
-}
-
-impl MethodSpec {
-    pub fn name(&self) -> String {
-        self.name
-            .clone()
-            .unwrap_or_else(|| self.kind.label().to_string())
-    }
-
-    /// Settings given that this kind does not use are a mistake worth stopping for.
-    fn check(&self, modules: usize) -> std::result::Result<(), String> {
-        use MethodKind::*;
-        let given = [
-            (
-                "head_lr",
-                self.head_lr.is_some(),
-                &[Full, Lora, Learned][..],
-            ),
-            ("rank", self.rank.is_some(), &[Lora]),
-            ("alpha", self.alpha.is_some(), &[Lora]),
-            ("weights", self.weights.is_some(), &[Fixed, Dare]),
-            ("density", self.density.is_some(), &[Ties]),
-            ("lambda", self.lambda.is_some(), &[Ties]),
-            ("drop", self.drop.is_some(), &[Dare]),
-            ("sharing", self.sharing.is_some(), &[Learned]),
-            ("normalisation", self.normalisation.is_some(), &[Learned]),
-            ("penalty", self.penalty.is_some(), &[Learned]),
-            ("budget", self.budget.is_some(), &[Search]),
-            ("population", self.population.is_some(), &[Search]),
-            ("sigma", self.sigma.is_some(), &[Search]),
-            ("l1", self.l1.is_some(), &[Search]),
-            ("bound", self.bound.is_some(), &[Search]),
-        ];
-        for (field, is_given, kinds) in given {
-            if is_given && !kinds.contains(&self.kind) {
-                return Err(format!(
-                    "`{field}` does not apply to kind `{}`",
-                    self.kind.label()
-                ));
-            }
-        }
-        if self.steps == 0 {
-            return Err("steps must be at least 1".into());
-        }
-        for (name, lr) in [("lr", Some(self.lr)), ("head_lr", self.head_lr)] {
-            if let Some(lr) = lr
-                && !(lr > 0.0 && lr.is_finite())
-            {
-                return Err(format!("{name} must be positive, not {lr}"));
-            }
-        }
-        if self.kind == Fixed && self.weights.is_none() {
-            return Err("kind `fixed` needs `weights`, one per upstream module".into());
-        }
-        if let Some(weights) = &self.weights
-            && weights.len() != modules
-        {
-            return Err(format!(
-                "{} weights given for {modules} upstream modules",
-                weights.len()
-            ));
-        }
-        if self.kind == Ties && self.density.is_none() {
-            return Err("kind `ties` needs `density` (fraction of each delta kept)".into());
-        }
-        if self.kind == Dare && self.drop.is_none() {
-            return Err("kind `dare` needs `drop` (probability of dropping an entry)".into());
-        }
-        self.check_ranges()
-    }
-
-    /// Every value in its range, so that a bad one stops the run before anything trains.
-    fn check_ranges(&self) -> std::result::Result<(), String> {
-        let finite = |v: f32| v.is_finite();
-        let checks: [RangeCheck; 10] = [
-            ("rank", self.rank.map(|v| v as f64), "1 or more", |v| {
-                v >= 1.0
-            }),
-            ("alpha", self.alpha.map(f64::from), "positive", |v| v > 0.0),
-            ("density", self.density.map(f64::from), "(0, 1]", |v| {
-                v > 0.0 && v <= 1.0
-            }),
-            (
-                "lambda",
-                self.lambda.map(f64::from),
-                "a finite number",
-                |_| true,
-            ),
-            ("drop", self.drop.map(f64::from), "[0, 1)", |v| {
-                (0.0..1.0).contains(&v)
-            }),
-            ("budget", self.budget.map(|v| v as f64), "1 or more", |v| {
-                v >= 1.0
-            }),
-            (
-                "population",
-                self.population.map(|v| v as f64),
-                "2 or more",
-                |v| v >= 2.0,
-            ),
-            ("sigma", self.sigma.map(f64::from), "positive", |v| v > 0.0),
-            ("l1", self.l1.map(f64::from), "0 or more", |v| v >= 0.0),
-            ("bound", self.bound.map(f64::from), "positive", |v| v > 0.0),
-        ];
-        for (name, value, range, ok) in checks {
-            if let Some(v) = value
-                && !(v.is_finite() && ok(v))
-            {
-                return Err(format!("`{name}` must be {range}, not {v}"));
-            }
-        }
-        if let Some(w) = self.weights.iter().flatten().find(|w| !finite(**w)) {
-            return Err(format!("`weights` must be finite numbers, not {w}"));
-        }
-        let coefficient = match self.penalty {
-            Some(Penalty::L1(c) | Penalty::Entropy(c)) => c,
-            _ => 0.0,
-        };
-        if !(finite(coefficient) && coefficient >= 0.0) {
-            return Err(format!("`penalty` must be 0 or more, not {coefficient}"));
-        }
-        Ok(())
-    }
-}
-
 impl Experiment {
     /// Reads and checks an experiment file; relative paths in it are taken from its folder.
     pub fn from_file(path: &Path) -> Result<Self> {
@@ -493,7 +229,7 @@ impl Experiment {
         if self.methods.is_empty() {
             return Err("no [[method]] given".into());
         }
-        let mut names: Vec<String> = self.methods.iter().map(MethodSpec::name).collect();
+        let mut names: Vec<&str> = self.methods.iter().map(|m| m.name.as_str()).collect();
         names.sort();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(format!(
@@ -558,9 +294,10 @@ impl Experiment {
     pub fn check_methods(&self, modules: usize) -> Result<()> {
         for method in &self.methods {
             method
-                .check(modules)
+                .kind
+                .check_modules(modules)
                 .map_err(|message| ExperimentError::Method {
-                    method: method.name(),
+                    method: method.name.clone(),
                     message,
                 })?;
         }
@@ -569,12 +306,9 @@ impl Experiment {
 
     /// The `[[method]]` named `name`.
     pub fn method(&self, name: &str) -> Option<&MethodSpec> {
-        self.methods.iter().find(|m| m.name() == name)
+        self.methods.iter().find(|m| m.name == name)
     }
 }
-
-/// A setting's name, its value if given, its range in words, and the test of the range.
-type RangeCheck = (&'static str, Option<f64>, &'static str, fn(f64) -> bool);
 
 /// The longest text a model may be asked to read, in tokens: attention memory grows with its
 /// square, and no backbone loramix loads has more positions.

@@ -11,6 +11,7 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Int, Tensor};
 use loramix_backend::{Device, Inference, Train};
 use loramix_data::{ImageBatcher, ImageItem, ImageShape, SuiteItem, TextBatcher, TextItem};
+use loramix_models::Learner;
 use loramix_models::{
     Batch, Bert, Classifier, TextTransformer, TextTransformerConfig, Vit, VitConfig,
     WordPieceTokenizer, dinov2,

@@ -2,10 +2,9 @@
 //! training set held as one tensor, a linear head trained on cached features, accuracy, and
 //! the weight search that needs a head.
 
-use burn::module::Module;
+use burn::module::AutodiffModule;
+use burn::nn::Linear;
 use burn::nn::loss::CrossEntropyLoss;
-use burn::nn::{Linear, LinearConfig};
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
 use indicatif::ProgressBar;
@@ -14,8 +13,10 @@ use loramix_compose::{
     ComposeError, SearchConfig, attach, search_weights, set_weights, uniform_weights,
 };
 use loramix_data::Labelled;
-use loramix_lora::{Adapter, materialize};
-use loramix_models::{Classifier, TrainConfig, TrainError, Trainer, forward_in_parts};
+use loramix_lora::Adapter;
+use loramix_models::{
+    Classifier, Learner, LinearProbe, TrainConfig, TrainError, Trainer, forward_in_parts,
+};
 use loramix_rng::Rng;
 
 use crate::family::Family;
@@ -30,6 +31,13 @@ pub struct Schedule {
     pub head_lr: Option<f64>,
     /// Parts (threads) each batch is cut into; see [`TrainConfig::parts`].
     pub parts: usize,
+}
+
+impl Schedule {
+    /// This schedule with the head learning at `head_lr` (if given).
+    pub fn with_head_lr(self, head_lr: Option<f64>) -> Self {
+        Self { head_lr, ..self }
+    }
 }
 
 /// A training set as one input tensor and its targets, on the training device.
@@ -100,25 +108,52 @@ pub fn fit<F: Family, M>(
     progress: &ProgressBar,
 ) -> Result<M, TrainError>
 where
-    M: Classifier<Train, Input = F::Input<Train>> + burn::module::AutodiffModule<Train>,
+    M: Learner<Train, Input = F::Input<Train>> + AutodiffModule<Train>,
 {
-    let device = set.targets.device();
+    let examples = Examples {
+        input: &set.input,
+        targets: &set.targets,
+        select: F::select,
+    };
+    train(model, examples, schedule, seed, progress)
+}
+
+/// A training set held as one input and its targets, and how to take rows of the input.
+struct Examples<'a, X> {
+    input: &'a X,
+    targets: &'a Tensor<Train, 1, Int>,
+    select: fn(&X, Tensor<Train, 1, Int>) -> X,
+}
+
+/// The minibatch loop every training run shares: seeded batches, one [`Trainer`] step each.
+fn train<M, X>(
+    model: M,
+    examples: Examples<X>,
+    schedule: Schedule,
+    seed: u64,
+    progress: &ProgressBar,
+) -> Result<M, TrainError>
+where
+    M: Learner<Train, Input = X> + AutodiffModule<Train>,
+    X: Clone,
+{
+    let device = examples.targets.device();
     let config = TrainConfig::new()
         .with_lr(schedule.lr)
         .with_head_lr(schedule.head_lr)
         .with_parts(schedule.parts);
     let mut trainer = Trainer::new(model, &config);
-    let mut batches = Minibatches::new(set.len, schedule.batch, seed);
+    let mut batches = Minibatches::new(examples.targets.dims()[0], schedule.batch, seed);
     for _ in 0..schedule.steps {
         let (input, targets) = match batches.next() {
-            None => (set.input.clone(), set.targets.clone()),
+            None => (examples.input.clone(), examples.targets.clone()),
             Some(index) => {
                 let n = index.len();
                 let index =
                     Tensor::<Train, 1, Int>::from_data(TensorData::new(index, [n]), &device);
                 (
-                    F::select(&set.input, index.clone()),
-                    set.targets.clone().select(0, index),
+                    (examples.select)(examples.input, index.clone()),
+                    examples.targets.clone().select(0, index),
                 )
             }
         };
@@ -184,14 +219,9 @@ pub fn head_accuracy<I: Labelled>(
     correct as f64 / items.len() as f64
 }
 
-/// The linear head alone, as a module the optimiser can train.
-#[derive(Module, Debug)]
-struct Probe<B: Backend> {
-    head: Linear<B>,
-}
-
 /// Train a fresh linear head of `n_classes` on cached features (the backbone ran once per
-/// example; each step costs one small matmul).
+/// example; each step costs one small matmul). The probe is all head: it learns at the head's
+/// rate, `lr` when none is given, on one thread.
 pub fn fit_head<I: Labelled>(
     features: Tensor<Inference, 2>,
     items: &[I],
@@ -199,39 +229,21 @@ pub fn fit_head<I: Labelled>(
     schedule: Schedule,
     seed: u64,
 ) -> Result<Linear<Inference>, TrainError> {
-    use burn::module::AutodiffModule;
     let device = features.device();
-    let [n, dim] = features.dims();
-    let features = Tensor::<Train, 2>::from_inner(features);
-    let labels = targets::<Train, I>(items, &device);
-    let mut probe = Probe {
-        head: materialize(LinearConfig::new(dim, n_classes).init::<Train>(&device)),
+    let dim = features.dims()[1];
+    let examples = Examples {
+        input: &Tensor::<Train, 2>::from_inner(features),
+        targets: &targets::<Train, I>(items, &device),
+        select: |x: &Tensor<Train, 2>, index| x.clone().select(0, index),
     };
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(TrainConfig::new().weight_decay)
-        .init::<Train, Probe<Train>>();
-    let mut batches = Minibatches::new(n, schedule.batch, seed);
-    for step in 0..schedule.steps {
-        let (x, y) = match batches.next() {
-            None => (features.clone(), labels.clone()),
-            Some(index) => {
-                let k = index.len();
-                let index =
-                    Tensor::<Train, 1, Int>::from_data(TensorData::new(index, [k]), &device);
-                (
-                    features.clone().select(0, index.clone()),
-                    labels.clone().select(0, index),
-                )
-            }
-        };
-        let loss = CrossEntropyLoss::new(None, &device).forward(probe.head.forward(x), y);
-        let value: f32 = loss.clone().into_scalar().elem();
-        if !value.is_finite() {
-            return Err(TrainError::NonFiniteLoss { step, loss: value });
-        }
-        let grads = GradientsParams::from_grads(loss.backward(), &probe);
-        probe = optim.step(schedule.lr, probe, grads);
-    }
+    let schedule = Schedule {
+        lr: schedule.head_lr.unwrap_or(schedule.lr),
+        head_lr: None,
+        parts: 1,
+        ..schedule
+    };
+    let probe = LinearProbe::<Train>::new(dim, n_classes, &device);
+    let probe = train(probe, examples, schedule, seed, &ProgressBar::hidden())?;
     Ok(probe.valid().head)
 }
 

@@ -89,42 +89,46 @@ enum Command {
     },
     /// Train-step and inference samples/s on the reference ViT (DESIGN.md) or a pretrained
     /// BERT; ratios against a reference measured in the same window (`just bench-vs-torch`).
-    Bench {
-        /// Timed steps per run.
-        #[arg(long, default_value_t = 10)]
-        steps: usize,
-        /// Runs per method (the median is reported).
-        #[arg(long, default_value_t = 3)]
-        runs: usize,
-        /// Untimed warm-up steps before each run.
-        #[arg(long, default_value_t = 3)]
-        warmup: usize,
-        /// Training batch (default 64 for the ViT, DESIGN.md's reference; 32 with --minilm).
-        #[arg(long)]
-        batch: Option<usize>,
-        /// Measure a pretrained BERT-family checkpoint instead (e.g. datasets/cache/minilm-l6):
-        /// inference and a LoRA train step on texts of --tokens random token ids, the rows
-        /// that benches/torch_minilm.py measures in PyTorch.
-        #[arg(long, value_name = "DIR")]
-        minilm: Option<PathBuf>,
-        /// Tokens per text with --minilm.
-        #[arg(long, default_value_t = 64)]
-        tokens: usize,
-        /// Measure learned composition for N = 1, 4, 8, 16, 32 modules instead.
-        #[arg(long)]
-        scaling: bool,
-        /// Also write the rows as JSON here.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Rows of another tool measured in the same window, to print ratios against (the
-        /// JSON of benches/torch_vit.py or benches/torch_minilm.py --json). Without it, no
-        /// ratio is printed.
-        #[arg(long, value_name = "FILE")]
-        reference: Option<PathBuf>,
-        /// Only the rows whose method name contains this text (to profile one row, say).
-        #[arg(long, value_name = "TEXT")]
-        only: Option<String>,
-    },
+    Bench(BenchArgs),
+}
+
+/// `loramix bench`'s options.
+#[derive(Args)]
+struct BenchArgs {
+    /// Timed steps per run.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Runs per method (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Untimed warm-up steps before each run.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Training batch (default 64 for the ViT, DESIGN.md's reference; 32 with --minilm).
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Measure a pretrained BERT-family checkpoint instead (e.g. datasets/cache/minilm-l6):
+    /// inference and a LoRA train step on texts of --tokens random token ids, the rows
+    /// that benches/torch_minilm.py measures in PyTorch.
+    #[arg(long, value_name = "DIR")]
+    minilm: Option<PathBuf>,
+    /// Tokens per text with --minilm.
+    #[arg(long, default_value_t = 64)]
+    tokens: usize,
+    /// Measure learned composition for N = 1, 4, 8, 16, 32 modules instead.
+    #[arg(long)]
+    scaling: bool,
+    /// Also write the rows as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Rows of another tool measured in the same window, to print ratios against (the
+    /// JSON of benches/torch_vit.py or benches/torch_minilm.py --json). Without it, no
+    /// ratio is printed.
+    #[arg(long, value_name = "FILE")]
+    reference: Option<PathBuf>,
+    /// Only the rows whose method name contains this text (to profile one row, say).
+    #[arg(long, value_name = "TEXT")]
+    only: Option<String>,
 }
 
 const COMPOSE_EXAMPLE: &str =
@@ -204,89 +208,7 @@ fn main() -> ExitCode {
                 loramix_experiment::pretrained::import_dinov2(&onnx, &out),
             );
         }
-        Command::Bench {
-            steps,
-            runs,
-            warmup,
-            batch,
-            minilm,
-            tokens,
-            scaling,
-            json,
-            only,
-            reference,
-        } => {
-            let reference = match reference.as_deref().map(bench::Reference::read).transpose() {
-                Ok(reference) => reference,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let default_batch = if minilm.is_some() { 32 } else { 64 };
-            let config = BenchConfig {
-                steps,
-                runs: runs.max(1),
-                warmup,
-                parts,
-                batch: batch.unwrap_or(default_batch).max(1),
-                ..BenchConfig::default()
-            };
-            let report = |row: &bench::BenchRow| {
-                eprintln!(
-                    "  {:<40} {:>8.0} samples/s",
-                    row.method, row.samples_per_sec
-                )
-            };
-            let methods: &[bench::Method] = if scaling {
-                &bench::SCALING
-            } else {
-                &bench::METHODS
-            };
-            let wanted = |name: &str| {
-                only.as_ref()
-                    .is_none_or(|text| name.contains(text.as_str()))
-            };
-            let methods: Vec<_> = methods
-                .iter()
-                .filter(|m| wanted(&m.name()))
-                .copied()
-                .collect();
-            let inference = !scaling && wanted(bench::INFERENCE);
-            if methods.is_empty() && !inference {
-                eprintln!(
-                    "error: no benchmark row matches --only {:?}",
-                    only.unwrap_or_default()
-                );
-                return ExitCode::from(2);
-            }
-            eprintln!(
-                "benchmarking on {} ({} runs of {} steps per method, {} parts per batch)",
-                loramix_backend::NAME,
-                config.runs,
-                config.steps,
-                config.parts
-            );
-            let rows = match &minilm {
-                Some(dir) => match bench::run_bert(dir, tokens.max(2), &config, report) {
-                    Ok(rows) => rows,
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                },
-                None => bench::run(&config, &methods, inference, report),
-            };
-            print!("{}", bench::table(&rows, reference.as_ref()));
-            if let Some(path) = json {
-                let text = serde_json::to_string_pretty(&rows).expect("rows serialise");
-                if let Err(e) = std::fs::write(&path, text) {
-                    eprintln!("error: {}: {e}", path.display());
-                    return ExitCode::FAILURE;
-                }
-            }
-            return ExitCode::SUCCESS;
-        }
+        Command::Bench(args) => return bench(args, parts),
     };
     let options = Options {
         runs: args.runs,
@@ -300,4 +222,81 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `loramix bench`: exit 2 for options that select nothing or a reference that cannot be read.
+fn bench(args: BenchArgs, parts: usize) -> ExitCode {
+    let reference = match args
+        .reference
+        .as_deref()
+        .map(bench::Reference::read)
+        .transpose()
+    {
+        Ok(reference) => reference,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let default_batch = if args.minilm.is_some() { 32 } else { 64 };
+    let config = BenchConfig {
+        steps: args.steps,
+        runs: args.runs.max(1),
+        warmup: args.warmup,
+        parts,
+        batch: args.batch.unwrap_or(default_batch).max(1),
+        ..BenchConfig::default()
+    };
+    let wanted = |name: &str| {
+        args.only
+            .as_ref()
+            .is_none_or(|text| name.contains(text.as_str()))
+    };
+    let all: &[bench::Method] = if args.scaling {
+        &bench::SCALING
+    } else {
+        &bench::METHODS
+    };
+    let methods: Vec<_> = all.iter().filter(|m| wanted(&m.name())).copied().collect();
+    let inference = !args.scaling && wanted(bench::INFERENCE);
+    if methods.is_empty() && !inference {
+        let only = args.only.unwrap_or_default();
+        eprintln!("error: no benchmark row matches --only {only:?}");
+        return ExitCode::from(2);
+    }
+    eprintln!(
+        "benchmarking on {} ({} runs of {} steps per method, {} parts per batch)",
+        loramix_backend::NAME,
+        config.runs,
+        config.steps,
+        config.parts
+    );
+    let report = |row: &bench::BenchRow| {
+        eprintln!(
+            "  {:<40} {:>8.0} samples/s",
+            row.method, row.samples_per_sec
+        )
+    };
+    let rows = match &args.minilm {
+        Some(dir) => bench::run_bert(dir, args.tokens.max(2), &config, report),
+        None => Ok(bench::run(&config, &methods, inference, report)),
+    };
+    let written = rows.map_err(|e| e.to_string()).and_then(|rows| {
+        print!("{}", bench::table(&rows, reference.as_ref()));
+        match &args.json {
+            Some(path) => std::fs::write(
+                path,
+                serde_json::to_string_pretty(&rows).expect("rows serialise"),
+            )
+            .map_err(|e| format!("{}: {e}", path.display())),
+            None => Ok(()),
+        }
+    });
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }

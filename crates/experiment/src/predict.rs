@@ -8,6 +8,7 @@ use loramix_backend::Inference;
 use loramix_data::{ImageItem, TextItem};
 use loramix_lora::AdapterHost;
 use loramix_models::Classifier;
+use loramix_models::Learner;
 use serde::Serialize;
 
 use crate::error::{ExperimentError, Result, io};

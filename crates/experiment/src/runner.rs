@@ -1,19 +1,19 @@
 //! From an experiment file to its stages: reads the files, picks the model family from the
 //! suite's modality, runs what was asked and records how long each stage took.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use loramix_data::{ImageItem, Modality, Suite, TextItem};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use crate::config::Experiment;
+use crate::context::Context;
 use crate::error::{ExperimentError, Result, io};
 use crate::family::{BertText, Family, Text, Vision};
-use crate::pipeline::{self, Context, Plan, SuiteKeys, read_json, write_json};
-use crate::report;
-use crate::store::Shard;
+use crate::plan::{Plan, SuiteKeys};
+use crate::stage::{pretrain, report, similarity, transfer, upstream};
+use crate::store::{Shard, Timings};
 
 /// What `loramix` was asked to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,12 +36,6 @@ pub struct Options {
     pub shard: Shard,
     /// Parts (threads) each batch is cut into ([`loramix_backend::batch_parts`]).
     pub parts: usize,
-}
-
-/// Seconds each stage took, accumulated over invocations (`timings.json` in the run folder).
-#[derive(Debug, Default, Serialize, Deserialize)]
-pub struct Timings {
-    pub seconds: BTreeMap<String, f64>,
 }
 
 /// Runs `stage` of the experiment in `path`.
@@ -132,12 +126,12 @@ fn go<F: Family>(
         return Ok(());
     }
     let plan = &ctx.plan;
-    let base = timed(plan, "pretrain", || pipeline::pretrain(&ctx))?;
+    let base = timed(plan, "pretrain", || pretrain::pretrain(&ctx))?;
     if stage == Stage::Pretrain {
         return Ok(());
     }
     let adapters = if plan.experiment.needs_modules() || stage == Stage::Upstream {
-        timed(plan, "upstream", || pipeline::upstream(&ctx, &base))?
+        timed(plan, "upstream", || upstream::upstream(&ctx, &base))?
     } else {
         eprintln!("upstream: skipped, no method composes modules and similarity is off");
         Vec::new()
@@ -147,12 +141,12 @@ fn go<F: Family>(
     }
     if matches!(stage, Stage::Transfer | Stage::Run) {
         timed(plan, "transfer", || {
-            pipeline::transfer(&ctx, &base, &adapters, options.shard)
+            transfer::transfer(&ctx, &base, &adapters, options.shard)
         })?;
     }
     if matches!(stage, Stage::Similarity | Stage::Run) {
         timed(plan, "similarity", || {
-            pipeline::similarity(&ctx, &base, &adapters).map(|_| ())
+            similarity::similarity(&ctx, &base, &adapters).map(|_| ())
         })?;
     }
     if stage == Stage::Run {
@@ -172,14 +166,6 @@ fn go<F: Family>(
 fn timed<T>(plan: &Plan, stage: &str, f: impl FnOnce() -> Result<T>) -> Result<T> {
     let started = Instant::now();
     let out = f()?;
-    let path = plan.run.root.join("timings.json");
-    std::fs::create_dir_all(&plan.run.root).map_err(io(&plan.run.root))?;
-    let mut timings: Timings = if path.exists() {
-        read_json(&path)?
-    } else {
-        Timings::default()
-    };
-    *timings.seconds.entry(stage.to_string()).or_default() += started.elapsed().as_secs_f64();
-    write_json(&path, &timings)?;
+    Timings::add(&plan.run, stage, started.elapsed().as_secs_f64())?;
     Ok(out)
 }

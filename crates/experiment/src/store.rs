@@ -5,10 +5,12 @@
 //! time), `similarity-<hash>.csv`, then what `report` writes: `results.csv`, `summary.md`,
 //! `plots/`, `learned_weights.csv`, `manifest.json`.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use loramix_report::TaskFacts;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -134,11 +136,13 @@ pub fn read_rows<T: DeserializeOwned>(path: &Path) -> Result<Vec<T>> {
 pub struct Appender {
     file: File,
     path: PathBuf,
+    /// The file holds no whole line yet: the first rows written bring the header.
+    needs_header: bool,
 }
 
 impl Appender {
-    /// Opens (creating with a header for `T`'s fields) and cuts a trailing partial line.
-    pub fn open<T: Serialize + Default>(path: &Path) -> Result<Self> {
+    /// Opens (creating it empty) and cuts a trailing partial line.
+    pub fn open(path: &Path) -> Result<Self> {
         if let Some(dir) = path.parent() {
             fs::create_dir_all(dir).map_err(io(dir))?;
         }
@@ -150,17 +154,7 @@ impl Appender {
             .map_err(io(path))?;
         let mut text = Vec::new();
         file.read_to_end(&mut text).map_err(io(path))?;
-        if text.is_empty() {
-            let mut header = csv::Writer::from_writer(Vec::new());
-            header.serialize(T::default()).map_err(csv_error(path))?;
-            let bytes = header.into_inner().map_err(|e| ExperimentError::Artifact {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
-            // Keep only the header line.
-            let end = bytes.iter().position(|&b| b == b'\n').map_or(0, |i| i + 1);
-            file.write_all(&bytes[..end]).map_err(io(path))?;
-        } else if text.last() != Some(&b'\n') {
+        if !text.is_empty() && text.last() != Some(&b'\n') {
             let keep = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
             eprintln!(
                 "{}: dropping a partly written last row (an interrupted run); it will be redone",
@@ -168,18 +162,19 @@ impl Appender {
             );
             file.set_len(keep as u64).map_err(io(path))?;
             file.seek(SeekFrom::End(0)).map_err(io(path))?;
+            file.sync_data().map_err(io(path))?;
         }
-        file.sync_data().map_err(io(path))?;
         Ok(Self {
             file,
             path: path.to_path_buf(),
+            needs_header: text.iter().all(|&b| b != b'\n'),
         })
     }
 
-    /// Appends `rows` as one write, then syncs.
+    /// Appends `rows` as one write (after the header, in an empty file), then syncs.
     pub fn append<T: Serialize>(&mut self, rows: &[T]) -> Result<()> {
         let mut writer = csv::WriterBuilder::new()
-            .has_headers(false)
+            .has_headers(self.needs_header)
             .from_writer(Vec::new());
         for row in rows {
             writer.serialize(row).map_err(csv_error(&self.path))?;
@@ -189,6 +184,7 @@ impl Appender {
             message: e.to_string(),
         })?;
         self.file.write_all(&bytes).map_err(io(&self.path))?;
+        self.needs_header &= rows.is_empty();
         self.file.sync_data().map_err(io(&self.path))
     }
 }
@@ -220,4 +216,64 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
     fs::write(&tmp, bytes).map_err(io(&tmp))?;
     fs::rename(&tmp, path).map_err(io(path))
+}
+
+/// A JSON artifact written by [`write_json`].
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = fs::read(path).map_err(io(path))?;
+    serde_json::from_slice(&text).map_err(|e| ExperimentError::Artifact {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Writes `value` as pretty JSON, whole or not at all.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let text = serde_json::to_vec_pretty(value).expect("artifacts serialise");
+    write_atomic(path, &text)
+}
+
+/// Seconds each stage took, accumulated over invocations (`timings.json` in the run folder).
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
+pub struct Timings {
+    pub seconds: BTreeMap<String, f64>,
+}
+
+impl Timings {
+    /// The run's timings so far (none before the first stage ends).
+    pub fn read(run: &RunDir) -> Result<Self> {
+        let path = run.root.join("timings.json");
+        match path.exists() {
+            true => read_json(&path),
+            false => Ok(Self::default()),
+        }
+    }
+
+    /// Adds `seconds` to `stage` in the run's `timings.json`.
+    pub fn add(run: &RunDir, stage: &str, seconds: f64) -> Result<()> {
+        fs::create_dir_all(&run.root).map_err(io(&run.root))?;
+        let mut timings = Self::read(run)?;
+        *timings.seconds.entry(stage.to_string()).or_default() += seconds;
+        write_json(&run.root.join("timings.json"), &timings)
+    }
+}
+
+/// `tasks.json`: what the report's plots need to know of each downstream task (classes, and
+/// the size of `full`), written by the sweep, which has the data loaded.
+fn task_facts_path(run: &RunDir) -> PathBuf {
+    run.root.join("tasks.json")
+}
+
+pub fn write_task_facts(run: &RunDir, facts: &BTreeMap<String, TaskFacts>) -> Result<()> {
+    fs::create_dir_all(&run.root).map_err(io(&run.root))?;
+    write_json(&task_facts_path(run), facts)
+}
+
+/// The facts the sweep wrote, or none (the plots then leave out chance lines and sizes).
+pub fn read_task_facts(run: &RunDir) -> Result<BTreeMap<String, TaskFacts>> {
+    let path = task_facts_path(run);
+    match path.exists() {
+        true => read_json(&path),
+        false => Ok(BTreeMap::new()),
+    }
 }

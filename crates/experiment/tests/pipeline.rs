@@ -6,6 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+use loramix_experiment::method::Kind;
 use loramix_experiment::runner::{Options, Stage, execute};
 use loramix_experiment::store::Shard;
 
@@ -472,7 +473,7 @@ fn a_missing_or_partial_checkpoint_is_refused_before_training() {
 fn shipped_experiments_fit_their_suites() {
     use loramix_data::{ImageItem, Suite, TextItem};
     use loramix_experiment::config::Experiment;
-    use loramix_experiment::pipeline::Plan;
+    use loramix_experiment::plan::Plan;
     let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
     for (file, text_suite) in [
         ("quick.toml", false),
@@ -511,7 +512,7 @@ fn with_line_in_task(suite: &str, name: &str, line: &str) -> String {
 fn artifact_hashes_cover_only_what_made_them() {
     use loramix_data::{ImageItem, Suite};
     use loramix_experiment::config::Experiment;
-    use loramix_experiment::pipeline::{Plan, SuiteKeys};
+    use loramix_experiment::plan::{Plan, SuiteKeys};
     let folder = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../experiments");
     let experiment = Experiment::from_file(&folder.join("quick.toml")).unwrap();
     let path = experiment.suite.clone();
@@ -574,7 +575,13 @@ fn learned_composition_options_parse() {
         )
     });
     let parsed = loramix_experiment::config::Experiment::from_file(&experiment).unwrap();
-    let learned = parsed.method("learned").unwrap();
-    assert_eq!(learned.sharing, Some(loramix_compose::Sharing::Shared));
-    assert_eq!(learned.penalty, Some(loramix_compose::Penalty::L1(0.01)));
+    let Kind::Learned(learned) = &parsed.method("learned").unwrap().kind else {
+        panic!("`learned` is read as another kind");
+    };
+    assert_eq!(learned.sharing, loramix_compose::Sharing::Shared);
+    assert_eq!(
+        learned.normalisation,
+        loramix_compose::Normalisation::Unconstrained
+    );
+    assert_eq!(learned.penalty, loramix_compose::Penalty::L1(0.01));
 }

@@ -18,7 +18,7 @@ use crate::attention::{mean_over_tokens, padding_bias};
 use crate::checkpoint::{self, Checkpoint, CheckpointError, Layout, Source};
 use crate::classifier::require_grad;
 use crate::hf::{BERT, norm_source};
-use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Trainable, fingerprint};
+use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Learner, Trainable, fingerprint};
 
 /// The fields of a Hugging Face BERT `config.json` that define the computation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,25 +183,31 @@ fn bert_source(path: &str) -> Option<Source> {
     }
 }
 
-impl<B: Backend> Classifier<B> for Bert<B> {
+impl<B: Backend> Learner<B> for Bert<B> {
     type Input = Tensor<B, 2, Int>;
 
-    /// Mean of the token states over non-padding tokens (sentence-transformers pooling).
-    fn features(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
-        let (states, keep) = self.token_states(tokens);
-        mean_over_tokens(states, keep)
+    fn logits(&self, input: Self::Input) -> Tensor<B, 2> {
+        self.head.forward(self.features(input))
     }
 
     fn head(&self) -> &Linear<B> {
         &self.head
     }
 
-    fn encoder(&self) -> &Encoder<B> {
-        &self.encoder
-    }
-
     fn tokens(&self) -> usize {
         self.embeddings.position_embeddings.weight.dims()[0]
+    }
+}
+
+impl<B: Backend> Classifier<B> for Bert<B> {
+    /// Mean of the token states over non-padding tokens (sentence-transformers pooling).
+    fn features(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
+        let (states, keep) = self.token_states(tokens);
+        mean_over_tokens(states, keep)
+    }
+
+    fn encoder(&self) -> &Encoder<B> {
+        &self.encoder
     }
 
     fn map_encoder(self, f: impl FnOnce(Encoder<B>) -> Encoder<B>) -> Self {

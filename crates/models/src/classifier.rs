@@ -4,7 +4,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use loramix_lora::{AdaptedLinear, AdapterHost, LoraConfig, materialize};
 
-use crate::{Batch, Encoder};
+use crate::{Encoder, Learner};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -22,33 +22,14 @@ pub enum Trainable {
     AdaptersAndHead,
 }
 
-/// A model that maps an input to class logits through features and a linear head.
-pub trait Classifier<B: Backend>: Module<B> + ModuleDisplay + AdapterHost<B> {
-    /// A batch of inputs (images or token ids).
-    type Input: Batch;
-
+/// A model that maps an input to class logits through features and a linear head: the
+/// [`Learner`] a trainer steps, plus the transformer body adapters attach to.
+pub trait Classifier<B: Backend>: Learner<B> + ModuleDisplay + AdapterHost<B> {
     /// Pooled features `[batch, dim]`, the input of the head.
     fn features(&self, input: Self::Input) -> Tensor<B, 2>;
 
-    /// The classifier head.
-    fn head(&self) -> &Linear<B>;
-
-    /// Class logits `[batch, classes]`.
-    fn logits(&self, input: Self::Input) -> Tensor<B, 2> {
-        self.head().forward(self.features(input))
-    }
-
-    /// A regularisation term added to the training loss (`[1]`), if the model has one.
-    fn penalty(&self) -> Option<Tensor<B, 1>> {
-        None
-    }
-
     /// The transformer body.
     fn encoder(&self) -> &Encoder<B>;
-
-    /// Tokens the encoder sees per example: what the work of a batch part scales with
-    /// ([`parts_for`](crate::parts_for)).
-    fn tokens(&self) -> usize;
 
     /// This model with its body replaced by `f(body)`.
     fn map_encoder(self, f: impl FnOnce(Encoder<B>) -> Encoder<B>) -> Self;

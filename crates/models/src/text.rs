@@ -7,7 +7,7 @@ use loramix_lora::{AdaptedLinear, AdapterHost, materialize};
 
 use crate::attention::{mean_over_tokens, padding_bias};
 use crate::classifier::require_grad;
-use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Trainable, fingerprint};
+use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Learner, Trainable, fingerprint};
 
 /// Token id of padding; byte `b` is token `b + 1`.
 pub const PAD_TOKEN: i64 = 0;
@@ -114,9 +114,23 @@ pub struct TextTransformer<B: Backend> {
     pub head: Linear<B>,
 }
 
-impl<B: Backend> Classifier<B> for TextTransformer<B> {
+impl<B: Backend> Learner<B> for TextTransformer<B> {
     type Input = Tensor<B, 2, Int>;
 
+    fn logits(&self, input: Self::Input) -> Tensor<B, 2> {
+        self.head.forward(self.features(input))
+    }
+
+    fn head(&self) -> &Linear<B> {
+        &self.head
+    }
+
+    fn tokens(&self) -> usize {
+        self.positions.dims()[1]
+    }
+}
+
+impl<B: Backend> Classifier<B> for TextTransformer<B> {
     fn features(&self, tokens: Tensor<B, 2, Int>) -> Tensor<B, 2> {
         let len = tokens.dims()[1];
         let keep = tokens.clone().not_equal_elem(PAD_TOKEN).float();
@@ -125,16 +139,8 @@ impl<B: Backend> Classifier<B> for TextTransformer<B> {
         mean_over_tokens(x, keep)
     }
 
-    fn head(&self) -> &Linear<B> {
-        &self.head
-    }
-
     fn encoder(&self) -> &Encoder<B> {
         &self.encoder
-    }
-
-    fn tokens(&self) -> usize {
-        self.positions.dims()[1]
     }
 
     fn map_encoder(self, f: impl FnOnce(Encoder<B>) -> Encoder<B>) -> Self {

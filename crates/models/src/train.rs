@@ -6,7 +6,7 @@ use burn::optim::{AdamW, AdamWConfig, GradientsAccumulator, GradientsParams, Opt
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{ElementConversion, Int, Tensor};
 
-use crate::{Batch, Classifier, in_parts, parts_for};
+use crate::{Batch, Learner, in_parts, parts_for};
 
 /// Optimiser settings of one training run.
 #[derive(Config, Debug, PartialEq)]
@@ -41,7 +41,7 @@ pub enum TrainError {
 
 /// Runs training steps (forward, cross-entropy, backward, AdamW) on whichever parameters of the
 /// model require a gradient; see [`Trainable`](crate::Trainable).
-pub struct Trainer<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> {
+pub struct Trainer<B: AutodiffBackend, M: Learner<B> + AutodiffModule<B>> {
     /// Always `Some` between steps; taken only while the optimiser consumes it.
     model: Option<M>,
     optim: OptimizerAdaptor<AdamW, M, B>,
@@ -51,7 +51,7 @@ pub struct Trainer<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> {
     steps: usize,
 }
 
-impl<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>> Trainer<B, M> {
+impl<B: AutodiffBackend, M: Learner<B> + AutodiffModule<B>> Trainer<B, M> {
     pub fn new(model: M, config: &TrainConfig) -> Self {
         Self {
             model: Some(model),
@@ -127,7 +127,7 @@ pub struct BatchGradients {
 /// the parameters' autodiff leaves. The parts' losses are weighted by their share of the batch
 /// (the penalty counted once) and their gradients summed in part order: the one-part result up
 /// to float rounding, the same on every run.
-pub fn batch_gradients<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>>(
+pub fn batch_gradients<B: AutodiffBackend, M: Learner<B> + AutodiffModule<B>>(
     model: &M,
     input: M::Input,
     targets: Tensor<B, 1, Int>,
@@ -167,7 +167,7 @@ pub fn batch_gradients<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>>
 
 /// Forward and backward of one part: cross-entropy weighted by `share`, plus the model's penalty
 /// when `with_penalty` (the first part only, so it counts once).
-fn part_gradients<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>>(
+fn part_gradients<B: AutodiffBackend, M: Learner<B> + AutodiffModule<B>>(
     model: &M,
     input: M::Input,
     targets: Tensor<B, 1, Int>,

@@ -6,7 +6,7 @@ use burn::tensor::backend::Backend;
 use loramix_lora::{AdaptedLinear, AdapterHost, materialize};
 
 use crate::classifier::require_grad;
-use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Trainable, fingerprint};
+use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Learner, Trainable, fingerprint};
 
 /// A Vision Transformer: non-overlapping patches, a class token, learned positions, pre-norm
 /// blocks and a linear head on the class token. Defaults are the reference config of
@@ -112,9 +112,23 @@ impl<B: Backend> Vit<B> {
     }
 }
 
-impl<B: Backend> Classifier<B> for Vit<B> {
+impl<B: Backend> Learner<B> for Vit<B> {
     type Input = Tensor<B, 4>;
 
+    fn logits(&self, input: Self::Input) -> Tensor<B, 2> {
+        self.head.forward(self.features(input))
+    }
+
+    fn head(&self) -> &Linear<B> {
+        &self.head
+    }
+
+    fn tokens(&self) -> usize {
+        self.positions.dims()[1]
+    }
+}
+
+impl<B: Backend> Classifier<B> for Vit<B> {
     /// The class token's final state.
     fn features(&self, images: Tensor<B, 4>) -> Tensor<B, 2> {
         let x = self.token_states(images);
@@ -122,16 +136,8 @@ impl<B: Backend> Classifier<B> for Vit<B> {
         x.narrow(1, 0, 1).reshape([batch, dim])
     }
 
-    fn head(&self) -> &Linear<B> {
-        &self.head
-    }
-
     fn encoder(&self) -> &Encoder<B> {
         &self.encoder
-    }
-
-    fn tokens(&self) -> usize {
-        self.positions.dims()[1]
     }
 
     fn map_encoder(self, f: impl FnOnce(Encoder<B>) -> Encoder<B>) -> Self {

@@ -6,6 +6,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData, Tolerance};
 use loramix_backend::{Inference, Train};
 use loramix_lora::LoraConfig;
+use loramix_models::Learner;
 use loramix_models::{
     Batch, ByteTokenizer, Classifier, TextTransformerConfig, TrainConfig, TrainError, Trainable,
     Trainer, VitConfig, batch_gradients, forward_in_parts, named_params, parts_for,

@@ -1,7 +1,7 @@
 //! Groups runs into the cells that the tables and plots show. Both read from here, so a table
 //! and its plot always agree.
 
-use crate::rows::{ResultRow, Shift, Shots, SimilarityRow, WeightRow};
+use crate::rows::{ResultRow, Shift, Shot, SimilarityRow, WeightRow};
 use crate::stats::{Estimate, mean};
 use std::collections::{BTreeSet, HashMap};
 
@@ -27,18 +27,18 @@ pub(crate) struct Grid {
     /// Methods with at least one cell, in the caller's order.
     pub methods: Vec<String>,
     /// k values with at least one cell, numeric ascending with `full` last.
-    pub ks: Vec<Shots>,
-    cells: HashMap<(String, Shots), Estimate>,
+    pub ks: Vec<Shot>,
+    cells: HashMap<(String, Shot), Estimate>,
 }
 
 impl Grid {
-    fn from_samples(order: &[String], samples: HashMap<(String, Shots), Vec<f64>>) -> Grid {
+    fn from_samples(order: &[String], samples: HashMap<(String, Shot), Vec<f64>>) -> Grid {
         let methods = order
             .iter()
             .filter(|m| samples.keys().any(|(sm, _)| sm == *m))
             .cloned()
             .collect();
-        let ks: BTreeSet<Shots> = samples.keys().map(|(_, k)| *k).collect();
+        let ks: BTreeSet<Shot> = samples.keys().map(|(_, k)| *k).collect();
         let cells = samples
             .into_iter()
             .filter_map(|(key, v)| Estimate::of(&v).map(|e| (key, e)))
@@ -50,7 +50,7 @@ impl Grid {
         }
     }
 
-    pub fn get(&self, method: &str, k: Shots) -> Option<&Estimate> {
+    pub fn get(&self, method: &str, k: Shot) -> Option<&Estimate> {
         self.cells.get(&(method.to_string(), k))
     }
 
@@ -65,7 +65,7 @@ pub(crate) fn accuracy(
     order: &[String],
     keep: impl Fn(&ResultRow) -> bool,
 ) -> Grid {
-    let mut samples: HashMap<(String, Shots), Vec<f64>> = HashMap::new();
+    let mut samples: HashMap<(String, Shot), Vec<f64>> = HashMap::new();
     for r in results.iter().filter(|r| keep(r)) {
         samples
             .entry((r.method.clone(), r.k))
@@ -83,12 +83,12 @@ pub(crate) fn relative(
     reference: &str,
     keep: impl Fn(&ResultRow) -> bool,
 ) -> Grid {
-    let base: HashMap<(&str, Shots, u64), f64> = results
+    let base: HashMap<(&str, Shot, u64), f64> = results
         .iter()
         .filter(|r| r.method == reference && keep(r))
         .map(|r| ((r.task.as_str(), r.k, r.seed), r.accuracy))
         .collect();
-    let mut samples: HashMap<(String, Shots), Vec<f64>> = HashMap::new();
+    let mut samples: HashMap<(String, Shot), Vec<f64>> = HashMap::new();
     for r in results.iter().filter(|r| r.method != reference && keep(r)) {
         if let Some(b) = base.get(&(r.task.as_str(), r.k, r.seed)) {
             samples
@@ -98,6 +98,29 @@ pub(crate) fn relative(
         }
     }
     Grid::from_samples(order, samples)
+}
+
+/// The pairs of `comparisons` whose two methods both have results, in the given order.
+pub(crate) fn comparisons<'a>(
+    results: &[ResultRow],
+    comparisons: &'a [(String, String)],
+) -> Vec<&'a (String, String)> {
+    let present = |m: &String| results.iter().any(|r| &r.method == m);
+    comparisons
+        .iter()
+        .filter(|(a, b)| present(a) && present(b))
+        .collect()
+}
+
+/// Accuracy of `a` minus that of `b` in percentage points, paired on (task, k, seed): the
+/// head-to-head table and the difference plot both read it, one row `a`.
+pub(crate) fn head_to_head(
+    results: &[ResultRow],
+    a: &str,
+    b: &str,
+    keep: impl Fn(&ResultRow) -> bool,
+) -> Grid {
+    relative(results, &[a.to_string()], b, keep)
 }
 
 /// Mean learned weights of one (task, method): rows are layers, columns upstream modules, each
@@ -193,7 +216,7 @@ pub(crate) fn similarity_pairs(
 mod tests {
     use super::*;
 
-    fn run(task: &str, method: &str, k: Shots, seed: u64, accuracy: f64) -> ResultRow {
+    fn run(task: &str, method: &str, k: Shot, seed: u64, accuracy: f64) -> ResultRow {
         ResultRow {
             task: task.into(),
             shift: Shift::Label,
@@ -210,32 +233,29 @@ mod tests {
     #[test]
     fn k_columns_put_full_last() {
         let results = [
-            run("a", "m", Shots::Full, 0, 0.9),
-            run("a", "m", Shots::K(10), 0, 0.8),
-            run("a", "m", Shots::K(2), 0, 0.6),
-            run("a", "m", Shots::K(1), 0, 0.5),
+            run("a", "m", Shot::Full, 0, 0.9),
+            run("a", "m", Shot::K(10), 0, 0.8),
+            run("a", "m", Shot::K(2), 0, 0.6),
+            run("a", "m", Shot::K(1), 0, 0.5),
         ];
         let grid = accuracy(&results, &["m".into()], |_| true);
-        assert_eq!(
-            grid.ks,
-            [Shots::K(1), Shots::K(2), Shots::K(10), Shots::Full]
-        );
+        assert_eq!(grid.ks, [Shot::K(1), Shot::K(2), Shot::K(10), Shot::Full]);
     }
 
     #[test]
     fn relative_pairs_on_task_k_and_seed() {
         let results = [
-            run("a", "ref", Shots::K(1), 0, 0.50),
-            run("a", "ref", Shots::K(1), 1, 0.60),
-            run("a", "m", Shots::K(1), 0, 0.55),
-            run("a", "m", Shots::K(1), 1, 0.70),
+            run("a", "ref", Shot::K(1), 0, 0.50),
+            run("a", "ref", Shot::K(1), 1, 0.60),
+            run("a", "m", Shot::K(1), 0, 0.55),
+            run("a", "m", Shot::K(1), 1, 0.70),
             // No reference for seed 2: left out of the pairs.
-            run("a", "m", Shots::K(1), 2, 0.99),
+            run("a", "m", Shot::K(1), 2, 0.99),
         ];
         let order = ["ref".to_string(), "m".to_string()];
         let grid = relative(&results, &order, "ref", |_| true);
         assert_eq!(grid.methods, ["m"]);
-        let e = grid.get("m", Shots::K(1)).unwrap();
+        let e = grid.get("m", Shot::K(1)).unwrap();
         assert_eq!(e.n, 2);
         assert!((e.mean - 7.5).abs() < 1e-9, "{e:?}");
     }

@@ -48,6 +48,9 @@ pub enum ReportError {
     },
     #[error("{}: {source}", path.display())]
     CsvWrite { path: PathBuf, source: csv::Error },
+    /// plotters could not draw a plot.
+    #[error("{}: {message}", path.display())]
+    Plot { path: PathBuf, message: String },
     #[error("{}: {source}", path.display())]
     Image {
         path: PathBuf,

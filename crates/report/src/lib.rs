@@ -1,8 +1,8 @@
-//! Turns the sweep's CSV files into `summary.md` and PNG plots. Pure Rust (no burn), so a
-//! report can be rebuilt from the CSVs on any machine.
+//! Turns the sweep's CSV files into `summary.md` and plots (SVG and PNG). Pure Rust (no burn,
+//! no system fonts), so a report can be rebuilt from the CSVs on any machine.
 //!
 //! ```no_run
-//! use loramix_report::{ReportInputs, read_results, read_weights, read_similarity, write_report, write_results};
+//! use loramix_report::{ReportInputs, TaskFacts, read_results, read_weights, read_similarity, write_report, write_results};
 //! use std::path::{Path, PathBuf};
 //! # fn main() -> loramix_report::Result<()> {
 //! let shards = [PathBuf::from("a/results.csv"), PathBuf::from("b/results.csv")];
@@ -15,9 +15,10 @@
 //!     weights: read_weights(&[PathBuf::from("out/learned_weights.csv")])?,
 //!     similarity: read_similarity(&[])?,
 //!     preamble: String::new(),
-//!     comparisons: vec![("learned".into(), "lora".into())], // a head-to-head table
+//!     comparisons: vec![("learned".into(), "lora".into())], // a head-to-head table and plot
+//!     tasks: [("optdigits".to_string(), TaskFacts { classes: 10, full_per_class: 380 })].into(),
 //! };
-//! let files = write_report(&inputs, Path::new("out"))?;  // summary.md, then plots/*.png
+//! let files = write_report(&inputs, Path::new("out"))?;  // summary.md, then plots/*.svg, *.png
 //! # Ok(()) }
 //! ```
 //!
@@ -30,11 +31,26 @@
 //! - [`write_results`]: the merged `results.csv`, sorted by task, method, k (`full` last), seed.
 //! - [`write_report`] with [`ReportInputs`]: `summary.md` (per shift: accuracy and accuracy
 //!   relative to the reference, mean ± 95% Student-t half-width; per task; cost; learned weights;
-//!   Spearman rho of weights vs CKA; head-to-head tables of chosen pairs) and `plots/`: `accuracy-<shift>.png`,
-//!   `relative-<shift>.png` (900x600), `weights-<task>.png` (heat map; layer labels shortened,
-//!   `encoder.blocks.0.query` -> `b0.query`), `similarity.png`. When several methods learn
-//!   weights, the weight and similarity files get a `-<method>` suffix.
-//! - Row types [`ResultRow`], [`WeightRow`], [`SimilarityRow`], [`Shift`], [`Shots`]; errors
+//!   Spearman rho of weights vs CKA; head-to-head tables of chosen pairs) and `plots/`, every
+//!   plot as `<name>.svg` (linked from the summary) and `<name>.png` (text set in DejaVu Sans,
+//!   embedded in the binary). A method has one colour in every plot; legends name each series'
+//!   number of runs (`n=10`) and wrap below the plot.
+//!   - `accuracy-<shift>` (900x600): accuracy over k, 95% intervals, a dashed chance line
+//!     (1/classes, mean over the shift's tasks) and the size of `full` on its tick
+//!     (`full (≈600/class)`), both only when [`ReportInputs::tasks`] covers every task of the
+//!     shift;
+//!   - `relative-<shift>`: paired difference to the reference method over k, zero line;
+//!   - `diff-<shift>`: the same for each pair of [`ReportInputs::comparisons`] (first minus
+//!     second), drawn only when a pair has results;
+//!   - `weights-<task>`: heat map, layer x upstream module (layer labels shortened,
+//!     `encoder.blocks.0.query` -> `b0.query`), one colour scale for all heat maps of the
+//!     report, stated in each caption and colour bar;
+//!   - `similarity`: mean learned weight vs CKA per upstream module, one series per task.
+//!
+//!   When several methods learn weights, the weight and similarity files get a `-<method>`
+//!   suffix. Names outside `[A-Za-z0-9._-]` become `_` in file names, not in the plots.
+//! - [`TaskFacts`]: classes and full training size per task, for the chance line and `full`.
+//! - Row types [`ResultRow`], [`WeightRow`], [`SimilarityRow`], [`Shift`], [`Shot`]; errors
 //!   [`ReportError`] (every variant names its file, and line where there is one).
 
 mod aggregate;
@@ -48,5 +64,5 @@ mod summary;
 
 pub use csvio::{Row, merge, read_results, read_similarity, read_weights, write_results};
 pub use error::{Location, Measurement, ReportError, Result};
-pub use report::{ReportInputs, write_report};
-pub use rows::{ResultRow, Shift, Shots, SimilarityRow, WeightRow};
+pub use report::{ReportInputs, TaskFacts, write_report};
+pub use rows::{ResultRow, Shift, Shot, SimilarityRow, WeightRow};

@@ -4,7 +4,18 @@ use crate::aggregate::first_appearance;
 use crate::error::{ReportError, Result};
 use crate::rows::{ResultRow, SimilarityRow, WeightRow};
 use crate::{plot, summary};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// What the plots need to know about a downstream task beyond its runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TaskFacts {
+    /// Number of classes: the chance line of the accuracy plots is at 1/classes.
+    pub classes: usize,
+    /// Mean training examples per class of the task's full training set: the size of `k = full`.
+    pub full_per_class: usize,
+}
 
 /// Everything the report shows.
 #[derive(Debug, Clone, Default)]
@@ -21,10 +32,13 @@ pub struct ReportInputs {
     /// Pairs `(a, b)` compared head to head: `a` minus `b`, paired on (task, k, seed). Pairs
     /// naming a method without results are left out.
     pub comparisons: Vec<(String, String)>,
+    /// Facts per task name. A shift's accuracy plot gets a chance line, and its `full` tick a
+    /// size, only when every task of the shift is here; otherwise they are left out.
+    pub tasks: BTreeMap<String, TaskFacts>,
 }
 
-/// Writes `out_dir/summary.md` and `out_dir/plots/*.png`; returns the files written, the
-/// summary first.
+/// Writes `out_dir/summary.md` and `out_dir/plots/*.{svg,png}`; returns the files written, the
+/// summary first, then each plot's SVG and PNG.
 pub fn write_report(inputs: &ReportInputs, out_dir: &Path) -> Result<Vec<PathBuf>> {
     let plots_dir = out_dir.join("plots");
     std::fs::create_dir_all(&plots_dir).map_err(|source| ReportError::Io {

@@ -15,7 +15,8 @@ pub(crate) fn render(inputs: &ReportInputs, order: &[String], plots: &[String]) 
         md += inputs.preamble.trim_end();
         md += "\n\n";
     }
-    let link = |md: &mut String, name: String, alt: &str| {
+    let link = |md: &mut String, base: String, alt: &str| {
+        let name = plot::svg_file(&base);
         if plots.contains(&name) {
             let _ = writeln!(md, "![{alt}](plots/{name})\n");
         }
@@ -63,7 +64,7 @@ pub(crate) fn render(inputs: &ReportInputs, order: &[String], plots: &[String]) 
         );
     }
 
-    head_to_head(&mut md, results, &inputs.comparisons);
+    head_to_head(&mut md, results, &inputs.comparisons, plots);
     per_task(&mut md, results, order);
     cost(&mut md, results, order);
     weights(&mut md, inputs, plots);
@@ -148,12 +149,13 @@ fn table(md: &mut String, grid: &Grid, expected: usize, relative: bool) {
 
 /// Paired differences between chosen methods, over all shifts and per shift: the paper's claims
 /// compare compositions with full fine-tuning and LoRA, not only with the reference.
-fn head_to_head(md: &mut String, results: &[ResultRow], comparisons: &[(String, String)]) {
-    let present = |m: &String| results.iter().any(|r| &r.method == m);
-    let pairs: Vec<&(String, String)> = comparisons
-        .iter()
-        .filter(|(a, b)| present(a) && present(b))
-        .collect();
+fn head_to_head(
+    md: &mut String,
+    results: &[ResultRow],
+    comparisons: &[(String, String)],
+    plots: &[String],
+) {
+    let pairs = aggregate::comparisons(results, comparisons);
     if pairs.is_empty() {
         return;
     }
@@ -180,7 +182,7 @@ fn head_to_head(md: &mut String, results: &[ResultRow], comparisons: &[(String, 
         md.push_str(&"---:|".repeat(ks.len()));
         md.push('\n');
         for (a, b) in &pairs {
-            let grid = aggregate::relative(results, std::slice::from_ref(a), b, keep);
+            let grid = aggregate::head_to_head(results, a, b, keep);
             let _ = write!(md, "| {} − {} |", escape(a), escape(b));
             for &k in &ks {
                 let e = grid.get(a, k);
@@ -189,6 +191,12 @@ fn head_to_head(md: &mut String, results: &[ResultRow], comparisons: &[(String, 
             md.push('\n');
         }
         md.push('\n');
+        if let Some(s) = shift {
+            let name = plot::svg_file(&plot::diff_name(s));
+            if plots.contains(&name) {
+                let _ = writeln!(md, "![head to head, {} shift](plots/{name})\n", s.name());
+            }
+        }
     }
 }
 
@@ -265,19 +273,23 @@ fn weights(md: &mut String, inputs: &ReportInputs, plots: &[String]) {
         md.push('\n');
         let maps: Vec<String> = tasks
             .iter()
-            .map(|t| (t, plot::weights_name(t, method, several)))
+            .map(|t| (t, plot::svg_file(&plot::weights_name(t, method, several))))
             .filter(|(_, name)| plots.contains(name))
             .map(|(t, name)| format!("[{t}](plots/{name})"))
             .collect();
         if !maps.is_empty() {
-            let _ = writeln!(md, "Heat maps (layer x module): {}\n", maps.join(", "));
+            let _ = writeln!(
+                md,
+                "Heat maps (layer x module, one colour scale for all): {}\n",
+                maps.join(", ")
+            );
         }
         similarity(
             md,
             inputs,
             method,
             &tasks,
-            plot::similarity_name(method, several),
+            plot::svg_file(&plot::similarity_name(method, several)),
             plots,
         );
     }

@@ -2,9 +2,10 @@
 //! small synthetic sweep.
 
 use loramix_report::{
-    ReportError, ReportInputs, ResultRow, Shift, Shots, SimilarityRow, WeightRow, read_results,
-    read_weights, write_report, write_results,
+    ReportError, ReportInputs, ResultRow, Shift, Shot, SimilarityRow, TaskFacts, WeightRow,
+    read_results, read_weights, write_report, write_results,
 };
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const HEADER: &str =
@@ -33,7 +34,7 @@ fn merge_drops_identical_duplicates() {
     let rows = read_results(&[a, b]).unwrap();
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[1].train_seconds, 1.0, "the first copy is kept");
-    assert_eq!(rows[2].k, Shots::Full);
+    assert_eq!(rows[2].k, Shot::Full);
 }
 
 #[test]
@@ -116,7 +117,7 @@ fn garbled_values_name_file_line_and_column() {
     );
     let (_, _, message) = parse_error(&format!("{HEADER}t,label,lora,half,0,0.5,100,1,1\n"));
     assert!(
-        message.contains("k must be") && message.contains("`half`"),
+        message.contains("shots are") && message.contains("`half`"),
         "{message}"
     );
     let (_, _, message) = parse_error(&format!("{HEADER}t,label,lora,1,0,1.5,100,1,1\n"));
@@ -132,7 +133,7 @@ fn missing_file_is_named() {
     );
 }
 
-fn run(task: &str, shift: Shift, method: &str, k: Shots, seed: u64, accuracy: f64) -> ResultRow {
+fn run(task: &str, shift: Shift, method: &str, k: Shot, seed: u64, accuracy: f64) -> ResultRow {
     ResultRow {
         task: task.into(),
         shift,
@@ -150,26 +151,26 @@ fn run(task: &str, shift: Shift, method: &str, k: Shots, seed: u64, accuracy: f6
 fn written_results_are_sorted_with_full_last_and_read_back() {
     let dir = tempfile::tempdir().unwrap();
     let rows = vec![
-        run("b", Shift::Task, "lora", Shots::K(1), 0, 0.5),
-        run("a", Shift::Label, "lora", Shots::Full, 1, 0.9),
-        run("a", Shift::Label, "lora", Shots::K(10), 0, 0.8),
-        run("a", Shift::Label, "lora", Shots::K(2), 0, 0.6),
-        run("a", Shift::Label, "lora", Shots::Full, 0, 0.7),
+        run("b", Shift::Task, "lora", Shot::K(1), 0, 0.5),
+        run("a", Shift::Label, "lora", Shot::Full, 1, 0.9),
+        run("a", Shift::Label, "lora", Shot::K(10), 0, 0.8),
+        run("a", Shift::Label, "lora", Shot::K(2), 0, 0.6),
+        run("a", Shift::Label, "lora", Shot::Full, 0, 0.7),
     ];
     let path = dir.path().join("results.csv");
     write_results(&path, &rows).unwrap();
     let back = read_results(std::slice::from_ref(&path)).unwrap();
-    let keys: Vec<(String, Shots, u64)> =
+    let keys: Vec<(String, Shot, u64)> =
         back.iter().map(|r| (r.task.clone(), r.k, r.seed)).collect();
     let a = String::from("a");
     assert_eq!(
         keys,
         [
-            (a.clone(), Shots::K(2), 0),
-            (a.clone(), Shots::K(10), 0),
-            (a.clone(), Shots::Full, 0),
-            (a, Shots::Full, 1),
-            ("b".into(), Shots::K(1), 0),
+            (a.clone(), Shot::K(2), 0),
+            (a.clone(), Shot::K(10), 0),
+            (a.clone(), Shot::Full, 0),
+            (a, Shot::Full, 1),
+            ("b".into(), Shot::K(1), 0),
         ]
     );
     assert_eq!(back[0], rows[3], "values survive the round trip");
@@ -178,10 +179,11 @@ fn written_results_are_sorted_with_full_last_and_read_back() {
 }
 
 /// Three methods on two tasks (covariate and label shift), 3 seeds, k in {1, 2, 5, full};
-/// `learned` beats `head-only` by 5 points everywhere.
+/// `learned` beats `head-only` by 5 points everywhere. Both tasks have 10 classes and 600
+/// training examples per class; `lab-task`'s weights are 0.2 above `cov-task`'s.
 fn synthetic() -> ReportInputs {
     let mut results = Vec::new();
-    let ks = [Shots::K(1), Shots::K(2), Shots::K(5), Shots::Full];
+    let ks = [Shot::K(1), Shot::K(2), Shot::K(5), Shot::Full];
     for (task, shift) in [("cov-task", Shift::Covariate), ("lab-task", Shift::Label)] {
         for seed in 0..3u64 {
             for (i, &k) in ks.iter().enumerate() {
@@ -219,11 +221,14 @@ fn synthetic() -> ReportInputs {
                     weights.push(WeightRow {
                         task: task.into(),
                         method: "learned".into(),
-                        k: Shots::K(1),
+                        k: Shot::K(1),
                         seed,
                         layer: layer.to_string(),
                         module: module.to_string(),
-                        weight: 0.1 + 0.25 * m as f64 + 0.01 * l as f64,
+                        weight: 0.1
+                            + 0.25 * m as f64
+                            + 0.01 * l as f64
+                            + if task == "lab-task" { 0.2 } else { 0.0 },
                     });
                 }
             }
@@ -240,6 +245,15 @@ fn synthetic() -> ReportInputs {
             ("learned".into(), "lora".into()),
             ("learned".into(), "absent".into()),
         ],
+        tasks: ["cov-task", "lab-task"]
+            .map(|t| {
+                let facts = TaskFacts {
+                    classes: 10,
+                    full_per_class: 600,
+                };
+                (t.to_string(), facts)
+            })
+            .into(),
     }
 }
 
@@ -274,19 +288,28 @@ fn report_writes_summary_and_decodable_plots() {
         .iter()
         .map(|p| p.strip_prefix(&out).unwrap().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(
-        names,
-        [
-            "summary.md",
-            "plots/accuracy-covariate.png",
-            "plots/relative-covariate.png",
-            "plots/accuracy-label.png",
-            "plots/relative-label.png",
-            "plots/weights-cov-task.png",
-            "plots/weights-lab-task.png",
-            "plots/similarity.png",
-        ]
-    );
+    let plots = [
+        "accuracy-covariate",
+        "relative-covariate",
+        "diff-covariate",
+        "accuracy-label",
+        "relative-label",
+        "diff-label",
+        "weights-cov-task",
+        "weights-lab-task",
+        "similarity",
+    ];
+    let expected: Vec<String> = std::iter::once("summary.md".to_string())
+        .chain(
+            plots
+                .iter()
+                .flat_map(|p| [format!("plots/{p}.svg"), format!("plots/{p}.png")]),
+        )
+        .collect();
+    assert_eq!(names, expected);
+    for file in &files {
+        assert!(file.is_file(), "{}", file.display());
+    }
 
     let md = std::fs::read_to_string(&files[0]).unwrap();
     assert!(
@@ -311,16 +334,177 @@ fn report_writes_summary_and_decodable_plots() {
     assert!(md.contains("| `cov-task` | 3 | +1.00 |"), "{md}");
     assert!(md.contains("Mean rho over 2 task(s): +1.00."), "{md}");
     assert!(md.contains("(here N = 3)"), "{md}");
-    assert!(md.contains("(plots/accuracy-covariate.png)"), "{md}");
+    // The summary links the crisp SVGs.
+    assert!(md.contains("(plots/accuracy-covariate.svg)"), "{md}");
+    assert!(md.contains("(plots/diff-label.svg)"), "{md}");
+    assert!(
+        md.contains("[cov-task](plots/weights-cov-task.svg)"),
+        "{md}"
+    );
+    assert!(md.contains("(plots/similarity.svg)"), "{md}");
+    assert!(!md.contains(".png)"), "{md}");
 
-    for file in &files[1..] {
+    for file in files[1..]
+        .iter()
+        .filter(|f| f.extension().unwrap() == "png")
+    {
         let image = image::open(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let name = file.file_name().unwrap().to_string_lossy();
-        if name.starts_with("accuracy") || name.starts_with("relative") || name == "similarity.png"
-        {
-            assert_eq!((image.width(), image.height()), (900, 600), "{name}");
-        } else {
+        if name.starts_with("weights") {
             assert!(image.width() >= 300 && image.height() >= 200, "{name}");
+        } else {
+            assert_eq!((image.width(), image.height()), (900, 600), "{name}");
         }
     }
+    for file in files[1..]
+        .iter()
+        .filter(|f| f.extension().unwrap() == "svg")
+    {
+        let svg = std::fs::read_to_string(file).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{svg}"
+        );
+    }
+}
+
+/// The text of `plots/<name>.svg` under `dir`.
+fn svg(dir: &Path, name: &str) -> String {
+    let path = dir.join("plots").join(format!("{name}.svg"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Whether `svg` has a `<text>` element reading exactly `text` (plotters puts the text on a
+/// line of its own).
+fn has_text(svg: &str, text: &str) -> bool {
+    svg.split("<text").skip(1).any(|element| {
+        let body = &element[element.find('>').unwrap() + 1..];
+        body[..body.find("</text>").unwrap()].trim() == text
+    })
+}
+
+#[test]
+fn legends_name_every_method_with_its_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    write_report(&synthetic(), dir.path()).unwrap();
+    let accuracy = svg(dir.path(), "accuracy-covariate");
+    for label in ["head-only (n=3)", "lora (n=3)", "learned (n=3)"] {
+        assert!(has_text(&accuracy, label), "{label} missing:\n{accuracy}");
+    }
+    let relative = svg(dir.path(), "relative-label");
+    assert!(has_text(&relative, "learned (n=3)"), "{relative}");
+    assert!(
+        !relative.contains("head-only ("),
+        "the reference is not its own series"
+    );
+    // Paired over the pooled tasks and seeds of the shift: 3 pairs per k.
+    let diff = svg(dir.path(), "diff-covariate");
+    assert!(has_text(&diff, "learned − lora (n=3)"), "{diff}");
+}
+
+#[test]
+fn non_ascii_names_reach_the_plots_verbatim() {
+    let mut inputs = synthetic();
+    let (task, method) = ("café–Ü", "méthode-ü");
+    for r in inputs.results.iter_mut().filter(|r| r.task == "cov-task") {
+        r.task = task.into();
+        if r.method == "learned" {
+            r.method = method.into();
+        }
+    }
+    for w in inputs.weights.iter_mut().filter(|w| w.task == "cov-task") {
+        w.task = task.into();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_report(&inputs, dir.path()).unwrap();
+    let accuracy = svg(dir.path(), "accuracy-covariate");
+    assert!(has_text(&accuracy, "méthode-ü (n=3)"), "{accuracy}");
+    // File names stay ASCII; the title keeps the name.
+    let map = svg(dir.path(), "weights-caf___");
+    assert!(has_text(&map, "Learned weights: café–Ü (learned)"), "{map}");
+    assert!(
+        files
+            .iter()
+            .any(|f| f.ends_with("plots/weights-caf___.png"))
+    );
+}
+
+/// The scale a heat map's caption states: `lo to hi`.
+fn stated_scale(svg: &str) -> &str {
+    let marker = "colour scale shared by all heat maps: ";
+    let start = svg.find(marker).expect("a stated colour scale") + marker.len();
+    let len = svg[start..].find('<').unwrap();
+    svg[start..start + len].trim()
+}
+
+#[test]
+fn heat_maps_of_a_report_share_one_colour_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    write_report(&synthetic(), dir.path()).unwrap();
+    // cov-task spans 0.10..0.62 and lab-task 0.30..0.82: both maps use 0.10..0.82.
+    for task in ["cov-task", "lab-task"] {
+        let map = svg(dir.path(), &format!("weights-{task}"));
+        assert_eq!(stated_scale(&map), "0.100 to 0.820", "{task}");
+        for tick in ["0.100", "0.820"] {
+            assert!(has_text(&map, tick), "{task}: colour bar tick {tick}");
+        }
+    }
+}
+
+#[test]
+fn diff_plots_only_for_comparisons_with_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut inputs = synthetic();
+    inputs.comparisons = vec![("learned".into(), "absent".into())];
+    let files = write_report(&inputs, dir.path()).unwrap();
+    assert!(
+        !files.iter().any(|f| f.to_string_lossy().contains("diff-")),
+        "{files:?}"
+    );
+    let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(!md.contains("diff-"), "{md}");
+
+    inputs.comparisons = vec![("lora".into(), "head-only".into())];
+    let dir = tempfile::tempdir().unwrap();
+    write_report(&inputs, dir.path()).unwrap();
+    let diff = svg(dir.path(), "diff-label");
+    assert!(has_text(&diff, "lora − head-only (n=3)"), "{diff}");
+    assert!(!diff.contains("learned"), "only the pairs given: {diff}");
+}
+
+#[test]
+fn chance_line_and_full_size_only_with_task_facts() {
+    let dir = tempfile::tempdir().unwrap();
+    write_report(&synthetic(), dir.path()).unwrap();
+    let accuracy = svg(dir.path(), "accuracy-label");
+    assert!(
+        has_text(&accuracy, "chance (1/classes): 10.0%"),
+        "{accuracy}"
+    );
+    assert!(has_text(&accuracy, "full (≈600/class)"), "{accuracy}");
+    let relative = svg(dir.path(), "relative-label");
+    assert!(
+        has_text(&relative, "full (≈600/class)"),
+        "same ticks: {relative}"
+    );
+    assert!(
+        !relative.contains("chance"),
+        "no chance line on differences"
+    );
+
+    // Facts for cov-task only: the label shift (lab-task) gets neither.
+    let mut inputs = synthetic();
+    inputs.tasks.remove("lab-task");
+    let dir = tempfile::tempdir().unwrap();
+    write_report(&inputs, dir.path()).unwrap();
+    let label = svg(dir.path(), "accuracy-label");
+    assert!(!label.contains("chance"), "{label}");
+    assert!(has_text(&label, "full") && !label.contains("≈"), "{label}");
+    let covariate = svg(dir.path(), "accuracy-covariate");
+    assert!(covariate.contains("chance"), "{covariate}");
+
+    inputs.tasks = BTreeMap::new();
+    let dir = tempfile::tempdir().unwrap();
+    write_report(&inputs, dir.path()).unwrap();
+    assert!(!svg(dir.path(), "accuracy-covariate").contains("chance"));
 }

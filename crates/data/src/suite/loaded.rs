@@ -5,7 +5,7 @@ use std::collections::btree_map::Entry;
 use std::path::Path;
 
 use crate::error::{DataError, Result};
-use crate::sampler::{ShotSampler, Shots};
+use crate::sampler::{Draw, ShotSampler};
 use crate::suite::item::{load_key, source_key};
 use crate::suite::plan::{Plan, SourceItems, overlap, plan};
 use crate::suite::{Role, Shift, Suite, SuiteItem, TaskSpec};
@@ -142,11 +142,11 @@ impl<I: SuiteItem> LoadedSuite<I> {
 impl<I: SuiteItem> Task<I> {
     /// A training set of `shots` drawn from the training pool: exactly k per class, nested
     /// across k for one `seed`, never touching the test split.
-    pub fn shots(&self, shots: Shots, seed: u64) -> Result<Vec<I>> {
+    pub fn shots(&self, draw: Draw, seed: u64) -> Result<Vec<I>> {
         let labels: Vec<usize> = self.train.items.iter().map(|i| i.label()).collect();
         let seed = derive_seed(seed, &format!("shots/{}", self.name));
         ShotSampler::new(&labels, &self.train.classes, seed)
-            .sample(shots)
+            .sample(draw)
             .map_err(|e| match e {
                 DataError::TooFewExamples {
                     split,

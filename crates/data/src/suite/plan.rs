@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use crate::GivenSplits;
 use crate::error::Result;
-use crate::sampler::{ShotSampler, Shots, balanced_split};
+use crate::sampler::{Draw, ShotSampler, balanced_split};
 use crate::suite::{Suite, SuiteItem, TaskSpec};
 use loramix_rng::derive_seed;
 
@@ -135,7 +135,7 @@ pub(crate) fn plan<I: SuiteItem>(
         }
     };
     let pool_labels: Vec<usize> = pool.iter().map(|&(_, l)| l).collect();
-    let mut kept = ShotSampler::new(&pool_labels, &classes, seed).sample(Shots::Full {
+    let mut kept = ShotSampler::new(&pool_labels, &classes, seed).sample(Draw::Pool {
         cap: task.max_train,
     })?;
     kept.sort_unstable();

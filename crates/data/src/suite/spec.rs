@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub use loramix_design::Shift;
 use serde::Deserialize;
 
 use crate::ImageShape;
@@ -36,18 +37,6 @@ pub struct Suite<I: SuiteItem> {
 pub enum Modality {
     Image,
     Text,
-}
-
-/// What a downstream task changes relative to the upstream tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Shift {
-    /// Same labels, other inputs (transformed, or from another source).
-    Covariate,
-    /// Same inputs, other classes or another labelling.
-    Label,
-    /// Another dataset altogether.
-    Task,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,20 +1,29 @@
 //! Colours and markers. Okabe & Ito's palette stays distinguishable under the common colour
 //! blindnesses; past eight series the marker shape still tells them apart.
 
-use super::canvas::{Marker, Rgb};
+use plotters::style::RGBColor;
 
-const OKABE_ITO: [Rgb; 8] = [
-    [0, 0, 0],       // black
-    [230, 159, 0],   // orange
-    [86, 180, 233],  // sky blue
-    [0, 158, 115],   // bluish green
-    [0, 114, 178],   // blue
-    [213, 94, 0],    // vermillion
-    [204, 121, 167], // reddish purple
-    [240, 228, 66],  // yellow, last: faint on white
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Marker {
+    Circle,
+    Square,
+    Triangle,
+    Diamond,
+    Cross,
+}
+
+const OKABE_ITO: [RGBColor; 8] = [
+    RGBColor(0, 0, 0),       // black
+    RGBColor(230, 159, 0),   // orange
+    RGBColor(86, 180, 233),  // sky blue
+    RGBColor(0, 158, 115),   // bluish green
+    RGBColor(0, 114, 178),   // blue
+    RGBColor(213, 94, 0),    // vermillion
+    RGBColor(204, 121, 167), // reddish purple
+    RGBColor(240, 228, 66),  // yellow, last: faint on white
 ];
 
-const MARKERS: [Marker; 5] = [
+pub(crate) const MARKERS: [Marker; 5] = [
     Marker::Circle,
     Marker::Square,
     Marker::Triangle,
@@ -22,9 +31,16 @@ const MARKERS: [Marker; 5] = [
     Marker::Cross,
 ];
 
+/// Text, axes and the zero line.
+pub(crate) const INK: RGBColor = RGBColor(0, 0, 0);
+/// Captions and reference lines: present but quieter than the data.
+pub(crate) const MUTED: RGBColor = RGBColor(110, 110, 110);
+/// Grid lines and heat-map cells without a value.
+pub(crate) const GRID: RGBColor = RGBColor(225, 225, 225);
+
 /// The colour and marker of series `i`; callers index by a method's place in the global method
 /// order so a method looks the same in every plot.
-pub(crate) fn style(i: usize) -> (Rgb, Marker) {
+pub(crate) fn style(i: usize) -> (RGBColor, Marker) {
     (
         OKABE_ITO[i % OKABE_ITO.len()],
         MARKERS[(i / OKABE_ITO.len() + i) % MARKERS.len()],
@@ -32,8 +48,8 @@ pub(crate) fn style(i: usize) -> (Rgb, Marker) {
 }
 
 /// Viridis, sampled at five stops and interpolated: perceptually ordered and colour-blind safe.
-pub(crate) fn viridis(t: f64) -> Rgb {
-    const STOPS: [Rgb; 5] = [
+pub(crate) fn viridis(t: f64) -> RGBColor {
+    const STOPS: [[u8; 3]; 5] = [
         [68, 1, 84],
         [59, 82, 139],
         [33, 145, 140],
@@ -50,7 +66,7 @@ pub(crate) fn viridis(t: f64) -> Rgb {
     let f = x - i as f64;
     let mix =
         |c: usize| (STOPS[i][c] as f64 * (1.0 - f) + STOPS[i + 1][c] as f64 * f).round() as u8;
-    [mix(0), mix(1), mix(2)]
+    RGBColor(mix(0), mix(1), mix(2))
 }
 
 #[cfg(test)]
@@ -69,7 +85,7 @@ mod tests {
 
     #[test]
     fn viridis_ends() {
-        assert_eq!(viridis(0.0), [68, 1, 84]);
-        assert_eq!(viridis(1.0), [253, 231, 37]);
+        assert_eq!(viridis(0.0), RGBColor(68, 1, 84));
+        assert_eq!(viridis(1.0), RGBColor(253, 231, 37));
     }
 }

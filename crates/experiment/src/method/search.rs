@@ -1,0 +1,95 @@
+//! LoraHub's recipe (Huang et al. 2023) with a head: module weights searched without gradients
+//! on the cell's loss, folded into the base, then a fresh head.
+
+use loramix_compose::SearchConfig;
+use serde::{Deserialize, Serialize};
+
+use super::{CellJob, FrozenCache, Outcome, SweepMethod, in_range};
+use crate::error::{ExperimentError, Result};
+use crate::family::Family;
+use crate::fit::{SearchFailure, features, head_accuracy, search};
+
+/// The search's settings; defaults are LoraHub's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Search {
+    /// Objective evaluations in all (each is one forward pass over the cell's examples).
+    pub budget: usize,
+    /// Candidates per generation.
+    pub population: usize,
+    /// Initial step size of the mutations.
+    pub sigma: f32,
+    /// `l1 * sum |w_i|` is added to the objective.
+    pub l1: f32,
+    /// Weights are kept in `[-bound, bound]`.
+    pub bound: f32,
+}
+
+impl Default for Search {
+    fn default() -> Self {
+        let d = SearchConfig::default();
+        Self {
+            budget: d.budget,
+            population: d.population,
+            sigma: d.sigma,
+            l1: d.l1,
+            bound: d.bound,
+        }
+    }
+}
+
+impl SweepMethod for Search {
+    const KIND: &'static str = "search";
+
+    fn uses_modules(&self) -> bool {
+        true
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        in_range("budget", self.budget as f64, "1 or more", |v| v >= 1.0)?;
+        in_range("population", self.population as f64, "2 or more", |v| {
+            v >= 2.0
+        })?;
+        in_range("sigma", self.sigma.into(), "positive", |v| v > 0.0)?;
+        in_range("l1", self.l1.into(), "0 or more", |v| v >= 0.0)?;
+        in_range("bound", self.bound.into(), "positive", |v| v > 0.0)
+    }
+
+    fn run<F: Family>(&self, job: &CellJob<F>, _: &mut FrozenCache<F>) -> Result<Outcome> {
+        let config = SearchConfig {
+            budget: self.budget,
+            population: self.population,
+            sigma: self.sigma,
+            l1: self.l1,
+            bound: self.bound,
+            seed: job.seed,
+        };
+        let eval_batch = job.ctx.plan.experiment.transfer.eval_batch;
+        let found = search(
+            &job.ctx.family,
+            job.base,
+            job.adapters,
+            &job.items,
+            job.n_classes(),
+            job.schedule,
+            eval_batch,
+            &config,
+        )
+        .map_err(|e| match e {
+            SearchFailure::Train(source) => job.train_error(source),
+            SearchFailure::Compose(e) => ExperimentError::from(e),
+        })?;
+        let test = features(
+            &job.ctx.family,
+            &found.model,
+            &job.task.test.items,
+            eval_batch,
+            job.ctx.parts,
+        );
+        Ok(Outcome {
+            accuracy: head_accuracy(&found.head, test, &job.task.test.items),
+            trainable_params: job.head_params() + job.adapters.len(),
+            weights: vec![("all".to_string(), found.weights)],
+        })
+    }
+}

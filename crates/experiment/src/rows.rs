@@ -1,0 +1,62 @@
+//! The rows the stages write: `sweep/*.csv` (one per cell), `sweep/*.weights.csv` (module
+//! weights a cell chose) and `similarity-*.csv`. Each carries the hash of the config that made
+//! it, so rows of another config are never mistaken for this one's.
+
+use loramix_design::{Shift, Shot};
+use serde::{Deserialize, Serialize};
+
+/// One finished cell of the sweep.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellRow {
+    pub task: String,
+    pub shift: Shift,
+    pub method: String,
+    pub k: Shot,
+    pub seed: usize,
+    pub accuracy: f64,
+    pub trainable_params: usize,
+    /// Training time of the cell (feature extraction included for frozen backbones).
+    pub train_seconds: f64,
+    /// Training examples processed per second (steps x batch / train_seconds).
+    pub samples_per_sec: f64,
+    /// Hash of everything the cell depends on; rows of another config are not reused.
+    pub config: String,
+}
+
+/// A learned (or searched) module weight of one cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WeightRow {
+    pub task: String,
+    pub method: String,
+    pub k: Shot,
+    pub seed: usize,
+    pub layer: String,
+    pub module: String,
+    pub weight: f64,
+    pub config: String,
+}
+
+/// CKA between a downstream task's representation and an upstream module's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SimilarityRow {
+    pub task: String,
+    pub module: String,
+    pub cka: f64,
+}
+
+/// What identifies a cell: task, method, k, seed and the config hash.
+pub type CellKey = (String, String, Shot, usize, String);
+
+impl CellRow {
+    pub fn key(&self) -> CellKey {
+        let r = self.clone();
+        (r.task, r.method, r.k, r.seed, r.config)
+    }
+}
+
+impl WeightRow {
+    pub fn key(&self) -> CellKey {
+        let r = self.clone();
+        (r.task, r.method, r.k, r.seed, r.config)
+    }
+}

@@ -1,0 +1,319 @@
+//! The `report` stage: merge the shards' rows of the current config, then hand them to
+//! `loramix-report` for `summary.md` and the plots, and write `manifest.json`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use loramix_design::Shot;
+use loramix_report::{
+    Location, ReportInputs, ResultRow, SimilarityRow, WeightRow, write_report, write_results,
+};
+use serde::Serialize;
+
+use crate::config::Experiment;
+use crate::error::{ExperimentError, Result};
+use crate::method::{self, SweepMethod};
+use crate::plan::Plan;
+use crate::rows::{self, CellRow};
+use crate::store::{Timings, read_rows, read_task_facts, write_csv, write_json};
+
+/// What a finished run was made with.
+#[derive(Debug, Serialize)]
+struct Manifest<'a> {
+    experiment: &'a Experiment,
+    /// loramix's version and the revision it was built from.
+    loramix_version: &'static str,
+    loramix_revision: &'static str,
+    backend: &'static str,
+    threads: usize,
+    /// Seconds per stage, summed over every invocation that worked on this run.
+    stage_seconds: BTreeMap<String, f64>,
+    cells: usize,
+    stale_rows_ignored: usize,
+}
+
+/// Rows of a CSV file with where each was read (the header is line 1).
+fn numbered<T>(rows: Vec<T>, file: &Path) -> Vec<(Location, T)> {
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let at = Location {
+                path: file.to_path_buf(),
+                line: i as u64 + 2,
+            };
+            (at, row)
+        })
+        .collect()
+}
+
+/// Writes `results.csv`, `learned_weights.csv`, `summary.md`, `plots/` and `manifest.json`
+/// into the run folder; returns the files written.
+pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
+    let run = &plan.run;
+    let current = Current::of(plan);
+    let (results, stale) = current.results()?;
+    write_results(&run.root.join("results.csv"), &results)?;
+    let weights = current.weights(&results)?;
+    write_csv(&run.root.join("learned_weights.csv"), &weights)?;
+    let similarity: Vec<SimilarityRow> =
+        read_rows::<rows::SimilarityRow>(&run.similarity(&plan.similarity_hash()))?
+            .into_iter()
+            .map(|r| SimilarityRow {
+                task: r.task,
+                module: r.module,
+                cka: r.cka,
+            })
+            .collect();
+    let manifest = Manifest {
+        experiment: &plan.experiment,
+        loramix_version: env!("CARGO_PKG_VERSION"),
+        loramix_revision: env!("LORAMIX_REVISION"),
+        backend: loramix_backend::NAME,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        stage_seconds: Timings::read(run)?.seconds,
+        cells: results.len(),
+        stale_rows_ignored: stale,
+    };
+    write_json(&run.root.join("manifest.json"), &manifest)?;
+    let inputs = ReportInputs {
+        title: format!("loramix: {}", plan.experiment.name),
+        reference_method: "head-only".into(),
+        results,
+        weights,
+        similarity,
+        preamble: preamble(plan, &manifest),
+        comparisons: claim_comparisons(&plan.experiment),
+        tasks: read_task_facts(run)?,
+    };
+    let files = write_report(&inputs, &run.root)?;
+    eprintln!(
+        "report: wrote {} files; read {}",
+        files.len() + 3,
+        run.root.join("summary.md").display()
+    );
+    Ok(files)
+}
+
+/// The rows of this config: its methods on its tasks, with the hash the config gives them.
+/// Rows of other methods, tasks or settings are left from earlier configs.
+struct Current<'a> {
+    plan: &'a Plan,
+    hashes: BTreeMap<(String, String), String>,
+}
+
+impl<'a> Current<'a> {
+    fn of(plan: &'a Plan) -> Self {
+        let mut hashes = BTreeMap::new();
+        for task in &plan.downstream {
+            for m in &plan.experiment.methods {
+                hashes.insert((task.clone(), m.name.clone()), plan.cell_hash(m, task));
+            }
+        }
+        Self { plan, hashes }
+    }
+
+    fn holds(&self, task: &str, method: &str, config: &str) -> bool {
+        let key = (task.to_string(), method.to_string());
+        self.hashes.get(&key).is_some_and(|h| h == config)
+    }
+
+    /// Every shard's result rows of this config, merged by the report crate's one rule (a
+    /// repeated cell must repeat its measurement, else the report stops and names both rows),
+    /// in the config's method order; and how many rows were left out as stale.
+    fn results(&self) -> Result<(Vec<ResultRow>, usize)> {
+        let run = &self.plan.run;
+        let mut stale = 0;
+        let mut located = Vec::new();
+        for file in run.shard_files(false)? {
+            for (line, row) in numbered(read_rows::<CellRow>(&file)?, &file) {
+                match self.holds(&row.task, &row.method, &row.config) {
+                    true => located.push((result_row(row), line)),
+                    false => stale += 1,
+                }
+            }
+        }
+        let mut results = loramix_report::merge(located)?;
+        if results.is_empty() {
+            return Err(ExperimentError::Invalid(format!(
+                "no finished cells of this config in {}: run `loramix transfer` first",
+                run.sweep().display()
+            )));
+        }
+        if stale > 0 {
+            eprintln!(
+                "report: ignoring {stale} rows made by an earlier config or for tasks no longer in it"
+            );
+        }
+        let methods = &self.plan.experiment.methods;
+        let rank = |method: &str| methods.iter().position(|m| m.name == method);
+        results.sort_by_key(|r| rank(&r.method).unwrap_or(usize::MAX));
+        Ok((results, stale))
+    }
+
+    /// Weight rows of finished cells only: a cell interrupted after its weights and before its
+    /// result has no result row, and its weights are not part of any result.
+    fn weights(&self, results: &[ResultRow]) -> Result<Vec<WeightRow>> {
+        let finished: BTreeSet<(&str, &str, Shot, u64)> = results
+            .iter()
+            .map(|r| (r.task.as_str(), r.method.as_str(), r.k, r.seed))
+            .collect();
+        let mut located = Vec::new();
+        for file in self.plan.run.shard_files(true)? {
+            for (line, row) in numbered(read_rows::<rows::WeightRow>(&file)?, &file) {
+                let key = (
+                    row.task.as_str(),
+                    row.method.as_str(),
+                    row.k,
+                    row.seed as u64,
+                );
+                if self.holds(&row.task, &row.method, &row.config) && finished.contains(&key) {
+                    located.push((weight_row(row), line));
+                }
+            }
+        }
+        Ok(loramix_report::merge(located)?)
+    }
+}
+
+/// The comparisons behind DESIGN.md's claims 1 and 2: each composition against full
+/// fine-tuning and LoRA, and learned against uniform (first method of each kind).
+fn claim_comparisons(experiment: &Experiment) -> Vec<(String, String)> {
+    let name = |kind: &str| {
+        experiment
+            .methods
+            .iter()
+            .find(|m| m.kind.label() == kind)
+            .map(|m| m.name.clone())
+    };
+    let (uniform, learned) = (method::Uniform::KIND, method::Learned::KIND);
+    let (full, lora) = (method::Full::KIND, method::Lora::KIND);
+    let pairs = [
+        (uniform, full),
+        (uniform, lora),
+        (learned, full),
+        (learned, lora),
+        (learned, uniform),
+    ];
+    pairs
+        .into_iter()
+        .filter_map(|(a, b)| Some((name(a)?, name(b)?)))
+        .collect()
+}
+
+fn result_row(row: CellRow) -> ResultRow {
+    ResultRow {
+        task: row.task,
+        shift: row.shift,
+        method: row.method,
+        k: row.k,
+        seed: row.seed as u64,
+        accuracy: row.accuracy,
+        trainable_params: row.trainable_params as u64,
+        train_seconds: row.train_seconds,
+        samples_per_sec: row.samples_per_sec,
+    }
+}
+
+fn weight_row(row: rows::WeightRow) -> WeightRow {
+    WeightRow {
+        task: row.task,
+        method: row.method,
+        k: row.k,
+        seed: row.seed as u64,
+        layer: row.layer,
+        module: row.module,
+        weight: row.weight,
+    }
+}
+
+fn preamble(plan: &Plan, manifest: &Manifest) -> String {
+    let e = &plan.experiment;
+    let t = &e.transfer;
+    let shots: Vec<String> = t.shots.iter().map(ToString::to_string).collect();
+    let mut text = String::new();
+    if !e.description.is_empty() {
+        text.push_str(&format!("{}\n\n", e.description));
+    }
+    text.push_str(&format!(
+        "- Suite `{}`: {} upstream modules ({}); downstream tasks: {}.\n",
+        e.suite
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        plan.upstream.len(),
+        plan.upstream.join(", "),
+        plan.downstream.join(", ")
+    ));
+    let base = describe_base(plan);
+    text.push_str(&format!(
+        "- Model: {base}; upstream LoRA rank {} alpha {} on {:?}, {} steps (batch {}, lr {}).\n",
+        e.upstream.rank,
+        e.upstream.alpha,
+        e.upstream.targets,
+        e.upstream.steps,
+        e.upstream.batch,
+        e.upstream.lr
+    ));
+    text.push_str(&format!(
+        "- Shots {} per class (`full` = up to {} per class), seeds 0..{}, batch {}.\n",
+        shots.join(", "),
+        t.full_per_class,
+        t.seeds,
+        t.batch
+    ));
+    for m in &e.methods {
+        text.push_str(&format!(
+            "  - `{}` ({}): {} steps, lr {}\n",
+            m.name,
+            m.kind.label(),
+            m.steps,
+            m.lr
+        ));
+    }
+    let total: f64 = manifest.stage_seconds.values().sum();
+    let stages: Vec<String> = manifest
+        .stage_seconds
+        .iter()
+        .map(|(s, v)| format!("{s} {:.1} min", v / 60.0))
+        .collect();
+    text.push_str(&format!(
+        "- Backend `{}`, {} threads, revision `{}`. Time: {} (total {:.1} min).\n",
+        manifest.backend,
+        manifest.threads,
+        manifest.loramix_revision,
+        stages.join(", "),
+        total / 60.0
+    ));
+    text
+}
+
+/// The backbone in a line: a pretrained checkpoint, or an own size and its pretraining.
+fn describe_base(plan: &Plan) -> String {
+    let e = &plan.experiment;
+    match (&e.model.pretrained, e.model.own_size(), &e.pretrain) {
+        (Some(name), _, _) => format!(
+            "pretrained `{name}` ({}){}",
+            plan.base_identity
+                .as_deref()
+                .unwrap_or("fingerprint unknown"),
+            e.model
+                .image_size
+                .map_or_else(String::new, |s| format!(", images at {s} px"))
+        ),
+        (None, Some(size), Some(pretrain)) => format!(
+            "dim {}, depth {}, heads {}, MLP {}{}. Pretraining {} steps (batch {}, lr {})",
+            size.dim,
+            size.depth,
+            size.heads,
+            size.mlp_dim,
+            e.model
+                .patch_size
+                .map_or_else(String::new, |p| format!(", patch {p}")),
+            pretrain.steps,
+            pretrain.batch,
+            pretrain.lr,
+        ),
+        _ => unreachable!(
+            "an experiment names a checkpoint or a size and [pretrain] (checked when read)"
+        ),
+    }
+}

@@ -1,0 +1,249 @@
+//! The `transfer` stage: the sweep of downstream tasks x methods x shots x seeds. Each cell's
+//! result row (and the module weights it chose) is appended as it ends, so an interrupted
+//! sweep resumes where it stopped, and shards of one sweep can run on several machines.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Instant;
+
+use burn::tensor::backend::Backend;
+use loramix_backend::Train;
+use loramix_data::{Draw, Task};
+use loramix_design::Shot;
+use loramix_lora::Adapter;
+use loramix_report::TaskFacts;
+use loramix_rng::derive_seed;
+
+use crate::context::Context;
+use crate::error::{ExperimentError, Result};
+use crate::family::Family;
+use crate::fit::Schedule;
+use crate::method::{CellJob, FrozenCache, MethodSpec};
+use crate::progress;
+use crate::rows::{CellKey, CellRow, WeightRow};
+use crate::store::{Appender, Shard, read_rows, write_csv, write_task_facts};
+
+/// One cell of the sweep: a method on a task at k shots with a seed.
+struct Cell<'a, I> {
+    task: &'a Task<I>,
+    method: &'a MethodSpec,
+    shot: Shot,
+    seed: usize,
+    /// The current config's hash of the method on the task, carried by every row the cell
+    /// writes.
+    config: String,
+}
+
+/// Runs the cells of `shard` that are not yet in its results file, appending each as it ends.
+pub fn transfer<F: Family>(
+    ctx: &Context<F>,
+    base: &F::Frozen,
+    adapters: &[Adapter],
+    shard: Shard,
+) -> Result<()> {
+    write_task_facts(&ctx.plan.run, &task_facts(ctx)?)?;
+    let results_path = ctx.plan.run.results(shard);
+    // Opening first cuts a row left half-written by an interrupted run.
+    let mut results = Appender::open(&results_path)?;
+    let done = finished_cells(ctx)?;
+    let mut weights = open_weights(ctx, shard, &done)?;
+    let (todo, in_shard) = cells_to_run(ctx, shard, &done);
+    eprintln!(
+        "transfer: {} of {in_shard} cells to run{} ({} already in {}), writing to {}",
+        todo.len(),
+        if shard.count > 1 {
+            format!(" in shard {}/{}", shard.index, shard.count)
+        } else {
+            String::new()
+        },
+        in_shard - todo.len(),
+        ctx.plan.run.sweep().display(),
+        results_path.display()
+    );
+    let bar = progress::bar(todo.len(), "transfer");
+    let mut frozen = FrozenCache::default();
+    for cell in todo {
+        bar.set_message(format!(
+            "{} {} k={} seed {}",
+            cell.task.name, cell.method.name, cell.shot, cell.seed
+        ));
+        let (row, weight_rows) = run_cell(ctx, base, adapters, &cell, &mut frozen)?;
+        weights.append(&weight_rows)?;
+        results.append(&[row])?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// Each downstream task's classes and the mean size per class of its `full` training set.
+fn task_facts<F: Family>(ctx: &Context<F>) -> Result<BTreeMap<String, TaskFacts>> {
+    let full_per_class = ctx.plan.experiment.transfer.full_per_class;
+    let mut facts = BTreeMap::new();
+    for task in &ctx.downstream {
+        let classes = task.train.classes.len();
+        let full = task.shots(Draw::of(Shot::Full, full_per_class, classes), 0)?;
+        let full_per_class = full.len() / classes.max(1);
+        facts.insert(
+            task.name.clone(),
+            TaskFacts {
+                classes,
+                full_per_class,
+            },
+        );
+    }
+    Ok(facts)
+}
+
+/// Cells finished by any shard: the shard count may change mid-sweep.
+fn finished_cells<F: Family>(ctx: &Context<F>) -> Result<BTreeSet<CellKey>> {
+    let mut done = BTreeSet::new();
+    for file in ctx.plan.run.shard_files(false)? {
+        done.extend(read_rows::<CellRow>(&file)?.iter().map(CellRow::key));
+    }
+    Ok(done)
+}
+
+/// The shard's weights file, opened for appending. A cell writes its weight rows, then its
+/// result row; one interrupted between the two left weights without a result. It runs again,
+/// so those rows go first (the rerun writes them).
+fn open_weights<F: Family>(
+    ctx: &Context<F>,
+    shard: Shard,
+    done: &BTreeSet<CellKey>,
+) -> Result<Appender> {
+    let path = ctx.plan.run.weights(shard);
+    let written = read_rows::<WeightRow>(&path)?;
+    let (kept, orphans): (Vec<WeightRow>, Vec<WeightRow>) =
+        written.into_iter().partition(|r| done.contains(&r.key()));
+    if !orphans.is_empty() {
+        eprintln!(
+            "transfer: dropping {} weight rows of interrupted cells from {}",
+            orphans.len(),
+            path.display()
+        );
+        write_csv(&path, &kept)?;
+    }
+    Appender::open(&path)
+}
+
+/// The shard's unfinished cells in the sweep's fixed order (task, method, shot, seed), on which
+/// the shard and resume logic rely; and how many cells the shard has in all.
+fn cells_to_run<'a, F: Family>(
+    ctx: &'a Context<F>,
+    shard: Shard,
+    done: &BTreeSet<CellKey>,
+) -> (Vec<Cell<'a, F::Item>>, usize) {
+    let t = &ctx.plan.experiment.transfer;
+    let mut todo = Vec::new();
+    let mut index = 0;
+    for task in &ctx.downstream {
+        for method in &ctx.plan.experiment.methods {
+            let config = ctx.plan.cell_hash(method, &task.name);
+            for &shot in &t.shots {
+                for seed in 0..t.seeds {
+                    let key = (
+                        task.name.clone(),
+                        method.name.clone(),
+                        shot,
+                        seed,
+                        config.clone(),
+                    );
+                    if shard.contains(index) && !done.contains(&key) {
+                        todo.push(Cell {
+                            task,
+                            method,
+                            shot,
+                            seed,
+                            config: config.clone(),
+                        });
+                    }
+                    index += 1;
+                }
+            }
+        }
+    }
+    let in_shard = (0..index).filter(|&i| shard.contains(i)).count();
+    (todo, in_shard)
+}
+
+/// Draws the cell's examples, seeds it, lets its method run it, and makes its rows.
+fn run_cell<F: Family>(
+    ctx: &Context<F>,
+    base: &F::Frozen,
+    adapters: &[Adapter],
+    cell: &Cell<F::Item>,
+    frozen: &mut FrozenCache<F>,
+) -> Result<(CellRow, Vec<WeightRow>)> {
+    let t = &ctx.plan.experiment.transfer;
+    let (task, method) = (cell.task, cell.method);
+    let shift = task.shift.ok_or_else(|| {
+        ExperimentError::Invalid(format!("downstream task `{}` has no shift", task.name))
+    })?;
+    let draw = Draw::of(cell.shot, t.full_per_class, task.train.classes.len());
+    let items = task.shots(draw, cell.seed as u64)?;
+    let seed = derive_seed(
+        cell.seed as u64,
+        &format!("cell/{}/{}/{}", task.name, method.name, cell.shot),
+    );
+    <Train as Backend>::seed(&ctx.device, seed);
+    let schedule = Schedule {
+        steps: method.steps,
+        batch: t.batch,
+        lr: method.lr,
+        head_lr: None,
+        parts: ctx.parts,
+    };
+    let processed = schedule.steps * schedule.batch.min(items.len());
+    let job = CellJob {
+        ctx,
+        base,
+        adapters,
+        task,
+        method: &method.name,
+        items,
+        schedule,
+        seed,
+        label: format!(
+            "task `{}`, method `{}`, k={}, seed {}",
+            task.name, method.name, cell.shot, cell.seed
+        ),
+    };
+    let started = Instant::now();
+    let outcome = method.kind.run(&job, frozen)?;
+    let seconds = started.elapsed().as_secs_f64() - frozen.take_setup_seconds();
+    let row = CellRow {
+        task: task.name.clone(),
+        shift,
+        method: method.name.clone(),
+        k: cell.shot,
+        seed: cell.seed,
+        accuracy: outcome.accuracy,
+        trainable_params: outcome.trainable_params,
+        train_seconds: seconds,
+        samples_per_sec: processed as f64 / seconds.max(1e-9),
+        config: cell.config.clone(),
+    };
+    Ok((row, cell.weight_rows(outcome.weights, adapters)))
+}
+
+impl<I> Cell<'_, I> {
+    /// One row per module weight the method chose, per layer.
+    fn weight_rows(&self, chosen: Vec<(String, Vec<f32>)>, adapters: &[Adapter]) -> Vec<WeightRow> {
+        let mut rows = Vec::new();
+        for (layer, weights) in chosen {
+            for (module, weight) in adapters.iter().zip(weights) {
+                rows.push(WeightRow {
+                    task: self.task.name.clone(),
+                    method: self.method.name.clone(),
+                    k: self.shot,
+                    seed: self.seed,
+                    layer: layer.clone(),
+                    module: module.manifest.task.clone(),
+                    weight: weight as f64,
+                    config: self.config.clone(),
+                });
+            }
+        }
+        rows
+    }
+}

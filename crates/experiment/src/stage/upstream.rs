@@ -1,0 +1,57 @@
+//! The `upstream` stage: one LoRA module per upstream task, each trained on the base with its
+//! own head (not kept), saved as an adapter.
+
+use burn::module::AutodiffModule;
+use std::collections::BTreeMap;
+
+use burn::tensor::backend::Backend;
+use loramix_backend::Train;
+use loramix_lora::Adapter;
+use loramix_models::{Classifier, Trainable};
+use loramix_rng::derive_seed;
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::family::Family;
+use crate::fit::Schedule;
+
+/// Trains one LoRA per upstream task on the base (each with its own head, not saved), or loads
+/// those this config already made.
+pub fn upstream<F: Family>(ctx: &Context<F>, base: &F::Frozen) -> Result<Vec<Adapter>> {
+    let dir = ctx.plan.run.upstream(&ctx.plan.upstream_hash());
+    let spec = &ctx.plan.experiment.upstream;
+    let config = ctx.plan.lora_config(None, None);
+    let mut adapters = Vec::new();
+    for name in &ctx.plan.upstream {
+        let path = dir.join(name);
+        if path.join("manifest.json").exists() {
+            adapters.push(Adapter::load(&path)?);
+            continue;
+        }
+        let task = ctx.suite.task(name)?;
+        <Train as Backend>::seed(&ctx.device, derive_seed(0, &format!("upstream/{name}")));
+        let model = F::Trained::from_inner(base.clone())
+            .with_head(task.train.classes.len(), &ctx.device)
+            .with_lora(&config, &ctx.device)
+            .trainable(Trainable::AdaptersAndHead);
+        let schedule = Schedule {
+            steps: spec.steps,
+            batch: spec.batch,
+            lr: spec.lr,
+            head_lr: None,
+            parts: ctx.parts,
+        };
+        let batches = format!("upstream/{name}/batches");
+        let trained = ctx.train_on_task(model, &task, schedule, "upstream", &batches)?;
+        let (model, acc, seconds) = (trained.model, trained.accuracy, trained.seconds);
+        let metrics = BTreeMap::from([
+            ("test_accuracy".to_string(), acc),
+            ("train_seconds".to_string(), seconds),
+            ("train_examples".to_string(), task.train.items.len() as f64),
+        ]);
+        let adapter = Adapter::extract(&model, name, &config, metrics)?;
+        adapter.save(&path)?;
+        adapters.push(Adapter::load(&path)?);
+    }
+    Ok(adapters)
+}
