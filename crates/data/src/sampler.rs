@@ -94,6 +94,31 @@ impl ShotSampler {
         }
     }
 
+    /// Sets `per_class` examples of every class aside for validation: the last ones of each
+    /// class's order, so the training sets the rest gives are the same prefixes as without
+    /// validation wherever a class has room for both. Returns the validation positions
+    /// (round-robin over classes) and the sampler of what is left.
+    pub fn split_validation(&self, per_class: usize) -> Result<(Vec<usize>, Self)> {
+        if let Some((c, members)) =
+            (self.per_class.iter().enumerate()).find(|(_, m)| m.len() < per_class)
+        {
+            return Err(DataError::TooFewExamples {
+                split: "validation split".to_owned(),
+                class: self.classes[c].clone(),
+                available: members.len(),
+                needed: per_class,
+            });
+        }
+        let mut rest = self.clone();
+        let tails: Vec<Vec<usize>> = (rest.per_class.iter_mut())
+            .map(|m| m.split_off(m.len() - per_class))
+            .collect();
+        let validation = (0..per_class)
+            .flat_map(|rank| tails.iter().map(move |t| t[rank]))
+            .collect();
+        Ok((validation, rest))
+    }
+
     fn take(&self, k: usize, split: &str) -> Result<Vec<usize>> {
         if let Some((c, members)) = self.per_class.iter().enumerate().find(|(_, m)| m.len() < k) {
             return Err(DataError::TooFewExamples {

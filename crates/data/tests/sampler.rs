@@ -109,3 +109,39 @@ fn full_takes_everything_or_a_balanced_cap() {
     }
     assert_eq!(capped[..15], sampler.sample(Draw::PerClass(5)).unwrap()[..]);
 }
+
+#[test]
+fn validation_is_balanced_disjoint_and_keeps_the_training_sets() {
+    let (labels, classes) = labels();
+    let sampler = ShotSampler::new(&labels, &classes, 3);
+    let (validation, rest) = sampler.split_validation(5).unwrap();
+    assert_eq!(validation.len(), 15);
+    for c in 0..3 {
+        assert_eq!(count(&labels, &validation, c), 5);
+    }
+    let held: BTreeSet<_> = validation.iter().collect();
+    for k in [1, 5, 20] {
+        let train = rest.sample(Draw::PerClass(k)).unwrap();
+        assert!(train.iter().all(|i| !held.contains(i)), "k={k} overlaps");
+        // Every class has room for k + 5: the training set is the one drawn without validation.
+        assert_eq!(train, sampler.sample(Draw::PerClass(k)).unwrap(), "k={k}");
+    }
+    let pool = rest.sample(Draw::Pool { cap: None }).unwrap();
+    assert_eq!(pool.len(), labels.len() - 15);
+    assert!(pool.iter().all(|i| !held.contains(i)));
+    // Room for 25 training examples of the 30-example classes, not 26.
+    assert!(rest.sample(Draw::PerClass(25)).is_ok());
+    assert!(matches!(
+        rest.sample(Draw::PerClass(26)),
+        Err(DataError::TooFewExamples {
+            available: 25,
+            needed: 26,
+            ..
+        })
+    ));
+    assert!(matches!(
+        sampler.split_validation(31),
+        Err(DataError::TooFewExamples { ref split, available: 30, needed: 31, .. })
+            if split == "validation split"
+    ));
+}

@@ -328,13 +328,7 @@ fn run<F: Family>(
         .pretrained()
         .expect("a user base is pretrained")
         .clone();
-    let fingerprint = base.fingerprint();
-    let adapters = job
-        .adapters
-        .iter()
-        .map(|dir| user::load_adapter(dir, names, &fingerprint))
-        .collect::<Result<Vec<_>>>()?;
-    user::check_same_base(&base, &job.base, &adapters)?;
+    let adapters = load_adapters(&base, names, job)?;
     let n_val = splits.val.as_ref().map_or(0, Vec::len);
     eprintln!(
         "{} adapters, {} classes, {} training examples, {}",
@@ -367,22 +361,8 @@ fn run<F: Family>(
     let composed = compose_with(&scorer, &base, &adapters, job)?;
     bar.inc(1);
     bar.finish_and_clear();
-    scores.push(Score {
-        candidate: format!("{} composition", method_name(job)),
-        accuracy: scorer.score(&composed.model, &composed.head),
-    });
-    // Score what is written, so that a compressed adapter reports its own accuracy.
-    let mut written = base.clone();
-    composed
-        .exported
-        .adapter
-        .apply(&mut written, &loramix_backend::device())?;
-    let exported = scorer.score(&written.fold_lora(), &composed.head);
+    let exported = score_composed(&scorer, &base, &composed, job, &mut scores)?;
     let rank = composed.exported.adapter.manifest.rank;
-    scores.push(Score {
-        candidate: format!("written adapter (rank {rank})"),
-        accuracy: exported,
-    });
 
     let scored_on = if n_val > 0 { "validation" } else { "training" };
     let report = ComposeReport {
@@ -406,6 +386,46 @@ fn run<F: Family>(
     };
     write(job, names, composed, &report, exported)?;
     Ok(report)
+}
+
+/// Adds the scores of the composition and of the adapter as written (so that a compressed
+/// adapter reports its own accuracy); returns the latter.
+fn score_composed<F: Family>(
+    scorer: &Scorer<F>,
+    base: &F::Frozen,
+    composed: &Composed<F>,
+    job: &ComposeJob,
+    scores: &mut Vec<Score>,
+) -> Result<f64> {
+    scores.push(Score {
+        candidate: format!("{} composition", method_name(job)),
+        accuracy: scorer.score(&composed.model, &composed.head),
+    });
+    let mut written = base.clone();
+    let adapter = &composed.exported.adapter;
+    adapter.apply(&mut written, &loramix_backend::device())?;
+    let exported = scorer.score(&written.fold_lora(), &composed.head);
+    scores.push(Score {
+        candidate: format!("written adapter (rank {})", adapter.manifest.rank),
+        accuracy: exported,
+    });
+    Ok(exported)
+}
+
+/// The job's adapters, each checked against the base's layers and fingerprint.
+fn load_adapters<H: AdapterHost<Inference>>(
+    base: &H,
+    names: &HfBlockNames,
+    job: &ComposeJob,
+) -> Result<Vec<Adapter>> {
+    let fingerprint = base.fingerprint();
+    let adapters = job
+        .adapters
+        .iter()
+        .map(|dir| user::load_adapter(dir, names, &fingerprint))
+        .collect::<Result<Vec<_>>>()?;
+    user::check_same_base(base, &job.base, &adapters)?;
+    Ok(adapters)
 }
 
 /// The references a composition is judged against: the base with a head only, and each

@@ -17,7 +17,7 @@ use loramix_models::{
     WordPieceTokenizer, dinov2,
 };
 
-use crate::config::ModelSpec;
+use crate::backbone::ModelSpec;
 use crate::error::{ExperimentError, Result};
 
 /// A modality: its items, its backbone and the backbone's input.

@@ -3,6 +3,7 @@
 //! jobs `compose` ([`compose`]) and `predict` ([`predict`]). ARCHITECTURE.md at the top of the
 //! repository follows one cell from the experiment file to `results.csv`.
 
+pub mod backbone;
 pub mod bench;
 pub mod cka;
 pub mod compose;

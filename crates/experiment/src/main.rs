@@ -185,16 +185,7 @@ fn main() -> ExitCode {
         }
         Command::Predict(mut job) => {
             job.parts = parts;
-            let result = loramix_experiment::predict::predict(&job);
-            return wrote(
-                &job.out,
-                result.map(|(rows, accuracy)| {
-                    let known = accuracy.map_or(String::new(), |a| {
-                        format!("; accuracy {:.2}% on the labelled ones", 100.0 * a)
-                    });
-                    eprintln!("{} predictions{known}", rows.len());
-                }),
-            );
+            return predict(&job);
         }
         Command::ExportPeft { adapter, base, out } => {
             return wrote(
@@ -247,23 +238,11 @@ fn bench(args: BenchArgs, parts: usize) -> ExitCode {
         batch: args.batch.unwrap_or(default_batch).max(1),
         ..BenchConfig::default()
     };
-    let wanted = |name: &str| {
-        args.only
-            .as_ref()
-            .is_none_or(|text| name.contains(text.as_str()))
-    };
-    let all: &[bench::Method] = if args.scaling {
-        &bench::SCALING
-    } else {
-        &bench::METHODS
-    };
-    let methods: Vec<_> = all.iter().filter(|m| wanted(&m.name())).copied().collect();
-    let inference = !args.scaling && wanted(bench::INFERENCE);
-    if methods.is_empty() && !inference {
+    let Some((methods, inference)) = selected(&args) else {
         let only = args.only.unwrap_or_default();
         eprintln!("error: no benchmark row matches --only {only:?}");
         return ExitCode::from(2);
-    }
+    };
     eprintln!(
         "benchmarking on {} ({} runs of {} steps per method, {} parts per batch)",
         loramix_backend::NAME,
@@ -299,4 +278,35 @@ fn bench(args: BenchArgs, parts: usize) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The training rows `--scaling` and `--only` select, and whether the inference row is one of
+/// them; `None` when nothing is.
+fn selected(args: &BenchArgs) -> Option<(Vec<bench::Method>, bool)> {
+    let wanted = |name: &str| {
+        args.only
+            .as_ref()
+            .is_none_or(|text| name.contains(text.as_str()))
+    };
+    let all: &[bench::Method] = if args.scaling {
+        &bench::SCALING
+    } else {
+        &bench::METHODS
+    };
+    let methods: Vec<_> = all.iter().filter(|m| wanted(&m.name())).copied().collect();
+    let inference = !args.scaling && wanted(bench::INFERENCE);
+    (!methods.is_empty() || inference).then_some((methods, inference))
+}
+
+fn predict(job: &PredictJob) -> ExitCode {
+    let result = loramix_experiment::predict::predict(job);
+    wrote(
+        &job.out,
+        result.map(|(rows, accuracy)| {
+            let known = accuracy.map_or(String::new(), |a| {
+                format!("; accuracy {:.2}% on the labelled ones", 100.0 * a)
+            });
+            eprintln!("{} predictions{known}", rows.len());
+        }),
+    )
 }

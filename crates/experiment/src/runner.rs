@@ -125,13 +125,18 @@ fn go<F: Family>(
         );
         return Ok(());
     }
+    stages(&ctx, stage, options)
+}
+
+/// The training stages up to `stage`, each reusing what an earlier run made.
+fn stages<F: Family>(ctx: &Context<F>, stage: Stage, options: &Options) -> Result<()> {
     let plan = &ctx.plan;
-    let base = timed(plan, "pretrain", || pretrain::pretrain(&ctx))?;
+    let base = timed(plan, "pretrain", || pretrain::pretrain(ctx))?;
     if stage == Stage::Pretrain {
         return Ok(());
     }
     let adapters = if plan.experiment.needs_modules() || stage == Stage::Upstream {
-        timed(plan, "upstream", || upstream::upstream(&ctx, &base))?
+        timed(plan, "upstream", || upstream::upstream(ctx, &base))?
     } else {
         eprintln!("upstream: skipped, no method composes modules and similarity is off");
         Vec::new()
@@ -141,12 +146,12 @@ fn go<F: Family>(
     }
     if matches!(stage, Stage::Transfer | Stage::Run) {
         timed(plan, "transfer", || {
-            transfer::transfer(&ctx, &base, &adapters, options.shard)
+            transfer::transfer(ctx, &base, &adapters, options.shard)
         })?;
     }
     if matches!(stage, Stage::Similarity | Stage::Run) {
         timed(plan, "similarity", || {
-            similarity::similarity(&ctx, &base, &adapters).map(|_| ())
+            similarity::similarity(ctx, &base, &adapters).map(|_| ())
         })?;
     }
     if stage == Stage::Run {

@@ -13,7 +13,7 @@ use loramix_lora::{Adapter, AdapterHost};
 use loramix_models::hf::{BERT, DINOV2, HfBlockNames};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
-use crate::config::ModelSpec;
+use crate::backbone::ModelSpec;
 use crate::error::{ExperimentError, Result, io};
 use crate::family::{BertText, Vision};
 

@@ -140,37 +140,65 @@ impl<I: SuiteItem> LoadedSuite<I> {
 }
 
 impl<I: SuiteItem> Task<I> {
-    /// A training set of `shots` drawn from the training pool: exactly k per class, nested
-    /// across k for one `seed`, never touching the test split.
+    /// A training set drawn from the training pool: exactly k per class, nested across k for
+    /// one `seed`, never touching the test split.
     pub fn shots(&self, draw: Draw, seed: u64) -> Result<Vec<I>> {
+        let sampler = self.sampler(seed);
+        self.items(sampler.sample(draw))
+    }
+
+    /// A training set as [`Task::shots`] draws it, and a validation set of `per_class`
+    /// examples of every class, disjoint from it and from the test split. The training set is
+    /// the one `shots` draws wherever a class has `per_class` examples beyond it.
+    pub fn shots_and_validation(
+        &self,
+        draw: Draw,
+        per_class: usize,
+        seed: u64,
+    ) -> Result<(Vec<I>, Vec<I>)> {
+        let (validation, rest) = self
+            .sampler(seed)
+            .split_validation(per_class)
+            .map_err(|e| self.named(e))?;
+        let train = self.items(rest.sample(draw))?;
+        Ok((train, self.items(Ok(validation))?))
+    }
+
+    fn sampler(&self, seed: u64) -> ShotSampler {
         let labels: Vec<usize> = self.train.items.iter().map(|i| i.label()).collect();
         let seed = derive_seed(seed, &format!("shots/{}", self.name));
         ShotSampler::new(&labels, &self.train.classes, seed)
-            .sample(draw)
-            .map_err(|e| match e {
-                DataError::TooFewExamples {
-                    split,
-                    class,
-                    available,
-                    needed,
-                } => DataError::TooFewExamples {
-                    split: format!("task `{}` {split}", self.name),
-                    class,
-                    available,
-                    needed,
-                },
-                other => other,
-            })
-            .and_then(|picks| {
-                if picks.is_empty() {
-                    return Err(DataError::EmptyTraining {
-                        task: self.name.clone(),
-                    });
-                }
-                Ok(picks
-                    .into_iter()
-                    .map(|i| self.train.items[i].clone())
-                    .collect())
-            })
+    }
+
+    /// A too-few-examples error with the task's name.
+    fn named(&self, e: DataError) -> DataError {
+        match e {
+            DataError::TooFewExamples {
+                split,
+                class,
+                available,
+                needed,
+            } => DataError::TooFewExamples {
+                split: format!("task `{}` {split}", self.name),
+                class,
+                available,
+                needed,
+            },
+            other => other,
+        }
+    }
+
+    /// The training pool's items at `picks`; none is an error.
+    fn items(&self, picks: Result<Vec<usize>>) -> Result<Vec<I>> {
+        let picks = picks.map_err(|e| self.named(e))?;
+        if picks.is_empty() {
+            return Err(DataError::EmptyTraining {
+                task: self.name.clone(),
+            });
+        }
+        Ok(picks
+            .into_iter()
+            .map(|i| self.train.items[i].clone())
+            .collect())
     }
 }

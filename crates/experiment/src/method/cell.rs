@@ -6,12 +6,11 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::tensor::Tensor;
 use indicatif::ProgressBar;
-use loramix_backend::Inference;
+use loramix_backend::{Device, Inference};
 use loramix_data::Task;
-use loramix_lora::Adapter;
+use loramix_lora::{Adapter, LoraConfig};
 use loramix_models::{Classifier, Learner, TrainError, trainable_params};
 
-use crate::context::Context;
 use crate::error::{ExperimentError, Result};
 use crate::family::Family;
 use crate::fit::{Schedule, TrainSet, accuracy, features, fit, fit_head, head_accuracy};
@@ -19,7 +18,14 @@ use crate::fit::{Schedule, TrainSet, accuracy, features, fit, fit_head, head_acc
 /// One cell of the sweep as its method sees it: the base, the modules, the task, the cell's
 /// training examples and seed.
 pub struct CellJob<'a, F: Family> {
-    pub ctx: &'a Context<F>,
+    pub family: &'a F,
+    pub device: &'a Device,
+    /// Batch of feature extraction and testing.
+    pub eval_batch: usize,
+    /// Parts (threads) each batch is cut into.
+    pub parts: usize,
+    /// The upstream modules' LoRA settings, the default of a fresh LoRA.
+    pub lora: LoraConfig,
     pub base: &'a F::Frozen,
     pub adapters: &'a [Adapter],
     pub task: &'a Task<F::Item>,
@@ -57,14 +63,13 @@ impl<F: Family> CellJob<'_, F> {
 
     /// The cell's examples as tensors on the training device.
     pub fn train_set(&self) -> TrainSet<F> {
-        TrainSet::new(&self.ctx.family, &self.items, &self.ctx.device)
+        TrainSet::new(self.family, &self.items, self.device)
     }
 
     /// Test accuracy of a trained model (its own head).
     pub fn test_accuracy(&self, model: &F::Frozen) -> f64 {
-        let t = &self.ctx.plan.experiment.transfer;
         let test = &self.task.test.items;
-        accuracy(&self.ctx.family, model, test, t.eval_batch, self.ctx.parts)
+        accuracy(self.family, model, test, self.eval_batch, self.parts)
     }
 
     /// A bar that shows nothing: the sweep's bar counts cells, not a cell's steps.
@@ -109,13 +114,12 @@ impl<F: Family> CellJob<'_, F> {
         build: impl FnOnce() -> Result<F::Frozen>,
     ) -> Result<Outcome> {
         let cached = frozen.get_or_build(self, build)?;
-        let eval_batch = self.ctx.plan.experiment.transfer.eval_batch;
         let train = features(
-            &self.ctx.family,
+            self.family,
             &cached.backbone,
             &self.items,
-            eval_batch,
-            self.ctx.parts,
+            self.eval_batch,
+            self.parts,
         );
         let head = fit_head(
             train,
@@ -171,13 +175,12 @@ impl<F: Family> FrozenCache<F> {
         if !self.backbones.contains_key(job.method) {
             let started = Instant::now();
             let backbone = build()?;
-            let eval_batch = job.ctx.plan.experiment.transfer.eval_batch;
             let test = features(
-                &job.ctx.family,
+                job.family,
                 &backbone,
                 &job.task.test.items,
-                eval_batch,
-                job.ctx.parts,
+                job.eval_batch,
+                job.parts,
             );
             self.setup_seconds += started.elapsed().as_secs_f64();
             self.backbones

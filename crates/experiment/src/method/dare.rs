@@ -48,7 +48,7 @@ impl SweepMethod for Dare {
                     .unwrap_or_else(|| uniform_weights(job.adapters.len())),
                 seed: 0,
             };
-            merge_into_base(&mut model, job.adapters, &merge, &job.ctx.device)?;
+            merge_into_base(&mut model, job.adapters, &merge, job.device)?;
             Ok(model.fold_lora())
         })
     }

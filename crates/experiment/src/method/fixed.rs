@@ -30,7 +30,7 @@ impl SweepMethod for Fixed {
     fn run<F: Family>(&self, job: &CellJob<F>, frozen: &mut FrozenCache<F>) -> Result<Outcome> {
         job.fit_frozen(frozen, || {
             let mut model = job.base.clone();
-            attach(&mut model, job.adapters, &self.weights, &job.ctx.device)?;
+            attach(&mut model, job.adapters, &self.weights, job.device)?;
             Ok(model.fold_lora())
         })
     }

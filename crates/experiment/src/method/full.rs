@@ -30,7 +30,7 @@ impl SweepMethod for Full {
 
     fn run<F: Family>(&self, job: &CellJob<F>, _: &mut FrozenCache<F>) -> Result<Outcome> {
         let model = F::Trained::from_inner(job.base.clone())
-            .with_head(job.n_classes(), &job.ctx.device)
+            .with_head(job.n_classes(), job.device)
             .trainable(Trainable::All);
         job.fit_trained(model, self.head_lr)
     }

@@ -46,7 +46,7 @@ impl SweepMethod for Learned {
     }
 
     fn run<F: Family>(&self, job: &CellJob<F>, _: &mut FrozenCache<F>) -> Result<Outcome> {
-        let device = &job.ctx.device;
+        let device = job.device;
         let mut model = F::Trained::from_inner(job.base.clone()).with_head(job.n_classes(), device);
         attach(
             &mut model,

@@ -39,10 +39,12 @@ impl SweepMethod for Lora {
     }
 
     fn run<F: Family>(&self, job: &CellJob<F>, _: &mut FrozenCache<F>) -> Result<Outcome> {
-        let config = job.ctx.plan.lora_config(self.rank, self.alpha);
+        let config = (job.lora.clone())
+            .with_rank(self.rank.unwrap_or(job.lora.rank))
+            .with_alpha(self.alpha.unwrap_or(job.lora.alpha));
         let model = F::Trained::from_inner(job.base.clone())
-            .with_head(job.n_classes(), &job.ctx.device)
-            .with_lora(&config, &job.ctx.device)
+            .with_head(job.n_classes(), job.device)
+            .with_lora(&config, job.device)
             .trainable(Trainable::AdaptersAndHead);
         job.fit_trained(model, self.head_lr)
     }

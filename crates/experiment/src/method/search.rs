@@ -64,9 +64,9 @@ impl SweepMethod for Search {
             bound: self.bound,
             seed: job.seed,
         };
-        let eval_batch = job.ctx.plan.experiment.transfer.eval_batch;
+        let eval_batch = job.eval_batch;
         let found = search(
-            &job.ctx.family,
+            job.family,
             job.base,
             job.adapters,
             &job.items,
@@ -80,11 +80,11 @@ impl SweepMethod for Search {
             SearchFailure::Compose(e) => ExperimentError::from(e),
         })?;
         let test = features(
-            &job.ctx.family,
+            job.family,
             &found.model,
             &job.task.test.items,
             eval_batch,
-            job.ctx.parts,
+            job.parts,
         );
         Ok(Outcome {
             accuracy: head_accuracy(&found.head, test, &job.task.test.items),

@@ -44,7 +44,7 @@ impl SweepMethod for Ties {
                 density: self.density,
                 lambda: self.lambda,
             };
-            merge_into_base(&mut model, job.adapters, &merge, &job.ctx.device)?;
+            merge_into_base(&mut model, job.adapters, &merge, job.device)?;
             Ok(model.fold_lora())
         })
     }

@@ -25,7 +25,7 @@ impl SweepMethod for Uniform {
         job.fit_frozen(frozen, || {
             let mut model = job.base.clone();
             let weights = uniform_weights(job.adapters.len());
-            attach(&mut model, job.adapters, &weights, &job.ctx.device)?;
+            attach(&mut model, job.adapters, &weights, job.device)?;
             Ok(model.fold_lora())
         })
     }

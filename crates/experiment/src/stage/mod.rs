@@ -1,5 +1,5 @@
 //! The stages of an experiment, written once for both modalities and run in this order by
-//! [`runner`](crate::runner): `pretrain` (the base model), `upstream` (one LoRA per upstream
+//! `loramix run`: `pretrain` (the base model), `upstream` (one LoRA per upstream
 //! task), `transfer` (the sweep), `similarity` (CKA) and `report`. Each stage's artifacts are
 //! named by a hash of what made them ([`Plan`](crate::plan::Plan)), so a rerun reuses them.
 

@@ -195,7 +195,11 @@ fn run_cell<F: Family>(
     };
     let processed = schedule.steps * schedule.batch.min(items.len());
     let job = CellJob {
-        ctx,
+        family: &ctx.family,
+        device: &ctx.device,
+        eval_batch: t.eval_batch,
+        parts: ctx.parts,
+        lora: ctx.plan.lora_config(None, None),
         base,
         adapters,
         task,
