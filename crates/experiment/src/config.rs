@@ -79,10 +79,57 @@ pub struct TransferSpec {
     pub batch: usize,
     #[serde(default = "default_eval_batch")]
     pub eval_batch: usize,
+    /// Validation and per-method tuning; absent, each method trains its `steps` at its rates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<TuningSpec>,
 }
 
 fn default_eval_batch() -> usize {
     256
+}
+
+/// The fair protocol: each cell sets validation examples aside (k per class for a k-shot cell,
+/// as a user with k labelled examples would; `validation_full` per class for `full`), and every
+/// method picks its rates and its stopping step on them from the same candidates, with the
+/// same budget. No method sees test data before its final evaluation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TuningSpec {
+    /// Validation examples per class of a `full` cell.
+    pub validation_full: usize,
+    /// Each method tries its `lr` (and its `head_lr`) times each factor.
+    pub rate_factors: Vec<f64>,
+    /// Validation checks per training run, evenly spaced; the best is kept (early stopping).
+    pub checks: usize,
+}
+
+impl TuningSpec {
+    fn check(&self) -> std::result::Result<(), String> {
+        if self.validation_full == 0 || self.checks == 0 {
+            return Err("transfer.tuning.validation_full and checks must be at least 1".into());
+        }
+        if self.rate_factors.is_empty() {
+            return Err("transfer.tuning.rate_factors needs at least one factor".into());
+        }
+        match self
+            .rate_factors
+            .iter()
+            .find(|f| !(f.is_finite() && **f > 0.0))
+        {
+            Some(f) => Err(format!(
+                "transfer.tuning.rate_factors must be positive, not {f}"
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Validation examples per class of a cell at `shot`.
+    pub fn validation_per_class(&self, shot: Shot) -> usize {
+        match shot {
+            Shot::K(k) => k,
+            Shot::Full => self.validation_full,
+        }
+    }
 }
 
 /// The representation similarity analysis (claim 4).
@@ -180,6 +227,9 @@ impl Experiment {
             ));
         }
         self.model.check(self.pretrain.is_some())?;
+        if let Some(tuning) = &self.transfer.tuning {
+            tuning.check()?;
+        }
         for (what, value) in [
             (
                 "pretrain.batch",

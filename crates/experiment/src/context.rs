@@ -4,10 +4,10 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use loramix_backend::Device;
-use loramix_data::{Draw, Labelled, LoadedSuite, Suite, Task};
-use loramix_design::Shot;
+use loramix_data::{Draw, Labelled, LoadedSuite, Suite, SuiteItem, Task};
 use loramix_rng::derive_seed;
 
+use crate::config::TransferSpec;
 use crate::error::{ExperimentError, Result};
 use crate::family::Family;
 use crate::fit::{Schedule, TrainSet, accuracy, fit};
@@ -53,11 +53,7 @@ impl<F: Family> Context<F> {
                 per_class.iter().max().unwrap_or(&0),
                 task.test.items.len()
             );
-            for shot in &plan.experiment.transfer.shots {
-                if let Shot::K(k) = *shot {
-                    task.shots(Draw::PerClass(k), 0)?;
-                }
-            }
+            check_shots(&plan.experiment.transfer, &task)?;
             downstream.push(task);
         }
         Ok(Self {
@@ -69,6 +65,24 @@ impl<F: Family> Context<F> {
             parts,
         })
     }
+}
+
+/// Every k of the sweep fits every class of `task`, with the validation examples the tuning
+/// sets aside.
+fn check_shots<I: SuiteItem>(transfer: &TransferSpec, task: &Task<I>) -> Result<()> {
+    let full = transfer.full_per_class;
+    for &shot in &transfer.shots {
+        let draw = Draw::of(shot, full, task.train.classes.len());
+        match &transfer.tuning {
+            Some(tuning) => {
+                task.shots_and_validation(draw, tuning.validation_per_class(shot), 0)?;
+            }
+            None => {
+                task.shots(draw, 0)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A model trained on a task's whole training pool, with its test accuracy.

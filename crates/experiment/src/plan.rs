@@ -106,15 +106,17 @@ impl Plan {
     }
 
     /// The hash a sweep row of `method` on downstream task `task` must carry to count as done.
+    /// (Tuning joins the hash only when given, so configs without it keep their cells.)
     pub fn cell_hash(&self, method: &MethodSpec, task: &str) -> String {
         let t = &self.experiment.transfer;
-        hash_of(&[
-            &self.upstream_hash(),
-            &self.upstream,
-            &self.suite_keys.task(task),
-            &(t.full_per_class, t.batch, t.eval_batch),
-            method,
-        ])
+        let (upstream, task) = (self.upstream_hash(), self.suite_keys.task(task));
+        let sizes = (t.full_per_class, t.batch, t.eval_batch);
+        let mut parts: Vec<&dyn crate::config::erased::Json> =
+            vec![&upstream, &self.upstream, &task, &sizes, method];
+        if let Some(tuning) = &t.tuning {
+            parts.push(tuning);
+        }
+        hash_of(&parts)
     }
 
     /// The similarity stage's hash.

@@ -21,6 +21,16 @@ pub struct CellRow {
     pub samples_per_sec: f64,
     /// Hash of everything the cell depends on; rows of another config are not reused.
     pub config: String,
+    /// What the tuning chose on the cell's validation examples (empty without tuning): the
+    /// rates, the steps kept by early stopping and the validation accuracy.
+    #[serde(default)]
+    pub lr: Option<f64>,
+    #[serde(default)]
+    pub head_lr: Option<f64>,
+    #[serde(default)]
+    pub steps: Option<usize>,
+    #[serde(default)]
+    pub val_accuracy: Option<f64>,
 }
 
 /// A learned (or searched) module weight of one cell.

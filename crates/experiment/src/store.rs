@@ -138,6 +138,8 @@ pub struct Appender {
     path: PathBuf,
     /// The file holds no whole line yet: the first rows written bring the header.
     needs_header: bool,
+    /// The file's header line, checked against the rows' columns on the first append.
+    header: Option<String>,
 }
 
 impl Appender {
@@ -168,11 +170,24 @@ impl Appender {
             file,
             path: path.to_path_buf(),
             needs_header: text.iter().all(|&b| b != b'\n'),
+            header: (text.split(|&b| b == b'\n').next())
+                .map(|line| String::from_utf8_lossy(line).into_owned()),
         })
     }
 
-    /// Appends `rows` as one write (after the header, in an empty file), then syncs.
-    pub fn append<T: Serialize>(&mut self, rows: &[T]) -> Result<()> {
+    /// Appends `rows` as one write (after the header, in an empty file), then syncs. A file
+    /// written by a loramix whose rows had other columns is first rewritten with these
+    /// columns (the ones it lacks left empty), so every row stays readable.
+    pub fn append<T: Serialize + DeserializeOwned>(&mut self, rows: &[T]) -> Result<()> {
+        if let (Some(header), Some(first)) = (self.header.take(), rows.first())
+            && !self.needs_header
+            && header != columns(first, &self.path)?
+        {
+            let kept: Vec<T> = read_rows(&self.path)?;
+            write_csv(&self.path, &kept)?;
+            *self = Self::open(&self.path)?;
+            self.header = None;
+        }
         let mut writer = csv::WriterBuilder::new()
             .has_headers(self.needs_header)
             .from_writer(Vec::new());
@@ -187,6 +202,18 @@ impl Appender {
         self.needs_header &= rows.is_empty();
         self.file.sync_data().map_err(io(&self.path))
     }
+}
+
+/// The CSV header line of `row`'s type.
+fn columns<T: Serialize>(row: &T, path: &Path) -> Result<String> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.serialize(row).map_err(csv_error(path))?;
+    let bytes = writer.into_inner().map_err(|e| ExperimentError::Artifact {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(text.lines().next().unwrap_or_default().to_string())
 }
 
 fn csv_error(path: &Path) -> impl FnOnce(csv::Error) -> ExperimentError {
@@ -275,5 +302,37 @@ pub fn read_task_facts(run: &RunDir) -> Result<BTreeMap<String, TaskFacts>> {
     match path.exists() {
         true => read_json(&path),
         false => Ok(BTreeMap::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, Serialize, serde::Deserialize)]
+    struct Row {
+        a: u32,
+        #[serde(default)]
+        b: Option<String>,
+    }
+
+    #[test]
+    fn rows_with_new_columns_rewrite_an_older_file_and_keep_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.csv");
+        fs::write(&path, "a\n1\n2\n").unwrap();
+        let mut appender = Appender::open(&path).unwrap();
+        let new = Row {
+            a: 3,
+            b: Some("x".into()),
+        };
+        appender.append(std::slice::from_ref(&new)).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "a,b\n1,\n2,\n3,x\n");
+        let rows: Vec<Row> = read_rows(&path).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[2], new);
+        // The same columns: appended as they are.
+        appender.append(&[Row { a: 4, b: None }]).unwrap();
+        assert!(fs::read_to_string(&path).unwrap().ends_with("3,x\n4,\n"));
     }
 }

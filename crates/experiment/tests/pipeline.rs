@@ -585,3 +585,64 @@ fn learned_composition_options_parse() {
     );
     assert_eq!(learned.penalty, loramix_compose::Penalty::L1(0.01));
 }
+
+#[test]
+fn tuning_chooses_rates_and_steps_on_validation_and_records_them() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let tuned = |t: &str| {
+        t.replace(
+            "batch = 4\n",
+            "batch = 4\n\n[transfer.tuning]\nvalidation_full = 1\nrate_factors = [0.5, 2.0]\nchecks = 2\n",
+        )
+    };
+    let experiment = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, tuned);
+    let runs = dir.path().join("runs");
+    run(&experiment, &runs, Stage::Transfer).unwrap();
+    let sweep = runs.join("tiny/sweep/all.csv");
+    let rows: Vec<loramix_experiment::rows::CellRow> =
+        loramix_experiment::store::read_rows(&sweep).unwrap();
+    assert_eq!(rows.len(), CELLS);
+    let parsed = loramix_experiment::config::Experiment::from_file(&experiment).unwrap();
+    for row in &rows {
+        let method = parsed.method(&row.method).unwrap();
+        let lr = row
+            .lr
+            .unwrap_or_else(|| panic!("no rate recorded: {row:?}"));
+        assert!(
+            [0.5, 2.0]
+                .iter()
+                .any(|f| (lr - method.lr * f).abs() < 1e-12),
+            "{} chose lr {lr}, not its lr {} times a factor",
+            row.method,
+            method.lr
+        );
+        let steps = row.steps.unwrap();
+        assert!((1..=method.steps).contains(&steps), "{row:?}");
+        let val = row.val_accuracy.unwrap();
+        assert!((0.0..=1.0).contains(&val), "{row:?}");
+    }
+    // The same cells again: identical choices and accuracies (the rows are reused, and a
+    // fresh run reproduces them).
+    let again = dir.path().join("again");
+    run(&experiment, &again, Stage::Transfer).unwrap();
+    assert_eq!(
+        rows_without_timings(&sweep),
+        rows_without_timings(&again.join("tiny/sweep/all.csv"))
+    );
+    // Without tuning, the same config's cells carry no choice (and are other cells).
+    let plain = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, str::to_string);
+    run(&plain, &runs, Stage::Transfer).unwrap();
+    let all: Vec<loramix_experiment::rows::CellRow> =
+        loramix_experiment::store::read_rows(&sweep).unwrap();
+    assert_eq!(
+        all.len(),
+        2 * CELLS,
+        "tuned and untuned cells are different cells"
+    );
+    assert!(
+        all[CELLS..]
+            .iter()
+            .all(|r| r.lr.is_none() && r.steps.is_none())
+    );
+}

@@ -4,16 +4,21 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use burn::module::AutodiffModule;
+use burn::nn::Linear;
 use burn::tensor::Tensor;
+use burn::tensor::backend::Backend;
 use indicatif::ProgressBar;
-use loramix_backend::{Device, Inference};
+use loramix_backend::{Device, Inference, Train};
 use loramix_data::Task;
 use loramix_lora::{Adapter, LoraConfig};
 use loramix_models::{Classifier, Learner, TrainError, trainable_params};
 
 use crate::error::{ExperimentError, Result};
 use crate::family::Family;
-use crate::fit::{Schedule, TrainSet, accuracy, features, fit, fit_head, head_accuracy};
+use crate::fit::{
+    EarlyStop, HeadValidation, Schedule, Stopped, TrainSet, accuracy, features, fit_head_stopped,
+    fit_stopped, head_accuracy,
+};
 
 /// One cell of the sweep as its method sees it: the base, the modules, the task, the cell's
 /// training examples and seed.
@@ -40,6 +45,26 @@ pub struct CellJob<'a, F: Family> {
     pub seed: u64,
     /// Names the cell in errors: task, method, k, seed.
     pub label: String,
+    /// The fair protocol's validation examples and candidates, when the sweep tunes.
+    pub validation: Option<Validation<F>>,
+}
+
+/// Validation examples set aside from the cell's training pool, the rate factors every method
+/// tries, and the checks per run.
+pub struct Validation<F: Family> {
+    pub items: Vec<F::Item>,
+    pub rate_factors: Vec<f64>,
+    pub checks: usize,
+}
+
+/// What the tuning chose for a cell: the rates, the steps trained (early stopping) and the
+/// validation accuracy that chose them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Choice {
+    pub lr: f64,
+    pub head_lr: Option<f64>,
+    pub steps: usize,
+    pub val_accuracy: f64,
 }
 
 /// What a method reached on a cell.
@@ -49,6 +74,8 @@ pub struct Outcome {
     /// The module weights the method chose, per layer (`all` when one vector serves every
     /// layer), in the order of the adapters; empty for methods that choose none.
     pub weights: Vec<(String, Vec<f32>)>,
+    /// What the tuning chose (none without validation).
+    pub choice: Option<Choice>,
 }
 
 impl<F: Family> CellJob<'_, F> {
@@ -77,24 +104,102 @@ impl<F: Family> CellJob<'_, F> {
         ProgressBar::hidden()
     }
 
-    /// Trains `model` (whichever of its parameters require a gradient) on the cell's
-    /// examples, the head at `head_lr` if given, and tests it with its own head.
-    pub fn fit_trained(&self, model: F::Trained, head_lr: Option<f64>) -> Result<Outcome> {
-        let trainable_params = trainable_params(&model);
-        let schedule = self.schedule.with_head_lr(head_lr);
-        let model = fit::<F, _>(
-            model,
-            &self.train_set(),
-            schedule,
-            self.seed,
-            &self.hidden(),
-        )
-        .map_err(|e| self.train_error(e))?;
+    /// Trains the model `build` makes (whichever of its parameters require a gradient) on the
+    /// cell's examples, the head at `head_lr` if given, and tests it with its own head. Tuned,
+    /// each candidate rate trains a fresh model and the one best on validation is tested.
+    pub fn fit_trained(
+        &self,
+        build: impl Fn() -> F::Trained,
+        head_lr: Option<f64>,
+    ) -> Result<Outcome> {
+        let set = self.train_set();
+        let score = |model: &F::Trained| self.val_accuracy(&model.valid());
+        let mut params = 0;
+        let (model, choice) = self.best_of(head_lr, |schedule| {
+            let model = build();
+            params = trainable_params(&model);
+            let stop = self.early_stop(schedule, &score);
+            fit_stopped::<F, _>(
+                model,
+                &set,
+                schedule,
+                self.seed,
+                &self.hidden(),
+                stop.as_ref(),
+            )
+        })?;
         Ok(Outcome {
             accuracy: self.test_accuracy(&model.valid().fold_lora()),
-            trainable_params,
+            trainable_params: params,
             weights: Vec::new(),
+            choice,
         })
+    }
+
+    /// Validation accuracy of a model (its own head); NaN without validation.
+    pub fn val_accuracy(&self, model: &F::Frozen) -> f64 {
+        match &self.validation {
+            Some(v) => accuracy(self.family, model, &v.items, self.eval_batch, self.parts),
+            None => f64::NAN,
+        }
+    }
+
+    /// Early stopping on the validation examples, when the cell has them.
+    pub fn early_stop<'s, M>(
+        &self,
+        schedule: Schedule,
+        score: &'s dyn Fn(&M) -> f64,
+    ) -> Option<EarlyStop<'s, M>> {
+        let v = self.validation.as_ref()?;
+        Some(EarlyStop {
+            every: EarlyStop::<M>::every(schedule.steps, v.checks),
+            score,
+        })
+    }
+
+    /// The schedules a method tries: its own, or with validation its rates times each factor.
+    fn candidates(&self, head_lr: Option<f64>) -> Vec<Schedule> {
+        let own = self.schedule.with_head_lr(head_lr);
+        match &self.validation {
+            None => vec![own],
+            Some(v) => (v.rate_factors.iter())
+                .map(|f| Schedule {
+                    lr: own.lr * f,
+                    head_lr: own.head_lr.map(|h| h * f),
+                    ..own
+                })
+                .collect(),
+        }
+    }
+
+    /// Runs `attempt` once per candidate schedule, burn's generator reseeded with the cell's
+    /// seed before each so every candidate starts alike, and keeps the one best on validation
+    /// (on a tie, the earlier candidate).
+    pub fn best_of<T>(
+        &self,
+        head_lr: Option<f64>,
+        mut attempt: impl FnMut(Schedule) -> std::result::Result<Stopped<T>, TrainError>,
+    ) -> Result<(T, Option<Choice>)> {
+        let mut best: Option<(T, Choice)> = None;
+        for schedule in self.candidates(head_lr) {
+            <Train as Backend>::seed(self.device, self.seed);
+            let run = attempt(schedule).map_err(|e| self.train_error(e))?;
+            let choice = Choice {
+                lr: schedule.lr,
+                head_lr: schedule.head_lr,
+                steps: run.steps,
+                val_accuracy: run.score,
+            };
+            if best
+                .as_ref()
+                .is_none_or(|(_, b)| choice.val_accuracy > b.val_accuracy)
+            {
+                best = Some((run.model, choice));
+            }
+        }
+        let (model, choice) =
+            best.expect("a method has at least one candidate (checked when read)");
+        Ok((model, self.validation.as_ref().map(|_| choice)))
     }
 
     /// A training failure, with the cell it happened in.
@@ -114,25 +219,37 @@ impl<F: Family> CellJob<'_, F> {
         build: impl FnOnce() -> Result<F::Frozen>,
     ) -> Result<Outcome> {
         let cached = frozen.get_or_build(self, build)?;
-        let train = features(
-            self.family,
-            &cached.backbone,
-            &self.items,
-            self.eval_batch,
-            self.parts,
-        );
-        let head = fit_head(
-            train,
-            &self.items,
-            self.n_classes(),
-            self.schedule,
-            self.seed,
-        )
-        .map_err(|e| self.train_error(e))?;
+        let (head, choice) = self.fit_head_on(&cached.backbone)?;
         Ok(Outcome {
             accuracy: head_accuracy(&head, cached.test.clone(), &self.task.test.items),
             trainable_params: self.head_params(),
             weights: Vec::new(),
+            choice,
+        })
+    }
+
+    /// A fresh head on `backbone`'s features of the cell's examples; tuned, the candidate
+    /// rates each fit one and the head best on validation (early-stopped) is kept.
+    pub fn fit_head_on(&self, backbone: &F::Frozen) -> Result<(Linear<Inference>, Option<Choice>)> {
+        let features_of =
+            |items: &[F::Item]| features(self.family, backbone, items, self.eval_batch, self.parts);
+        let train = features_of(&self.items);
+        let validation = self.validation.as_ref().map(|v| HeadValidation {
+            features: features_of(&v.items),
+            items: &v.items,
+            checks: v.checks,
+        });
+        let n_classes = self.n_classes();
+        self.best_of(None, |schedule| {
+            let train = train.clone();
+            fit_head_stopped(
+                train,
+                &self.items,
+                n_classes,
+                schedule,
+                self.seed,
+                validation.as_ref(),
+            )
         })
     }
 }

@@ -29,9 +29,11 @@ impl SweepMethod for Full {
     }
 
     fn run<F: Family>(&self, job: &CellJob<F>, _: &mut FrozenCache<F>) -> Result<Outcome> {
-        let model = F::Trained::from_inner(job.base.clone())
-            .with_head(job.n_classes(), job.device)
-            .trainable(Trainable::All);
-        job.fit_trained(model, self.head_lr)
+        let build = || {
+            F::Trained::from_inner(job.base.clone())
+                .with_head(job.n_classes(), job.device)
+                .trainable(Trainable::All)
+        };
+        job.fit_trained(build, self.head_lr)
     }
 }

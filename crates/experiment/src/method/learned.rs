@@ -2,6 +2,7 @@
 //! with a fresh head on the cell's examples.
 
 use burn::module::AutodiffModule;
+use loramix_backend::Train;
 use loramix_compose::{
     LearnedComposition, LearnedConfig, Normalisation, Penalty, Sharing, attach, uniform_weights,
 };
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{CellJob, FrozenCache, Outcome, SweepMethod, check_rate, in_range};
 use crate::error::Result;
 use crate::family::Family;
-use crate::fit::fit;
+use crate::fit::fit_stopped;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -62,13 +63,28 @@ impl SweepMethod for Learned {
         let learned =
             LearnedComposition::new(model, config, device)?.trainable(Trainable::AdaptersAndHead);
         let trainable_params = trainable_params(&learned);
-        let schedule = job.schedule.with_head_lr(self.head_lr);
-        let learned = fit::<F, _>(learned, &job.train_set(), schedule, job.seed, &job.hidden())
-            .map_err(|e| job.train_error(e))?;
+        let set = job.train_set();
+        let score = |l: &LearnedComposition<Train, F::Trained>| {
+            job.val_accuracy(&l.composed().valid().fold_lora())
+        };
+        // Every candidate starts from this composition: uniform weights and one fresh head.
+        let (learned, choice) = job.best_of(self.head_lr, |schedule| {
+            let stop = job.early_stop(schedule, &score);
+            let (seed, hidden) = (job.seed, job.hidden());
+            fit_stopped::<F, _>(
+                learned.clone(),
+                &set,
+                schedule,
+                seed,
+                &hidden,
+                stop.as_ref(),
+            )
+        })?;
         Ok(Outcome {
             weights: learned.layer_weights(),
             accuracy: job.test_accuracy(&learned.composed().valid().fold_lora()),
             trainable_params,
+            choice,
         })
     }
 }

@@ -42,10 +42,12 @@ impl SweepMethod for Lora {
         let config = (job.lora.clone())
             .with_rank(self.rank.unwrap_or(job.lora.rank))
             .with_alpha(self.alpha.unwrap_or(job.lora.alpha));
-        let model = F::Trained::from_inner(job.base.clone())
-            .with_head(job.n_classes(), job.device)
-            .with_lora(&config, job.device)
-            .trainable(Trainable::AdaptersAndHead);
-        job.fit_trained(model, self.head_lr)
+        let build = || {
+            F::Trained::from_inner(job.base.clone())
+                .with_head(job.n_classes(), job.device)
+                .with_lora(&config, job.device)
+                .trainable(Trainable::AdaptersAndHead)
+        };
+        job.fit_trained(build, self.head_lr)
     }
 }

@@ -79,6 +79,12 @@ impl SweepMethod for Search {
             SearchFailure::Train(source) => job.train_error(source),
             SearchFailure::Compose(e) => ExperimentError::from(e),
         })?;
+        // Tuned, the head is fitted again on the found composition as every frozen-backbone
+        // method's is: the candidate rates, early-stopped on validation.
+        let (head, choice) = match job.validation {
+            Some(_) => job.fit_head_on(&found.model)?,
+            None => (found.head, None),
+        };
         let test = features(
             job.family,
             &found.model,
@@ -87,9 +93,10 @@ impl SweepMethod for Search {
             job.parts,
         );
         Ok(Outcome {
-            accuracy: head_accuracy(&found.head, test, &job.task.test.items),
+            accuracy: head_accuracy(&head, test, &job.task.test.items),
             trainable_params: job.head_params() + job.adapters.len(),
             weights: vec![("all".to_string(), found.weights)],
+            choice,
         })
     }
 }

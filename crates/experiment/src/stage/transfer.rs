@@ -17,7 +17,7 @@ use crate::context::Context;
 use crate::error::{ExperimentError, Result};
 use crate::family::Family;
 use crate::fit::Schedule;
-use crate::method::{CellJob, FrozenCache, MethodSpec};
+use crate::method::{CellJob, FrozenCache, MethodSpec, Validation};
 use crate::progress;
 use crate::rows::{CellKey, CellRow, WeightRow};
 use crate::store::{Appender, Shard, read_rows, write_csv, write_task_facts};
@@ -180,7 +180,19 @@ fn run_cell<F: Family>(
         ExperimentError::Invalid(format!("downstream task `{}` has no shift", task.name))
     })?;
     let draw = Draw::of(cell.shot, t.full_per_class, task.train.classes.len());
-    let items = task.shots(draw, cell.seed as u64)?;
+    let (items, validation) = match &t.tuning {
+        None => (task.shots(draw, cell.seed as u64)?, None),
+        Some(tuning) => {
+            let per_class = tuning.validation_per_class(cell.shot);
+            let (items, val) = task.shots_and_validation(draw, per_class, cell.seed as u64)?;
+            let validation = Validation {
+                items: val,
+                rate_factors: tuning.rate_factors.clone(),
+                checks: tuning.checks,
+            };
+            (items, Some(validation))
+        }
+    };
     let seed = derive_seed(
         cell.seed as u64,
         &format!("cell/{}/{}/{}", task.name, method.name, cell.shot),
@@ -193,7 +205,11 @@ fn run_cell<F: Family>(
         head_lr: None,
         parts: ctx.parts,
     };
-    let processed = schedule.steps * schedule.batch.min(items.len());
+    let candidates = t
+        .tuning
+        .as_ref()
+        .map_or(1, |tuning| tuning.rate_factors.len());
+    let processed = candidates * schedule.steps * schedule.batch.min(items.len());
     let job = CellJob {
         family: &ctx.family,
         device: &ctx.device,
@@ -211,6 +227,7 @@ fn run_cell<F: Family>(
             "task `{}`, method `{}`, k={}, seed {}",
             task.name, method.name, cell.shot, cell.seed
         ),
+        validation,
     };
     let started = Instant::now();
     let outcome = method.kind.run(&job, frozen)?;
@@ -226,6 +243,10 @@ fn run_cell<F: Family>(
         train_seconds: seconds,
         samples_per_sec: processed as f64 / seconds.max(1e-9),
         config: cell.config.clone(),
+        lr: outcome.choice.map(|c| c.lr),
+        head_lr: outcome.choice.and_then(|c| c.head_lr),
+        steps: outcome.choice.map(|c| c.steps),
+        val_accuracy: outcome.choice.map(|c| c.val_accuracy),
     };
     Ok((row, cell.weight_rows(outcome.weights, adapters)))
 }
