@@ -1,9 +1,10 @@
 //! Groups runs into the cells that the tables and plots show. Both read from here, so a table
 //! and its plot always agree.
 
+use crate::bootstrap;
 use crate::rows::{ResultRow, Shift, Shot, SimilarityRow, WeightRow};
 use crate::stats::{Estimate, mean};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Distinct values in order of first appearance (the order the config listed them in).
 pub(crate) fn first_appearance<'a>(values: impl IntoIterator<Item = &'a str>) -> Vec<String> {
@@ -22,18 +23,31 @@ pub(crate) fn shifts(results: &[ResultRow]) -> Vec<Shift> {
     set.into_iter().collect()
 }
 
+/// How a grid's cells get their 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interval {
+    /// Student-t over the runs: for the seeds of one task, which are independent draws.
+    T,
+    /// Two-stage bootstrap, tasks then seeds (see [`bootstrap`]): for runs pooled over tasks.
+    Bootstrap,
+}
+
+/// The values of one cell, grouped by task.
+type Samples = HashMap<(String, Shot), BTreeMap<String, Vec<f64>>>;
+
 /// Estimates laid out as a table: rows are methods, columns are k values.
 pub(crate) struct Grid {
     /// Methods with at least one cell, in the caller's order.
     pub methods: Vec<String>,
     /// k values with at least one cell, numeric ascending with `full` last.
     pub ks: Vec<Shot>,
+    pub interval: Interval,
     cells: HashMap<(String, Shot), Estimate>,
 }
 
 impl Grid {
-    fn from_samples(order: &[String], samples: HashMap<(String, Shot), Vec<f64>>) -> Grid {
-        let methods = order
+    fn from_samples(order: &[String], samples: Samples, interval: Interval) -> Grid {
+        let methods: Vec<String> = order
             .iter()
             .filter(|m| samples.keys().any(|(sm, _)| sm == *m))
             .cloned()
@@ -41,11 +55,20 @@ impl Grid {
         let ks: BTreeSet<Shot> = samples.keys().map(|(_, k)| *k).collect();
         let cells = samples
             .into_iter()
-            .filter_map(|(key, v)| Estimate::of(&v).map(|e| (key, e)))
+            .filter(|((m, _), _)| methods.contains(m))
+            .filter_map(|(key, tasks)| {
+                let groups: Vec<Vec<f64>> = tasks.into_values().collect();
+                let estimate = match interval {
+                    Interval::T => Estimate::t(&groups.concat()),
+                    Interval::Bootstrap => bootstrap::two_stage(&groups),
+                };
+                estimate.map(|e| (key, e))
+            })
             .collect();
         Grid {
             methods,
             ks: ks.into_iter().collect(),
+            interval,
             cells,
         }
     }
@@ -59,45 +82,85 @@ impl Grid {
     }
 }
 
-/// Accuracy in percent per (method, k), pooled over the (task, seed) runs that `keep` selects.
+/// The k values of the runs `keep` selects, numeric ascending with `full` last.
+pub(crate) fn ks(results: &[ResultRow], keep: impl Fn(&ResultRow) -> bool) -> Vec<Shot> {
+    let ks: BTreeSet<Shot> = results.iter().filter(|r| keep(r)).map(|r| r.k).collect();
+    ks.into_iter().collect()
+}
+
+/// Accuracy in percent per (method, k) over the (task, seed) runs that `keep` selects.
 pub(crate) fn accuracy(
     results: &[ResultRow],
     order: &[String],
     keep: impl Fn(&ResultRow) -> bool,
+    interval: Interval,
 ) -> Grid {
-    let mut samples: HashMap<(String, Shot), Vec<f64>> = HashMap::new();
+    let mut samples = Samples::new();
     for r in results.iter().filter(|r| keep(r)) {
         samples
             .entry((r.method.clone(), r.k))
             .or_default()
+            .entry(r.task.clone())
+            .or_default()
             .push(100.0 * r.accuracy);
     }
-    Grid::from_samples(order, samples)
+    Grid::from_samples(order, samples, interval)
 }
 
 /// Accuracy minus the reference method's, in percentage points, paired on (task, k, seed) so
-/// task difficulty and the seed's k-shot sample cancel out. The reference itself is left out.
+/// task difficulty and the seed's k-shot sample cancel out; grouped by task per (method, k).
+fn differences(
+    results: &[ResultRow],
+    reference: &str,
+    keep: impl Fn(&ResultRow) -> bool,
+) -> Samples {
+    let base: HashMap<(&str, Shot, u64), f64> = results
+        .iter()
+        .filter(|r| r.method == reference && keep(r))
+        .map(|r| ((r.task.as_str(), r.k, r.seed), r.accuracy))
+        .collect();
+    let mut samples = Samples::new();
+    for r in results.iter().filter(|r| r.method != reference && keep(r)) {
+        if let Some(b) = base.get(&(r.task.as_str(), r.k, r.seed)) {
+            samples
+                .entry((r.method.clone(), r.k))
+                .or_default()
+                .entry(r.task.clone())
+                .or_default()
+                .push(100.0 * (r.accuracy - b));
+        }
+    }
+    samples
+}
+
+/// [`differences`] to the reference with two-stage bootstrap intervals over the shared
+/// (task, seed) units. The reference itself is left out.
 pub(crate) fn relative(
     results: &[ResultRow],
     order: &[String],
     reference: &str,
     keep: impl Fn(&ResultRow) -> bool,
 ) -> Grid {
-    let base: HashMap<(&str, Shot, u64), f64> = results
-        .iter()
-        .filter(|r| r.method == reference && keep(r))
-        .map(|r| ((r.task.as_str(), r.k, r.seed), r.accuracy))
-        .collect();
-    let mut samples: HashMap<(String, Shot), Vec<f64>> = HashMap::new();
-    for r in results.iter().filter(|r| r.method != reference && keep(r)) {
-        if let Some(b) = base.get(&(r.task.as_str(), r.k, r.seed)) {
-            samples
-                .entry((r.method.clone(), r.k))
-                .or_default()
-                .push(100.0 * (r.accuracy - b));
-        }
-    }
-    Grid::from_samples(order, samples)
+    Grid::from_samples(
+        order,
+        differences(results, reference, keep),
+        Interval::Bootstrap,
+    )
+}
+
+/// The paired differences `a - b` of each k, one list per task (in the order the bootstrap
+/// cells of [`head_to_head`] use): what the tests of [`crate::family`] run on.
+pub(crate) fn paired(
+    results: &[ResultRow],
+    a: &str,
+    b: &str,
+    keep: impl Fn(&ResultRow) -> bool,
+) -> BTreeMap<Shot, Vec<Vec<f64>>> {
+    let both = |r: &ResultRow| (r.method == a || r.method == b) && keep(r);
+    differences(results, b, both)
+        .into_iter()
+        .map(|((_, k), tasks)| (k, tasks.into_values().collect()))
+        .collect()
 }
 
 /// The pairs of `comparisons` whose two methods both have results, in the given order.
@@ -238,8 +301,9 @@ mod tests {
             run("a", "m", Shot::K(2), 0, 0.6),
             run("a", "m", Shot::K(1), 0, 0.5),
         ];
-        let grid = accuracy(&results, &["m".into()], |_| true);
+        let grid = accuracy(&results, &["m".into()], |_| true, Interval::T);
         assert_eq!(grid.ks, [Shot::K(1), Shot::K(2), Shot::K(10), Shot::Full]);
+        assert_eq!(ks(&results, |_| true), grid.ks);
     }
 
     #[test]

@@ -29,19 +29,34 @@
 //!   [`ReportError::Conflict`] naming both files and lines. Results may differ in timings only.
 //!   Rows keep file order, so methods appear in the order the config listed them.
 //! - [`write_results`]: the merged `results.csv`, sorted by task, method, k (`full` last), seed.
-//! - [`write_report`] with [`ReportInputs`]: `summary.md` (per shift: accuracy and accuracy
-//!   relative to the reference, mean ± 95% Student-t half-width; per task; cost; learned weights;
-//!   Spearman rho of weights vs CKA; head-to-head tables of chosen pairs) and `plots/`, every
-//!   plot as `<name>.svg` (linked from the summary) and `<name>.png` (text set in DejaVu Sans,
-//!   embedded in the binary). A method has one colour in every plot; legends name each series'
+//! - [`write_report`] with [`ReportInputs`]: `summary.md` and `plots/`. The summary opens with
+//!   **Claims**: one verdict per claim of DESIGN.md (supported / not supported / mixed / not
+//!   tested here), derived from the tests below, never written by hand. Then per shift:
+//!   accuracy and accuracy relative to the reference; head-to-head tables of the chosen pairs
+//!   with every test's raw and Holm-adjusted p; per task; cost; learned weights; Spearman rho of
+//!   weights vs CKA with a permutation test. Each section says which interval it uses:
+//!   - pooled numbers (per shift, all shifts) and paired differences: the mean over tasks and a
+//!     95% two-stage bootstrap interval (tasks with replacement, then seeds within each drawn
+//!     task; 10,000 resamples from a fixed seed), since runs of one task are not independent.
+//!     With one task in a shift only seeds are resampled, and the summary says so;
+//!   - per task: Student-t over the seeds, with exact quantiles (statrs);
+//!   - tests of the head-to-head pairs, at every k, over all shifts and within each: a paired
+//!     t over task means (over seeds where a scope has one task), Holm-adjusted over all of
+//!     them; significant means adjusted p < 0.05;
+//!   - claims name methods by their default names (`uniform`, `learned`, `full`, `lora`); claim
+//!     2's "comparable" is a t interval of learned minus LoRA at full shot above -2 points.
+//!
+//!   Not in any interval: the sampling of each task's fixed test split (its size is not in
+//!   the results). Every plot is written as `<name>.svg` (linked from the summary) and
+//!   `<name>.png` (text set in DejaVu Sans, embedded in the binary). A method has one colour in every plot; legends name each series'
 //!   number of runs (`n=10`) and wrap below the plot.
-//!   - `accuracy-<shift>` (900x600): accuracy over k, 95% intervals, a dashed chance line
-//!     (1/classes, mean over the shift's tasks) and the size of `full` on its tick
+//!   - `accuracy-<shift>` (900x600): accuracy over k, 95% bootstrap intervals, a dashed chance
+//!     line (1/classes, mean over the shift's tasks) and the size of `full` on its tick
 //!     (`full (≈600/class)`), both only when [`ReportInputs::tasks`] covers every task of the
 //!     shift;
 //!   - `relative-<shift>`: paired difference to the reference method over k, zero line;
 //!   - `diff-<shift>`: the same for each pair of [`ReportInputs::comparisons`] (first minus
-//!     second), drawn only when a pair has results;
+//!     second), drawn only when a pair has results; intervals not Holm-adjusted;
 //!   - `weights-<task>`: heat map, layer x upstream module (layer labels shortened,
 //!     `encoder.blocks.0.query` -> `b0.query`), one colour scale for all heat maps of the
 //!     report, stated in each caption and colour bar;
@@ -54,8 +69,11 @@
 //!   [`ReportError`] (every variant names its file, and line where there is one).
 
 mod aggregate;
+mod bootstrap;
+mod claims;
 mod csvio;
 mod error;
+mod family;
 mod plot;
 mod report;
 mod rows;

@@ -1,55 +1,80 @@
-//! Means with Student-t intervals, medians and Spearman's rank correlation.
+//! Means with intervals, Holm's correction, medians and Spearman's rank correlation.
 
-/// Two-sided 95% quantiles of Student's t (the 0.975 quantile) for 1..=30 degrees of freedom.
-/// Cells hold 3 to 5 seeds, where the normal 1.96 would understate the interval by 40% or more.
-const T_975: [f64; 30] = [
-    12.7062, 4.3027, 3.1824, 2.7764, 2.5706, 2.4469, 2.3646, 2.3060, 2.2622, 2.2281, 2.2010,
-    2.1788, 2.1604, 2.1448, 2.1314, 2.1199, 2.1098, 2.1009, 2.0930, 2.0860, 2.0796, 2.0739, 2.0687,
-    2.0639, 2.0595, 2.0555, 2.0518, 2.0484, 2.0452, 2.0423,
-];
+use crate::bootstrap::{RESAMPLES, SEED};
+use loramix_rng::Rng;
+use statrs::distribution::{ContinuousCDF, StudentsT};
 
-/// The 0.975 quantile of t with `df` degrees of freedom (`df >= 1`); the normal 1.96 past 30.
-fn t_975(df: usize) -> f64 {
-    T_975.get(df.wrapping_sub(1)).copied().unwrap_or(1.96)
+/// The 0.975 quantile of Student's t with `df >= 1` degrees of freedom, computed exactly (by
+/// statrs' inverse regularised incomplete beta): a table with a normal fallback past 30 df
+/// understates it (1.96 against 2.04 at 31 df).
+pub(crate) fn t_975(df: usize) -> f64 {
+    StudentsT::new(0.0, 1.0, df as f64)
+        .expect("df >= 1")
+        .inverse_cdf(0.975)
 }
 
-/// The mean of a cell and its 95% interval half-width (`None` for a single value).
+/// The mean of a cell and its 95% interval (`None` for a single value).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Estimate {
     pub mean: f64,
-    pub half_width: Option<f64>,
+    /// `(low, high)`; symmetric for a t interval, not in general for a bootstrap one.
+    pub interval: Option<(f64, f64)>,
     pub n: usize,
 }
 
 impl Estimate {
-    /// Mean and Student-t interval over `values` with n - 1 degrees of freedom; `None` if empty.
-    pub fn of(values: &[f64]) -> Option<Estimate> {
+    /// Mean and Student-t interval over `values` with n - 1 degrees of freedom; `None` if
+    /// empty. Right for independent runs (the seeds of one task), not for pooled tasks.
+    pub fn t(values: &[f64]) -> Option<Estimate> {
         let n = values.len();
-        if n == 0 {
-            return None;
-        }
-        let mean = values.iter().sum::<f64>() / n as f64;
-        let half_width = (n > 1).then(|| {
+        let mean = mean(values)?;
+        let interval = (n > 1).then(|| {
             let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-            t_975(n - 1) * (var / n as f64).sqrt()
+            let h = t_975(n - 1) * (var / n as f64).sqrt();
+            (mean - h, mean + h)
         });
-        Some(Estimate {
-            mean,
-            half_width,
-            n,
-        })
+        Some(Estimate { mean, interval, n })
     }
+}
 
-    /// Whether the interval excludes 0, i.e. the difference is significant at the 5% level.
-    pub fn excludes_zero(&self) -> bool {
-        self.half_width.is_some_and(|h| self.mean.abs() > h)
-    }
+/// A one-sample t test of "the mean is 0": the estimate with its t interval, and the two-sided
+/// p-value with n - 1 degrees of freedom.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct TTest {
+    pub estimate: Estimate,
+    pub p: f64,
+}
 
-    /// `(low, high)` of the interval, or the mean twice when there is none.
-    pub fn range(&self) -> (f64, f64) {
-        let h = self.half_width.unwrap_or(0.0);
-        (self.mean - h, self.mean + h)
+/// `None` with fewer than two values. Values without spread give p = 0 (1 if all are 0).
+pub(crate) fn t_test(values: &[f64]) -> Option<TTest> {
+    let estimate = Estimate::t(values)?;
+    let (low, high) = estimate.interval?;
+    let se = (high - low) / 2.0 / t_975(estimate.n - 1);
+    let p = match (se > 0.0, estimate.mean == 0.0) {
+        (true, _) => {
+            let t = StudentsT::new(0.0, 1.0, (estimate.n - 1) as f64).expect("n >= 2");
+            2.0 * t.cdf(-(estimate.mean / se).abs())
+        }
+        (false, true) => 1.0,
+        (false, false) => 0.0,
+    };
+    Some(TTest { estimate, p })
+}
+
+/// Holm's step-down adjustment of `p` (same order out as in): the i-th smallest of m p-values
+/// is multiplied by m - i + 1, made monotone, and capped at 1. Controls the chance of any
+/// false "significant" among all m at the level used, whatever their dependence.
+pub(crate) fn holm(p: &[f64]) -> Vec<f64> {
+    let m = p.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
+    let mut adjusted = vec![0.0; m];
+    let mut running = 0.0f64;
+    for (rank, &i) in order.iter().enumerate() {
+        running = running.max(((m - rank) as f64 * p[i]).min(1.0));
+        adjusted[i] = running;
     }
+    adjusted
 }
 
 pub(crate) fn mean(values: &[f64]) -> Option<f64> {
@@ -102,41 +127,126 @@ pub(crate) fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
     (vx > 0.0 && vy > 0.0).then(|| cov / (vx * vy).sqrt())
 }
 
+/// Mean over tasks of Spearman's rho between x and y, with a two-sided permutation p-value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RhoTest {
+    pub mean: f64,
+    /// Tasks with a defined rho, the only ones counted.
+    pub tasks: usize,
+    pub p: f64,
+}
+
+/// Tests "y ignores x" over tasks of paired `(x, y)` values. Under that hypothesis every
+/// assignment of a task's x values to its points is equally likely, so x is shuffled within
+/// each task [`RESAMPLES`] times (stream seeded by [`SEED`]) and p = (1 + #{|mean rho*| >=
+/// |mean rho|}) / (B + 1). Exact in design, unlike a t over a handful of rhos; `None` when no
+/// task has a rho.
+pub(crate) fn rho_permutation(tasks: &[(Vec<f64>, Vec<f64>)]) -> Option<RhoTest> {
+    let tasks: Vec<&(Vec<f64>, Vec<f64>)> = tasks
+        .iter()
+        .filter(|(x, y)| spearman(x, y).is_some())
+        .collect();
+    let mean_rho = |tasks: &[(Vec<f64>, &Vec<f64>)]| {
+        tasks
+            .iter()
+            .filter_map(|(x, y)| spearman(x, y))
+            .sum::<f64>()
+            / tasks.len() as f64
+    };
+    if tasks.is_empty() {
+        return None;
+    }
+    let mut shuffled: Vec<(Vec<f64>, &Vec<f64>)> =
+        tasks.iter().map(|(x, y)| (x.clone(), y)).collect();
+    let observed = mean_rho(&shuffled);
+    let mut rng = Rng::new(SEED);
+    let extreme = (0..RESAMPLES)
+        .filter(|_| {
+            for (x, _) in &mut shuffled {
+                rng.shuffle(x);
+            }
+            mean_rho(&shuffled).abs() >= observed.abs() - 1e-12
+        })
+        .count();
+    Some(RhoTest {
+        mean: observed,
+        tasks: tasks.len(),
+        p: (extreme + 1) as f64 / (RESAMPLES + 1) as f64,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn t_interval_on_known_values() {
-        let e = Estimate::of(&[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+        let e = Estimate::t(&[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
         assert_eq!(e.n, 5);
         assert!((e.mean - 3.0).abs() < 1e-12);
+        let (low, high) = e.interval.unwrap();
         let expected = 2.776 * 2.5f64.sqrt() / 5f64.sqrt();
-        assert!((e.half_width.unwrap() - expected).abs() < 1e-3, "{e:?}");
+        assert!((high - 3.0 - expected).abs() < 1e-3, "{e:?}");
+        assert!((3.0 - low - expected).abs() < 1e-3, "{e:?}");
     }
 
     #[test]
-    fn t_quantiles_fall_back_to_normal_past_thirty() {
-        assert_eq!(t_975(1), 12.7062);
-        assert_eq!(t_975(30), 2.0423);
-        assert_eq!(t_975(31), 1.96);
-        let e = Estimate::of(&[0.0, 2.0]).unwrap();
-        // s = sqrt(2), half-width = 12.7062 * sqrt(2) / sqrt(2).
-        assert!((e.half_width.unwrap() - 12.7062).abs() < 1e-9);
+    fn t_quantiles_match_published_values() {
+        // Published two-sided 95% critical values (NIST/SEMATECH e-Handbook, table 1.3.6.7.2;
+        // df = 31 and 1000 from R's qt(0.975, df)).
+        for (df, published) in [
+            (1, 12.706),
+            (2, 4.303),
+            (4, 2.776),
+            (30, 2.042),
+            (31, 2.0395),
+            (100, 1.984),
+            (1000, 1.9623),
+        ] {
+            let t = t_975(df);
+            assert!(
+                (t - published).abs() < 5e-4,
+                "t(0.975; {df}) = {t}, published {published}"
+            );
+        }
+        let e = Estimate::t(&[0.0, 2.0]).unwrap();
+        // s = sqrt(2), half-width = t(1) * sqrt(2) / sqrt(2).
+        assert!(
+            (e.interval.unwrap().1 - 1.0 - 12.7062).abs() < 1e-4,
+            "{e:?}"
+        );
     }
 
     #[test]
     fn single_value_has_no_interval() {
-        let e = Estimate::of(&[0.7]).unwrap();
-        assert_eq!(e.half_width, None);
-        assert!(!e.excludes_zero());
-        assert_eq!(Estimate::of(&[]), None);
+        let e = Estimate::t(&[0.7]).unwrap();
+        assert_eq!(e.interval, None);
+        assert_eq!(Estimate::t(&[]), None);
     }
 
     #[test]
-    fn excludes_zero_only_when_the_interval_does() {
-        assert!(Estimate::of(&[1.0, 1.1, 0.9]).unwrap().excludes_zero());
-        assert!(!Estimate::of(&[1.0, -1.0, 0.5]).unwrap().excludes_zero());
+    fn t_test_p_values_match_closed_forms() {
+        // R: t.test(1:5) gives t = 4.2426, df = 4, p-value = 0.01324 (also the closed form
+        // of t's CDF with 4 df).
+        let t = t_test(&[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+        assert!((t.p - 0.013236).abs() < 1e-5, "{t:?}");
+        // t = 0.5 / (1.5 / sqrt 3) with 2 df, where p = 1 - t / sqrt(2 + t^2) = 0.62204.
+        let t = t_test(&[-1.0, 2.0, 0.5]).unwrap();
+        assert!((t.p - 0.622036).abs() < 1e-5, "{t:?}");
+        assert_eq!(t_test(&[5.0, 5.0]).unwrap().p, 0.0);
+        assert_eq!(t_test(&[0.0, 0.0]).unwrap().p, 1.0);
+        assert_eq!(t_test(&[5.0]), None);
+    }
+
+    #[test]
+    fn holm_matches_the_textbook_example() {
+        // Sorted: 0.005 * 4, 0.01 * 3, 0.03 * 2, 0.04 * 1 -> 0.02, 0.03, 0.06, max(0.04, 0.06).
+        let adjusted = holm(&[0.01, 0.04, 0.03, 0.005]);
+        for (got, want) in adjusted.iter().zip([0.03, 0.06, 0.06, 0.02]) {
+            assert!((got - want).abs() < 1e-12, "{adjusted:?}");
+        }
+        assert_eq!(holm(&[0.5, 0.9]), [1.0, 1.0], "capped at 1");
+        assert!(holm(&[]).is_empty());
     }
 
     #[test]
@@ -164,6 +274,27 @@ mod tests {
         assert_eq!(spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]), Some(-1.0));
         assert_eq!(spearman(&[1.0, 2.0, 3.0], &[5.0, 5.0, 5.0]), None);
         assert_eq!(spearman(&[1.0], &[5.0]), None);
+    }
+
+    #[test]
+    fn permutation_p_is_small_only_for_a_consistent_rank_order() {
+        let rising: Vec<f64> = (0..8).map(f64::from).collect();
+        let task = |y: Vec<f64>| (rising.clone(), y);
+        // Three tasks, each weight rising with similarity: 1 in (8!)^3 shuffles matches.
+        let aligned = vec![task(rising.clone()); 3];
+        let t = rho_permutation(&aligned).unwrap();
+        assert_eq!((t.mean, t.tasks), (1.0, 3));
+        assert!(t.p < 0.001, "{t:?}");
+        // Rising in one task, falling in another, flat (undefined, left out) in a third.
+        let falling: Vec<f64> = rising.iter().rev().copied().collect();
+        let mixed = vec![task(rising.clone()), task(falling), task(vec![1.0; 8])];
+        let t = rho_permutation(&mixed).unwrap();
+        assert_eq!((t.mean, t.tasks), (0.0, 2));
+        assert!(t.p > 0.9, "{t:?}");
+        // Three points: 2 of the 6 orders are as extreme as a perfect one.
+        let t = rho_permutation(&[(vec![1.0, 2.0, 3.0], vec![1.0, 2.0, 3.0])]).unwrap();
+        assert!((t.p - 1.0 / 3.0).abs() < 0.02, "{t:?}");
+        assert_eq!(rho_permutation(&[(vec![1.0, 2.0], vec![3.0, 3.0])]), None);
     }
 
     #[test]

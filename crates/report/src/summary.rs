@@ -1,7 +1,11 @@
-//! `summary.md`: the tables behind the paper's claims, each cell a mean with its 95% interval.
+//! `summary.md`: the claims first, then the tables behind them, each cell a mean with its 95%
+//! interval, each section saying which interval it uses.
 
 use crate::ReportInputs;
-use crate::aggregate::{self, Grid};
+use crate::aggregate::{self, Grid, Interval};
+use crate::bootstrap::RESAMPLES;
+use crate::claims::{self, WeightTest};
+use crate::family::{ALPHA, Family, Scope};
 use crate::plot;
 use crate::rows::{ResultRow, Shift};
 use crate::stats::{Estimate, mean, median, spearman};
@@ -15,25 +19,35 @@ pub(crate) fn render(inputs: &ReportInputs, order: &[String], plots: &[String]) 
         md += inputs.preamble.trim_end();
         md += "\n\n";
     }
+    let results = &inputs.results;
+    let family = Family::of(results, &inputs.comparisons);
+    let weight_tests = claims::weight_tests(inputs);
+    claims::write(&mut md, inputs, &family, &weight_tests);
+
     let link = |md: &mut String, base: String, alt: &str| {
         let name = plot::svg_file(&base);
         if plots.contains(&name) {
             let _ = writeln!(md, "![{alt}](plots/{name})\n");
         }
     };
-    let results = &inputs.results;
     let reference = inputs.reference_method.as_str();
 
     md += "## Accuracy\n\n";
-    md += "Each cell: mean test accuracy (%) ± half-width of the 95% Student-t interval \
-           (n - 1 degrees of freedom) over all (task, seed) runs of that method and k. \
-           `(n=1)` marks a single run, which has no interval.\n\n";
+    let _ = writeln!(
+        md,
+        "Each cell: mean test accuracy (%) over the shift's tasks (each task's mean over its \
+         seeds, tasks weighted equally) and its 95% two-stage bootstrap interval [low, high]: \
+         {RESAMPLES} resamples of the tasks with replacement, then of the seeds within each \
+         drawn task; percentiles 2.5 and 97.5. Runs of one task share its difficulty, so the \
+         tasks, not the runs, are the independent units. `(n=1)` marks a single run, which \
+         has no interval.\n"
+    );
     for shift in aggregate::shifts(results) {
         let keep = |r: &ResultRow| r.shift == shift;
         let name = shift.name();
         let _ = writeln!(md, "### {} shift\n", capitalise(name));
         let expected = runs_note(&mut md, results, keep);
-        let grid = aggregate::accuracy(results, order, keep);
+        let grid = aggregate::accuracy(results, order, keep, Interval::Bootstrap);
         table(&mut md, &grid, expected, false);
         link(
             &mut md,
@@ -53,8 +67,9 @@ pub(crate) fn render(inputs: &ReportInputs, order: &[String], plots: &[String]) 
         let _ = writeln!(
             md,
             "Accuracy of the method minus that of `{reference}` on the same (task, k, seed), \
-             mean ± 95% t half-width of those paired differences. **Bold**: the interval \
-             excludes 0.\n"
+             mean and 95% two-stage bootstrap interval of those paired differences (resampled \
+             as above, both methods sharing each drawn run). Descriptive only: no test is \
+             made here; the tested comparisons are under Head to head.\n"
         );
         table(&mut md, &grid, expected, true);
         link(
@@ -64,10 +79,10 @@ pub(crate) fn render(inputs: &ReportInputs, order: &[String], plots: &[String]) 
         );
     }
 
-    head_to_head(&mut md, results, &inputs.comparisons, plots);
+    head_to_head(&mut md, &family, plots);
     per_task(&mut md, results, order);
     cost(&mut md, results, order);
-    weights(&mut md, inputs, plots);
+    weights(&mut md, inputs, &weight_tests, plots);
     md
 }
 
@@ -91,40 +106,48 @@ fn runs_note(md: &mut String, results: &[ResultRow], keep: impl Fn(&ResultRow) -
     let runs: BTreeSet<(&str, u64)> = rows.iter().map(|r| (r.task.as_str(), r.seed)).collect();
     let task_list: Vec<String> = tasks.iter().map(|t| format!("`{t}`")).collect();
     let seed_list: Vec<String> = seeds.iter().map(u64::to_string).collect();
-    let _ = writeln!(
+    let _ = write!(
         md,
         "n = {} runs per cell: {} task(s) ({}) x {} seed(s) ({}); a cell with fewer runs \
-         shows its n.\n",
+         shows its n.",
         runs.len(),
         tasks.len(),
         task_list.join(", "),
         seeds.len(),
         seed_list.join(", "),
     );
+    if tasks.len() == 1 {
+        md.push_str(
+            " One task: the bootstrap can only resample its seeds, so these intervals say \
+             nothing about other tasks of this shift.",
+        );
+    }
+    md.push_str("\n\n");
     runs.len()
 }
 
-fn cell(e: Option<&Estimate>, expected: usize, relative: bool) -> String {
+/// A mean and its interval as the grid's kind shows it: `± half-width` for a (symmetric) t
+/// interval, `[low, high]` for a bootstrap one; signed for differences.
+fn cell(e: Option<&Estimate>, expected: usize, relative: bool, interval: Interval) -> String {
     let Some(e) = e else {
         return "–".into();
     };
-    let mean = match relative {
-        true => format!("{:+.1}", e.mean),
-        false => format!("{:.1}", e.mean),
+    let number = |v: f64| match relative {
+        true => format!("{v:+.1}"),
+        false => format!("{v:.1}"),
     };
-    match e.half_width {
-        None => format!("{mean} (n=1)"),
-        Some(h) => {
-            let text = format!("{mean} ± {h:.1}");
-            let text = match relative && e.excludes_zero() {
-                true => format!("**{text}**"),
-                false => text,
-            };
-            match e.n == expected {
-                true => text,
-                false => format!("{text} (n={})", e.n),
-            }
+    let text = match (e.interval, interval) {
+        (None, _) => return format!("{} (n=1)", number(e.mean)),
+        (Some((low, high)), Interval::T) => {
+            format!("{} ± {:.1}", number(e.mean), (high - low) / 2.0)
         }
+        (Some((low, high)), Interval::Bootstrap) => {
+            format!("{} [{}, {}]", number(e.mean), number(low), number(high))
+        }
+    };
+    match e.n == expected {
+        true => text,
+        false => format!("{text} (n={})", e.n),
     }
 }
 
@@ -140,68 +163,121 @@ fn table(md: &mut String, grid: &Grid, expected: usize, relative: bool) {
     for method in &grid.methods {
         let _ = write!(md, "| {} |", escape(method));
         for &k in &grid.ks {
-            let _ = write!(md, " {} |", cell(grid.get(method, k), expected, relative));
+            let e = grid.get(method, k);
+            let _ = write!(md, " {} |", cell(e, expected, relative, grid.interval));
         }
         md.push('\n');
     }
     md.push('\n');
 }
 
-/// Paired differences between chosen methods, over all shifts and per shift: the paper's claims
-/// compare compositions with full fine-tuning and LoRA, not only with the reference.
-fn head_to_head(
-    md: &mut String,
-    results: &[ResultRow],
-    comparisons: &[(String, String)],
-    plots: &[String],
-) {
-    let pairs = aggregate::comparisons(results, comparisons);
-    if pairs.is_empty() {
+/// Paired differences between chosen methods, over all shifts and per shift, then every test
+/// with its raw and Holm-adjusted p: the paper's claims compare compositions with full
+/// fine-tuning and LoRA, not only with the reference.
+fn head_to_head(md: &mut String, family: &Family, plots: &[String]) {
+    if family.tests.is_empty() {
         return;
     }
-    md.push_str(
+    let _ = writeln!(
+        md,
         "## Head to head\n\nAccuracy of the first method minus the second's on the same \
-         (task, k, seed), in percentage points: mean ± 95% t half-width of the paired \
-         differences. **Bold**: the interval excludes 0.\n\n",
+         (task, k, seed), in percentage points: mean and 95% two-stage bootstrap interval \
+         (tasks, then seeds within each task, both methods sharing each drawn run). \
+         \"All shifts\" resamples every task as one population. **Bold**: significant after \
+         Holm's correction over all {} tests of this section (adjusted p < {ALPHA}; paired t \
+         over task means, see [Tests](#tests)); the intervals themselves are not adjusted.\n",
+        family.size()
     );
-    let ks = aggregate::accuracy(results, &[], |_| true).ks;
-    let mut sections: Vec<(String, Option<Shift>)> = vec![("All shifts".into(), None)];
-    sections.extend(
-        aggregate::shifts(results)
-            .into_iter()
-            .map(|s| (format!("{} shift", capitalise(s.name())), Some(s))),
-    );
-    for (title, shift) in sections {
-        let keep = |r: &ResultRow| shift.is_none_or(|s| r.shift == s);
+    for &scope in &family.scopes {
+        let title = match scope {
+            Scope::All => "All shifts".to_string(),
+            Scope::Shift(s) => format!("{} shift", capitalise(s.name())),
+        };
         let _ = writeln!(md, "### {title}\n");
         md.push_str("| comparison |");
-        for k in &ks {
+        for k in &family.ks {
             let _ = write!(md, " {k} |");
         }
         md.push_str("\n|---|");
-        md.push_str(&"---:|".repeat(ks.len()));
+        md.push_str(&"---:|".repeat(family.ks.len()));
         md.push('\n');
-        for (a, b) in &pairs {
-            let grid = aggregate::head_to_head(results, a, b, keep);
+        for (a, b) in &family.pairs {
             let _ = write!(md, "| {} − {} |", escape(a), escape(b));
-            for &k in &ks {
-                let e = grid.get(a, k);
-                let _ = write!(md, " {} |", cell(e, e.map_or(0, |e| e.n), true));
+            for &k in &family.ks {
+                let text = match family.get(scope, a, b, k) {
+                    None => "–".to_string(),
+                    Some(t) => {
+                        let text = cell(Some(&t.estimate), t.estimate.n, true, Interval::Bootstrap);
+                        match t.significant() {
+                            true => format!("**{text}**"),
+                            false => text,
+                        }
+                    }
+                };
+                let _ = write!(md, " {text} |");
             }
             md.push('\n');
         }
         md.push('\n');
-        if let Some(s) = shift {
+        if let Scope::Shift(s) = scope {
             let name = plot::svg_file(&plot::diff_name(s));
             if plots.contains(&name) {
                 let _ = writeln!(md, "![head to head, {} shift](plots/{name})\n", s.name());
             }
         }
     }
+    tests(md, family);
+}
+
+/// Every test of the family with its raw and Holm-adjusted p.
+fn tests(md: &mut String, family: &Family) {
+    let _ = writeln!(
+        md,
+        "### Tests\n\nOne row per test: a paired t over task means (each task's mean \
+         difference over its seeds; df = tasks - 1), or over the seeds where a scope has one \
+         task, which then says nothing about other tasks. Not a bootstrap p-value: with 1 to 5 \
+         tasks, every resample agrees in sign whenever the tasks do, and the p-value would sit \
+         at its floor. Two-sided p, then Holm-adjusted over all {} tests; a single unit cannot \
+         be tested. The bootstrap interval is the one the tables show; with so few tasks it \
+         is usually narrower than the t interval.\n\n\
+         | scope | comparison | k | difference [bootstrap] | t over | t interval | p | Holm p |\n\
+         |---|---|---:|---:|---|---:|---:|---:|",
+        family.size()
+    );
+    for t in &family.tests {
+        let (interval, p, holm) = match (t.t, t.holm) {
+            (Some(test), Some(holm)) => {
+                let holm = match t.significant() {
+                    true => format!("**{}**", claims::p_value(holm)),
+                    false => claims::p_value(holm),
+                };
+                let interval = test.estimate.interval.map_or("–".into(), |(low, high)| {
+                    format!("[{low:+.1}, {high:+.1}]")
+                });
+                (interval, claims::p_value(test.p), holm)
+            }
+            _ => ("–".into(), "–".into(), "–".into()),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} − {} | {} | {} | {} | {interval} | {p} | {holm} |",
+            t.scope.name(),
+            escape(&t.a),
+            escape(&t.b),
+            t.k,
+            claims::difference(&t.estimate),
+            t.units.text(),
+        );
+    }
+    md.push('\n');
 }
 
 fn per_task(md: &mut String, results: &[ResultRow], order: &[String]) {
-    md.push_str("## Per task\n\nMean accuracy (%) ± 95% t half-width over seeds.\n\n");
+    md.push_str(
+        "## Per task\n\nMean accuracy (%) ± half-width of the 95% Student-t interval over the \
+         task's seeds (n - 1 degrees of freedom, exact quantile): the seeds of one task are \
+         independent draws, so no bootstrap is needed.\n\n",
+    );
     for task in aggregate::first_appearance(results.iter().map(|r| r.task.as_str())) {
         let keep = |r: &ResultRow| r.task == task;
         let shift = results
@@ -212,7 +288,7 @@ fn per_task(md: &mut String, results: &[ResultRow], order: &[String]) {
         let _ = writeln!(md, "### `{task}` ({} shift)\n", shift.name());
         table(
             md,
-            &aggregate::accuracy(results, order, keep),
+            &aggregate::accuracy(results, order, keep, Interval::T),
             seeds.len(),
             false,
         );
@@ -240,7 +316,7 @@ fn cost(md: &mut String, results: &[ResultRow], order: &[String]) {
     md.push('\n');
 }
 
-fn weights(md: &mut String, inputs: &ReportInputs, plots: &[String]) {
+fn weights(md: &mut String, inputs: &ReportInputs, tests: &[WeightTest], plots: &[String]) {
     let weights = &inputs.weights;
     let methods = aggregate::first_appearance(weights.iter().map(|w| w.method.as_str()));
     let several = methods.len() > 1;
@@ -287,6 +363,7 @@ fn weights(md: &mut String, inputs: &ReportInputs, plots: &[String]) {
         similarity(
             md,
             inputs,
+            tests.iter().find(|t| &t.method == method),
             method,
             &tasks,
             plot::svg_file(&plot::similarity_name(method, several)),
@@ -298,6 +375,7 @@ fn weights(md: &mut String, inputs: &ReportInputs, plots: &[String]) {
 fn similarity(
     md: &mut String,
     inputs: &ReportInputs,
+    test: Option<&WeightTest>,
     method: &str,
     tasks: &[String],
     plot_name: String,
@@ -327,17 +405,23 @@ fn similarity(
          weak signal; the mean over tasks is the summary.\n\n| task | N | rho |\n|---|---:|---:|",
         sizes.join(" or ")
     );
-    let mut rhos = Vec::new();
     for (task, pairs) in &per_task {
         let (x, y): (Vec<f64>, Vec<f64>) = pairs.iter().map(|p| (p.cka, p.weight)).unzip();
-        let rho = spearman(&x, &y);
-        rhos.extend(rho);
-        let shown = rho.map_or("undefined (constant)".into(), |r| format!("{r:+.2}"));
+        let shown = spearman(&x, &y).map_or("undefined (constant)".into(), |r| format!("{r:+.2}"));
         let _ = writeln!(md, "| `{task}` | {} | {shown} |", pairs.len());
     }
-    match mean(&rhos) {
-        Some(m) => {
-            let _ = writeln!(md, "\nMean rho over {} task(s): {m:+.2}.\n", rhos.len());
+    match test {
+        Some(WeightTest { test, holm, .. }) => {
+            let _ = writeln!(
+                md,
+                "\nMean rho over {} task(s): {:+.2}. Two-sided permutation p = {} (CKA \
+                 shuffled among the modules within each task, {RESAMPLES} times; undefined \
+                 rhos left out), Holm-adjusted over the methods with weights: {}.\n",
+                test.tasks,
+                test.mean,
+                claims::p_value(test.p),
+                claims::p_value(*holm),
+            );
         }
         None => md.push_str("\nNo task has a defined rho.\n\n"),
     }
@@ -367,15 +451,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cells_show_interval_n_and_significance() {
-        let e = Estimate::of(&[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
-        assert_eq!(cell(Some(&e), 5, false), "3.0 ± 2.0");
-        assert_eq!(cell(Some(&e), 6, false), "3.0 ± 2.0 (n=5)");
-        assert_eq!(cell(Some(&e), 5, true), "**+3.0 ± 2.0**");
-        let single = Estimate::of(&[70.0]).unwrap();
-        assert_eq!(cell(Some(&single), 5, false), "70.0 (n=1)");
-        let noisy = Estimate::of(&[-1.0, 1.0, 0.5]).unwrap();
-        assert!(!cell(Some(&noisy), 3, true).contains("**"));
-        assert_eq!(cell(None, 3, false), "–");
+    fn cells_show_the_interval_of_their_kind_and_n() {
+        let e = Estimate::t(&[1.0, 2.0, 3.0, 4.0, 5.0]).unwrap();
+        assert_eq!(cell(Some(&e), 5, false, Interval::T), "3.0 ± 2.0");
+        assert_eq!(cell(Some(&e), 6, false, Interval::T), "3.0 ± 2.0 (n=5)");
+        assert_eq!(cell(Some(&e), 5, true, Interval::T), "+3.0 ± 2.0");
+        let boot = Estimate {
+            mean: 2.0,
+            interval: Some((-0.5, 4.26)),
+            n: 10,
+        };
+        assert_eq!(
+            cell(Some(&boot), 10, true, Interval::Bootstrap),
+            "+2.0 [-0.5, +4.3]"
+        );
+        assert_eq!(
+            cell(Some(&boot), 10, false, Interval::Bootstrap),
+            "2.0 [-0.5, 4.3]"
+        );
+        let single = Estimate::t(&[70.0]).unwrap();
+        assert_eq!(cell(Some(&single), 5, false, Interval::T), "70.0 (n=1)");
+        assert_eq!(cell(None, 3, false, Interval::T), "–");
     }
 }

@@ -269,12 +269,13 @@ fn head_to_head_pairs_methods_on_task_k_and_seed() {
         !section.contains("absent"),
         "pairs without results are left out"
     );
-    // learned - lora = 0.07 - 0.015 * seed: mean 5.5 points over seeds 0, 1, 2 (and tasks).
+    // learned - lora = 0.07 - 0.015 * seed: mean 5.5 points over seeds 0, 1, 2 of each task.
+    // Both task means are 5.5 exactly, so the t over task means of "All shifts" is certain.
     let row = section
         .lines()
         .find(|l| l.starts_with("| learned − lora |"))
         .unwrap();
-    assert!(row.contains("**+5.5 ± "), "{row}");
+    assert!(row.contains("**+5.5 ["), "significant after Holm: {row}");
     assert!(section.contains("### All shifts") && section.contains("### Label shift"));
 }
 
@@ -325,14 +326,34 @@ fn report_writes_summary_and_decodable_plots() {
         covariate < md.find("### Label shift").unwrap(),
         "shift order"
     );
-    // head-only at k = 1 pools seeds 0..3 of one task: 40, 41, 42 -> 41.0 ± 2.5 (t = 4.303).
-    assert!(md.contains("| head-only | 41.0 ± 2.5 |"), "{md}");
-    assert!(md.contains("n = 3 runs per cell"), "{md}");
-    // learned - head-only is exactly +5 pp in every pair: interval 0, marked significant.
-    assert!(md.contains("| learned | **+5.0 ± 0.0** |"), "{md}");
+    // Each shift has one task, 3 seeds: 40, 41, 42 for head-only at k = 1. The shift table's
+    // bootstrap can only resample those seeds (and says so); all three 40s has chance 1/27.
+    let (shifts, per_task) = md.split_at(md.find("## Per task").unwrap());
+    assert!(shifts.contains("| head-only | 41.0 [40.0, 42.0] |"), "{md}");
+    assert!(shifts.contains("n = 3 runs per cell"), "{md}");
+    assert!(
+        shifts.contains("One task: the bootstrap can only resample its seeds"),
+        "{md}"
+    );
+    // Per task: Student-t over the seeds, 41.0 ± 4.303 * 1 / sqrt(3).
+    assert!(per_task.contains("| head-only | 41.0 ± 2.5 |"), "{md}");
+    // learned - head-only is exactly +5 pp in every pair; descriptive, so never bold.
+    assert!(md.contains("| learned | +5.0 [+5.0, +5.0] |"), "{md}");
+    // The claims come first, right after the preamble.
+    let claims = md.find("## Claims").unwrap();
+    assert!(claims < md.find("## Accuracy").unwrap(), "{md}");
+    assert!(
+        md[..claims].ends_with("Config: `synthetic.toml`.\n\n"),
+        "{md}"
+    );
     assert!(md.contains("top module"), "{md}");
     assert!(md.contains("| `cov-task` | 3 | +1.00 |"), "{md}");
-    assert!(md.contains("Mean rho over 2 task(s): +1.00."), "{md}");
+    // Rising weights in both tasks, but 3 modules each: 2 of the 36 joint orders are as
+    // extreme, so p = 1/18 cannot pass 0.05.
+    assert!(
+        md.contains("Mean rho over 2 task(s): +1.00. Two-sided permutation p = 0.05"),
+        "{md}"
+    );
     assert!(md.contains("(here N = 3)"), "{md}");
     // The summary links the crisp SVGs.
     assert!(md.contains("(plots/accuracy-covariate.svg)"), "{md}");
@@ -507,4 +528,136 @@ fn chance_line_and_full_size_only_with_task_facts() {
     let dir = tempfile::tempdir().unwrap();
     write_report(&inputs, dir.path()).unwrap();
     assert!(!svg(dir.path(), "accuracy-covariate").contains("chance"));
+}
+
+/// The line of `summary.md` for claim `item` (`1.` to `4.`, or `-` for the extra one).
+fn claim(md: &str, item: &str) -> String {
+    let start = md.find("## Claims").expect("a claims section");
+    let end = md.find("## Accuracy").unwrap();
+    md[start..end]
+        .lines()
+        .find(|l| l.starts_with(&format!("{item} ")))
+        .unwrap_or_else(|| panic!("no claim {item} in {md}"))
+        .to_string()
+}
+
+fn summary(inputs: &ReportInputs) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    write_report(inputs, dir.path()).unwrap();
+    std::fs::read_to_string(dir.path().join("summary.md")).unwrap()
+}
+
+/// Four tasks in each of two shifts, 3 seeds: `learned` and `uniform` are `few_shot` points
+/// above `full` and `lora` at k = 1, 2, 5 and `at_full` points at full shot, give or take a
+/// task effect of up to half a point; seeds add ±1 point of noise.
+fn claims_sweep(few_shot: f64, at_full: f64) -> ReportInputs {
+    let mut results = Vec::new();
+    for (shift, name) in [(Shift::Covariate, "cov"), (Shift::Label, "lab")] {
+        for (t, offset) in [-0.5, 0.5, -0.25, 0.25].into_iter().enumerate() {
+            let task = format!("{name}-{t}");
+            let base = 0.4 + 0.05 * t as f64;
+            for seed in 0..3u64 {
+                let noise = [0.0, 0.01, -0.01][seed as usize];
+                for (i, k) in [Shot::K(1), Shot::K(2), Shot::K(5), Shot::Full]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let x = base + 0.05 * i as f64;
+                    let gain = if k == Shot::Full { at_full } else { few_shot } + offset;
+                    results.push(run(&task, shift, "full", k, seed, x + noise / 2.0));
+                    results.push(run(&task, shift, "lora", k, seed, x - noise / 2.0));
+                    for method in ["uniform", "learned"] {
+                        let y = x + gain / 100.0 + noise;
+                        results.push(run(&task, shift, method, k, seed, y));
+                    }
+                }
+            }
+        }
+    }
+    let pairs = [
+        ("uniform", "full"),
+        ("uniform", "lora"),
+        ("learned", "full"),
+        ("learned", "lora"),
+        ("learned", "uniform"),
+    ];
+    ReportInputs {
+        title: "Claims".into(),
+        reference_method: "full".into(),
+        results,
+        comparisons: pairs.map(|(a, b)| (a.into(), b.into())).into(),
+        ..ReportInputs::default()
+    }
+}
+
+#[test]
+fn claim_verdicts_follow_the_data() {
+    let md = summary(&claims_sweep(6.0, -0.5));
+    let one = claim(&md, "1.");
+    assert!(
+        one.contains(": **supported**: 12 of 12 differences"),
+        "{one}"
+    );
+    let two = claim(&md, "2.");
+    assert!(two.contains(": **supported**:"), "{two}");
+    assert!(
+        two.contains("excludes a deficit of more than 2 points"),
+        "{two}"
+    );
+    let three = claim(&md, "3.");
+    assert!(
+        three.contains(": **supported**: claims 1 and 2 both supported in 2 of 2"),
+        "{three}"
+    );
+    assert!(three.contains("no runs of task shift"), "{three}");
+
+    // No few-shot gain: claim 1 fails, and with it claim 3; a 6-point deficit at full fails 2.
+    let md = summary(&claims_sweep(0.0, -6.0));
+    let one = claim(&md, "1.");
+    assert!(
+        one.contains(": **not supported**: 0 of 12 differences"),
+        "{one}"
+    );
+    let two = claim(&md, "2.");
+    assert!(two.contains(": **not supported**:"), "{two}");
+    assert!(two.contains("-6.0 ["), "{two}");
+    assert!(claim(&md, "3.").contains(": **not supported**: claims 1 and 2 both supported in 0"));
+
+    // Gains in one shift only: mixed.
+    let mut inputs = claims_sweep(6.0, 0.0);
+    for r in inputs.results.iter_mut() {
+        let composed = r.method == "uniform" || r.method == "learned";
+        if composed && r.shift == Shift::Label && r.k != Shot::Full {
+            r.accuracy -= 0.06;
+        }
+    }
+    let three = claim(&summary(&inputs), "3.");
+    assert!(
+        three.contains(": **mixed**: claims 1 and 2 both supported in 1 of 2"),
+        "{three}"
+    );
+}
+
+#[test]
+fn claims_without_their_comparisons_are_not_tested_here() {
+    let mut inputs = claims_sweep(6.0, 0.0);
+    inputs.comparisons = vec![("learned".into(), "full".into())];
+    let md = summary(&inputs);
+    let one = claim(&md, "1.");
+    assert!(one.contains("not tested: `uniform − full`, `uniform − lora`, `learned − lora`"));
+    for item in ["2.", "4.", "-"] {
+        assert!(
+            claim(&md, item).ends_with(": **not tested here**."),
+            "{item}: {md}"
+        );
+    }
+    inputs.comparisons.clear();
+    let md = summary(&inputs);
+    for item in ["1.", "2.", "3."] {
+        assert!(
+            claim(&md, item).ends_with(": **not tested here**."),
+            "{item}: {md}"
+        );
+    }
+    assert!(!md.contains("## Head to head"), "{md}");
 }

@@ -8,7 +8,7 @@ mod heatmap;
 mod palette;
 
 use crate::ReportInputs;
-use crate::aggregate::{self, Grid};
+use crate::aggregate::{self, Grid, Interval};
 use crate::error::Result;
 use crate::rows::{ResultRow, Shift, Shot};
 use crate::stats::{Estimate, mean, spearman};
@@ -152,6 +152,16 @@ fn n_label(ns: &[usize]) -> String {
     }
 }
 
+/// `2 tasks`, or `1 task: seeds only` where the bootstrap has no tasks to resample.
+fn runs_caption(results: &[ResultRow], keep: impl Fn(&ResultRow) -> bool) -> String {
+    let tasks =
+        aggregate::first_appearance(results.iter().filter(|r| keep(r)).map(|r| r.task.as_str()));
+    match tasks.len() {
+        1 => "1 task: seeds only".into(),
+        n => format!("{n} tasks"),
+    }
+}
+
 /// What a grid holds, which decides how its series look.
 #[derive(Clone, Copy, PartialEq)]
 enum Values {
@@ -186,7 +196,7 @@ fn grid_series(
             .map(|&(i, e)| Point {
                 x: i as f64,
                 y: e.mean,
-                bar: e.half_width.map(|_| match (values, e.range()) {
+                bar: e.interval.map(|range| match (values, range) {
                     (Values::Accuracy, (low, high)) => (low.max(0.0), high.min(100.0)),
                     (Values::Difference, range) => range,
                 }),
@@ -216,14 +226,17 @@ pub(crate) fn write_all(
         let name = shift.name();
         let facts = ShiftFacts::of(inputs, shift);
         // Every plot of a shift has the same k columns, so they line up when compared.
-        let ks = aggregate::accuracy(results, &[], keep).ks;
+        let ks = aggregate::ks(results, keep);
         let x_axis = || XAxis::Categories(ks.iter().map(|&k| facts.k_label(k)).collect());
         let x_label = "shots per class (k)";
 
-        let grid = aggregate::accuracy(results, order, keep);
+        let grid = aggregate::accuracy(results, order, keep, Interval::Bootstrap);
         let chart = Chart {
             title: format!("Accuracy, {name} shift"),
-            caption: "mean ± 95% t-interval over n runs (tasks × seeds) per point".into(),
+            caption: format!(
+                "mean over tasks and its 95% bootstrap interval (tasks, then seeds; {})",
+                runs_caption(results, keep)
+            ),
             x_label: x_label.into(),
             y_label: "accuracy (%)".into(),
             x_axis: x_axis(),
@@ -244,8 +257,10 @@ pub(crate) fn write_all(
         if !grid.is_empty() {
             let chart = Chart {
                 title: format!("Accuracy minus {reference}, {name} shift"),
-                caption: "paired on (task, k, seed); mean ± 95% t-interval over n pairs per point"
-                    .into(),
+                caption: format!(
+                    "paired on (task, k, seed); mean and 95% bootstrap interval (tasks, then seeds; {})",
+                    runs_caption(results, keep)
+                ),
                 x_label: x_label.into(),
                 y_label: "difference (percentage points)".into(),
                 x_axis: x_axis(),
@@ -280,9 +295,11 @@ pub(crate) fn write_all(
         if !series.is_empty() {
             let chart = Chart {
                 title: format!("Head to head, {name} shift"),
-                caption: "first minus second method, paired on (task, k, seed); \
-                          mean ± 95% t-interval over n pairs"
-                    .into(),
+                caption: format!(
+                    "first minus second, paired on (task, k, seed); 95% bootstrap interval, \
+                     not Holm-adjusted ({})",
+                    runs_caption(results, keep)
+                ),
                 x_label: x_label.into(),
                 y_label: "difference (percentage points)".into(),
                 x_axis: x_axis(),
