@@ -569,3 +569,47 @@ fn test_per_class_defaults_to_what_the_data_has() {
         "{err}"
     );
 }
+
+#[test]
+fn copies_are_caught_by_content_across_sources_and_kept_once_within_one() {
+    let dir = tempfile::tempdir().unwrap();
+    csv_splits(dir.path());
+    // Another source whose training rows copy one of mine-b's test texts, shouted and spaced.
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(
+        other.join("all.csv"),
+        "text,label\n  TEST-A0 ,x\nunrelated one,x\nunrelated two,y\nunrelated three,y\n",
+    )
+    .unwrap();
+    let upstream = r#"
+[[upstream]]
+name = "elsewhere"
+source = "csv-text"
+path = "other/all.csv"
+text_column = "text"
+label_column = "label"
+"#;
+    let toml = CSV_SUITE.replace("upstream = []\n", "") + upstream;
+    let err = load_suite::<TextItem>(dir.path(), &toml).unwrap_err();
+    assert!(
+        matches!(&err, DataError::Leakage { task, downstream, overlap: 1, .. }
+            if task == "elsewhere" && downstream == "mine-b"),
+        "{err}"
+    );
+    // The same rows without the copy load, and a text repeated within train.csv is kept once.
+    std::fs::write(
+        other.join("all.csv"),
+        "text,label\nunrelated one,x\nunrelated two,y\nunrelated three,y\n",
+    )
+    .unwrap();
+    let train = dir.path().join("data/train.csv");
+    let text = std::fs::read_to_string(&train).unwrap() + "train-b5,b\nTrain-B5,b\n";
+    std::fs::write(&train, text).unwrap();
+    let loaded = load_suite::<TextItem>(dir.path(), &toml).unwrap();
+    assert!(
+        loaded.duplicates().iter().any(|(_, n)| *n == 2),
+        "{:?}",
+        loaded.duplicates()
+    );
+}

@@ -38,6 +38,9 @@ impl<F: Family> Context<F> {
             )));
         }
         let suite = suite.load(data)?;
+        for (source, dropped) in suite.duplicates() {
+            eprintln!("  {source}: {dropped} copies of earlier examples dropped (kept once)");
+        }
         let mut downstream = Vec::new();
         for name in &plan.downstream {
             let task = suite.task(name)?;

@@ -31,6 +31,17 @@ pub trait SuiteItem: Labelled + Clone + Debug + Send + Sync + Sized {
         shape: Option<ImageShape>,
         seed: u64,
     ) -> Self;
+
+    /// A hash of the example's content as its source gives it, normalised so that copies in
+    /// two sources (or twice in one) hash alike: the leakage check compares these.
+    fn content_key(&self) -> u64;
+}
+
+/// FNV-1a: a fixed, dependency-free 64-bit hash, the same on every machine and run.
+fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 /// A transform whose parameters can be checked before any data is touched.
@@ -116,6 +127,12 @@ impl SuiteItem for ImageItem {
     const MODALITY: Modality = Modality::Image;
     type Transform = ImageTransform;
 
+    /// The pixels at 8 bits (as the files stored them), with their count.
+    fn content_key(&self) -> u64 {
+        let pixels = (self.pixels.iter()).map(|&p| (p.clamp(0.0, 1.0) * 255.0).round() as u8);
+        fnv1a(self.pixels.len().to_le_bytes().into_iter().chain(pixels))
+    }
+
     /// `None` for a text source.
     fn load(
         task: &TaskSpec<Self>,
@@ -149,6 +166,12 @@ impl SuiteItem for ImageItem {
 impl SuiteItem for TextItem {
     const MODALITY: Modality = Modality::Text;
     type Transform = TextTransform;
+
+    /// The words, lowercased, whitespace and case differences ignored.
+    fn content_key(&self) -> u64 {
+        let words = self.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        fnv1a(words.to_lowercase().into_bytes())
+    }
 
     /// `None` for an image source.
     fn load(

@@ -1,7 +1,7 @@
 //! A suite with its sources loaded and every task's examples decided and leak-checked.
 
-use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::error::{DataError, Result};
@@ -67,6 +67,14 @@ impl<I: SuiteItem> LoadedSuite<I> {
         &self.suite
     }
 
+    /// Sources that held copies of an example (kept once), with how many were dropped.
+    pub fn duplicates(&self) -> Vec<(String, usize)> {
+        (self.sources.iter())
+            .filter(|(_, s)| s.duplicates > 0)
+            .map(|(key, s)| (key.clone(), s.duplicates))
+            .collect()
+    }
+
     /// Names of the tasks with their roles, pretraining first.
     pub fn task_names(&self) -> Vec<(Role, &str)> {
         self.suite
@@ -112,6 +120,9 @@ impl<I: SuiteItem> LoadedSuite<I> {
         })
     }
 
+    /// No downstream example (training pool or test split) may be one that pretraining or an
+    /// upstream task trains on: not the same example of a shared source, and not the same
+    /// content anywhere (a copy in another source, a duplicate within one).
     fn check_leakage(&self) -> Result<()> {
         let tasks: Vec<(Role, &TaskSpec<I>, &Plan)> = self
             .suite
@@ -119,12 +130,22 @@ impl<I: SuiteItem> LoadedSuite<I> {
             .zip(&self.plans)
             .map(|((r, t), p)| (r, t, p))
             .collect();
+        let content = |spec: &TaskSpec<I>, picks: &[(usize, usize)]| -> BTreeSet<u64> {
+            let items = &self.sources[&load_key(spec)].items;
+            picks.iter().map(|&(i, _)| items[i].content_key()).collect()
+        };
         for (_, down, down_plan) in tasks.iter().filter(|(r, ..)| *r == Role::Downstream) {
+            let used: BTreeSet<u64> = content(down, &down_plan.train)
+                .union(&content(down, &down_plan.test))
+                .copied()
+                .collect();
             for (role, up, up_plan) in tasks.iter().filter(|(r, ..)| *r != Role::Downstream) {
-                if source_key(*up) != source_key(*down) {
-                    continue;
-                }
-                let overlap = overlap(up_plan, down_plan);
+                let same_examples = match source_key(*up) == source_key(*down) {
+                    true => overlap(up_plan, down_plan),
+                    false => 0,
+                };
+                let same_content = content(up, &up_plan.train).intersection(&used).count();
+                let overlap = same_examples.max(same_content);
                 if overlap > 0 {
                     return Err(DataError::Leakage {
                         role: format!("{role:?}").to_lowercase(),

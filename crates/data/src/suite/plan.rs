@@ -19,16 +19,31 @@ pub(crate) struct SourceItems<I> {
     /// Items `..train` are the given training split.
     pub train: usize,
     pub test: Option<Range<usize>>,
+    /// Examples dropped as copies of an earlier one.
+    pub duplicates: usize,
 }
 
-impl<I> From<GivenSplits<I>> for SourceItems<I> {
+impl<I: SuiteItem> From<GivenSplits<I>> for SourceItems<I> {
+    /// Keeps each content once (the first copy, in split order): a duplicate could otherwise
+    /// sit in an upstream task's training set and a downstream task's test split at once.
     fn from(splits: GivenSplits<I>) -> Self {
-        let mut items = splits.train.items;
+        let mut seen = BTreeSet::new();
+        let mut duplicates = 0;
+        let mut keep = |items: Vec<I>| -> Vec<I> {
+            let before = items.len();
+            let kept: Vec<I> = (items.into_iter())
+                .filter(|item| seen.insert(item.content_key()))
+                .collect();
+            duplicates += before - kept.len();
+            kept
+        };
+        let mut items = keep(splits.train.items);
         let train = items.len();
-        items.extend(splits.val.into_iter().flat_map(|v| v.items));
+        let val = splits.val.map(|v| keep(v.items)).unwrap_or_default();
+        items.extend(val);
         let test = splits.test.map(|t| {
             let start = items.len();
-            items.extend(t.items);
+            items.extend(keep(t.items));
             start..items.len()
         });
         Self {
@@ -36,6 +51,7 @@ impl<I> From<GivenSplits<I>> for SourceItems<I> {
             classes: splits.train.classes,
             train,
             test,
+            duplicates,
         }
     }
 }
