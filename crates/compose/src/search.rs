@@ -45,7 +45,7 @@ pub struct SearchResult {
 /// (mu/mu_w, lambda) evolution strategy, as LoraHub does with its evolutionary optimiser.
 ///
 /// Starts at the uniform composition `1/N`, so the result is never worse than uniform on the
-/// objective. A non-finite loss counts as infinitely bad. Deterministic for a seed.
+/// objective; a candidate as good as the best replaces it. A non-finite loss counts as infinitely bad. Deterministic for a seed.
 pub fn search_weights(
     n_modules: usize,
     config: &SearchConfig,
@@ -86,7 +86,8 @@ pub fn search_weights(
             .collect();
         evaluations += size;
         generation.sort_by(|a, b| a.1.total_cmp(&b.1));
-        if generation[0].1 < best.1 {
+        // A tie moves too: on a flat objective the search is free to leave uniform.
+        if generation[0].1 <= best.1 {
             best = generation[0].clone();
             sigma *= 1.2;
         } else {

@@ -770,6 +770,21 @@ fn weight_search_improves_on_uniform_and_is_seeded() {
 }
 
 #[test]
+fn weight_search_leaves_uniform_on_a_flat_objective() {
+    // Every candidate ties with uniform: a search that kept only strict improvements would
+    // report uniform, by construction rather than as a finding.
+    let config = SearchConfig {
+        budget: 20,
+        l1: 0.0,
+        seed: 4,
+        ..SearchConfig::default()
+    };
+    let result = search_weights(4, &config, |_| 1.0);
+    assert_eq!(result.objective, 1.0);
+    assert_ne!(result.weights, uniform_weights(4));
+}
+
+#[test]
 fn weight_search_on_a_real_model_composition() {
     let device = loramix_backend::device();
     let base = base::<Inference>();

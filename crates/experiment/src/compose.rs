@@ -579,15 +579,21 @@ fn searched<F: Family>(
         ..SearchConfig::default()
     };
     <Train as Backend>::seed(&device, job.seed);
+    // LoraHub's recipe: the validation examples stay unseen, for the score table.
+    let data = crate::fit::SearchData {
+        train: &scorer.splits.train,
+        validation: None,
+        n_classes: scorer.splits.classes.len(),
+        eval_batch: scorer.batch,
+    };
     let found = crate::fit::search(
         scorer.family,
         base,
         adapters,
-        &scorer.splits.train,
-        scorer.splits.classes.len(),
+        &data,
         scorer.schedule,
-        scorer.batch,
         &config,
+        crate::fit::SearchObjective::FixedHead,
     )
     .map_err(|e| match e {
         SearchFailure::Train(source) => ExperimentError::Train {

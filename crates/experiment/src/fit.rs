@@ -362,57 +362,74 @@ pub struct Searched<F: Family> {
     pub weights: Vec<f32>,
 }
 
-/// LoraHub's recipe with a head: fit a head on the uniform composition, search the module
-/// weights (`config`) on the loss of `items` with that head, then fit the head again on the
-/// found composition.
-#[allow(clippy::too_many_arguments)]
+/// What the weight search minimises for a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchObjective {
+    /// LoraHub's recipe with a head: the training loss under one head fitted on the uniform
+    /// composition. That head favours uniform, so the search rarely leaves it.
+    FixedHead,
+    /// Each candidate gets its own head fitted on the training examples; its loss on the
+    /// validation examples (the training ones without) is the objective.
+    #[default]
+    OwnHead,
+}
+
+/// The examples a search fits and scores heads on.
+pub struct SearchData<'a, I> {
+    pub train: &'a [I],
+    /// Scored on instead of `train` when given.
+    pub validation: Option<&'a [I]>,
+    pub n_classes: usize,
+    /// Examples per feature-extraction batch.
+    pub eval_batch: usize,
+}
+
+/// Module weights searched without gradients (`config`) for the `objective`, then a head
+/// fitted on the found composition.
 pub fn search<F: Family>(
     family: &F,
     base: &F::Frozen,
     adapters: &[Adapter],
-    items: &[F::Item],
-    n_classes: usize,
+    data: &SearchData<F::Item>,
     schedule: Schedule,
-    eval_batch: usize,
     config: &SearchConfig,
+    objective: SearchObjective,
 ) -> Result<Searched<F>, SearchFailure> {
     let device = loramix_backend::device();
-    let parts = schedule.parts;
-    let n = adapters.len();
+    let (parts, n, eval_batch) = (schedule.parts, adapters.len(), data.eval_batch);
     let mut model = base.clone();
     attach(&mut model, adapters, &uniform_weights(n), &device).map_err(SearchFailure::Compose)?;
-    let train = features(family, &model, items, eval_batch, parts);
-    let head =
-        fit_head(train, items, n_classes, schedule, config.seed).map_err(SearchFailure::Train)?;
-    let input: Vec<_> = items
-        .chunks(eval_batch.max(1))
-        .map(|chunk| {
-            (
-                family.input::<Inference>(chunk, &device),
-                targets::<Inference, _>(chunk, &device),
-            )
-        })
-        .collect();
+    let fit = |model: &F::Frozen| {
+        let train = features(family, model, data.train, eval_batch, parts);
+        fit_head(train, data.train, data.n_classes, schedule, config.seed)
+    };
+    let fixed = match objective {
+        SearchObjective::FixedHead => Some(fit(&model).map_err(SearchFailure::Train)?),
+        SearchObjective::OwnHead => None,
+    };
+    let scored = data.validation.unwrap_or(data.train);
     let found = search_weights(n, config, |weights| {
         if set_weights(&mut model, weights, &device).is_err() {
             return f32::INFINITY;
         }
-        let loss = CrossEntropyLoss::new(None, &device);
-        let total: f32 = input
-            .iter()
-            .map(|(x, y)| {
-                let logits = head.forward(forward_in_parts(&model, x, parts, |m, x| m.features(x)));
-                let value: f32 = loss.forward(logits, y.clone()).into_scalar().elem();
-                value * y.dims()[0] as f32
-            })
-            .sum();
-        total / items.len() as f32
+        let head = match &fixed {
+            Some(head) => head.clone(),
+            None => match fit(&model) {
+                Ok(head) => head,
+                Err(_) => return f32::INFINITY,
+            },
+        };
+        let logits = head.forward(features(family, &model, scored, eval_batch, parts));
+        let targets = targets::<Inference, _>(scored, &device);
+        CrossEntropyLoss::new(None, &device)
+            .forward(logits, targets)
+            .into_scalar()
+            .elem()
     });
     set_weights(&mut model, &found.weights, &device).map_err(SearchFailure::Compose)?;
     let model = model.fold_lora();
-    let train = features(family, &model, items, eval_batch, parts);
-    let head =
-        fit_head(train, items, n_classes, schedule, config.seed).map_err(SearchFailure::Train)?;
+    let head = fit(&model).map_err(SearchFailure::Train)?;
     Ok(Searched {
         model,
         head,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{CellJob, FrozenCache, Outcome, SweepMethod, in_range};
 use crate::error::{ExperimentError, Result};
 use crate::family::Family;
-use crate::fit::{SearchFailure, features, head_accuracy, search};
+use crate::fit::{SearchData, SearchFailure, SearchObjective, features, head_accuracy, search};
 
 /// The search's settings; defaults are LoraHub's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +23,9 @@ pub struct Search {
     pub l1: f32,
     /// Weights are kept in `[-bound, bound]`.
     pub bound: f32,
+    /// What a candidate is scored by: its own fitted head's loss (on the validation examples
+    /// when the sweep tunes), or LoraHub's one head fitted on the uniform composition.
+    pub objective: SearchObjective,
 }
 
 impl Default for Search {
@@ -34,6 +37,7 @@ impl Default for Search {
             sigma: d.sigma,
             l1: d.l1,
             bound: d.bound,
+            objective: SearchObjective::default(),
         }
     }
 }
@@ -65,15 +69,20 @@ impl SweepMethod for Search {
             seed: job.seed,
         };
         let eval_batch = job.eval_batch;
+        let data = SearchData {
+            train: &job.items,
+            validation: job.validation.as_ref().map(|v| v.items.as_slice()),
+            n_classes: job.n_classes(),
+            eval_batch,
+        };
         let found = search(
             job.family,
             job.base,
             job.adapters,
-            &job.items,
-            job.n_classes(),
+            &data,
             job.schedule,
-            eval_batch,
             &config,
+            self.objective,
         )
         .map_err(|e| match e {
             SearchFailure::Train(source) => job.train_error(source),
