@@ -56,6 +56,12 @@ enum Command {
     Similarity(StageArgs),
     /// Merge the shards into results.csv and write summary.md, plots and manifest.json.
     Report(StageArgs),
+    /// Rewrite summary.md and plots/ of a results folder (e.g. results/paper-vision) from its
+    /// CSV files alone, with this build's statistics and plots.
+    Render {
+        /// The folder holding results.csv (and learned_weights.csv, similarity.csv).
+        folder: PathBuf,
+    },
     /// Check experiments without training: the files, the suite, the data (every task and
     /// shot count) and the pretrained backbone.
     Check(StageArgs),
@@ -186,6 +192,10 @@ fn main() -> ExitCode {
         Command::Predict(mut job) => {
             job.parts = parts;
             return predict(&job);
+        }
+        Command::Render { folder } => {
+            let written = loramix_experiment::stage::report::render(&folder).map(|_| ());
+            return wrote(&folder.join("summary.md"), written);
         }
         Command::ExportPeft { adapter, base, out } => {
             return wrote(

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::config::Experiment;
 use crate::error::{ExperimentError, Result};
-use crate::method::{self, SweepMethod};
+use crate::method::{Full, Learned, Lora, SweepMethod, Uniform};
 use crate::plan::Plan;
 use crate::rows::{self, CellRow};
 use crate::store::{Timings, read_rows, read_task_facts, write_csv, write_json};
@@ -175,6 +175,80 @@ impl<'a> Current<'a> {
     }
 }
 
+/// Rewrites `summary.md` and `plots/` of a results folder from its CSV files alone
+/// (`results.csv`; `learned_weights.csv`, `similarity.csv` and `tasks.json` when present), with
+/// this build's statistics and plots: how committed results are brought up to date without
+/// their runs.
+pub fn render(dir: &Path) -> Result<Vec<PathBuf>> {
+    let optional = |name: &str| {
+        let path = dir.join(name);
+        path.exists().then_some(path)
+    };
+    let results = loramix_report::read_results(&[dir.join("results.csv")])?;
+    let weights = loramix_report::read_weights(optional("learned_weights.csv").as_slice())?;
+    let similarity = loramix_report::read_similarity(optional("similarity.csv").as_slice())?;
+    let tasks = match optional("tasks.json") {
+        Some(path) => crate::store::read_json(&path)?,
+        None => BTreeMap::new(),
+    };
+    let mut names: Vec<&str> = Vec::new();
+    for row in &results {
+        if !names.contains(&row.method.as_str()) {
+            names.push(&row.method);
+        }
+    }
+    let comparisons = CLAIM_PAIRS
+        .iter()
+        .filter(|(a, b)| names.contains(a) && names.contains(b))
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    let made_by = std::fs::read_to_string(dir.join("manifest.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|m| {
+            let revision = m
+                .get("loramix_revision")
+                .or_else(|| m.get("git_revision"))?;
+            Some(format!(
+                " The runs were made by revision `{}`.",
+                revision.as_str()?
+            ))
+        })
+        .unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let inputs = ReportInputs {
+        title: format!("loramix: {name}"),
+        reference_method: "head-only".into(),
+        results,
+        weights,
+        similarity,
+        preamble: format!(
+            "Re-rendered from this folder's CSV files by loramix revision `{}`; `manifest.json` \
+             says how the runs were made.{made_by}\n",
+            env!("LORAMIX_REVISION")
+        ),
+        comparisons,
+        tasks,
+    };
+    let plots = dir.join("plots");
+    if plots.is_dir() {
+        std::fs::remove_dir_all(&plots).map_err(crate::error::io(&plots))?;
+    }
+    Ok(write_report(&inputs, dir)?)
+}
+
+/// The comparisons behind DESIGN.md's claims 1 and 2, by kind (a method's default name):
+/// each composition against full fine-tuning and LoRA, and learned against uniform.
+const CLAIM_PAIRS: [(&str, &str); 5] = [
+    (Uniform::KIND, Full::KIND),
+    (Uniform::KIND, Lora::KIND),
+    (Learned::KIND, Full::KIND),
+    (Learned::KIND, Lora::KIND),
+    (Learned::KIND, Uniform::KIND),
+];
+
 /// The comparisons behind DESIGN.md's claims 1 and 2: each composition against full
 /// fine-tuning and LoRA, and learned against uniform (first method of each kind).
 fn claim_comparisons(experiment: &Experiment) -> Vec<(String, String)> {
@@ -185,17 +259,8 @@ fn claim_comparisons(experiment: &Experiment) -> Vec<(String, String)> {
             .find(|m| m.kind.label() == kind)
             .map(|m| m.name.clone())
     };
-    let (uniform, learned) = (method::Uniform::KIND, method::Learned::KIND);
-    let (full, lora) = (method::Full::KIND, method::Lora::KIND);
-    let pairs = [
-        (uniform, full),
-        (uniform, lora),
-        (learned, full),
-        (learned, lora),
-        (learned, uniform),
-    ];
-    pairs
-        .into_iter()
+    CLAIM_PAIRS
+        .iter()
         .filter_map(|(a, b)| Some((name(a)?, name(b)?)))
         .collect()
 }
