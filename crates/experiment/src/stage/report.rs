@@ -325,9 +325,17 @@ fn preamble(plan: &Plan, manifest: &Manifest) -> String {
         t.seeds,
         t.batch
     ));
+    if let Some(tuning) = &t.tuning {
+        text.push_str(&format!(
+            "- Tuned on validation (k per class, {} for `full`): rates times {:?}, the best of {} \
+             checks kept; each cell's choice is in the sweep's rows.\n",
+            tuning.validation_full, tuning.rate_factors, tuning.checks
+        ));
+    }
+    let most = if t.tuning.is_some() { "at most " } else { "" };
     for m in &e.methods {
         text.push_str(&format!(
-            "  - `{}` ({}): {} steps, lr {}\n",
+            "  - `{}` ({}): {most}{} steps, lr {}\n",
             m.name,
             m.kind.label(),
             m.steps,
