@@ -102,6 +102,14 @@ fn run_writes_every_artifact_and_reuses_them() {
     ] {
         assert!(summary.contains(expected), "summary lacks {expected:?}");
     }
+    // Each upstream module with its own test accuracy.
+    let module = summary.split("optdigits-a ").nth(1).unwrap_or_default();
+    assert!(
+        module
+            .split_once('%')
+            .is_some_and(|(a, _)| a.parse::<f64>().is_ok()),
+        "{summary}"
+    );
     for plot in ["accuracy-label.png", "relative-label.png"] {
         let image = image::open(root.join("plots").join(plot)).unwrap();
         assert!(image.width() > 100 && image.height() > 100);

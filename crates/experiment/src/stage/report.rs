@@ -291,6 +291,23 @@ fn weight_row(row: rows::WeightRow) -> WeightRow {
     }
 }
 
+/// The upstream modules, each with its test accuracy on its own task where its manifest
+/// records one: how strong the modules being composed are.
+fn upstream_modules(plan: &Plan) -> Vec<String> {
+    let dir = plan.run.upstream(&plan.upstream_hash());
+    let accuracy = |task: &str| -> Option<f64> {
+        let text = std::fs::read_to_string(dir.join(task).join("manifest.json")).ok()?;
+        let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+        manifest.get("metrics")?.get("test_accuracy")?.as_f64()
+    };
+    (plan.upstream.iter())
+        .map(|task| match accuracy(task) {
+            Some(a) => format!("{task} {:.1}%", 100.0 * a),
+            None => task.clone(),
+        })
+        .collect()
+}
+
 fn preamble(plan: &Plan, manifest: &Manifest) -> String {
     let e = &plan.experiment;
     let t = &e.transfer;
@@ -305,7 +322,7 @@ fn preamble(plan: &Plan, manifest: &Manifest) -> String {
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         plan.upstream.len(),
-        plan.upstream.join(", "),
+        upstream_modules(plan).join(", "),
         plan.downstream.join(", ")
     ));
     let base = describe_base(plan);
