@@ -18,6 +18,9 @@ use crate::attention::{mean_over_tokens, padding_bias};
 use crate::checkpoint::{self, Checkpoint, CheckpointError, Layout, Source};
 use crate::classifier::require_grad;
 use crate::hf::{BERT, norm_source};
+use crate::host::{
+    adapter_host_with_encoder_field, classifier_with_encoder_field, learner_with_head_field,
+};
 use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Learner, Trainable, fingerprint};
 
 /// The fields of a Hugging Face BERT `config.json` that define the computation.
@@ -186,13 +189,7 @@ fn bert_source(path: &str) -> Option<Source> {
 impl<B: Backend> Learner<B> for Bert<B> {
     type Input = Tensor<B, 2, Int>;
 
-    fn logits(&self, input: Self::Input) -> Tensor<B, 2> {
-        self.head.forward(self.features(input))
-    }
-
-    fn head(&self) -> &Linear<B> {
-        &self.head
-    }
+    learner_with_head_field!();
 
     fn tokens(&self) -> usize {
         self.embeddings.position_embeddings.weight.dims()[0]
@@ -206,20 +203,7 @@ impl<B: Backend> Classifier<B> for Bert<B> {
         mean_over_tokens(states, keep)
     }
 
-    fn encoder(&self) -> &Encoder<B> {
-        &self.encoder
-    }
-
-    fn map_encoder(self, f: impl FnOnce(Encoder<B>) -> Encoder<B>) -> Self {
-        Self {
-            encoder: f(self.encoder),
-            ..self
-        }
-    }
-
-    fn with_new_head(self, head: Linear<B>) -> Self {
-        Self { head, ..self }
-    }
+    classifier_with_encoder_field!();
 
     fn trainable(self, which: Trainable) -> Self {
         let this = require_grad(self);
@@ -243,11 +227,5 @@ impl<B: Backend> AdapterHost<B> for Bert<B> {
         )
     }
 
-    fn adaptable_layers(&self) -> Vec<(String, &AdaptedLinear<B>)> {
-        self.encoder.layers()
-    }
-
-    fn adaptable_layers_mut(&mut self) -> Vec<(String, &mut AdaptedLinear<B>)> {
-        self.encoder.layers_mut()
-    }
+    adapter_host_with_encoder_field!();
 }

@@ -18,6 +18,7 @@ pub mod dinov2;
 mod encoder;
 mod fingerprint;
 pub mod hf;
+mod host;
 mod learner;
 mod text;
 mod train;

@@ -7,6 +7,9 @@ use loramix_lora::{AdaptedLinear, AdapterHost, materialize};
 
 use crate::attention::{mean_over_tokens, padding_bias};
 use crate::classifier::require_grad;
+use crate::host::{
+    adapter_host_with_encoder_field, classifier_with_encoder_field, learner_with_head_field,
+};
 use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Learner, Trainable, fingerprint};
 
 /// Token id of padding; byte `b` is token `b + 1`.
@@ -117,13 +120,7 @@ pub struct TextTransformer<B: Backend> {
 impl<B: Backend> Learner<B> for TextTransformer<B> {
     type Input = Tensor<B, 2, Int>;
 
-    fn logits(&self, input: Self::Input) -> Tensor<B, 2> {
-        self.head.forward(self.features(input))
-    }
-
-    fn head(&self) -> &Linear<B> {
-        &self.head
-    }
+    learner_with_head_field!();
 
     fn tokens(&self) -> usize {
         self.positions.dims()[1]
@@ -139,20 +136,7 @@ impl<B: Backend> Classifier<B> for TextTransformer<B> {
         mean_over_tokens(x, keep)
     }
 
-    fn encoder(&self) -> &Encoder<B> {
-        &self.encoder
-    }
-
-    fn map_encoder(self, f: impl FnOnce(Encoder<B>) -> Encoder<B>) -> Self {
-        Self {
-            encoder: f(self.encoder),
-            ..self
-        }
-    }
-
-    fn with_new_head(self, head: Linear<B>) -> Self {
-        Self { head, ..self }
-    }
+    classifier_with_encoder_field!();
 
     fn trainable(self, which: Trainable) -> Self {
         let frozen = which != Trainable::All;
@@ -178,11 +162,5 @@ impl<B: Backend> AdapterHost<B> for TextTransformer<B> {
         )
     }
 
-    fn adaptable_layers(&self) -> Vec<(String, &AdaptedLinear<B>)> {
-        self.encoder.layers()
-    }
-
-    fn adaptable_layers_mut(&mut self) -> Vec<(String, &mut AdaptedLinear<B>)> {
-        self.encoder.layers_mut()
-    }
+    adapter_host_with_encoder_field!();
 }

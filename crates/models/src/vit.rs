@@ -6,6 +6,9 @@ use burn::tensor::backend::Backend;
 use loramix_lora::{AdaptedLinear, AdapterHost, materialize};
 
 use crate::classifier::require_grad;
+use crate::host::{
+    adapter_host_with_encoder_field, classifier_with_encoder_field, learner_with_head_field,
+};
 use crate::{BlockConfig, Classifier, Encoder, EncoderConfig, Learner, Trainable, fingerprint};
 
 /// A Vision Transformer: non-overlapping patches, a class token, learned positions, pre-norm
@@ -115,13 +118,7 @@ impl<B: Backend> Vit<B> {
 impl<B: Backend> Learner<B> for Vit<B> {
     type Input = Tensor<B, 4>;
 
-    fn logits(&self, input: Self::Input) -> Tensor<B, 2> {
-        self.head.forward(self.features(input))
-    }
-
-    fn head(&self) -> &Linear<B> {
-        &self.head
-    }
+    learner_with_head_field!();
 
     fn tokens(&self) -> usize {
         self.positions.dims()[1]
@@ -136,20 +133,7 @@ impl<B: Backend> Classifier<B> for Vit<B> {
         x.narrow(1, 0, 1).reshape([batch, dim])
     }
 
-    fn encoder(&self) -> &Encoder<B> {
-        &self.encoder
-    }
-
-    fn map_encoder(self, f: impl FnOnce(Encoder<B>) -> Encoder<B>) -> Self {
-        Self {
-            encoder: f(self.encoder),
-            ..self
-        }
-    }
-
-    fn with_new_head(self, head: Linear<B>) -> Self {
-        Self { head, ..self }
-    }
+    classifier_with_encoder_field!();
 
     fn trainable(self, which: Trainable) -> Self {
         let frozen = which != Trainable::All;
@@ -185,11 +169,5 @@ impl<B: Backend> AdapterHost<B> for Vit<B> {
         )
     }
 
-    fn adaptable_layers(&self) -> Vec<(String, &AdaptedLinear<B>)> {
-        self.encoder.layers()
-    }
-
-    fn adaptable_layers_mut(&mut self) -> Vec<(String, &mut AdaptedLinear<B>)> {
-        self.encoder.layers_mut()
-    }
+    adapter_host_with_encoder_field!();
 }
