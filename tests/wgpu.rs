@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use burn::tensor::{Distribution, Int, Tensor, TensorData, Tolerance};
 use loramix::backend::{Inference, Train};
 use loramix::lora::LoraConfig;
-use loramix::models::{Classifier, TrainConfig, Trainable, Trainer, VitConfig};
+use loramix::models::{Classifier, Learner, TrainConfig, Trainable, Trainer, VitConfig};
 
 /// True when the backend can run a kernel; burn panics when it finds no adapter.
 fn adapter_present() -> bool {
