@@ -59,14 +59,15 @@ pub type CellKey = (String, String, Shot, usize, String);
 
 impl CellRow {
     pub fn key(&self) -> CellKey {
-        let r = self.clone();
-        (r.task, r.method, r.k, r.seed, r.config)
+        let (task, method, config) = (&self.task, &self.method, &self.config);
+        (task.clone(), method.clone(), self.k, self.seed, config.clone())
     }
 }
 
 impl WeightRow {
+    /// The key of the cell that chose this weight.
     pub fn key(&self) -> CellKey {
-        let r = self.clone();
-        (r.task, r.method, r.k, r.seed, r.config)
+        let (task, method, config) = (&self.task, &self.method, &self.config);
+        (task.clone(), method.clone(), self.k, self.seed, config.clone())
     }
 }
