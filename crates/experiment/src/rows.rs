@@ -59,15 +59,18 @@ pub type CellKey = (String, String, Shot, usize, String);
 
 impl CellRow {
     pub fn key(&self) -> CellKey {
-        let (task, method, config) = (&self.task, &self.method, &self.config);
-        (task.clone(), method.clone(), self.k, self.seed, config.clone())
+        cell_key(&self.task, &self.method, self.k, self.seed, &self.config)
     }
 }
 
 impl WeightRow {
     /// The key of the cell that chose this weight.
     pub fn key(&self) -> CellKey {
-        let (task, method, config) = (&self.task, &self.method, &self.config);
-        (task.clone(), method.clone(), self.k, self.seed, config.clone())
+        cell_key(&self.task, &self.method, self.k, self.seed, &self.config)
     }
+}
+
+fn cell_key(task: &str, method: &str, k: Shot, seed: usize, config: &str) -> CellKey {
+    let (task, method, config) = (task.to_string(), method.to_string(), config.to_string());
+    (task, method, k, seed, config)
 }
