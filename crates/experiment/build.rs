@@ -35,6 +35,11 @@ fn main() {
     if let Some(git_dir) = git(&["rev-parse", "--absolute-git-dir"]) {
         println!("cargo:rerun-if-changed={git_dir}/HEAD");
         println!("cargo:rerun-if-changed={git_dir}/index");
+        // A commit moves the branch HEAD names, not HEAD itself.
+        if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+            println!("cargo:rerun-if-changed={git_dir}/{branch}");
+        }
+        println!("cargo:rerun-if-changed={git_dir}/packed-refs");
     }
     println!("cargo:rerun-if-changed={}", root.join("crates").display());
 }
