@@ -102,6 +102,11 @@ fn run_writes_every_artifact_and_reuses_them() {
     ] {
         assert!(summary.contains(expected), "summary lacks {expected:?}");
     }
+    // The base without a module is the similarity baseline, one row per downstream task.
+    assert!(
+        summary.contains("The base without any module has CKA"),
+        "{summary}"
+    );
     // Each upstream module with its own test accuracy.
     let module = summary.split("optdigits-a ").nth(1).unwrap_or_default();
     assert!(

@@ -83,4 +83,4 @@ mod summary;
 pub use csvio::{Row, merge, read_results, read_similarity, read_weights, write_results};
 pub use error::{Location, Measurement, ReportError, Result};
 pub use report::{ReportInputs, TaskFacts, write_report};
-pub use rows::{ResultRow, Shift, Shot, SimilarityRow, WeightRow};
+pub use rows::{BASE_MODULE, ResultRow, Shift, Shot, SimilarityRow, WeightRow};

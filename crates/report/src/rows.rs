@@ -34,8 +34,13 @@ pub struct WeightRow {
     pub weight: f64,
 }
 
-/// Linear CKA between the downstream task's representation and upstream module `module`'s:
-/// `task,module,cka`.
+/// The `module` of the similarity row that measures the base without any module: the
+/// baseline each module's CKA is read against. Parenthesised, so no task (a folder name) has
+/// it.
+pub const BASE_MODULE: &str = "(base)";
+
+/// Linear CKA between the downstream task's representation and upstream module `module`'s
+/// (or the base's, [`BASE_MODULE`]): `task,module,cka`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimilarityRow {
     pub task: String,

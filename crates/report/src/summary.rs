@@ -7,6 +7,7 @@ use crate::bootstrap::RESAMPLES;
 use crate::claims::{self, WeightTest};
 use crate::family::{ALPHA, Family, Scope};
 use crate::plot;
+use crate::rows::BASE_MODULE;
 use crate::rows::{ResultRow, Shift};
 use crate::stats::{Estimate, mean, median, spearman};
 use std::collections::BTreeSet;
@@ -429,10 +430,19 @@ fn similarity(
         let _ = writeln!(md, "![learned weight vs CKA](plots/{plot_name})\n");
     }
     for (task, pairs) in &per_task {
-        let _ = writeln!(
-            md,
-            "#### `{task}`\n\n| module | CKA | mean weight |\n|---|---:|---:|"
-        );
+        let _ = writeln!(md, "#### `{task}`\n");
+        let base = (inputs.similarity.iter()).find(|s| &s.task == *task && s.module == BASE_MODULE);
+        if let Some(base) = base {
+            let above = pairs.iter().filter(|p| p.cka > base.cka).count();
+            let _ = writeln!(
+                md,
+                "The base without any module has CKA {:.3}: {above} of {} modules move the \
+                 representation closer to the task's.\n",
+                base.cka,
+                pairs.len()
+            );
+        }
+        let _ = writeln!(md, "| module | CKA | mean weight |\n|---|---:|---:|");
         for p in pairs {
             let _ = writeln!(
                 md,

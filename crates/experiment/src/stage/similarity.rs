@@ -12,6 +12,7 @@ use loramix_data::{Draw, Task};
 use loramix_design::Shot;
 use loramix_lora::Adapter;
 use loramix_models::{Classifier, Trainable};
+use loramix_report::BASE_MODULE;
 use loramix_rng::derive_seed;
 
 use crate::cka::linear_cka;
@@ -27,7 +28,8 @@ use crate::store::write_csv;
 /// module's, on the same downstream test inputs: the final encoder features (after the last
 /// norm, pooled as the head sees them) of the base with a LoRA trained on the downstream task's
 /// full-shot set, against the base with upstream module i applied. High CKA: module i moves the
-/// representation the way the downstream task wants.
+/// representation the way the downstream task wants. The base alone gets a row too
+/// ([`BASE_MODULE`]): a module helps only where its CKA is above the base's.
 pub fn similarity<F: Family>(
     ctx: &Context<F>,
     base: &F::Frozen,
@@ -48,6 +50,14 @@ pub fn similarity<F: Family>(
     for task in &ctx.downstream {
         let reference = reference_features(ctx, base, task, &bar)?;
         let probe = &task.test.items[..reference.len()];
+        let eval_batch = ctx.plan.experiment.transfer.eval_batch;
+        // The baseline a module is judged against: the base itself, with no module.
+        let x = to_rows(features(&ctx.family, base, probe, eval_batch, ctx.parts));
+        rows.push(SimilarityRow {
+            task: task.name.clone(),
+            module: BASE_MODULE.to_string(),
+            cka: linear_cka(&x, &reference),
+        });
         for adapter in adapters {
             let mut with_module = base.clone();
             adapter.apply(&mut with_module, &ctx.device)?;
