@@ -127,6 +127,8 @@ impl Plan {
             .map(|t| self.suite_keys.task(t))
             .collect();
         hash_of(&[
+            // 2: with the base's own row, the baseline of every module's CKA.
+            &"similarity/2",
             &self.upstream_hash(),
             &self.upstream,
             &self.downstream,
