@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
-use crate::fit::{Schedule, SearchFailure, TrainSet, features, fit, fit_head, head_accuracy};
+use crate::fit::{Schedule, TrainSet, features, fit, fit_head, head_accuracy};
 use crate::progress;
 use crate::user::{self, InputArgs, UserBase};
 
@@ -595,13 +595,7 @@ fn searched<F: Family>(
         &config,
         crate::fit::SearchObjective::FixedHead,
     )
-    .map_err(|e| match e {
-        SearchFailure::Train(source) => ExperimentError::Train {
-            context: "weight search".into(),
-            source,
-        },
-        SearchFailure::Compose(e) => e.into(),
-    })?;
+    .map_err(|e| e.in_context("weight search".into()))?;
     let mut host = base.clone();
     attach(&mut host, adapters, &found.weights, &device)?;
     let exported = export(&host, job, record(job, adapters, each(&found.weights)))?;

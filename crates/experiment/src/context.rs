@@ -96,6 +96,18 @@ pub struct Trained<M> {
 }
 
 impl<F: Family> Context<F> {
+    /// `steps` AdamW steps on batches of `batch` at `lr` (the head too), with this run's
+    /// parts per batch.
+    pub fn schedule(&self, steps: usize, batch: usize, lr: f64) -> Schedule {
+        Schedule {
+            steps,
+            batch,
+            lr,
+            head_lr: None,
+            parts: self.parts,
+        }
+    }
+
     /// Trains `model` on all of `task`'s training pool (minibatch order seeded by `batches`), tests
     /// it, and prints one line for the `stage`: how the base and the upstream modules are made.
     pub fn train_on_task(

@@ -19,6 +19,7 @@ use loramix_models::{
 };
 use loramix_rng::Rng;
 
+use crate::error::ExperimentError;
 use crate::family::Family;
 
 /// Steps, batch size and learning rates of one training run.
@@ -353,6 +354,16 @@ pub fn fit_head_stopped<I: Labelled>(
 pub enum SearchFailure {
     Train(TrainError),
     Compose(ComposeError),
+}
+
+impl SearchFailure {
+    /// The failure as the command reports it; `context` says which search failed.
+    pub fn in_context(self, context: String) -> ExperimentError {
+        match self {
+            SearchFailure::Train(source) => ExperimentError::Train { context, source },
+            SearchFailure::Compose(e) => e.into(),
+        }
+    }
 }
 
 /// A searched composition: the base with the found weights folded in, its head and the weights.

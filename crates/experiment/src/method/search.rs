@@ -5,9 +5,9 @@ use loramix_compose::SearchConfig;
 use serde::{Deserialize, Serialize};
 
 use super::{CellJob, FrozenCache, Outcome, SweepMethod, in_range};
-use crate::error::{ExperimentError, Result};
+use crate::error::Result;
 use crate::family::Family;
-use crate::fit::{SearchData, SearchFailure, SearchObjective, features, head_accuracy, search};
+use crate::fit::{SearchData, SearchObjective, features, head_accuracy, search};
 
 /// The search's settings; defaults are LoraHub's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -84,10 +84,7 @@ impl SweepMethod for Search {
             &config,
             self.objective,
         )
-        .map_err(|e| match e {
-            SearchFailure::Train(source) => job.train_error(source),
-            SearchFailure::Compose(e) => ExperimentError::from(e),
-        })?;
+        .map_err(|e| e.in_context(job.label.clone()))?;
         // Tuned, the head is fitted again on the found composition as every frozen-backbone
         // method's is: the candidate rates, early-stopped on validation.
         let (head, choice) = match job.validation {

@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 use crate::context::Context;
 use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
-use crate::fit::Schedule;
 use crate::store::{read_json, write_json};
 
 /// Summary of a trained model, next to its weights.
@@ -56,13 +55,7 @@ pub fn pretrain<F: Family>(ctx: &Context<F>) -> Result<F::Frozen> {
         .family
         .init(task.train.classes.len(), &ctx.device)
         .trainable(Trainable::All);
-    let schedule = Schedule {
-        steps: spec.steps,
-        batch: spec.batch,
-        lr: spec.lr,
-        head_lr: None,
-        parts: ctx.parts,
-    };
+    let schedule = ctx.schedule(spec.steps, spec.batch, spec.lr);
     let trained = ctx.train_on_task(model, &task, schedule, "pretrain", "pretrain/batches")?;
     let info = BaseInfo {
         task: name,

@@ -19,7 +19,7 @@ use crate::cka::linear_cka;
 use crate::context::Context;
 use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
-use crate::fit::{Schedule, TrainSet, features, fit};
+use crate::fit::{TrainSet, features, fit};
 use crate::progress;
 use crate::rows::SimilarityRow;
 use crate::store::write_csv;
@@ -105,13 +105,7 @@ fn reference_features<F: Family>(
         .with_lora(&ctx.plan.lora_config(None, None), &ctx.device)
         .trainable(Trainable::AdaptersAndHead);
     let set = TrainSet::new(&ctx.family, &items, &ctx.device);
-    let schedule = Schedule {
-        steps: spec.steps,
-        batch: up.batch,
-        lr: up.lr,
-        head_lr: None,
-        parts: ctx.parts,
-    };
+    let schedule = ctx.schedule(spec.steps, up.batch, up.lr);
     let model =
         fit::<F, _>(model, &set, schedule, seed, bar).map_err(|source| ExperimentError::Train {
             context: format!("similarity reference LoRA for `{}`", task.name),

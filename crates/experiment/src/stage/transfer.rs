@@ -16,7 +16,6 @@ use loramix_rng::derive_seed;
 use crate::context::Context;
 use crate::error::{ExperimentError, Result};
 use crate::family::Family;
-use crate::fit::Schedule;
 use crate::method::{CellJob, FrozenCache, MethodSpec, Validation};
 use crate::progress;
 use crate::rows::{CellKey, CellRow, WeightRow};
@@ -198,13 +197,7 @@ fn run_cell<F: Family>(
         &format!("cell/{}/{}/{}", task.name, method.name, cell.shot),
     );
     <Train as Backend>::seed(&ctx.device, seed);
-    let schedule = Schedule {
-        steps: method.steps,
-        batch: t.batch,
-        lr: method.lr,
-        head_lr: None,
-        parts: ctx.parts,
-    };
+    let schedule = ctx.schedule(method.steps, t.batch, method.lr);
     let candidates = t
         .tuning
         .as_ref()

@@ -13,7 +13,6 @@ use loramix_rng::derive_seed;
 use crate::context::Context;
 use crate::error::Result;
 use crate::family::Family;
-use crate::fit::Schedule;
 
 /// Trains one LoRA per upstream task on the base (each with its own head, not saved), or loads
 /// those this config already made.
@@ -34,13 +33,7 @@ pub fn upstream<F: Family>(ctx: &Context<F>, base: &F::Frozen) -> Result<Vec<Ada
             .with_head(task.train.classes.len(), &ctx.device)
             .with_lora(&config, &ctx.device)
             .trainable(Trainable::AdaptersAndHead);
-        let schedule = Schedule {
-            steps: spec.steps,
-            batch: spec.batch,
-            lr: spec.lr,
-            head_lr: None,
-            parts: ctx.parts,
-        };
+        let schedule = ctx.schedule(spec.steps, spec.batch, spec.lr);
         let batches = format!("upstream/{name}/batches");
         let trained = ctx.train_on_task(model, &task, schedule, "upstream", &batches)?;
         let (model, acc, seconds) = (trained.model, trained.accuracy, trained.seconds);
