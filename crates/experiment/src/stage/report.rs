@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use loramix_design::Shot;
+use loramix_lora::AdapterManifest;
 use loramix_report::{
     Location, ReportInputs, ResultRow, SimilarityRow, WeightRow, write_report, write_results,
 };
@@ -296,9 +297,9 @@ fn weight_row(row: rows::WeightRow) -> WeightRow {
 fn upstream_modules(plan: &Plan) -> Vec<String> {
     let dir = plan.run.upstream(&plan.upstream_hash());
     let accuracy = |task: &str| -> Option<f64> {
-        let text = std::fs::read_to_string(dir.join(task).join("manifest.json")).ok()?;
-        let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
-        manifest.get("metrics")?.get("test_accuracy")?.as_f64()
+        let path = dir.join(task).join("manifest.json");
+        let manifest: AdapterManifest = crate::store::read_json(&path).ok()?;
+        manifest.metrics.get("test_accuracy").copied()
     };
     (plan.upstream.iter())
         .map(|task| match accuracy(task) {
