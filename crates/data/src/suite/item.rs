@@ -93,6 +93,7 @@ fn location(task: &TaskSpec<impl SuiteItem>, data_dir: &Path) -> PathBuf {
         (Source::Fortunes, _) => data_dir.join("fortunes"),
         (Source::WordnetNouns, _) => data_dir.join("wordnet/data.noun"),
         (Source::WordnetVerbs, _) => data_dir.join("wordnet/data.verb"),
+        (Source::Lingua, _) => data_dir.join("lingua"),
         (Source::ImageFolder | Source::CsvText, None) => data_dir.to_path_buf(),
     }
 }
@@ -185,6 +186,7 @@ impl SuiteItem for TextItem {
             Source::Tweets => text::load_tweets(&path)?.into(),
             Source::Brown => text::load_brown(&path)?.into(),
             Source::Fortunes => text::load_fortunes(&path)?.into(),
+            Source::Lingua => text::load_sentence_files(&path)?.into(),
             Source::WordnetNouns | Source::WordnetVerbs => {
                 text::load_wordnet_glosses(&path)?.into()
             }

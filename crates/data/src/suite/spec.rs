@@ -60,6 +60,8 @@ pub enum Source {
     Fortunes,
     WordnetNouns,
     WordnetVerbs,
+    /// Language identification: `lingua/<language>.txt`, one sentence per line.
+    Lingua,
     CsvText,
 }
 

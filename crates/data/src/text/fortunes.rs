@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::error::{Result, invalid, list_files};
-use crate::text::read_text;
+use crate::text::{class_of, read_text};
 use crate::{LabelledDataset, TextItem};
 
 /// Every record of every category file in `dir` (files with an extension, such as the `.dat`
@@ -22,12 +22,7 @@ pub fn load_fortunes(dir: &Path) -> Result<LabelledDataset<TextItem>> {
                 .into_iter()
                 .map(|text| TextItem { text, label }),
         );
-        classes.push(
-            path.file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned(),
-        );
+        classes.push(class_of(path));
     }
     Ok(LabelledDataset::new(items, classes))
 }

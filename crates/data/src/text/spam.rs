@@ -7,7 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::error::{Result, invalid, line_error, list_files};
-use crate::text::read_text;
+use crate::text::{class_of, read_text};
 use crate::{LabelledDataset, TextItem};
 
 #[derive(Deserialize)]
@@ -39,12 +39,7 @@ pub fn load_spam_assassin(dir: &Path) -> Result<LabelledDataset<TextItem>> {
                 label,
             });
         }
-        classes.push(
-            path.file_stem()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned(),
-        );
+        classes.push(class_of(path));
     }
     Ok(LabelledDataset::new(items, classes))
 }
