@@ -28,6 +28,9 @@ pub(crate) fn shifts(results: &[ResultRow]) -> Vec<Shift> {
 pub(crate) enum Interval {
     /// Student-t over the runs: for the seeds of one task, which are independent draws.
     T,
+    /// Student-t over the seeds of one task, widened by the sampling of its fixed test split
+    /// of this many examples ([`Estimate::t_with_test`]).
+    TWithTest(usize),
     /// Two-stage bootstrap, tasks then seeds (see [`bootstrap`]): for runs pooled over tasks.
     Bootstrap,
 }
@@ -60,6 +63,7 @@ impl Grid {
                 let groups: Vec<Vec<f64>> = tasks.into_values().collect();
                 let estimate = match interval {
                     Interval::T => Estimate::t(&groups.concat()),
+                    Interval::TWithTest(n) => Estimate::t_with_test(&groups.concat(), n),
                     Interval::Bootstrap => bootstrap::two_stage(&groups),
                 };
                 estimate.map(|e| (key, e))

@@ -2,21 +2,12 @@
 //! tests of [`Family`] and the permutation test of weights against similarity. Nothing here
 //! states a verdict the numbers do not give.
 
-use crate::ReportInputs;
 use crate::aggregate;
 use crate::family::{ALPHA, Family, Scope, Test};
 use crate::rows::{ResultRow, Shift, Shot};
 use crate::stats::{Estimate, RhoTest, holm, median, rho_permutation};
+use crate::{ClaimRoles, ReportInputs};
 use std::fmt::Write;
-
-/// DESIGN.md's methods by the names the experiment gives them when a config does not rename
-/// them (a method's name defaults to its kind). The report sees names only: a renamed method's
-/// claims read "not tested here" rather than being guessed.
-const COMPOSITIONS: [&str; 2] = ["uniform", "learned"];
-const BASELINES: [&str; 2] = ["full", "lora"];
-const LEARNED: &str = "learned";
-const UNIFORM: &str = "uniform";
-const LORA: &str = "lora";
 
 /// DESIGN.md's few-shot range: 1 to ~10 shots per class.
 const FEW_SHOT_MAX: usize = 10;
@@ -126,9 +117,12 @@ fn tasks_in(results: &[ResultRow], scope: Scope) -> usize {
 }
 
 /// Claim 1 within `scope`: every composition above every baseline at every few-shot k.
-fn few_shot(family: &Family, scope: Scope) -> Judgement {
-    let claim_pair =
-        |t: &&Test| COMPOSITIONS.contains(&t.a.as_str()) && BASELINES.contains(&t.b.as_str());
+fn few_shot(roles: &ClaimRoles, family: &Family, scope: Scope) -> Judgement {
+    let compositions = [&roles.uniform, &roles.learned].map(Option::as_deref);
+    let baselines = [&roles.full, &roles.lora].map(Option::as_deref);
+    let claim_pair = |t: &&Test| {
+        compositions.contains(&Some(t.a.as_str())) && baselines.contains(&Some(t.b.as_str()))
+    };
     let tests: Vec<&Test> = family
         .tests
         .iter()
@@ -161,12 +155,20 @@ fn few_shot(family: &Family, scope: Scope) -> Judgement {
             (!cells.is_empty()).then(|| format!("`{a} − {b}`: {}", cells.join("; ")))
         })
         .collect();
-    let missing: Vec<String> = COMPOSITIONS
-        .iter()
-        .flat_map(|a| BASELINES.iter().map(move |b| (a, b)))
-        .filter(|(a, b)| !tests.iter().any(|t| t.a == **a && t.b == **b))
-        .map(|(a, b)| format!("`{a} − {b}`"))
-        .collect();
+    let mut missing = Vec::new();
+    for (a, a_kind) in compositions.iter().zip(["uniform", "learned"]) {
+        for (b, b_kind) in baselines.iter().zip(["full", "lora"]) {
+            let tested =
+                (tests.iter()).any(|t| Some(t.a.as_str()) == *a && Some(t.b.as_str()) == *b);
+            if !tested {
+                missing.push(format!(
+                    "`{} − {}`",
+                    a.unwrap_or(a_kind),
+                    b.unwrap_or(b_kind)
+                ));
+            }
+        }
+    }
     let mut evidence = format!(
         "{above} of {} differences significantly above 0 after Holm, {below} significantly below",
         tests.len()
@@ -183,9 +185,12 @@ fn few_shot(family: &Family, scope: Scope) -> Judgement {
 
 /// Claim 2 within `scope`: the t interval of learned minus LoRA at full shot stays above
 /// `-MARGIN_PP`.
-fn full_shot(family: &Family, scope: Scope) -> Judgement {
+fn full_shot(roles: &ClaimRoles, family: &Family, scope: Scope) -> Judgement {
+    let (Some(learned), Some(lora)) = (&roles.learned, &roles.lora) else {
+        return Judgement::untested();
+    };
     let Some((test, low)) = family
-        .get(scope, LEARNED, LORA, Shot::Full)
+        .get(scope, learned, lora, Shot::Full)
         .and_then(|t| Some((t, t.t?.estimate.interval?.0)))
     else {
         return Judgement::untested();
@@ -198,7 +203,7 @@ fn full_shot(family: &Family, scope: Scope) -> Judgement {
     Judgement {
         verdict: Verdict::of([comparable]),
         evidence: format!(
-            "`{LEARNED} − {LORA}` over {}, {}; {how}",
+            "`{learned} − {lora}` over {}, {}; {how}",
             test.units.text(),
             test_text(test)
         ),
@@ -222,7 +227,11 @@ fn across_shifts(inputs: &ReportInputs, family: &Family) -> Judgement {
     let mut holds = Vec::new();
     let mut details = Vec::new();
     for &scope in family.scopes.iter().filter(|s| **s != Scope::All) {
-        let (one, two) = (few_shot(family, scope), full_shot(family, scope));
+        let roles = &inputs.roles;
+        let (one, two) = (
+            few_shot(roles, family, scope),
+            full_shot(roles, family, scope),
+        );
         let mut parts = Vec::new();
         if let Some(v) = one.verdict {
             parts.push((v, format!("claim 1 {} ({})", v.text(), one.evidence)));
@@ -265,11 +274,14 @@ fn across_shifts(inputs: &ReportInputs, family: &Family) -> Judgement {
 }
 
 /// Learned against uniform weights at every k, all tasks pooled.
-fn learned_vs_uniform(family: &Family) -> Judgement {
+fn learned_vs_uniform(roles: &ClaimRoles, family: &Family) -> Judgement {
+    let (Some(learned), Some(uniform)) = (&roles.learned, &roles.uniform) else {
+        return Judgement::untested();
+    };
     let tests: Vec<&Test> = family
         .tests
         .iter()
-        .filter(|t| t.scope == Scope::All && t.a == LEARNED && t.b == UNIFORM)
+        .filter(|t| t.scope == Scope::All && &t.a == learned && &t.b == uniform)
         .collect();
     let Some(verdict) = Verdict::of(
         tests
@@ -289,7 +301,7 @@ fn learned_vs_uniform(family: &Family) -> Judgement {
             "{above} of {} k values significantly above 0 after Holm",
             tests.len()
         ),
-        details: vec![format!("`{LEARNED} − {UNIFORM}`: {}", cells.join("; "))],
+        details: vec![format!("`{learned} − {uniform}`: {}", cells.join("; "))],
     }
 }
 
@@ -358,6 +370,24 @@ fn similarity(tests: &[WeightTest]) -> Judgement {
     }
 }
 
+/// `uniform composition = `mix`, ...`: which method plays each part.
+fn roles_text(roles: &ClaimRoles) -> String {
+    let parts = [
+        ("uniform composition", &roles.uniform),
+        ("learned composition", &roles.learned),
+        ("full fine-tuning", &roles.full),
+        ("LoRA", &roles.lora),
+    ];
+    let named: Vec<String> = parts
+        .iter()
+        .map(|(part, name)| match name {
+            Some(name) => format!("{part} `{name}`"),
+            None => format!("{part} (none)"),
+        })
+        .collect();
+    named.join(", ")
+}
+
 /// Writes `## Claims`.
 pub(crate) fn write(
     md: &mut String,
@@ -373,24 +403,28 @@ pub(crate) fn write(
          averaged per task; it is tested by a paired t over those task means (the tasks are \
          the independent units; over seeds where a scope has one task), and shown with that \
          test's 95% t interval. Significant (**bold**): Holm-adjusted p < {ALPHA} over all {} \
-         head-to-head tests of this report. Methods are found by their default names \
-         (`uniform`, `learned`, `full`, `lora`); a claim without its comparison reads \
-         \"not tested here\".\n",
-        family.size()
+         head-to-head tests of this report. The methods judged: {}; a claim without its \
+         comparison reads \"not tested here\".\n",
+        family.size(),
+        roles_text(&inputs.roles)
     );
-    few_shot(family, Scope::All).write(
+    let roles = &inputs.roles;
+    few_shot(roles, family, Scope::All).write(
         md,
         "1.",
         "**Few-shot (k <= 10): uniform and learned composition beat full fine-tuning and LoRA** \
          (all tasks pooled)",
     );
-    let mut claim2 = full_shot(family, Scope::All);
-    let sizes = (parameters(&inputs.results, LEARNED)).zip(parameters(&inputs.results, LORA));
-    if let (Some(_), Some((learned, lora))) = (claim2.verdict, sizes) {
-        let _ = write!(
-            claim2.evidence,
-            " (trainable parameters, median: `{LEARNED}` {learned:.0}, `{LORA}` {lora:.0})"
-        );
+    let mut claim2 = full_shot(roles, family, Scope::All);
+    if let (Some(_), Some(learned), Some(lora)) = (claim2.verdict, &roles.learned, &roles.lora) {
+        let sizes = parameters(&inputs.results, learned).zip(parameters(&inputs.results, lora));
+        if let Some((learned_size, lora_size)) = sizes {
+            let _ = write!(
+                claim2.evidence,
+                " (trainable parameters, median: `{learned}` {learned_size:.0}, `{lora}` \
+                 {lora_size:.0})"
+            );
+        }
     }
     claim2.write(
         md,
@@ -411,16 +445,17 @@ pub(crate) fn write(
         "**Learned weights favour upstream modules similar to the downstream task** (Spearman \
          rho of mean weight vs CKA, averaged over tasks; CKA shuffled within tasks for p)",
     );
-    learned_vs_uniform(family).write(
+    learned_vs_uniform(roles, family).write(
         md,
         "-",
         "Also tested, not a claim of DESIGN.md: **learned weights beat uniform ones** (every k, \
          all tasks pooled)",
     );
     md.push_str(
-        "\nNo interval includes the sampling of each task's fixed test split: results.csv does \
-         not record its size. With few tasks per shift, an interval describes these tasks more \
-         than tasks in general.\n\n",
+        "\nTests over task means carry the sampling of each task's fixed test split (each \
+         mean carries its split's error, and their spread includes it); a test over the seeds \
+         of one task does not. With few tasks per shift, an interval describes these tasks \
+         more than tasks in general.\n\n",
     );
 }
 

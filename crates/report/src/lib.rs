@@ -2,7 +2,7 @@
 //! no system fonts), so a report can be rebuilt from the CSVs on any machine.
 //!
 //! ```no_run
-//! use loramix_report::{ReportInputs, TaskFacts, read_results, read_weights, read_similarity, write_report, write_results};
+//! use loramix_report::{ClaimRoles, ReportInputs, TaskFacts, read_results, read_weights, read_similarity, write_report, write_results};
 //! use std::path::{Path, PathBuf};
 //! # fn main() -> loramix_report::Result<()> {
 //! let shards = [PathBuf::from("a/results.csv"), PathBuf::from("b/results.csv")];
@@ -16,7 +16,8 @@
 //!     similarity: read_similarity(&[])?,
 //!     preamble: String::new(),
 //!     comparisons: vec![("learned".into(), "lora".into())], // a head-to-head table and plot
-//!     tasks: [("optdigits".to_string(), TaskFacts { classes: 10, full_per_class: 380 })].into(),
+//!     roles: ClaimRoles::default(), // `learned` is learned composition, ... (Claims section)
+//!     tasks: [("optdigits".to_string(), TaskFacts { classes: 10, full_per_class: 380, test_examples: 200 })].into(),
 //! };
 //! let files = write_report(&inputs, Path::new("out"))?;  // summary.md, then plots/*.svg, *.png
 //! # Ok(()) }
@@ -43,11 +44,14 @@
 //!   - tests of the head-to-head pairs, at every k, over all shifts and within each: a paired
 //!     t over task means (over seeds where a scope has one task), Holm-adjusted over all of
 //!     them; significant means adjusted p < 0.05;
-//!   - claims name methods by their default names (`uniform`, `learned`, `full`, `lora`); claim
-//!     2's "comparable" is a t interval of learned minus LoRA at full shot above -2 points.
+//!   - claims judge the methods [`ReportInputs::roles`] names (the experiment passes the first
+//!     method of each kind, whatever its name); claim 2's "comparable" is a t interval of
+//!     learned minus LoRA at full shot above -2 points.
 //!
-//!   Not in any interval: the sampling of each task's fixed test split (its size is not in
-//!   the results). Every plot is written as `<name>.svg` (linked from the summary) and
+//!   Test-set sampling: pooled intervals and tests over tasks carry it (each task's mean
+//!   carries its split's error, and the spread of task means includes it); per-task
+//!   intervals add the binomial variance of the split when [`ReportInputs::tasks`] gives its
+//!   size; tests over the seeds of a single task leave it out. Every plot is written as `<name>.svg` (linked from the summary) and
 //!   `<name>.png` (text set in DejaVu Sans, embedded in the binary). A method has one colour in every plot; legends name each series'
 //!   number of runs (`n=10`) and wrap below the plot.
 //!   - `accuracy-<shift>` (900x600): accuracy over k, 95% bootstrap intervals, a dashed chance
@@ -82,5 +86,5 @@ mod summary;
 
 pub use csvio::{Row, merge, read_results, read_similarity, read_weights, write_results};
 pub use error::{Location, Measurement, ReportError, Result};
-pub use report::{ReportInputs, TaskFacts, write_report};
+pub use report::{ClaimRoles, ReportInputs, TaskFacts, write_report};
 pub use rows::{BASE_MODULE, ResultRow, Shift, Shot, SimilarityRow, WeightRow};

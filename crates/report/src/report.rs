@@ -15,6 +15,52 @@ pub struct TaskFacts {
     pub classes: usize,
     /// Mean training examples per class of the task's full training set: the size of `k = full`.
     pub full_per_class: usize,
+    /// Size of the task's test split, which every run is scored on; 0 when not recorded
+    /// (files written before it was): the per-task intervals then leave its sampling out.
+    #[serde(default)]
+    pub test_examples: usize,
+}
+
+/// Which method (by its name in the runs) plays each part in DESIGN.md's claims. The experiment
+/// knows each method's kind and fills this in, so a renamed method is still judged; the
+/// default is the names methods get when a config does not rename them (their kinds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRoles {
+    pub uniform: Option<String>,
+    pub learned: Option<String>,
+    pub full: Option<String>,
+    pub lora: Option<String>,
+}
+
+impl Default for ClaimRoles {
+    fn default() -> Self {
+        let name = |n: &str| Some(n.to_string());
+        ClaimRoles {
+            uniform: name("uniform"),
+            learned: name("learned"),
+            full: name("full"),
+            lora: name("lora"),
+        }
+    }
+}
+
+impl ClaimRoles {
+    /// The head-to-head pairs claims 1 and 2 rest on: each composition against full
+    /// fine-tuning and LoRA, then learned against uniform; pairs missing a role are left out.
+    pub fn comparisons(&self) -> Vec<(String, String)> {
+        let (uniform, learned) = (&self.uniform, &self.learned);
+        let (full, lora) = (&self.full, &self.lora);
+        [
+            (uniform, full),
+            (uniform, lora),
+            (learned, full),
+            (learned, lora),
+            (learned, uniform),
+        ]
+        .into_iter()
+        .filter_map(|(a, b)| Some((a.clone()?, b.clone()?)))
+        .collect()
+    }
 }
 
 /// Everything the report shows.
@@ -32,6 +78,9 @@ pub struct ReportInputs {
     /// Pairs `(a, b)` compared head to head: `a` minus `b`, paired on (task, k, seed). Pairs
     /// naming a method without results are left out.
     pub comparisons: Vec<(String, String)>,
+    /// The methods the Claims section judges; their pairs must be among `comparisons` for a
+    /// claim to be tested (`ClaimRoles::comparisons` gives them).
+    pub roles: ClaimRoles,
     /// Facts per task name. A shift's accuracy plot gets a chance line, and its `full` tick a
     /// size, only when every task of the shift is here; otherwise they are left out.
     pub tasks: BTreeMap<String, TaskFacts>,

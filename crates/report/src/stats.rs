@@ -35,6 +35,37 @@ impl Estimate {
         });
         Some(Estimate { mean, interval, n })
     }
+
+    /// [`Estimate::t`] widened by the sampling of the one fixed test split of
+    /// `test_examples` that every run was scored on: its binomial variance p(1 - p)/n at the
+    /// mean accuracy p, an upper bound on what it adds to a mean over seeds (runs that err on
+    /// the same examples add less), summed with the seeds' variance of the mean. The quantile
+    /// is t's with n - 1 degrees of freedom (the normal one for a single run). `values` are
+    /// accuracies in percent.
+    pub fn t_with_test(values: &[f64], test_examples: usize) -> Option<Estimate> {
+        let n = values.len();
+        let mean = mean(values)?;
+        let p = (mean / 100.0).clamp(0.0, 1.0);
+        let test_var = 100.0 * 100.0 * p * (1.0 - p) / test_examples as f64;
+        let (seeds_var, quantile) = match n {
+            1 => (0.0, normal_975()),
+            _ => {
+                let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+                (var / n as f64, t_975(n - 1))
+            }
+        };
+        let h = quantile * (seeds_var + test_var).sqrt();
+        Some(Estimate {
+            mean,
+            interval: Some((mean - h, mean + h)),
+            n,
+        })
+    }
+}
+
+/// The 0.975 quantile of the standard normal.
+fn normal_975() -> f64 {
+    statrs::distribution::Normal::standard().inverse_cdf(0.975)
 }
 
 /// A one-sample t test of "the mean is 0": the estimate with its t interval, and the two-sided
@@ -178,6 +209,23 @@ pub(crate) fn rho_permutation(tasks: &[(Vec<f64>, Vec<f64>)]) -> Option<RhoTest>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn test_split_sampling_widens_the_seeds_interval() {
+        // Seeds' variance of the mean 100/3, binomial 100^2 * 0.7 * 0.3 / 100 = 21;
+        // t(2, 0.975) = 4.302653 (tables).
+        let e = Estimate::t_with_test(&[60.0, 70.0, 80.0], 100).unwrap();
+        let (low, high) = e.interval.unwrap();
+        let expected = 4.302_653 * (100.0f64 / 3.0 + 21.0).sqrt();
+        assert!((high - 70.0 - expected).abs() < 1e-4 && (70.0 - low - expected).abs() < 1e-4);
+        // One run: the binomial part alone, at the normal quantile 1.959964.
+        let one = Estimate::t_with_test(&[70.0], 50).unwrap();
+        let (_, high) = one.interval.unwrap();
+        assert!(
+            (high - 70.0 - 1.959_964 * 42.0f64.sqrt()).abs() < 1e-4,
+            "{one:?}"
+        );
+    }
 
     #[test]
     fn t_interval_on_known_values() {

@@ -1,7 +1,6 @@
 //! `summary.md`: the claims first, then the tables behind them, each cell a mean with its 95%
 //! interval, each section saying which interval it uses.
 
-use crate::ReportInputs;
 use crate::aggregate::{self, Grid, Interval};
 use crate::bootstrap::RESAMPLES;
 use crate::claims::{self, WeightTest};
@@ -10,7 +9,8 @@ use crate::plot;
 use crate::rows::BASE_MODULE;
 use crate::rows::{ResultRow, Shift};
 use crate::stats::{Estimate, mean, median, spearman};
-use std::collections::BTreeSet;
+use crate::{ReportInputs, TaskFacts};
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 /// Renders the report; `plots` are the file names written to `plots/`, linked where present.
@@ -81,7 +81,7 @@ pub(crate) fn render(inputs: &ReportInputs, order: &[String], plots: &[String]) 
     }
 
     head_to_head(&mut md, &family, plots);
-    per_task(&mut md, results, order);
+    per_task(&mut md, results, order, &inputs.tasks);
     cost(&mut md, results, order);
     weights(&mut md, inputs, &weight_tests, plots);
     md
@@ -139,7 +139,7 @@ fn cell(e: Option<&Estimate>, expected: usize, relative: bool, interval: Interva
     };
     let text = match (e.interval, interval) {
         (None, _) => return format!("{} (n=1)", number(e.mean)),
-        (Some((low, high)), Interval::T) => {
+        (Some((low, high)), Interval::T | Interval::TWithTest(_)) => {
             format!("{} ± {:.1}", number(e.mean), (high - low) / 2.0)
         }
         (Some((low, high)), Interval::Bootstrap) => {
@@ -273,11 +273,19 @@ fn tests(md: &mut String, family: &Family) {
     md.push('\n');
 }
 
-fn per_task(md: &mut String, results: &[ResultRow], order: &[String]) {
+fn per_task(
+    md: &mut String,
+    results: &[ResultRow],
+    order: &[String],
+    facts: &BTreeMap<String, TaskFacts>,
+) {
     md.push_str(
         "## Per task\n\nMean accuracy (%) ± half-width of the 95% Student-t interval over the \
          task's seeds (n - 1 degrees of freedom, exact quantile): the seeds of one task are \
-         independent draws, so no bootstrap is needed.\n\n",
+         independent draws, so no bootstrap is needed. Where the task's test split size is \
+         known (it is named under the task's heading), the interval also covers the sampling \
+         of that one fixed split: its binomial variance p(1 - p)/n is added to the seeds' \
+         variance of the mean (an upper bound: runs that err on the same examples add less).\n\n",
     );
     for task in aggregate::first_appearance(results.iter().map(|r| r.task.as_str())) {
         let keep = |r: &ResultRow| r.task == task;
@@ -286,10 +294,15 @@ fn per_task(md: &mut String, results: &[ResultRow], order: &[String]) {
             .find(|r| keep(r))
             .map_or(Shift::Task, |r| r.shift);
         let seeds: BTreeSet<u64> = results.iter().filter(|r| keep(r)).map(|r| r.seed).collect();
-        let _ = writeln!(md, "### `{task}` ({} shift)\n", shift.name());
+        let test = facts.get(&task).map_or(0, |f| f.test_examples);
+        let (interval, size) = match test {
+            0 => (Interval::T, String::new()),
+            n => (Interval::TWithTest(n), format!(", {n} test examples")),
+        };
+        let _ = writeln!(md, "### `{task}` ({} shift{size})\n", shift.name());
         table(
             md,
-            &aggregate::accuracy(results, order, keep, Interval::T),
+            &aggregate::accuracy(results, order, keep, interval),
             seeds.len(),
             false,
         );

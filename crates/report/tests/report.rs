@@ -2,8 +2,8 @@
 //! small synthetic sweep.
 
 use loramix_report::{
-    ReportError, ReportInputs, ResultRow, Shift, Shot, SimilarityRow, TaskFacts, WeightRow,
-    read_results, read_weights, write_report, write_results,
+    ClaimRoles, ReportError, ReportInputs, ResultRow, Shift, Shot, SimilarityRow, TaskFacts,
+    WeightRow, read_results, read_weights, write_report, write_results,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -245,11 +245,14 @@ fn synthetic() -> ReportInputs {
             ("learned".into(), "lora".into()),
             ("learned".into(), "absent".into()),
         ],
+        roles: ClaimRoles::default(),
         tasks: ["cov-task", "lab-task"]
             .map(|t| {
                 let facts = TaskFacts {
                     classes: 10,
                     full_per_class: 600,
+                    // Known for one task only: the other's table keeps the seeds' interval.
+                    test_examples: if t == "cov-task" { 400 } else { 0 },
                 };
                 (t.to_string(), facts)
             })
@@ -335,8 +338,17 @@ fn report_writes_summary_and_decodable_plots() {
         shifts.contains("One task: the bootstrap can only resample its seeds"),
         "{md}"
     );
-    // Per task: Student-t over the seeds, 41.0 ± 4.303 * 1 / sqrt(3).
-    assert!(per_task.contains("| head-only | 41.0 ± 2.5 |"), "{md}");
+    // Per task: Student-t over the seeds, 41.0 ± 4.303 * 1 / sqrt(3), where the test split's
+    // size is unknown; with 400 test examples its binomial variance joins the seeds':
+    // 4.303 * sqrt(1/3 + 100^2 * 0.41 * 0.59 / 400) = 10.87.
+    let (cov, lab) = per_task.split_at(per_task.find("### `lab-task`").unwrap());
+    assert!(
+        cov.contains("### `cov-task` (covariate shift, 400 test examples)"),
+        "{md}"
+    );
+    assert!(cov.contains("| head-only | 41.0 ± 10.9 |"), "{md}");
+    assert!(lab.contains("### `lab-task` (label shift)\n"), "{md}");
+    assert!(lab.contains("| head-only | 41.0 ± 2.5 |"), "{md}");
     // learned - head-only is exactly +5 pp in every pair; descriptive, so never bold.
     assert!(md.contains("| learned | +5.0 [+5.0, +5.0] |"), "{md}");
     // The claims come first, right after the preamble.
@@ -635,6 +647,34 @@ fn claim_verdicts_follow_the_data() {
     assert!(
         three.contains(": **mixed**: claims 1 and 2 both supported in 1 of 2"),
         "{three}"
+    );
+}
+
+#[test]
+fn claims_judge_renamed_methods_by_their_roles() {
+    let mut inputs = claims_sweep(6.0, -0.5);
+    for row in &mut inputs.results {
+        if row.method == "learned" {
+            row.method = "mix".into();
+        }
+    }
+    inputs.roles.learned = Some("mix".into());
+    inputs.comparisons = inputs.roles.comparisons();
+    let md = summary(&inputs);
+    let one = claim(&md, "1.");
+    assert!(
+        one.contains(": **supported**: 12 of 12 differences"),
+        "{one}"
+    );
+    assert!(claim(&md, "2.").contains("`mix − lora`"), "{md}");
+    assert!(md.contains("learned composition `mix`"), "{md}");
+
+    inputs.roles = ClaimRoles::default();
+    inputs.comparisons = inputs.roles.comparisons();
+    let one = claim(&summary(&inputs), "1.");
+    assert!(
+        one.contains("not tested: `learned − full`, `learned − lora`"),
+        "{one}"
     );
 }
 

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use loramix_design::Shot;
 use loramix_lora::AdapterManifest;
 use loramix_report::{
-    Location, ReportInputs, ResultRow, SimilarityRow, WeightRow, write_report, write_results,
+    ClaimRoles, Location, ReportInputs, ResultRow, SimilarityRow, WeightRow, write_report,
+    write_results,
 };
 use serde::Serialize;
 
@@ -76,6 +77,8 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         stale_rows_ignored: stale,
     };
     write_json(&run.root.join("manifest.json"), &manifest)?;
+    let methods = plan.experiment.methods.iter();
+    let roles = claim_roles(methods.map(|m| (m.name.as_str(), m.kind.label())));
     let inputs = ReportInputs {
         title: format!("loramix: {}", plan.experiment.name),
         reference_method: "head-only".into(),
@@ -83,7 +86,8 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         weights,
         similarity,
         preamble: preamble(plan, &manifest),
-        comparisons: claim_comparisons(&plan.experiment),
+        comparisons: roles.comparisons(),
+        roles,
         tasks: read_task_facts(run)?,
     };
     let files = write_report(&inputs, &run.root)?;
@@ -192,29 +196,21 @@ pub fn render(dir: &Path) -> Result<Vec<PathBuf>> {
         Some(path) => crate::store::read_json(&path)?,
         None => BTreeMap::new(),
     };
-    let mut names: Vec<&str> = Vec::new();
-    for row in &results {
-        if !names.contains(&row.method.as_str()) {
-            names.push(&row.method);
-        }
-    }
-    let comparisons = CLAIM_PAIRS
-        .iter()
-        .filter(|(a, b)| names.contains(a) && names.contains(b))
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
-    let made_by = std::fs::read_to_string(dir.join("manifest.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .and_then(|m| {
-            let revision = m
-                .get("loramix_revision")
-                .or_else(|| m.get("git_revision"))?;
-            Some(format!(
-                " The runs were made by revision `{}`.",
-                revision.as_str()?
-            ))
-        })
+    let made_by: Option<MadeBy> = optional("manifest.json")
+        .map(|path| crate::store::read_json(&path))
+        .transpose()?;
+    // Runs made before manifests named their methods' kinds: the default names.
+    let roles = match &made_by {
+        Some(m) => claim_roles(
+            m.experiment
+                .method
+                .iter()
+                .map(|m| (m.name.as_deref().unwrap_or(&m.kind), m.kind.as_str())),
+        ),
+        None => ClaimRoles::default(),
+    };
+    let made_by = (made_by.and_then(|m| m.loramix_revision))
+        .map(|revision| format!(" The runs were made by revision `{revision}`."))
         .unwrap_or_default();
     let name = dir
         .file_name()
@@ -230,7 +226,8 @@ pub fn render(dir: &Path) -> Result<Vec<PathBuf>> {
              says how the runs were made.{made_by}\n",
             env!("LORAMIX_REVISION")
         ),
-        comparisons,
+        comparisons: roles.comparisons(),
+        roles,
         tasks,
     };
     let plots = dir.join("plots");
@@ -240,30 +237,42 @@ pub fn render(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(write_report(&inputs, dir)?)
 }
 
-/// The comparisons behind DESIGN.md's claims 1 and 2, by kind (a method's default name):
-/// each composition against full fine-tuning and LoRA, and learned against uniform.
-const CLAIM_PAIRS: [(&str, &str); 5] = [
-    (Uniform::KIND, Full::KIND),
-    (Uniform::KIND, Lora::KIND),
-    (Learned::KIND, Full::KIND),
-    (Learned::KIND, Lora::KIND),
-    (Learned::KIND, Uniform::KIND),
-];
-
-/// The comparisons behind DESIGN.md's claims 1 and 2: each composition against full
-/// fine-tuning and LoRA, and learned against uniform (first method of each kind).
-fn claim_comparisons(experiment: &Experiment) -> Vec<(String, String)> {
-    let name = |kind: &str| {
-        experiment
-            .methods
-            .iter()
-            .find(|m| m.kind.label() == kind)
-            .map(|m| m.name.clone())
+/// Which method plays each part of DESIGN.md's claims: the first method of each kind, by
+/// the name the config gives it.
+fn claim_roles<'a>(methods: impl IntoIterator<Item = (&'a str, &'a str)> + Clone) -> ClaimRoles {
+    let named = |kind: &str| {
+        (methods.clone().into_iter())
+            .find(|(_, k)| *k == kind)
+            .map(|(name, _)| name.to_string())
     };
-    CLAIM_PAIRS
-        .iter()
-        .filter_map(|(a, b)| Some((name(a)?, name(b)?)))
-        .collect()
+    ClaimRoles {
+        uniform: named(Uniform::KIND),
+        learned: named(Learned::KIND),
+        full: named(Full::KIND),
+        lora: named(Lora::KIND),
+    }
+}
+
+/// What `render` reads from a results folder's `manifest.json`: the revision that made the
+/// runs and the methods' names and kinds.
+#[derive(serde::Deserialize)]
+struct MadeBy {
+    experiment: MadeByExperiment,
+    #[serde(alias = "git_revision")]
+    loramix_revision: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct MadeByExperiment {
+    method: Vec<NamedKind>,
+}
+
+/// A method as a manifest records it; manifests before names were resolved have `null` for a
+/// name that defaults to the kind.
+#[derive(serde::Deserialize)]
+struct NamedKind {
+    name: Option<String>,
+    kind: String,
 }
 
 fn result_row(row: CellRow) -> ResultRow {
@@ -406,5 +415,44 @@ fn describe_base(plan: &Plan) -> String {
         _ => unreachable!(
             "an experiment names a checkpoint or a size and [pretrain] (checked when read)"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A results folder whose manifest renames learned composition `mix` and records LoRA's
+    /// name as `null` (manifests before names were resolved).
+    #[test]
+    fn render_judges_the_methods_the_manifest_names() {
+        let dir = std::env::temp_dir().join(format!("loramix-render-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let row = |method: &str, seed: u64, accuracy: f64| ResultRow {
+            task: "t".into(),
+            shift: loramix_report::Shift::Label,
+            method: method.into(),
+            k: Shot::K(1),
+            seed,
+            accuracy,
+            trainable_params: 10,
+            train_seconds: 1.0,
+            samples_per_sec: 1.0,
+        };
+        let rows: Vec<ResultRow> = (0..3)
+            .flat_map(|s| [row("mix", s, 0.6 + 0.01 * s as f64), row("lora", s, 0.5)])
+            .collect();
+        write_results(&dir.join("results.csv"), &rows).unwrap();
+        let manifest = r#"{"experiment": {"method": [
+            {"name": "mix", "kind": "learned"}, {"name": null, "kind": "lora"}]},
+            "loramix_revision": "abc"}"#;
+        std::fs::write(dir.join("manifest.json"), manifest).unwrap();
+        render(&dir).unwrap();
+        let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(md.contains("learned composition `mix`"), "{md}");
+        assert!(md.contains("LoRA `lora`"), "{md}");
+        assert!(md.contains("`mix − lora`"), "{md}");
+        assert!(md.contains("made by revision `abc`"), "{md}");
     }
 }

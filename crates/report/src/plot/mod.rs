@@ -446,6 +446,7 @@ mod tests {
                     let facts = crate::TaskFacts {
                         classes,
                         full_per_class,
+                        ..Default::default()
                     };
                     (t.to_string(), facts)
                 })
