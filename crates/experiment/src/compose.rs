@@ -596,12 +596,23 @@ fn searched<F: Family>(
         crate::fit::SearchObjective::FixedHead,
     )
     .map_err(|e| e.in_context("weight search".into()))?;
+    let head = crate::fit::head_on(
+        scorer.family,
+        &found.model,
+        &data,
+        scorer.schedule,
+        job.seed,
+    )
+    .map_err(|source| ExperimentError::Train {
+        context: "weight search".into(),
+        source,
+    })?;
     let mut host = base.clone();
     attach(&mut host, adapters, &found.weights, &device)?;
     let exported = export(&host, job, record(job, adapters, each(&found.weights)))?;
     Ok(Composed {
         model: found.model,
-        head: found.head,
+        head,
         exported,
     })
 }

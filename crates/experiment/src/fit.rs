@@ -134,11 +134,40 @@ where
     train(model, examples, schedule, seed, progress, stop)
 }
 
+/// How a model did on validation examples. Accuracy decides; its ties, common with a few
+/// validation examples (k = 1 has one per class), go to the lower cross-entropy, so that a tie
+/// does not default to the first candidate and the earliest check.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValScore {
+    pub accuracy: f64,
+    /// Mean cross-entropy of the validation examples.
+    pub loss: f64,
+}
+
+impl ValScore {
+    /// Strictly better: higher accuracy, or the same accuracy at a lower loss. Equal scores
+    /// keep the one found first.
+    pub fn beats(&self, other: &ValScore) -> bool {
+        self.accuracy > other.accuracy
+            || (self.accuracy == other.accuracy && self.loss < other.loss)
+    }
+
+    /// `new` beats `old`; a missing score beats nothing and anything beats a missing one.
+    pub fn improves(new: Option<ValScore>, old: Option<ValScore>) -> bool {
+        match (new, old) {
+            (Some(new), Some(old)) => new.beats(&old),
+            (new, old) => new.is_some() && old.is_none(),
+        }
+    }
+}
+
 /// Early stopping on validation data: every `every` steps (and after the last) the model is
-/// scored, and the best one is kept; on a tie the earlier (shorter-trained) one.
+/// scored, and the best one is kept ([`ValScore::beats`]; on equal scores the earlier,
+/// shorter-trained one).
 pub struct EarlyStop<'a, M> {
     pub every: usize,
-    pub score: &'a dyn Fn(&M) -> f64,
+    /// `None` never beats a score.
+    pub score: &'a dyn Fn(&M) -> Option<ValScore>,
 }
 
 impl<M> EarlyStop<'_, M> {
@@ -148,11 +177,11 @@ impl<M> EarlyStop<'_, M> {
     }
 }
 
-/// The model a training run kept, its validation score (NaN without validation) and the steps
-/// it had taken.
+/// The model a training run kept, its validation score (`None` without validation) and the
+/// steps it had taken.
 pub struct Stopped<M> {
     pub model: M,
-    pub score: f64,
+    pub score: Option<ValScore>,
     pub steps: usize,
 }
 
@@ -210,7 +239,10 @@ where
             && (step % stop.every == 0 || step == schedule.steps)
         {
             let score = (stop.score)(trainer.model());
-            if best.as_ref().is_none_or(|b| score > b.score) {
+            if best
+                .as_ref()
+                .is_none_or(|b| ValScore::improves(score, b.score))
+            {
                 let model = trainer.model().clone();
                 best = Some(Stopped {
                     model,
@@ -223,7 +255,7 @@ where
     Ok(best.unwrap_or_else(|| Stopped {
         steps: trainer.steps(),
         model: trainer.into_model(),
-        score: f64::NAN,
+        score: None,
     }))
 }
 
@@ -283,6 +315,33 @@ pub fn head_accuracy<I: Labelled>(
     correct as f64 / items.len() as f64
 }
 
+/// Accuracy and mean cross-entropy of `head` on `features` of `items` (not empty).
+pub fn head_score<I: Labelled>(
+    head: &Linear<Inference>,
+    features: Tensor<Inference, 2>,
+    items: &[I],
+) -> ValScore {
+    let logits = head.forward(features);
+    let device = logits.device();
+    let loss = CrossEntropyLoss::new(None, &device)
+        .forward(logits.clone(), targets::<Inference, _>(items, &device))
+        .into_scalar()
+        .elem::<f64>();
+    let predicted = (logits
+        .argmax(1)
+        .into_data()
+        .convert::<i64>()
+        .to_vec::<i64>())
+    .expect("converted to i64");
+    let correct = (predicted.iter().zip(items))
+        .filter(|(p, item)| **p == item.label() as i64)
+        .count();
+    ValScore {
+        accuracy: correct as f64 / items.len() as f64,
+        loss,
+    }
+}
+
 /// Train a fresh linear head of `n_classes` on cached features (the backbone ran once per
 /// example; each step costs one small matmul). The probe is all head: it learns at the head's
 /// rate, `lr` when none is given, on one thread.
@@ -325,9 +384,8 @@ pub fn fit_head_stopped<I: Labelled>(
         parts: 1,
         ..schedule
     };
-    let score = |probe: &LinearProbe<Train>| match validation {
-        Some(v) => head_accuracy(&probe.valid().head, v.features.clone(), v.items),
-        None => f64::NAN,
+    let score = |probe: &LinearProbe<Train>| {
+        validation.map(|v| head_score(&probe.valid().head, v.features.clone(), v.items))
     };
     let stop = validation.map(|v| EarlyStop {
         every: EarlyStop::<LinearProbe<Train>>::every(schedule.steps, v.checks),
@@ -366,10 +424,10 @@ impl SearchFailure {
     }
 }
 
-/// A searched composition: the base with the found weights folded in, its head and the weights.
+/// A searched composition: the base with the found weights folded in, and the weights. The
+/// caller fits its head ([`head_on`], or with validation as the sweep's frozen methods do).
 pub struct Searched<F: Family> {
     pub model: F::Frozen,
-    pub head: Linear<Inference>,
     pub weights: Vec<f32>,
 }
 
@@ -396,8 +454,21 @@ pub struct SearchData<'a, I> {
     pub eval_batch: usize,
 }
 
-/// Module weights searched without gradients (`config`) for the `objective`, then a head
-/// fitted on the found composition.
+/// A head fitted on `model`'s features of the training examples, from burn's generator as
+/// `seed` left it.
+pub fn head_on<F: Family>(
+    family: &F,
+    model: &F::Frozen,
+    data: &SearchData<F::Item>,
+    schedule: Schedule,
+    seed: u64,
+) -> Result<Linear<Inference>, TrainError> {
+    let train = features(family, model, data.train, data.eval_batch, schedule.parts);
+    fit_head(train, data.train, data.n_classes, schedule, seed)
+}
+
+/// Module weights searched without gradients (`config`) for the `objective`, folded into the
+/// base.
 pub fn search<F: Family>(
     family: &F,
     base: &F::Frozen,
@@ -411,10 +482,7 @@ pub fn search<F: Family>(
     let (parts, n, eval_batch) = (schedule.parts, adapters.len(), data.eval_batch);
     let mut model = base.clone();
     attach(&mut model, adapters, &uniform_weights(n), &device).map_err(SearchFailure::Compose)?;
-    let fit = |model: &F::Frozen| {
-        let train = features(family, model, data.train, eval_batch, parts);
-        fit_head(train, data.train, data.n_classes, schedule, config.seed)
-    };
+    let fit = |model: &F::Frozen| head_on(family, model, data, schedule, config.seed);
     let fixed = match objective {
         SearchObjective::FixedHead => Some(fit(&model).map_err(SearchFailure::Train)?),
         SearchObjective::OwnHead => None,
@@ -439,11 +507,8 @@ pub fn search<F: Family>(
             .elem()
     });
     set_weights(&mut model, &found.weights, &device).map_err(SearchFailure::Compose)?;
-    let model = model.fold_lora();
-    let head = fit(&model).map_err(SearchFailure::Train)?;
     Ok(Searched {
-        model,
-        head,
+        model: model.fold_lora(),
         weights: found.weights,
     })
 }
@@ -512,7 +577,7 @@ mod tests {
     }
 
     #[test]
-    fn early_stopping_keeps_the_first_best_check() {
+    fn early_stopping_breaks_accuracy_ties_by_validation_loss() {
         let _turn = turn();
         let (x, items) = separable(24);
         let validation = HeadValidation {
@@ -529,11 +594,23 @@ mod tests {
             parts: 1,
         };
         let best = fit_head_stopped(x.clone(), &items, 2, schedule, 3, Some(&validation)).unwrap();
-        // Checks every 10 steps; separable data is learnt long before 100 at this rate, and
-        // a later check that ties does not replace the first.
-        assert_eq!(best.score, 1.0);
-        assert_eq!(best.steps % 10, 0);
-        assert!(best.steps < 100, "kept step {}", best.steps);
-        assert_eq!(head_accuracy(&best.model, x, &items), best.score);
+        // Checks every 10 steps. Separable data is classified perfectly long before step 100,
+        // but its loss keeps falling, so the last check wins the accuracy tie.
+        let score = best.score.unwrap();
+        assert_eq!(score.accuracy, 1.0);
+        assert_eq!(best.steps, 100);
+        assert_eq!(head_score(&best.model, x, &items), score);
+    }
+
+    #[test]
+    fn a_score_beats_another_by_accuracy_then_loss_and_equal_ones_keep_the_first() {
+        let score = |accuracy, loss| ValScore { accuracy, loss };
+        assert!(score(0.6, 2.0).beats(&score(0.5, 0.1)));
+        assert!(score(0.5, 0.1).beats(&score(0.5, 0.2)));
+        assert!(!score(0.5, 0.2).beats(&score(0.5, 0.2)));
+        assert!(!score(0.4, 0.0).beats(&score(0.5, 9.0)));
+        assert!(ValScore::improves(Some(score(0.0, 9.0)), None));
+        assert!(!ValScore::improves(None, Some(score(0.0, 9.0))));
+        assert!(!ValScore::improves(None, None));
     }
 }

@@ -16,8 +16,8 @@ use loramix_models::{Classifier, Learner, TrainError, trainable_params};
 use crate::error::{ExperimentError, Result};
 use crate::family::Family;
 use crate::fit::{
-    EarlyStop, HeadValidation, Schedule, Stopped, TrainSet, accuracy, features, fit_head_stopped,
-    fit_stopped, head_accuracy,
+    EarlyStop, HeadValidation, Schedule, Stopped, TrainSet, ValScore, accuracy, features,
+    fit_head_stopped, fit_stopped, head_accuracy, head_score,
 };
 
 /// One cell of the sweep as its method sees it: the base, the modules, the task, the cell's
@@ -58,13 +58,14 @@ pub struct Validation<F: Family> {
 }
 
 /// What the tuning chose for a cell: the rates, the steps trained (early stopping) and the
-/// validation accuracy that chose them.
+/// validation score that chose them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Choice {
     pub lr: f64,
     pub head_lr: Option<f64>,
     pub steps: usize,
-    pub val_accuracy: f64,
+    /// On the validation examples; `None` without them.
+    pub score: Option<ValScore>,
 }
 
 /// What a method reached on a cell.
@@ -113,7 +114,7 @@ impl<F: Family> CellJob<'_, F> {
         head_lr: Option<f64>,
     ) -> Result<Outcome> {
         let set = self.train_set();
-        let score = |model: &F::Trained| self.val_accuracy(&model.valid());
+        let score = |model: &F::Trained| self.val_score(&model.valid());
         let mut params = 0;
         let (model, choice) = self.best_of(head_lr, |schedule| {
             let model = build();
@@ -136,19 +137,18 @@ impl<F: Family> CellJob<'_, F> {
         })
     }
 
-    /// Validation accuracy of a model (its own head); NaN without validation.
-    pub fn val_accuracy(&self, model: &F::Frozen) -> f64 {
-        match &self.validation {
-            Some(v) => accuracy(self.family, model, &v.items, self.eval_batch, self.parts),
-            None => f64::NAN,
-        }
+    /// How a model (with its own head) does on the validation examples; `None` without them.
+    pub fn val_score(&self, model: &F::Frozen) -> Option<ValScore> {
+        let v = self.validation.as_ref()?;
+        let features = features(self.family, model, &v.items, self.eval_batch, self.parts);
+        Some(head_score(model.head(), features, &v.items))
     }
 
     /// Early stopping on the validation examples, when the cell has them.
     pub fn early_stop<'s, M>(
         &self,
         schedule: Schedule,
-        score: &'s dyn Fn(&M) -> f64,
+        score: &'s dyn Fn(&M) -> Option<ValScore>,
     ) -> Option<EarlyStop<'s, M>> {
         let v = self.validation.as_ref()?;
         Some(EarlyStop {
@@ -188,12 +188,9 @@ impl<F: Family> CellJob<'_, F> {
                 lr: schedule.lr,
                 head_lr: schedule.head_lr,
                 steps: run.steps,
-                val_accuracy: run.score,
+                score: run.score,
             };
-            if best
-                .as_ref()
-                .is_none_or(|(_, b)| choice.val_accuracy > b.val_accuracy)
-            {
+            if (best.as_ref()).is_none_or(|(_, b)| ValScore::improves(choice.score, b.score)) {
                 best = Some((run.model, choice));
             }
         }

@@ -65,7 +65,7 @@ impl SweepMethod for Learned {
         let trainable_params = trainable_params(&learned);
         let set = job.train_set();
         let score = |l: &LearnedComposition<Train, F::Trained>| {
-            job.val_accuracy(&l.composed().valid().fold_lora())
+            job.val_score(&l.composed().valid().fold_lora())
         };
         // Every candidate starts from this composition: uniform weights and one fresh head.
         let (learned, choice) = job.best_of(self.head_lr, |schedule| {

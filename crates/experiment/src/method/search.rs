@@ -85,12 +85,9 @@ impl SweepMethod for Search {
             self.objective,
         )
         .map_err(|e| e.in_context(job.label.clone()))?;
-        // Tuned, the head is fitted again on the found composition as every frozen-backbone
-        // method's is: the candidate rates, early-stopped on validation.
-        let (head, choice) = match job.validation {
-            Some(_) => job.fit_head_on(&found.model)?,
-            None => (found.head, None),
-        };
+        // The head is fitted on the found composition as every frozen-backbone method's is
+        // (tuned: the candidate rates, early-stopped on validation).
+        let (head, choice) = job.fit_head_on(&found.model)?;
         let test = features(
             job.family,
             &found.model,

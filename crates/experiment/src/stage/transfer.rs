@@ -87,6 +87,7 @@ fn task_facts<F: Family>(ctx: &Context<F>) -> Result<BTreeMap<String, TaskFacts>
             TaskFacts {
                 classes,
                 full_per_class,
+                test_examples: task.test.items.len(),
             },
         );
     }
@@ -239,7 +240,7 @@ fn run_cell<F: Family>(
         lr: outcome.choice.map(|c| c.lr),
         head_lr: outcome.choice.and_then(|c| c.head_lr),
         steps: outcome.choice.map(|c| c.steps),
-        val_accuracy: outcome.choice.map(|c| c.val_accuracy),
+        val_accuracy: outcome.choice.and_then(|c| c.score).map(|s| s.accuracy),
     };
     Ok((row, cell.weight_rows(outcome.weights, adapters)))
 }
