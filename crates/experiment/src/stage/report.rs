@@ -189,7 +189,7 @@ pub fn render(dir: &Path) -> Result<Vec<PathBuf>> {
         let path = dir.join(name);
         path.exists().then_some(path)
     };
-    let results = loramix_report::read_results(&[dir.join("results.csv")])?;
+    let mut results = loramix_report::read_results(&[dir.join("results.csv")])?;
     let weights = loramix_report::read_weights(optional("learned_weights.csv").as_slice())?;
     let similarity = loramix_report::read_similarity(optional("similarity.csv").as_slice())?;
     let tasks = match optional("tasks.json") {
@@ -200,15 +200,18 @@ pub fn render(dir: &Path) -> Result<Vec<PathBuf>> {
         .map(|path| crate::store::read_json(&path))
         .transpose()?;
     // Runs made before manifests named their methods' kinds: the default names.
-    let roles = match &made_by {
-        Some(m) => claim_roles(
-            m.experiment
-                .method
-                .iter()
-                .map(|m| (m.name.as_deref().unwrap_or(&m.kind), m.kind.as_str())),
-        ),
+    let methods: Vec<(&str, &str)> = (made_by.iter())
+        .flat_map(|m| &m.experiment.method)
+        .map(|m| (m.name.as_deref().unwrap_or(&m.kind), m.kind.as_str()))
+        .collect();
+    let roles = match made_by {
+        Some(_) => claim_roles(methods.iter().copied()),
         None => ClaimRoles::default(),
     };
+    // Tables and colours follow the config's method order, as in the run's own report
+    // (results.csv is sorted by name); methods the manifest does not list go last.
+    let rank = |method: &str| methods.iter().position(|(name, _)| *name == method);
+    results.sort_by_key(|r| rank(&r.method).unwrap_or(usize::MAX));
     let made_by = (made_by.and_then(|m| m.loramix_revision))
         .map(|revision| format!(" The runs were made by revision `{revision}`."))
         .unwrap_or_default();
@@ -454,5 +457,8 @@ mod tests {
         assert!(md.contains("LoRA `lora`"), "{md}");
         assert!(md.contains("`mix − lora`"), "{md}");
         assert!(md.contains("made by revision `abc`"), "{md}");
+        // The manifest's order (mix, then lora), not results.csv's alphabetical one.
+        let first = |name: &str| md.find(&format!("| {name} |")).unwrap();
+        assert!(first("mix") < first("lora"), "{md}");
     }
 }
