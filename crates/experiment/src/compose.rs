@@ -603,10 +603,7 @@ fn searched<F: Family>(
         scorer.schedule,
         job.seed,
     )
-    .map_err(|source| ExperimentError::Train {
-        context: "weight search".into(),
-        source,
-    })?;
+    .map_err(|e| crate::fit::SearchFailure::Train(e).in_context("weight search".into()))?;
     let mut host = base.clone();
     attach(&mut host, adapters, &found.weights, &device)?;
     let exported = export(&host, job, record(job, adapters, each(&found.weights)))?;

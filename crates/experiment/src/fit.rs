@@ -300,16 +300,18 @@ pub fn head_accuracy<I: Labelled>(
     if items.is_empty() {
         return 0.0;
     }
-    let predicted = head
-        .forward(features)
+    fraction_correct(head.forward(features), items)
+}
+
+/// Share of `items` whose label is the argmax of their row of `logits` (`items` not empty).
+fn fraction_correct<I: Labelled>(logits: Tensor<Inference, 2>, items: &[I]) -> f64 {
+    let predicted = (logits
         .argmax(1)
         .into_data()
         .convert::<i64>()
-        .to_vec::<i64>()
-        .expect("converted to i64");
-    let correct = predicted
-        .iter()
-        .zip(items)
+        .to_vec::<i64>())
+    .expect("converted to i64");
+    let correct = (predicted.iter().zip(items))
         .filter(|(p, item)| **p == item.label() as i64)
         .count();
     correct as f64 / items.len() as f64
@@ -327,17 +329,8 @@ pub fn head_score<I: Labelled>(
         .forward(logits.clone(), targets::<Inference, _>(items, &device))
         .into_scalar()
         .elem::<f64>();
-    let predicted = (logits
-        .argmax(1)
-        .into_data()
-        .convert::<i64>()
-        .to_vec::<i64>())
-    .expect("converted to i64");
-    let correct = (predicted.iter().zip(items))
-        .filter(|(p, item)| **p == item.label() as i64)
-        .count();
     ValScore {
-        accuracy: correct as f64 / items.len() as f64,
+        accuracy: fraction_correct(logits, items),
         loss,
     }
 }

@@ -226,8 +226,8 @@ fn parameters(results: &[ResultRow], method: &str) -> Option<f64> {
 fn across_shifts(inputs: &ReportInputs, family: &Family) -> Judgement {
     let mut holds = Vec::new();
     let mut details = Vec::new();
+    let roles = &inputs.roles;
     for &scope in family.scopes.iter().filter(|s| **s != Scope::All) {
-        let roles = &inputs.roles;
         let (one, two) = (
             few_shot(roles, family, scope),
             full_shot(roles, family, scope),

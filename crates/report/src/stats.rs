@@ -29,8 +29,7 @@ impl Estimate {
         let n = values.len();
         let mean = mean(values)?;
         let interval = (n > 1).then(|| {
-            let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-            let h = t_975(n - 1) * (var / n as f64).sqrt();
+            let h = t_975(n - 1) * (sample_variance(values, mean) / n as f64).sqrt();
             (mean - h, mean + h)
         });
         Some(Estimate { mean, interval, n })
@@ -49,10 +48,7 @@ impl Estimate {
         let test_var = 100.0 * 100.0 * p * (1.0 - p) / test_examples as f64;
         let (seeds_var, quantile) = match n {
             1 => (0.0, normal_975()),
-            _ => {
-                let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-                (var / n as f64, t_975(n - 1))
-            }
+            _ => (sample_variance(values, mean) / n as f64, t_975(n - 1)),
         };
         let h = quantile * (seeds_var + test_var).sqrt();
         Some(Estimate {
@@ -61,6 +57,11 @@ impl Estimate {
             n,
         })
     }
+}
+
+/// The unbiased variance of `values` (at least two) around their `mean`.
+fn sample_variance(values: &[f64], mean: f64) -> f64 {
+    values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64
 }
 
 /// The 0.975 quantile of the standard normal.
