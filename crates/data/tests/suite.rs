@@ -255,30 +255,22 @@ fn shipped_suites_parse() {
 #[ignore]
 fn shipped_suites_materialise_on_fetched_data() {
     let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets/cache");
-    let vision = Suite::<ImageItem>::from_file(&shipped("vision.toml"))
-        .unwrap()
-        .load(&cache)
-        .unwrap();
-    let text = Suite::<TextItem>::from_file(&shipped("text.toml"))
-        .unwrap()
-        .load(&cache)
-        .unwrap();
-    for (role, name) in vision.task_names() {
-        let task = vision.task(name).unwrap();
-        println!(
-            "vision {role:?} {name}: {} classes, {} train, {} test",
-            task.train.classes.len(),
-            task.train.items.len(),
-            task.test.items.len()
-        );
-        if role == Role::Downstream {
-            task.shots(Draw::PerClass(20), 0).unwrap();
-        }
+    for file in ["vision.toml", "vision-shifts.toml"] {
+        let suite = Suite::<ImageItem>::from_file(&shipped(file)).unwrap();
+        report_and_draw(file, &suite.load(&cache).unwrap());
     }
-    for (role, name) in text.task_names() {
-        let task = text.task(name).unwrap();
+    for file in ["text.toml", "text-minilm.toml"] {
+        let suite = Suite::<TextItem>::from_file(&shipped(file)).unwrap();
+        report_and_draw(file, &suite.load(&cache).unwrap());
+    }
+}
+
+/// Prints each task's size and draws 20 shots per class from every downstream task.
+fn report_and_draw<I: SuiteItem>(file: &str, suite: &LoadedSuite<I>) {
+    for (role, name) in suite.task_names() {
+        let task = suite.task(name).unwrap();
         println!(
-            "text {role:?} {name}: {} classes, {} train, {} test",
+            "{file} {role:?} {name}: {} classes, {} train, {} test",
             task.train.classes.len(),
             task.train.items.len(),
             task.test.items.len()

