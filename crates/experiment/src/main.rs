@@ -13,6 +13,23 @@ use loramix_experiment::predict::PredictJob;
 use loramix_experiment::runner::{Options, Stage, execute};
 use loramix_experiment::store::Shard;
 
+/// mimalloc's `mi_option_purge_delay` (`mimalloc.h`, v2: the 16th option). libmimalloc-sys
+/// names only some options.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Keeps freed memory instead of handing it back to the OS (`MIMALLOC_PURGE_DELAY=-1`), unless
+/// the environment says otherwise. A train step frees and reallocates activations of several
+/// MB; handed back, each comes back as fresh pages the kernel must zero (16% of a MiniLM LoRA
+/// step's samples); kept, it is reused. The cost: the process holds its peak memory until it
+/// exits. BENCHMARKS.md has the measurement.
+fn keep_freed_memory() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: a documented option and value (`-1`: never purge), set first thing in
+        // `main`, before any other thread exists to read the options concurrently.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    }
+}
+
 #[derive(Parser)]
 #[command(version, about, long_about = None)]
 struct Cli {
@@ -166,6 +183,7 @@ fn wrote(out: &std::path::Path, result: loramix_experiment::error::Result<()>) -
 }
 
 fn main() -> ExitCode {
+    keep_freed_memory();
     let parts = match loramix_backend::batch_parts() {
         Ok(parts) => parts,
         Err(e) => {
