@@ -25,7 +25,7 @@ pub const GLYPH_LETTERS: [char; 10] = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', '
 pub const GLYPH_STYLES: [&str; 4] = ["regular", "bold", "italic", "bold-italic"];
 
 /// Share of the image's shorter side the glyph's longer side spans (MNIST: 20 of 28).
-pub const BOX: f32 = 20.0 / 28.0;
+const BOX: f32 = 20.0 / 28.0;
 
 /// The letters of every `.ttf` / `.otf` font in `dir` (sorted by file name), labelled `a`-`j`.
 pub fn load_glyph_letters(dir: &Path, target: ImageShape) -> Result<LabelledDataset<ImageItem>> {
@@ -47,7 +47,7 @@ pub fn load_glyph_styles(dir: &Path, target: ImageShape) -> Result<LabelledDatas
 }
 
 /// The font files of `dir`, sorted by name.
-pub fn font_files(dir: &Path) -> Result<Vec<PathBuf>> {
+fn font_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let files = list_files(dir, |p| {
         p.is_file()
             && p.extension()
