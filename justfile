@@ -45,6 +45,12 @@ bench-vs-torch:
         $bin bench --minilm datasets/cache/minilm-l6
     fi
 
+# The GPU rows of BENCHMARKS.md on this machine's NVIDIA GPU, side by side with PyTorch on it
+# (needs the CUDA driver, NVRTC and PyTorch with CUDA); outputs in target/bench-gpu.
+bench-gpu:
+    cargo build --release -p loramix-experiment --features cuda
+    bash benches/gpu.sh target/release/loramix target/bench-gpu
+
 # Formatting and lints as CI checks them.
 lint:
     cargo fmt --all --check

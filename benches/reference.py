@@ -7,26 +7,37 @@ import time
 import torch
 
 
+def synchronize():
+    """Waits for queued GPU work, so that a timer read after it counts that work (a no-op on
+    the CPU, where every call has finished when it returns)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()
+
+
 def timed(step, batch, runs=3, steps=10, warmup=3):
     """Samples/s of `runs` runs of `steps` timed calls of `step` after `warmup` untimed ones,
-    as `loramix bench` measures (it reports the median)."""
+    as `loramix bench` measures (it reports the median). On a GPU the clock stops when the
+    queued work has finished."""
     rates = []
     for _ in range(runs):
         for _ in range(warmup):
             step()
+        synchronize()
         start = time.perf_counter()
         for _ in range(steps):
             step()
+        synchronize()
         rates.append(steps * batch / (time.perf_counter() - start))
     return rates
 
 
-def report(rows, threads, path):
+def report(rows, threads, path, device="cpu"):
     """Prints each row's median and, if `path` is given, writes the reference JSON:
-    `{"tool", "threads", "rows": [{"method", "samples_per_sec", "runs"}]}`."""
+    `{"tool", "threads", "device", "rows": [{"method", "samples_per_sec", "runs"}]}`."""
     reference = {
         "tool": f"PyTorch {torch.__version__}",
         "threads": threads,
+        "device": str(device),
         "rows": [
             {"method": name, "samples_per_sec": statistics.median(runs), "runs": runs}
             for name, runs in rows.items()

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch reference for `loramix bench`: the reference ViT of DESIGN.md, the same rows.
 
-    python benches/torch_vit.py [--threads 2] [--json OUT]
+    python benches/torch_vit.py [--threads 2] [--device cuda] [--batch 64] [--infer-batch 256]
+                                [--json OUT]
 
 The ViT: 28x28x1 images cut into 4x4 patches, a linear patch embedding, a class token, learned
 positions, 4 pre-norm blocks of dim 64 (4 heads, separate query/key/value/output linears, MLP
@@ -12,7 +13,9 @@ batch 64, AdamW lr 1e-3, weight decay 1e-4, cross-entropy, like loramix):
   * uniform composition N=8 (unmerged): eight frozen rank-8 modules stacked on query and value,
     head trained; learned composition N=8: per-layer softmax weights and the head trained;
   * inference b256.
-Random inputs. `--json` writes the reference `loramix bench --reference` reads. Run by hand.
+Random inputs. `--json` writes the reference `loramix bench --reference` reads. `--device cuda`
+runs on the GPU (the clock waits for the queued work: `reference.synchronize`); `--batch` and
+`--infer-batch` match `loramix bench --batch / --infer-batch`. Run by hand.
 """
 import argparse
 import math
@@ -22,7 +25,7 @@ from torch import nn
 
 from reference import report, timed
 
-BATCH, INFER, DIM, DEPTH, HEADS, MLP, PATCH, CLASSES, RANK = 64, 256, 64, 4, 4, 256, 4, 10, 8
+DIM, DEPTH, HEADS, MLP, PATCH, CLASSES, RANK = 64, 4, 4, 256, 4, 10, 8
 
 
 class Attention(nn.Module):
@@ -119,9 +122,10 @@ def lora_or_head(name):
     return head(name) or name.endswith((".a", ".b"))
 
 
-def train_rates(model, params):
-    images = torch.rand(BATCH, 1, 28, 28)
-    targets = torch.arange(BATCH) % CLASSES
+def train_rates(model, params, batch, device):
+    model = model.to(device)
+    images = torch.rand(batch, 1, 28, 28, device=device)
+    targets = torch.arange(batch, device=device) % CLASSES
     optim = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-4)
 
     def step():
@@ -129,37 +133,42 @@ def train_rates(model, params):
         nn.functional.cross_entropy(model(images), targets).backward()
         optim.step()
 
-    return timed(step, BATCH)
+    return timed(step, batch)
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--infer-batch", type=int, default=256)
     parser.add_argument("--json")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    device, batch = torch.device(args.device), args.batch
+    train = lambda model, params: train_rates(model, params, batch, device)
 
     rows = {}
     model = Vit()
-    rows["full fine-tuning"] = train_rates(model, trainable(model, lambda _: True))
+    rows["full fine-tuning"] = train(model, trainable(model, lambda _: True))
     model = Vit()
-    rows["head only"] = train_rates(model, trainable(model, head))
+    rows["head only"] = train(model, trainable(model, head))
     model = with_adapters(Vit(), lambda base, _: Lora(base))
-    rows["LoRA from scratch"] = train_rates(model, trainable(model, lora_or_head))
-    uniform = torch.full((8,), 1 / 8)
+    rows["LoRA from scratch"] = train(model, trainable(model, lora_or_head))
+    uniform = torch.full((8,), 1 / 8, device=device)
     model = with_adapters(Vit(), lambda base, _: Stacked(base, 8, lambda: uniform))
-    rows["uniform composition N=8 (unmerged)"] = train_rates(model, trainable(model, head))
-    logits = nn.Parameter(torch.zeros(2 * DEPTH, 8))
+    rows["uniform composition N=8 (unmerged)"] = train(model, trainable(model, head))
+    logits = nn.Parameter(torch.zeros(2 * DEPTH, 8, device=device))
     model = with_adapters(Vit(), lambda base, i: Stacked(base, 8, lambda: logits[i].softmax(0)))
     params = trainable(model, head) + [logits]
-    rows["learned composition N=8"] = train_rates(model, params)
-    model = Vit().eval()
-    images = torch.rand(INFER, 1, 28, 28)
+    rows["learned composition N=8"] = train(model, params)
+    model = Vit().eval().to(device)
+    images = torch.rand(args.infer_batch, 1, 28, 28, device=device)
     with torch.no_grad():
-        rows["inference b256"] = timed(lambda: model(images), INFER)
+        rows[f"inference b{args.infer_batch}"] = timed(lambda: model(images), args.infer_batch)
 
-    report(rows, args.threads, args.json)
+    report(rows, args.threads, args.json, device.type)
 
 
 if __name__ == "__main__":

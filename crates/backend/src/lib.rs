@@ -13,9 +13,12 @@
 )))]
 compile_error!("loramix-backend: enable one of the features `flex`, `ndarray`, `wgpu`, `cuda`.");
 
+pub mod kernels;
+
 #[cfg(feature = "cuda")]
 mod selected {
     pub type Inference = burn::backend::Cuda;
+    pub type Unfused = burn_cubecl::CubeBackend<cubecl::cuda::CudaRuntime, f32, i32, u8>;
     pub const NAME: &str = "cuda";
     pub const ACCELERATOR: bool = true;
     pub const BATCH_PARTS: usize = 1;
@@ -24,6 +27,7 @@ mod selected {
 #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
 mod selected {
     pub type Inference = burn::backend::Wgpu;
+    pub type Unfused = burn_cubecl::CubeBackend<cubecl::wgpu::WgpuRuntime, f32, i32, u32>;
     pub const NAME: &str = "wgpu";
     pub const ACCELERATOR: bool = true;
     pub const BATCH_PARTS: usize = 1;
@@ -54,6 +58,11 @@ pub type Inference = selected::Inference;
 /// Backend for training: [`Inference`] with reverse-mode autodiff.
 pub type Train = burn::backend::Autodiff<Inference>;
 
+/// [`Inference`] without burn's fusion layer (each operation its own kernel), which
+/// `loramix bench --no-fusion` measures against the fused default.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+pub type Unfused = selected::Unfused;
+
 /// Device type shared by [`Inference`] and [`Train`].
 pub type Device = burn::tensor::Device<Inference>;
 
@@ -63,6 +72,16 @@ pub const NAME: &str = selected::NAME;
 /// The backend runs on a GPU (or another accelerator), so larger inputs are affordable: the
 /// default input size of a pretrained ViT is 224 px there, 112 px on the CPU.
 pub const ACCELERATOR: bool = selected::ACCELERATOR;
+
+/// Sets up the compiled-in backend for this process; call it first thing in a binary, before
+/// any tensor is made. On the GPU backends it points the kernel caches at one directory per
+/// user ([`kernels::configure`]) and returns a line saying where, for the user.
+pub fn init() -> Option<String> {
+    #[cfg(any(feature = "cuda", feature = "wgpu"))]
+    return Some(format!("{NAME}: {}", kernels::configure()));
+    #[cfg(not(any(feature = "cuda", feature = "wgpu")))]
+    None
+}
 
 /// The default device of the compiled-in backend (the first GPU, or the CPU).
 pub fn device() -> Device {

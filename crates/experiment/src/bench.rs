@@ -8,7 +8,7 @@ use std::time::Instant;
 use std::collections::BTreeMap;
 
 use burn::module::{AutodiffModule, Param};
-use burn::tensor::backend::Backend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use loramix_backend::{Inference, Train};
 use loramix_compose::{LearnedComposition, LearnedConfig, attach, uniform_weights};
@@ -40,6 +40,11 @@ pub struct BenchConfig {
     pub runs: usize,
     /// Parts (threads) each batch is cut into ([`loramix_backend::batch_parts`]).
     pub parts: usize,
+    /// On a GPU backend: run without burn's fusion layer ([`loramix_backend::Unfused`]).
+    pub unfused: bool,
+    /// Print every step's seconds to stderr as it ends (to see where a slow row spends its
+    /// time, before the row's line).
+    pub step_times: bool,
 }
 
 impl Default for BenchConfig {
@@ -51,6 +56,8 @@ impl Default for BenchConfig {
             steps: 10,
             runs: 3,
             parts: loramix_backend::DEFAULT_BATCH_PARTS,
+            unfused: false,
+            step_times: false,
         }
     }
 }
@@ -64,6 +71,9 @@ pub struct BenchRow {
     pub runs: Vec<f64>,
     /// Median of `runs`.
     pub samples_per_sec: f64,
+    /// Seconds of the row's first step: on a GPU, with every kernel it launches compiled and
+    /// autotuned then (unless cached from an earlier run, see [`loramix_backend::kernels`]).
+    pub first_step_s: f64,
 }
 
 /// Rows measured by another tool in the same window, read from `--reference FILE`:
@@ -73,6 +83,9 @@ pub struct BenchRow {
 pub struct Reference {
     pub tool: String,
     pub threads: usize,
+    /// Where it ran (`cpu`, `cuda`); files from before the scripts had `--device` say nothing.
+    #[serde(default)]
+    pub device: Option<String>,
     pub rows: Vec<ReferenceRow>,
 }
 
@@ -177,74 +190,121 @@ pub const SCALING: [Method; 5] = [
     Method::Learned(16),
     Method::Learned(32),
 ];
-/// The inference row's name.
-pub const INFERENCE: &str = "inference b256";
+/// The inference row's name at `batch`.
+pub fn inference_name(batch: usize) -> String {
+    format!("inference b{batch}")
+}
+
+impl Method {
+    /// The row runs on cached features, which only the pipeline's backend computes (so not
+    /// with [`BenchConfig::unfused`]).
+    pub fn cached(self) -> bool {
+        matches!(self, Method::HeadOnlyCached | Method::UniformCached(_))
+    }
+}
 
 /// Measure `methods` (and inference when `inference` is set); `progress` is told each row as it
-/// finishes.
+/// finishes. With [`BenchConfig::unfused`] the cached rows are left out.
 pub fn run(
+    config: &BenchConfig,
+    methods: &[Method],
+    inference: bool,
+    progress: impl FnMut(&BenchRow),
+) -> Vec<BenchRow> {
+    #[cfg(any(feature = "cuda", feature = "wgpu"))]
+    if config.unfused {
+        return run_on::<burn::backend::Autodiff<loramix_backend::Unfused>>(
+            config, methods, inference, progress,
+        );
+    }
+    run_on::<Train>(config, methods, inference, progress)
+}
+
+fn run_on<B: AutodiffBackend>(
     config: &BenchConfig,
     methods: &[Method],
     inference: bool,
     mut progress: impl FnMut(&BenchRow),
 ) -> Vec<BenchRow> {
-    let device = loramix_backend::device();
-    let lora = LoraConfig::new()
-        .with_rank(8)
-        .with_targets(vec![Target::Query, Target::Value]);
     let mut rows = Vec::new();
     for &method in methods {
-        let base = VitConfig::new().init::<Train>(&device);
-        let row = match method {
-            Method::Full => measure_training(method, base.trainable(Trainable::All), config),
-            Method::HeadOnly => {
-                measure_training(method, base.trainable(Trainable::HeadOnly), config)
+        let row = if method.cached() {
+            if config.unfused {
+                continue;
             }
-            Method::Lora => measure_training(
-                method,
-                base.with_lora(&lora, &device)
-                    .trainable(Trainable::AdaptersAndHead),
-                config,
-            ),
-            Method::HeadOnlyCached => measure_cached(method, base.valid(), config),
-            Method::UniformCached(n) => {
-                let mut model = base.valid();
-                let adapters = random_adapters(&model, n, &lora);
-                attach(&mut model, &adapters, &uniform_weights(n), &device)
-                    .expect("adapters were made on this base");
-                measure_cached(method, model.fold_lora(), config)
-            }
-            Method::Uniform(n) | Method::Learned(n) => {
-                let adapters = random_adapters(&base.valid(), n, &lora);
-                let mut model = base;
-                attach(&mut model, &adapters, &uniform_weights(n), &device)
-                    .expect("adapters were made on this base");
-                if let Method::Uniform(_) = method {
-                    measure_training(method, model.trainable(Trainable::HeadOnly), config)
-                } else {
-                    let learned = LearnedComposition::new(model, LearnedConfig::default(), &device)
-                        .expect("the model is composed");
-                    measure_training(
-                        method,
-                        learned.trainable(Trainable::AdaptersAndHead),
-                        config,
-                    )
-                }
-            }
+            measure_cached(method, config)
+        } else {
+            measure_training::<B>(method, config)
         };
         progress(&row);
         rows.push(row);
     }
     if inference {
-        let row = measure_inference(config);
+        let row = measure_inference::<B::InnerBackend>(config);
         progress(&row);
         rows.push(row);
     }
     rows
 }
 
-/// Features of a k-shot set through the frozen `backbone` once, then the head's steps on them.
-fn measure_cached(method: Method, backbone: Vit<Inference>, config: &BenchConfig) -> BenchRow {
+fn lora_config() -> LoraConfig {
+    LoraConfig::new()
+        .with_rank(8)
+        .with_targets(vec![Target::Query, Target::Value])
+}
+
+/// Train steps of `method` (not a cached one) on a fresh reference ViT.
+fn measure_training<B: AutodiffBackend>(method: Method, config: &BenchConfig) -> BenchRow {
+    let device = B::Device::default();
+    let base = VitConfig::new().init::<B>(&device);
+    let images = random_images::<B>(config.batch, &device);
+    let name = method.name();
+    match method {
+        Method::Full => measure_steps(name, base.trainable(Trainable::All), images, config),
+        Method::HeadOnly => {
+            measure_steps(name, base.trainable(Trainable::HeadOnly), images, config)
+        }
+        Method::Lora => measure_steps(
+            name,
+            base.with_lora(&lora_config(), &device)
+                .trainable(Trainable::AdaptersAndHead),
+            images,
+            config,
+        ),
+        Method::Uniform(n) | Method::Learned(n) => {
+            let adapters = random_adapters(&base.valid(), n, &lora_config());
+            let mut model = base;
+            attach(&mut model, &adapters, &uniform_weights(n), &device)
+                .expect("adapters were made on this base");
+            if let Method::Uniform(_) = method {
+                measure_steps(name, model.trainable(Trainable::HeadOnly), images, config)
+            } else {
+                let learned = LearnedComposition::new(model, LearnedConfig::default(), &device)
+                    .expect("the model is composed");
+                measure_steps(
+                    name,
+                    learned.trainable(Trainable::AdaptersAndHead),
+                    images,
+                    config,
+                )
+            }
+        }
+        Method::HeadOnlyCached | Method::UniformCached(_) => {
+            unreachable!("cached rows are measured by measure_cached")
+        }
+    }
+}
+
+/// Features of a k-shot set through the frozen backbone once, then the head's steps on them.
+fn measure_cached(method: Method, config: &BenchConfig) -> BenchRow {
+    let device = loramix_backend::device();
+    let mut backbone = VitConfig::new().init::<Inference>(&device);
+    if let Method::UniformCached(n) = method {
+        let adapters = random_adapters(&backbone, n, &lora_config());
+        attach(&mut backbone, &adapters, &uniform_weights(n), &device)
+            .expect("adapters were made on this base");
+        backbone = backbone.fold_lora();
+    }
     let family = Vision::own(VitConfig::new(), ImageShape::square(1, 28));
     let mut rng = Rng::new(7);
     let items: Vec<ImageItem> = (0..CACHED_SET)
@@ -264,43 +324,65 @@ fn measure_cached(method: Method, backbone: Vit<Inference>, config: &BenchConfig
         let cached = features(&family, &backbone, &items, config.infer_batch, config.parts);
         fit_head(cached, &items, 10, schedule, 0).expect("random data gives a finite loss")
     };
+    let first_step_s = seconds(once);
     let runs = (0..config.runs)
         .map(|_| {
             once();
-            let start = Instant::now();
-            once();
-            (CACHED_STEPS * config.batch) as f64 / start.elapsed().as_secs_f64()
+            (CACHED_STEPS * config.batch) as f64 / seconds(once)
         })
         .collect();
     let trainable = (backbone.head.weight.dims()[0] + 1) * 10;
-    row(method.name(), trainable, runs)
+    row(method.name(), trainable, runs, first_step_s)
 }
 
-fn measure_inference(config: &BenchConfig) -> BenchRow {
-    let device = loramix_backend::device();
-    let model = VitConfig::new().init::<Inference>(&device);
-    let images = random_images::<Inference>(config.infer_batch, &device);
+fn measure_inference<B: Backend>(config: &BenchConfig) -> BenchRow {
+    let device = B::Device::default();
+    let model = VitConfig::new().init::<B>(&device);
+    let images = random_images::<B>(config.infer_batch, &device);
+    let infer = || {
+        forward_in_parts(&model, &images, config.parts, |m, x| m.logits(x)).into_data();
+    };
+    let (first_step_s, runs) = timed(infer, config.infer_batch, config);
+    row(inference_name(config.infer_batch), 0, runs, first_step_s)
+}
+
+/// Seconds `f` takes.
+fn seconds<T>(f: impl FnOnce() -> T) -> f64 {
+    let start = Instant::now();
+    f();
+    start.elapsed().as_secs_f64()
+}
+
+/// The first call of `step` (seconds), then samples/s of each of `config.runs` runs of
+/// `config.steps` calls after `config.warmup` untimed ones; `batch` samples per call. `step`
+/// must wait for its work to finish (read a result back), or a GPU would be timed queueing.
+fn timed(mut step: impl FnMut(), batch: usize, config: &BenchConfig) -> (f64, Vec<f64>) {
+    let mut count = 0;
+    let mut step = || {
+        let secs = seconds(&mut step);
+        count += 1;
+        if config.step_times {
+            eprintln!("    step {count}: {secs:.3} s");
+        }
+        secs
+    };
+    let first = step();
     let runs = (0..config.runs)
         .map(|_| {
-            let infer =
-                || forward_in_parts(&model, &images, config.parts, |m, x| m.logits(x)).into_data();
             for _ in 0..config.warmup {
-                infer();
+                step();
             }
-            let start = Instant::now();
-            for _ in 0..config.steps {
-                infer();
-            }
-            (config.steps * config.infer_batch) as f64 / start.elapsed().as_secs_f64()
+            let elapsed: f64 = (0..config.steps).map(|_| step()).sum();
+            (config.steps * batch) as f64 / elapsed
         })
         .collect();
-    row(INFERENCE.to_string(), 0, runs)
+    (first, runs)
 }
 
 /// `n` upstream adapters of `config` with random non-zero factors: their values do not change
 /// the cost of a step.
-fn random_adapters(base: &Vit<Inference>, n: usize, config: &LoraConfig) -> Vec<Adapter> {
-    let device = loramix_backend::device();
+fn random_adapters<B: Backend>(base: &Vit<B>, n: usize, config: &LoraConfig) -> Vec<Adapter> {
+    let device = B::Device::default();
     (0..n)
         .map(|i| {
             let mut model = base.clone().with_lora(config, &device);
@@ -320,48 +402,28 @@ fn random_adapters(base: &Vit<Inference>, n: usize, config: &LoraConfig) -> Vec<
         .collect()
 }
 
-fn measure_training<M: Classifier<Train, Input = Tensor<Train, 4>> + AutodiffModule<Train>>(
-    method: Method,
-    model: M,
-    config: &BenchConfig,
-) -> BenchRow {
-    let images = random_images::<Train>(config.batch, &loramix_backend::device());
-    measure_steps(method.name(), model, images, config)
-}
-
 /// Train steps of `model` on `input` (labels cycling over 10 classes, or fewer if the head has
 /// fewer).
-fn measure_steps<M: Classifier<Train> + AutodiffModule<Train>>(
+fn measure_steps<B: AutodiffBackend, M: Classifier<B> + AutodiffModule<B>>(
     name: String,
     model: M,
     input: M::Input,
     config: &BenchConfig,
 ) -> BenchRow {
-    let device = loramix_backend::device();
+    let device = B::Device::default();
     let trainable = trainable_params(&model);
     let classes = model.head().weight.dims()[1].min(10) as i64;
     let labels: Vec<i64> = (0..config.batch as i64).map(|i| i % classes).collect();
-    let targets =
-        Tensor::<Train, 1, Int>::from_data(TensorData::new(labels, [config.batch]), &device);
+    let targets = Tensor::<B, 1, Int>::from_data(TensorData::new(labels, [config.batch]), &device);
     let mut trainer = Trainer::new(model, &TrainConfig::new().with_parts(config.parts));
-    let mut step = || {
+    // The step reads its loss back, so each call waits for its work.
+    let step = || {
         trainer
             .step(input.clone(), targets.clone())
-            .expect("random data gives a finite loss")
+            .expect("random data gives a finite loss");
     };
-    let runs = (0..config.runs)
-        .map(|_| {
-            for _ in 0..config.warmup {
-                step();
-            }
-            let start = Instant::now();
-            for _ in 0..config.steps {
-                step();
-            }
-            (config.steps * config.batch) as f64 / start.elapsed().as_secs_f64()
-        })
-        .collect();
-    row(name, trainable, runs)
+    let (first_step_s, runs) = timed(step, config.batch, config);
+    row(name, trainable, runs, first_step_s)
 }
 
 /// Rows of a pretrained BERT-family checkpoint (`dir`) at `config.batch` texts of `tokens`
@@ -391,20 +453,11 @@ pub fn run_bert(
         TensorData::new(ids, [config.batch, tokens]),
         &device,
     );
-    let infer = || forward_in_parts(&base, &input, config.parts, |m, x| m.logits(x)).into_data();
-    let runs = (0..config.runs)
-        .map(|_| {
-            for _ in 0..config.warmup {
-                infer();
-            }
-            let start = Instant::now();
-            for _ in 0..config.steps {
-                infer();
-            }
-            (config.steps * config.batch) as f64 / start.elapsed().as_secs_f64()
-        })
-        .collect();
-    let inference = row(format!("{label} inference"), 0, runs);
+    let infer = || {
+        forward_in_parts(&base, &input, config.parts, |m, x| m.logits(x)).into_data();
+    };
+    let (first_step_s, runs) = timed(infer, config.batch, config);
+    let inference = row(format!("{label} inference"), 0, runs, first_step_s);
     progress(&inference);
     let lora = LoraConfig::new()
         .with_rank(8)
@@ -429,7 +482,7 @@ pub fn run_bert(
     Ok(vec![inference, train, full])
 }
 
-fn row(method: String, trainable_params: usize, runs: Vec<f64>) -> BenchRow {
+fn row(method: String, trainable_params: usize, runs: Vec<f64>, first_step_s: f64) -> BenchRow {
     let mut sorted = runs.clone();
     sorted.sort_by(f64::total_cmp);
     BenchRow {
@@ -437,6 +490,7 @@ fn row(method: String, trainable_params: usize, runs: Vec<f64>) -> BenchRow {
         trainable_params,
         samples_per_sec: sorted[sorted.len() / 2],
         runs,
+        first_step_s,
     }
 }
 
@@ -448,15 +502,21 @@ fn random_images<B: Backend>(n: usize, device: &B::Device) -> Tensor<B, 4> {
 /// median per row and our median over it.
 pub fn table(rows: &[BenchRow], reference: Option<&Reference>) -> String {
     let mut out = format!(
-        "| method ({}) | trainable params | samples/s (median) | runs |",
+        "| method ({}) | trainable params | samples/s (median) | runs | first step (s) |",
         loramix_backend::NAME
     );
     match reference {
-        Some(r) => out.push_str(&format!(
-            " {} ({} threads) samples/s | ratio |\n|---|---|---|---|---|---|\n",
-            r.tool, r.threads
-        )),
-        None => out.push_str("\n|---|---|---|---|\n"),
+        Some(r) => {
+            let place = match r.device.as_deref() {
+                Some(device) if device != "cpu" => device.to_string(),
+                _ => format!("{} threads", r.threads),
+            };
+            out.push_str(&format!(
+                " {} ({place}) samples/s | ratio |\n|---|---|---|---|---|---|---|\n",
+                r.tool
+            ))
+        }
+        None => out.push_str("\n|---|---|---|---|---|\n"),
     }
     for r in rows {
         let runs: Vec<String> = r.runs.iter().map(|v| format!("{v:.0}")).collect();
@@ -465,10 +525,11 @@ pub fn table(rows: &[BenchRow], reference: Option<&Reference>) -> String {
             n => n.to_string(),
         };
         out.push_str(&format!(
-            "| {} | {trainable} | {:.0} | {} |",
+            "| {} | {trainable} | {:.0} | {} | {:.2} |",
             r.method,
             r.samples_per_sec,
             runs.join(", "),
+            r.first_step_s,
         ));
         if let Some(reference) = reference {
             match reference.row(&r.method) {

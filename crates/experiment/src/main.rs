@@ -130,6 +130,16 @@ struct BenchArgs {
     /// Training batch (default 64 for the ViT, DESIGN.md's reference; 32 with --minilm).
     #[arg(long)]
     batch: Option<usize>,
+    /// Inference batch of the ViT's inference row.
+    #[arg(long, default_value_t = 256)]
+    infer_batch: usize,
+    /// GPU backends: measure without burn's fusion layer (each operation its own kernel); the
+    /// cached-feature rows are left out.
+    #[arg(long)]
+    no_fusion: bool,
+    /// Print every step's seconds as it ends.
+    #[arg(long)]
+    step_times: bool,
     /// Measure a pretrained BERT-family checkpoint instead (e.g. datasets/cache/minilm-l6):
     /// inference and a LoRA train step on texts of --tokens random token ids, the rows
     /// that benches/torch_minilm.py measures in PyTorch.
@@ -184,6 +194,9 @@ fn wrote(out: &std::path::Path, result: loramix_experiment::error::Result<()>) -
 
 fn main() -> ExitCode {
     keep_freed_memory();
+    if let Some(setup) = loramix_backend::init() {
+        eprintln!("{setup}");
+    }
     let parts = match loramix_backend::batch_parts() {
         Ok(parts) => parts,
         Err(e) => {
@@ -264,8 +277,17 @@ fn bench(args: BenchArgs, parts: usize) -> ExitCode {
         warmup: args.warmup,
         parts,
         batch: args.batch.unwrap_or(default_batch).max(1),
-        ..BenchConfig::default()
+        infer_batch: args.infer_batch.max(1),
+        unfused: args.no_fusion,
+        step_times: args.step_times,
     };
+    if args.no_fusion && !loramix_backend::ACCELERATOR {
+        eprintln!(
+            "error: --no-fusion needs a GPU backend (build with --features cuda or wgpu); this one is {}",
+            loramix_backend::NAME
+        );
+        return ExitCode::from(2);
+    }
     let Some((methods, inference)) = selected(&args) else {
         let only = args.only.unwrap_or_default();
         eprintln!("error: no benchmark row matches --only {only:?}");
@@ -322,7 +344,7 @@ fn selected(args: &BenchArgs) -> Option<(Vec<bench::Method>, bool)> {
         &bench::METHODS
     };
     let methods: Vec<_> = all.iter().filter(|m| wanted(&m.name())).copied().collect();
-    let inference = !args.scaling && wanted(bench::INFERENCE);
+    let inference = !args.scaling && wanted(&bench::inference_name(args.infer_batch));
     (!methods.is_empty() || inference).then_some((methods, inference))
 }
 

@@ -12,7 +12,7 @@ use crate::context::Context;
 use crate::error::{ExperimentError, Result, io};
 use crate::family::{BertText, Family, Text, Vision};
 use crate::plan::{Plan, SuiteKeys};
-use crate::stage::{pretrain, report, similarity, transfer, upstream};
+use crate::stage::{pretrain, report, similarity, transfer, upstream, warmup};
 use crate::store::{Shard, Timings};
 
 /// What `loramix` was asked to do.
@@ -131,6 +131,9 @@ fn go<F: Family>(
 /// The training stages up to `stage`, each reusing what an earlier run made.
 fn stages<F: Family>(ctx: &Context<F>, stage: Stage, options: &Options) -> Result<()> {
     let plan = &ctx.plan;
+    if loramix_backend::ACCELERATOR {
+        timed(plan, "warm-up", || warmup::warm_up(ctx).map(|_| ()))?;
+    }
     let base = timed(plan, "pretrain", || pretrain::pretrain(ctx))?;
     if stage == Stage::Pretrain {
         return Ok(());

@@ -9,12 +9,14 @@ fn rows() -> Vec<BenchRow> {
             trainable_params: 10,
             runs: vec![90.0, 100.0, 110.0],
             samples_per_sec: 100.0,
+            first_step_s: 12.345,
         },
         BenchRow {
             method: "inference b256".into(),
             trainable_params: 0,
             runs: vec![300.0],
             samples_per_sec: 300.0,
+            first_step_s: 0.5,
         },
     ]
 }
@@ -24,33 +26,47 @@ fn without_a_reference_there_is_no_ratio_column() {
     let text = table(&rows(), None);
     assert!(!text.contains("ratio"), "{text}");
     assert!(
-        text.contains("| full fine-tuning | 10 | 100 | 90, 100, 110 |\n"),
+        text.contains("| full fine-tuning | 10 | 100 | 90, 100, 110 | 12.35 |\n"),
         "{text}"
     );
 }
 
-#[test]
-fn ratios_divide_by_the_reference_row_of_the_same_name() {
+/// `json` read back as a reference file.
+fn reference(json: &str) -> Reference {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("torch.json");
-    std::fs::write(
-        &path,
+    std::fs::write(&path, json).unwrap();
+    Reference::read(&path).unwrap()
+}
+
+#[test]
+fn ratios_divide_by_the_reference_row_of_the_same_name() {
+    let reference = reference(
         r#"{"tool": "PyTorch 2.15.0", "threads": 2, "rows": [
             {"method": "full fine-tuning", "samples_per_sec": 400.0, "runs": [400.0]}]}"#,
-    )
-    .unwrap();
-    let reference = Reference::read(&path).unwrap();
+    );
     let text = table(&rows(), Some(&reference));
     assert!(
         text.contains("PyTorch 2.15.0 (2 threads) samples/s | ratio |"),
         "{text}"
     );
     assert!(
-        text.contains("| full fine-tuning | 10 | 100 | 90, 100, 110 | 400 | 0.25x |"),
+        text.contains("| full fine-tuning | 10 | 100 | 90, 100, 110 | 12.35 | 400 | 0.25x |"),
         "{text}"
     );
     assert!(
-        text.contains("| inference b256 | - | 300 | 300 | - | - |"),
+        text.contains("| inference b256 | - | 300 | 300 | 0.50 | - | - |"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_gpu_reference_is_labelled_by_its_device_not_its_threads() {
+    let gpu =
+        reference(r#"{"tool": "PyTorch 2.11.0", "threads": 2, "device": "cuda", "rows": []}"#);
+    let text = table(&rows(), Some(&gpu));
+    assert!(
+        text.contains("PyTorch 2.11.0 (cuda) samples/s | ratio |"),
         "{text}"
     );
 }

@@ -662,3 +662,30 @@ fn tuning_chooses_rates_and_steps_on_validation_and_records_them() {
             .all(|r| r.lr.is_none() && r.steps.is_none())
     );
 }
+
+#[test]
+fn the_gpu_warm_up_trains_at_each_planned_batch_size_and_writes_nothing() {
+    use loramix_data::{ImageItem, Suite};
+    use loramix_experiment::config::Experiment;
+    use loramix_experiment::context::Context;
+    use loramix_experiment::family::Vision;
+    use loramix_experiment::plan::{Plan, SuiteKeys};
+    use loramix_experiment::stage::warmup::warm_up;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, |t| {
+        t.replace("[transfer]\n", "[transfer]\neval_batch = 2\n")
+    });
+    let experiment = Experiment::from_file(&path).unwrap();
+    let suite = Suite::<ImageItem>::from_file(&experiment.suite).unwrap();
+    let keys = SuiteKeys::parse(VISION_SUITE, &experiment.suite).unwrap();
+    let family = Vision::new(&experiment.model, suite.image.unwrap(), None).unwrap();
+    let runs = dir.path().join("runs");
+    let plan = Plan::new(experiment, &suite, keys, None, &runs).unwrap();
+    let ctx = Context::new(plan, suite, family, 1).unwrap();
+    // Pretraining and upstream batches are both 8 (trained once), the sweep's is 4.
+    assert_eq!(warm_up(&ctx).unwrap(), vec![8, 4]);
+    assert!(
+        !runs.exists() || fs::read_dir(&runs).unwrap().next().is_none(),
+        "the warm-up wrote into the run folder"
+    );
+}
