@@ -60,6 +60,7 @@ lint:
 check-gpu:
     cargo check -p loramix --features wgpu --tests
     cargo check -p loramix --features cuda --tests
+    cargo check -p loramix --features cuda,autotune --tests
 
 # Everything CI runs.
 ci:
