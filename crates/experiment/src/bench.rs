@@ -152,6 +152,12 @@ pub const CACHED_SET: usize = 200;
 pub const CACHED_STEPS: usize = 100;
 
 impl Method {
+    /// The row runs on cached features, which only the pipeline's backend computes (so not
+    /// with [`BenchConfig::unfused`]).
+    pub fn cached(self) -> bool {
+        matches!(self, Method::HeadOnlyCached | Method::UniformCached(_))
+    }
+
     /// The row's name in the table.
     pub fn name(self) -> String {
         match self {
@@ -193,14 +199,6 @@ pub const SCALING: [Method; 5] = [
 /// The inference row's name at `batch`.
 pub fn inference_name(batch: usize) -> String {
     format!("inference b{batch}")
-}
-
-impl Method {
-    /// The row runs on cached features, which only the pipeline's backend computes (so not
-    /// with [`BenchConfig::unfused`]).
-    pub fn cached(self) -> bool {
-        matches!(self, Method::HeadOnlyCached | Method::UniformCached(_))
-    }
 }
 
 /// Measure `methods` (and inference when `inference` is set); `progress` is told each row as it
