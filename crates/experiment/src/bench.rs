@@ -154,7 +154,7 @@ pub const CACHED_STEPS: usize = 100;
 impl Method {
     /// The row runs on cached features, which only the pipeline's backend computes (so not
     /// with [`BenchConfig::unfused`]).
-    pub fn cached(self) -> bool {
+    fn cached(self) -> bool {
         matches!(self, Method::HeadOnlyCached | Method::UniformCached(_))
     }
 

@@ -20,7 +20,7 @@ use crate::fit::{TrainSet, accuracy, fit};
 /// has seen a step repeat.
 const STEPS: usize = 3;
 
-/// Trains a throwaway copy of the model (every parameter, the superset of the kernels the
+/// Trains one throwaway copy of the model (every parameter, the superset of the kernels the
 /// methods use) for [`STEPS`] steps at each batch size the plan trains at, on the first
 /// downstream task, then evaluates one batch; prints what it did and its time. Returns the
 /// batch sizes it trained at. `loramix run` calls it on the GPU backends only.
@@ -45,15 +45,14 @@ pub fn warm_up<F: Family>(ctx: &Context<F>) -> Result<Vec<usize>> {
     batches.sort_unstable_by(|a, b| b.cmp(a));
     batches.dedup();
     let set = TrainSet::new(&ctx.family, items, &ctx.device);
-    let mut model = ctx.family.init(task.train.classes.len(), &ctx.device);
+    let mut model = ctx
+        .family
+        .init(task.train.classes.len(), &ctx.device)
+        .trainable(Trainable::All);
     for &batch in &batches {
         let schedule = ctx.schedule(STEPS, batch, 1e-4);
-        let fresh = ctx
-            .family
-            .init(task.train.classes.len(), &ctx.device)
-            .trainable(Trainable::All);
         model =
-            fit::<F, _>(fresh, &set, schedule, 0, &ProgressBar::hidden()).map_err(|source| {
+            fit::<F, _>(model, &set, schedule, 0, &ProgressBar::hidden()).map_err(|source| {
                 ExperimentError::Train {
                     context: format!("warm-up on task `{}`", task.name),
                     source,
