@@ -51,6 +51,12 @@ bench-gpu:
     cargo build --release -p loramix-experiment --features cuda
     bash benches/gpu.sh target/release/loramix target/bench-gpu
 
+# Kernels one warm train step of a bench row launches, from cubecl's logs (wgpu; on a CPU-only
+# machine through Mesa's lavapipe).
+launches row="full fine":
+    cargo build --release -p loramix-experiment --no-default-features --features wgpu
+    bash benches/launches.sh target/release/loramix "{{row}}"
+
 # Formatting and lints as CI checks them.
 lint:
     cargo fmt --all --check

@@ -148,6 +148,11 @@ fn stages<F: Family>(ctx: &Context<F>, stage: Stage, options: &Options) -> Resul
         return Ok(());
     }
     if matches!(stage, Stage::Transfer | Stage::Run) {
+        if loramix_backend::ACCELERATOR {
+            timed(plan, "warm-up", || {
+                transfer::warm_up(ctx, &base, &adapters, options.shard).map(|_| ())
+            })?;
+        }
         timed(plan, "transfer", || {
             transfer::transfer(ctx, &base, &adapters, options.shard)
         })?;

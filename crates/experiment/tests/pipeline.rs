@@ -664,6 +664,38 @@ fn tuning_chooses_rates_and_steps_on_validation_and_records_them() {
 }
 
 #[test]
+fn the_sweep_warm_up_runs_one_throwaway_cell_per_task_and_method_and_writes_nothing() {
+    use loramix_data::{ImageItem, Suite};
+    use loramix_experiment::config::Experiment;
+    use loramix_experiment::context::Context;
+    use loramix_experiment::family::Vision;
+    use loramix_experiment::plan::{Plan, SuiteKeys};
+    use loramix_experiment::stage::{pretrain, transfer, upstream};
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, |t| {
+        t.to_string()
+    });
+    let experiment = Experiment::from_file(&path).unwrap();
+    let methods = experiment.methods.len();
+    let suite = Suite::<ImageItem>::from_file(&experiment.suite).unwrap();
+    let keys = SuiteKeys::parse(VISION_SUITE, &experiment.suite).unwrap();
+    let family = Vision::new(&experiment.model, suite.image.unwrap(), None).unwrap();
+    let plan = Plan::new(experiment, &suite, keys, None, &dir.path().join("runs")).unwrap();
+    let ctx = Context::new(plan, suite, family, 1).unwrap();
+    let base = pretrain::pretrain(&ctx).unwrap();
+    let adapters = upstream::upstream(&ctx, &base).unwrap();
+    // One downstream task; two shots and two seeds per method, but one warm-up cell each.
+    assert_eq!(
+        transfer::warm_up(&ctx, &base, &adapters, Shard::ALL).unwrap(),
+        methods
+    );
+    assert!(
+        !ctx.plan.run.sweep().exists(),
+        "the warm-up wrote into the sweep folder"
+    );
+}
+
+#[test]
 fn the_gpu_warm_up_trains_at_each_planned_batch_size_and_writes_nothing() {
     use loramix_data::{ImageItem, Suite};
     use loramix_experiment::config::Experiment;

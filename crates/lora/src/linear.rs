@@ -124,8 +124,16 @@ impl<B: Backend> AdaptedLinear<B> {
         }
     }
 
-    /// `x W + b` plus every attached update.
+    /// `x W + b` plus every attached update, for input `[..., d_in]`.
+    ///
+    /// The leading axes are flattened into one first: with the weights as plain `[d_in, d_out]`
+    /// matrices (not broadcast over a batch axis) each weight gradient is one matmul, where a
+    /// batched one costs a matmul per example, their sum and a copy of the transposed input
+    /// (BENCHMARKS.md, kernel launches per step).
     pub fn forward<const D: usize>(&self, input: Tensor<B, D>) -> Tensor<B, D> {
+        let mut shape = input.dims();
+        let rows = shape[..D - 1].iter().product::<usize>();
+        let input: Tensor<B, 2> = input.reshape([rows, self.d_in()]);
         let mut output = self.base.forward(input.clone());
         if let Some(lora) = &self.lora {
             output = output + lora.forward(input.clone());
@@ -133,7 +141,8 @@ impl<B: Backend> AdaptedLinear<B> {
         if let Some(composition) = &self.composition {
             output = output + composition.forward(input);
         }
-        output
+        shape[D - 1] = self.d_out();
+        output.reshape(shape)
     }
 
     /// Two factors `(L: [d_in, k], R: [k, d_out])` whose product is the sum of the attached

@@ -53,12 +53,19 @@ impl<B: Backend> SelfAttention<B> {
         }
     }
 
-    /// `x: [batch, tokens, dim]`; `key_bias`, broadcast to `[batch, heads, tokens, tokens]`, is
-    /// added to the attention scores (a large negative value hides a padded key).
-    pub fn forward(&self, x: Tensor<B, 3>, key_bias: Option<Tensor<B, 4>>) -> Tensor<B, 3> {
-        let [batch, tokens, dim] = x.dims();
+    /// `x: [batch * tokens, dim]`, the tokens of each example in consecutive rows; `key_bias`,
+    /// broadcast to `[batch, heads, tokens, tokens]`, is added to the attention scores (a large
+    /// negative value hides a padded key).
+    pub fn forward(
+        &self,
+        x: Tensor<B, 2>,
+        tokens: usize,
+        key_bias: Option<Tensor<B, 4>>,
+    ) -> Tensor<B, 2> {
+        let [rows, dim] = x.dims();
+        let batch = rows / tokens;
         let head_dim = dim / self.heads;
-        let split = |t: Tensor<B, 3>| {
+        let split = |t: Tensor<B, 2>| {
             t.reshape([batch, tokens, self.heads, head_dim])
                 .swap_dims(1, 2)
         };
@@ -73,7 +80,7 @@ impl<B: Backend> SelfAttention<B> {
         let context = softmax(scores, 3)
             .matmul(v)
             .swap_dims(1, 2)
-            .reshape([batch, tokens, dim]);
+            .reshape([rows, dim]);
         self.output.forward(context)
     }
 }

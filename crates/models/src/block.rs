@@ -80,25 +80,32 @@ pub struct Block<B: Backend> {
 }
 
 /// `x * scale` broadcast over the channel axis, or `x` when there is no scale.
-fn scaled<B: Backend>(x: Tensor<B, 3>, scale: &Option<Param<Tensor<B, 1>>>) -> Tensor<B, 3> {
+fn scaled<B: Backend>(x: Tensor<B, 2>, scale: &Option<Param<Tensor<B, 1>>>) -> Tensor<B, 2> {
     match scale {
-        Some(scale) => x * scale.val().unsqueeze::<3>(),
+        Some(scale) => x * scale.val().unsqueeze::<2>(),
         None => x,
     }
 }
 
 impl<B: Backend> Block<B> {
-    pub fn forward(&self, x: Tensor<B, 3>, key_bias: Option<Tensor<B, 4>>) -> Tensor<B, 3> {
-        let mlp = |h: Tensor<B, 3>| self.mlp_out.forward(gelu(self.mlp_in.forward(h)));
+    /// `x: [batch * tokens, dim]`, the tokens of each example in consecutive rows; see
+    /// [`SelfAttention::forward`] for `key_bias`.
+    pub fn forward(
+        &self,
+        x: Tensor<B, 2>,
+        tokens: usize,
+        key_bias: Option<Tensor<B, 4>>,
+    ) -> Tensor<B, 2> {
+        let mlp = |h: Tensor<B, 2>| self.mlp_out.forward(gelu(self.mlp_in.forward(h)));
         if self.post_norm {
-            let attended = self.attn.forward(x.clone(), key_bias);
+            let attended = self.attn.forward(x.clone(), tokens, key_bias);
             let x = self.norm_attn.forward(x + self.dropout.forward(attended));
             let hidden = mlp(x.clone());
             return self.norm_mlp.forward(x + self.dropout.forward(hidden));
         }
         let attended = self
             .attn
-            .forward(self.norm_attn.forward(x.clone()), key_bias);
+            .forward(self.norm_attn.forward(x.clone()), tokens, key_bias);
         let x = x + self.dropout.forward(scaled(attended, &self.scale_attn));
         let hidden = mlp(self.norm_mlp.forward(x.clone()));
         x + self.dropout.forward(scaled(hidden, &self.scale_mlp))

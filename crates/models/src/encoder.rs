@@ -40,14 +40,20 @@ pub struct Encoder<B: Backend> {
 impl<B: Backend> Encoder<B> {
     /// `x: [batch, tokens, dim]`; see [`SelfAttention::forward`](crate::SelfAttention::forward)
     /// for `key_bias`.
-    pub fn forward(&self, mut x: Tensor<B, 3>, key_bias: Option<Tensor<B, 4>>) -> Tensor<B, 3> {
+    ///
+    /// The blocks see the tokens of the whole batch as rows of one `[batch * tokens, dim]`
+    /// matrix: norms, linears and scales then broadcast over one axis, not two, and their
+    /// backward passes reduce once (BENCHMARKS.md, kernel launches per step).
+    pub fn forward(&self, x: Tensor<B, 3>, key_bias: Option<Tensor<B, 4>>) -> Tensor<B, 3> {
+        let [batch, tokens, dim] = x.dims();
+        let mut rows = x.reshape([batch * tokens, dim]);
         for block in &self.blocks {
-            x = block.forward(x, key_bias.clone());
+            rows = block.forward(rows, tokens, key_bias.clone());
         }
-        match &self.norm {
-            Some(norm) => norm.forward(x),
-            None => x,
+        if let Some(norm) = &self.norm {
+            rows = norm.forward(rows);
         }
+        rows.reshape([batch, tokens, dim])
     }
 
     /// Every adaptable linear, named as seen from the model that owns this encoder

@@ -34,6 +34,9 @@ pub struct CellJob<'a, F: Family> {
     pub base: &'a F::Frozen,
     pub adapters: &'a [Adapter],
     pub task: &'a Task<F::Item>,
+    /// The examples the cell is tested on: the task's test split (a warm-up cell takes one
+    /// batch of it).
+    pub test: &'a [F::Item],
     /// The method's label (`[[method]]` name).
     pub method: &'a str,
     /// The cell's training examples (k per class, or the capped pool).
@@ -96,8 +99,7 @@ impl<F: Family> CellJob<'_, F> {
 
     /// Test accuracy of a trained model (its own head).
     pub fn test_accuracy(&self, model: &F::Frozen) -> f64 {
-        let test = &self.task.test.items;
-        accuracy(self.family, model, test, self.eval_batch, self.parts)
+        accuracy(self.family, model, self.test, self.eval_batch, self.parts)
     }
 
     /// A bar that shows nothing: the sweep's bar counts cells, not a cell's steps.
@@ -218,7 +220,7 @@ impl<F: Family> CellJob<'_, F> {
         let cached = frozen.get_or_build(self, build)?;
         let (head, choice) = self.fit_head_on(&cached.backbone)?;
         Ok(Outcome {
-            accuracy: head_accuracy(&head, cached.test.clone(), &self.task.test.items),
+            accuracy: head_accuracy(&head, cached.test.clone(), self.test),
             trainable_params: self.head_params(),
             weights: Vec::new(),
             choice,
@@ -289,13 +291,7 @@ impl<F: Family> FrozenCache<F> {
         if !self.backbones.contains_key(job.method) {
             let started = Instant::now();
             let backbone = build()?;
-            let test = features(
-                job.family,
-                &backbone,
-                &job.task.test.items,
-                job.eval_batch,
-                job.parts,
-            );
+            let test = features(job.family, &backbone, job.test, job.eval_batch, job.parts);
             self.setup_seconds += started.elapsed().as_secs_f64();
             self.backbones
                 .insert(job.method.to_string(), Frozen { backbone, test });

@@ -88,15 +88,9 @@ impl SweepMethod for Search {
         // The head is fitted on the found composition as every frozen-backbone method's is
         // (tuned: the candidate rates, early-stopped on validation).
         let (head, choice) = job.fit_head_on(&found.model)?;
-        let test = features(
-            job.family,
-            &found.model,
-            &job.task.test.items,
-            eval_batch,
-            job.parts,
-        );
+        let test = features(job.family, &found.model, job.test, eval_batch, job.parts);
         Ok(Outcome {
-            accuracy: head_accuracy(&head, test, &job.task.test.items),
+            accuracy: head_accuracy(&head, test, job.test),
             trainable_params: job.head_params() + job.adapters.len(),
             weights: vec![("all".to_string(), found.weights)],
             choice,

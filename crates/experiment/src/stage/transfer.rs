@@ -65,13 +65,50 @@ pub fn transfer<F: Family>(
             "{} {} k={} seed {}",
             cell.task.name, cell.method.name, cell.shot, cell.seed
         ));
-        let (row, weight_rows) = run_cell(ctx, base, adapters, &cell, &mut frozen)?;
+        let (row, weight_rows) = run_cell(ctx, base, adapters, &cell, &mut frozen, None)?;
         weights.append(&weight_rows)?;
         results.append(&[row])?;
         bar.inc(1);
     }
     bar.finish_and_clear();
     Ok(())
+}
+
+/// Steps of a warm-up cell: as in the `warm-up` stage, the first compiles, the next ones run
+/// what fusion builds once it has seen a step repeat.
+const WARM_UP_STEPS: usize = 3;
+
+/// Runs one throwaway cell per task and method of the shard's unfinished cells (the first of
+/// each pair, [`WARM_UP_STEPS`] steps, tested on one batch) and keeps nothing. Each task and
+/// method run kernels of their own (the head's width is the task's class count; each method
+/// trains other tensors), which a GPU backend compiles the first time; this puts that
+/// compilation before the sweep, where `loramix run` times it as `warm-up`. Returns the cells
+/// it ran.
+pub fn warm_up<F: Family>(
+    ctx: &Context<F>,
+    base: &F::Frozen,
+    adapters: &[Adapter],
+    shard: Shard,
+) -> Result<usize> {
+    let started = Instant::now();
+    let done = finished_cells(ctx)?;
+    let (todo, _) = cells_to_run(ctx, shard, &done);
+    let mut seen = BTreeSet::new();
+    let firsts: Vec<_> = (todo.iter())
+        .filter(|cell| seen.insert((&cell.task.name, &cell.method.name)))
+        .collect();
+    let mut frozen = FrozenCache::default();
+    for cell in &firsts {
+        run_cell(ctx, base, adapters, cell, &mut frozen, Some(WARM_UP_STEPS))?;
+    }
+    if !firsts.is_empty() {
+        eprintln!(
+            "transfer: warm-up, {} throwaway cells (one per task and method, {WARM_UP_STEPS} steps, one test batch) in {:.1}s",
+            firsts.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(firsts.len())
 }
 
 /// Each downstream task's classes and the mean size per class of its `full` training set.
@@ -166,13 +203,15 @@ fn cells_to_run<'a, F: Family>(
     (todo, in_shard)
 }
 
-/// Draws the cell's examples, seeds it, lets its method run it, and makes its rows.
+/// Draws the cell's examples, seeds it, lets its method run it, and makes its rows. A warm-up
+/// cell trains `warm_up` steps (at most the method's) and tests on one batch.
 fn run_cell<F: Family>(
     ctx: &Context<F>,
     base: &F::Frozen,
     adapters: &[Adapter],
     cell: &Cell<F::Item>,
     frozen: &mut FrozenCache<F>,
+    warm_up: Option<usize>,
 ) -> Result<(CellRow, Vec<WeightRow>)> {
     let t = &ctx.plan.experiment.transfer;
     let (task, method) = (cell.task, cell.method);
@@ -198,7 +237,13 @@ fn run_cell<F: Family>(
         &format!("cell/{}/{}/{}", task.name, method.name, cell.shot),
     );
     <Train as Backend>::seed(&ctx.device, seed);
-    let schedule = ctx.schedule(method.steps, t.batch, method.lr);
+    let steps = warm_up.map_or(method.steps, |w| w.min(method.steps));
+    let schedule = ctx.schedule(steps, t.batch, method.lr);
+    let test = &task.test.items;
+    let test = match warm_up {
+        Some(_) => &test[..t.eval_batch.min(test.len())],
+        None => test,
+    };
     let candidates = t
         .tuning
         .as_ref()
@@ -213,6 +258,7 @@ fn run_cell<F: Family>(
         base,
         adapters,
         task,
+        test,
         method: &method.name,
         items,
         schedule,

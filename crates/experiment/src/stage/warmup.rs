@@ -20,10 +20,11 @@ use crate::fit::{TrainSet, accuracy, fit};
 /// has seen a step repeat.
 const STEPS: usize = 3;
 
-/// Trains one throwaway copy of the model (every parameter, the superset of the kernels the
-/// methods use) for [`STEPS`] steps at each batch size the plan trains at, on the first
-/// downstream task, then evaluates one batch; prints what it did and its time. Returns the
-/// batch sizes it trained at. `loramix run` calls it on the GPU backends only.
+/// Trains one throwaway copy of the model (every parameter) for [`STEPS`] steps at each batch
+/// size the plan trains at, on the first downstream task, and one with a fresh LoRA at the
+/// upstream batch when the plan trains modules; then evaluates one batch; prints what it did
+/// and its time. Returns the batch sizes of the full copy. `loramix run` calls it on the GPU
+/// backends only; the sweep warms up its own cells ([`transfer::warm_up`](super::transfer::warm_up)).
 pub fn warm_up<F: Family>(ctx: &Context<F>) -> Result<Vec<usize>> {
     let started = Instant::now();
     let Some(task) = ctx.downstream.first() else {
@@ -59,12 +60,36 @@ pub fn warm_up<F: Family>(ctx: &Context<F>) -> Result<Vec<usize>> {
                 }
             })?;
     }
+    // Training LoRA runs kernels of its own (the low-rank matmuls and their gradients).
+    if experiment.needs_modules() {
+        let lora = ctx
+            .family
+            .init(task.train.classes.len(), &ctx.device)
+            .with_lora(&ctx.plan.lora_config(None, None), &ctx.device)
+            .trainable(Trainable::AdaptersAndHead);
+        let batch = experiment.upstream.batch.min(items.len());
+        let schedule = ctx.schedule(STEPS, batch, 1e-4);
+        fit::<F, _>(lora, &set, schedule, 0, &ProgressBar::hidden()).map_err(|source| {
+            ExperimentError::Train {
+                context: format!("warm-up on task `{}`", task.name),
+                source,
+            }
+        })?;
+    }
     let eval = experiment.transfer.eval_batch.min(items.len());
     accuracy(&ctx.family, &model.valid(), &items[..eval], eval, ctx.parts);
     let sizes: Vec<String> = batches.iter().map(usize::to_string).collect();
     eprintln!(
-        "warm-up: {STEPS} steps at batch {} and one evaluation batch in {:.1}s (kernel compilation, cached for later runs)",
+        "warm-up: {STEPS} steps at batch {}{} and one evaluation batch in {:.1}s (kernel compilation, cached for later runs)",
         sizes.join(", "),
+        if experiment.needs_modules() {
+            format!(
+                " (with LoRA at {})",
+                experiment.upstream.batch.min(items.len())
+            )
+        } else {
+            String::new()
+        },
         started.elapsed().as_secs_f64()
     );
     Ok(batches)
