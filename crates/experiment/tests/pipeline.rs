@@ -663,25 +663,32 @@ fn tuning_chooses_rates_and_steps_on_validation_and_records_them() {
     );
 }
 
-#[test]
-fn the_sweep_warm_up_runs_one_throwaway_cell_per_task_and_method_and_writes_nothing() {
+/// The fixture experiment (with `edit` applied) loaded as the stages see it, its runs folder
+/// `dir/runs`.
+fn fixture_context(
+    dir: &Path,
+    edit: impl Fn(&str) -> String,
+) -> loramix_experiment::context::Context<loramix_experiment::family::Vision> {
     use loramix_data::{ImageItem, Suite};
     use loramix_experiment::config::Experiment;
     use loramix_experiment::context::Context;
     use loramix_experiment::family::Vision;
     use loramix_experiment::plan::{Plan, SuiteKeys};
-    use loramix_experiment::stage::{pretrain, transfer, upstream};
-    let dir = tempfile::tempdir().unwrap();
-    let path = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, |t| {
-        t.to_string()
-    });
+    let path = write_experiment(dir, VISION_SUITE, VISION_EXPERIMENT, edit);
     let experiment = Experiment::from_file(&path).unwrap();
-    let methods = experiment.methods.len();
     let suite = Suite::<ImageItem>::from_file(&experiment.suite).unwrap();
     let keys = SuiteKeys::parse(VISION_SUITE, &experiment.suite).unwrap();
     let family = Vision::new(&experiment.model, suite.image.unwrap(), None).unwrap();
-    let plan = Plan::new(experiment, &suite, keys, None, &dir.path().join("runs")).unwrap();
-    let ctx = Context::new(plan, suite, family, 1).unwrap();
+    let plan = Plan::new(experiment, &suite, keys, None, &dir.join("runs")).unwrap();
+    Context::new(plan, suite, family, 1).unwrap()
+}
+
+#[test]
+fn the_sweep_warm_up_runs_one_throwaway_cell_per_task_and_method_and_writes_nothing() {
+    use loramix_experiment::stage::{pretrain, transfer, upstream};
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = fixture_context(dir.path(), |t| t.to_string());
+    let methods = ctx.plan.experiment.methods.len();
     let base = pretrain::pretrain(&ctx).unwrap();
     let adapters = upstream::upstream(&ctx, &base).unwrap();
     // One downstream task; two shots and two seeds per method, but one warm-up cell each.
@@ -697,25 +704,14 @@ fn the_sweep_warm_up_runs_one_throwaway_cell_per_task_and_method_and_writes_noth
 
 #[test]
 fn the_gpu_warm_up_trains_at_each_planned_batch_size_and_writes_nothing() {
-    use loramix_data::{ImageItem, Suite};
-    use loramix_experiment::config::Experiment;
-    use loramix_experiment::context::Context;
-    use loramix_experiment::family::Vision;
-    use loramix_experiment::plan::{Plan, SuiteKeys};
     use loramix_experiment::stage::warmup::warm_up;
     let dir = tempfile::tempdir().unwrap();
-    let path = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, |t| {
+    let ctx = fixture_context(dir.path(), |t| {
         t.replace("[transfer]\n", "[transfer]\neval_batch = 2\n")
     });
-    let experiment = Experiment::from_file(&path).unwrap();
-    let suite = Suite::<ImageItem>::from_file(&experiment.suite).unwrap();
-    let keys = SuiteKeys::parse(VISION_SUITE, &experiment.suite).unwrap();
-    let family = Vision::new(&experiment.model, suite.image.unwrap(), None).unwrap();
-    let runs = dir.path().join("runs");
-    let plan = Plan::new(experiment, &suite, keys, None, &runs).unwrap();
-    let ctx = Context::new(plan, suite, family, 1).unwrap();
     // Pretraining and upstream batches are both 8 (trained once), the sweep's is 4.
     assert_eq!(warm_up(&ctx).unwrap(), vec![8, 4]);
+    let runs = dir.path().join("runs");
     assert!(
         !runs.exists() || fs::read_dir(&runs).unwrap().next().is_none(),
         "the warm-up wrote into the run folder"

@@ -32,49 +32,43 @@ pub fn warm_up<F: Family>(ctx: &Context<F>) -> Result<Vec<usize>> {
     };
     let items = &task.train.items;
     let experiment = &ctx.plan.experiment;
+    // Training LoRA (upstream) runs kernels of its own: the low-rank matmuls and their gradients.
+    let lora_batch =
+        (experiment.needs_modules()).then(|| experiment.upstream.batch.min(items.len()));
     let mut batches = Vec::new();
     if ctx.family.pretrained().is_none()
         && let Some(pretrain) = &experiment.pretrain
     {
         batches.push(pretrain.batch);
     }
-    if experiment.needs_modules() {
-        batches.push(experiment.upstream.batch);
-    }
+    batches.extend(lora_batch);
     batches.push(experiment.transfer.batch);
     let mut batches: Vec<usize> = batches.into_iter().map(|b| b.min(items.len())).collect();
     batches.sort_unstable_by(|a, b| b.cmp(a));
     batches.dedup();
     let set = TrainSet::new(&ctx.family, items, &ctx.device);
-    let mut model = ctx
-        .family
-        .init(task.train.classes.len(), &ctx.device)
-        .trainable(Trainable::All);
-    for &batch in &batches {
+    let train = |model: F::Trained, batch: usize| {
         let schedule = ctx.schedule(STEPS, batch, 1e-4);
-        model =
-            fit::<F, _>(model, &set, schedule, 0, &ProgressBar::hidden()).map_err(|source| {
-                ExperimentError::Train {
-                    context: format!("warm-up on task `{}`", task.name),
-                    source,
-                }
-            })?;
-    }
-    // Training LoRA runs kernels of its own (the low-rank matmuls and their gradients).
-    if experiment.needs_modules() {
-        let lora = ctx
-            .family
-            .init(task.train.classes.len(), &ctx.device)
-            .with_lora(&ctx.plan.lora_config(None, None), &ctx.device)
-            .trainable(Trainable::AdaptersAndHead);
-        let batch = experiment.upstream.batch.min(items.len());
-        let schedule = ctx.schedule(STEPS, batch, 1e-4);
-        fit::<F, _>(lora, &set, schedule, 0, &ProgressBar::hidden()).map_err(|source| {
+        fit::<F, _>(model, &set, schedule, 0, &ProgressBar::hidden()).map_err(|source| {
             ExperimentError::Train {
                 context: format!("warm-up on task `{}`", task.name),
                 source,
             }
-        })?;
+        })
+    };
+    let classes = task.train.classes.len();
+    let mut model = ctx
+        .family
+        .init(classes, &ctx.device)
+        .trainable(Trainable::All);
+    for &batch in &batches {
+        model = train(model, batch)?;
+    }
+    if let Some(batch) = lora_batch {
+        let lora = (ctx.family.init(classes, &ctx.device))
+            .with_lora(&ctx.plan.lora_config(None, None), &ctx.device)
+            .trainable(Trainable::AdaptersAndHead);
+        train(lora, batch)?;
     }
     let eval = experiment.transfer.eval_batch.min(items.len());
     accuracy(&ctx.family, &model.valid(), &items[..eval], eval, ctx.parts);
@@ -82,14 +76,7 @@ pub fn warm_up<F: Family>(ctx: &Context<F>) -> Result<Vec<usize>> {
     eprintln!(
         "warm-up: {STEPS} steps at batch {}{} and one evaluation batch in {:.1}s (kernel compilation, cached for later runs)",
         sizes.join(", "),
-        if experiment.needs_modules() {
-            format!(
-                " (with LoRA at {})",
-                experiment.upstream.batch.min(items.len())
-            )
-        } else {
-            String::new()
-        },
+        lora_batch.map_or(String::new(), |b| format!(" (with LoRA at {b})")),
         started.elapsed().as_secs_f64()
     );
     Ok(batches)
