@@ -57,6 +57,12 @@ launches row="full fine":
     cargo build --release -p loramix-experiment --no-default-features --features wgpu
     bash benches/launches.sh target/release/loramix "{{row}}"
 
+# Kernels compiled over a whole `loramix run`, stage by stage, from cubecl's log (wgpu; on a
+# CPU-only machine through Mesa's lavapipe).
+compiles config="benches/compiles-minilm.toml":
+    cargo build --release -p loramix-experiment --no-default-features --features wgpu
+    bash benches/compiles.sh target/release/loramix {{config}}
+
 # Formatting and lints as CI checks them.
 lint:
     cargo fmt --all --check

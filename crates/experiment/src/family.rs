@@ -156,6 +156,10 @@ impl Text {
     }
 }
 
+/// On GPU backends texts are padded to a multiple of this many tokens: a few input shapes to
+/// compile kernels for instead of one per longest text (see [`WordPieceTokenizer`]).
+const GPU_LENGTH_BUCKET: usize = 16;
+
 impl BertText {
     /// Loads the checkpoint and `tokenizer.json` in `dir`; texts are cut to `model.max_len`
     /// tokens (default 128, or the checkpoint's positions if fewer).
@@ -169,9 +173,12 @@ impl BertText {
                 base.tokens()
             )));
         }
-        let tokenizer =
+        let mut tokenizer =
             WordPieceTokenizer::from_file(&dir.join("tokenizer.json"), max_len, base.pad_token)
                 .map_err(checkpoint_error)?;
+        if loramix_backend::ACCELERATOR {
+            tokenizer = tokenizer.with_pad_to_multiple_of(GPU_LENGTH_BUCKET);
+        }
         Ok(Self { base, tokenizer })
     }
 }
@@ -274,7 +281,8 @@ impl Family for BertText {
         Some(&self.base)
     }
 
-    /// WordPiece ids padded to the longest text of `items` (at most `max_len`).
+    /// WordPiece ids padded to the longest text of `items` (at most `max_len`; on GPU backends
+    /// rounded up to a multiple of [`GPU_LENGTH_BUCKET`]).
     fn input<B: Backend>(&self, items: &[TextItem], device: &B::Device) -> Tensor<B, 2, Int> {
         let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
         self.tokenizer

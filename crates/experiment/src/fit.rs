@@ -2,6 +2,8 @@
 //! training set held as one tensor, a linear head trained on cached features, accuracy, and
 //! the weight search that needs a head.
 
+use std::borrow::Cow;
+
 use burn::module::AutodiffModule;
 use burn::nn::Linear;
 use burn::nn::loss::CrossEntropyLoss;
@@ -260,7 +262,7 @@ where
 }
 
 /// Backbone features `[n, dim]` of `items`, in batches of `batch`, each cut into `parts` run on
-/// their own threads.
+/// their own threads. On GPU backends every batch has `batch` rows (see [`eval_batches`]).
 pub fn features<F: Family>(
     family: &F,
     model: &F::Frozen,
@@ -268,15 +270,64 @@ pub fn features<F: Family>(
     batch: usize,
     parts: usize,
 ) -> Tensor<Inference, 2> {
+    features_in(
+        family,
+        model,
+        eval_batches(items, batch, loramix_backend::ACCELERATOR),
+        parts,
+    )
+}
+
+fn features_in<'a, F: Family>(
+    family: &F,
+    model: &F::Frozen,
+    batches: impl Iterator<Item = EvalBatch<'a, F::Item>>,
+    parts: usize,
+) -> Tensor<Inference, 2> {
     let device = loramix_backend::device();
-    let batches: Vec<_> = items
-        .chunks(batch.max(1))
-        .map(|chunk| {
-            let input = family.input(chunk, &device);
-            forward_in_parts(model, &input, parts, |m, x| m.features(x))
+    let batches: Vec<_> = batches
+        .map(|batch| {
+            let input = family.input(&batch.items, &device);
+            let features = forward_in_parts(model, &input, parts, |m, x| m.features(x));
+            if batch.real < batch.items.len() {
+                features.narrow(0, 0, batch.real)
+            } else {
+                features
+            }
         })
         .collect();
     Tensor::cat(batches, 0)
+}
+
+/// A batch to evaluate and how many of its leading items are real (the rest are padding).
+struct EvalBatch<'a, I: Clone> {
+    items: Cow<'a, [I]>,
+    real: usize,
+}
+
+/// `items` in batches of `batch` (at least 1). With `same_shape`, a batch with fewer items (the
+/// last, or a set smaller than one batch) is filled up to `batch` with copies of its last item:
+/// a GPU backend compiles kernels for every new input shape (seconds from an empty kernel
+/// cache), while padding rows cost next to nothing there. The CPU backend has no kernels to
+/// compile and computes every row, so it takes the batches as they are.
+fn eval_batches<I: Clone>(
+    items: &[I],
+    batch: usize,
+    same_shape: bool,
+) -> impl Iterator<Item = EvalBatch<'_, I>> {
+    let batch = batch.max(1);
+    items.chunks(batch).map(move |chunk| {
+        let real = chunk.len();
+        let items = match (same_shape && real < batch, chunk.last()) {
+            (true, Some(last)) => {
+                let mut padded = chunk.to_vec();
+                padded.resize(batch, last.clone());
+                Cow::Owned(padded)
+            }
+            _ => Cow::Borrowed(chunk),
+        };
+        EvalBatch { items, real }
+    })
 }
 
 /// Fraction of `items` the model classifies correctly.
@@ -530,6 +581,65 @@ mod tests {
             Tensor::from_data(TensorData::new(values, [n, 2]), &device),
             items,
         )
+    }
+
+    #[test]
+    fn same_shape_batches_are_full_and_keep_every_item_once_in_order() {
+        let items: Vec<usize> = (0..7).collect();
+        let shapes = |same_shape| {
+            eval_batches(&items, 3, same_shape)
+                .map(|b| (b.items.to_vec(), b.real))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            shapes(false),
+            [(vec![0, 1, 2], 3), (vec![3, 4, 5], 3), (vec![6], 1)]
+        );
+        assert_eq!(
+            shapes(true),
+            [(vec![0, 1, 2], 3), (vec![3, 4, 5], 3), (vec![6, 6, 6], 1)]
+        );
+        // A set smaller than one batch fills it too.
+        let few = eval_batches(&items[..2], 5, true)
+            .map(|b| (b.items.to_vec(), b.real))
+            .collect::<Vec<_>>();
+        assert_eq!(few, [(vec![0, 1, 1, 1, 1], 2)]);
+    }
+
+    #[test]
+    fn padded_batches_give_the_features_of_the_items_alone() {
+        use crate::family::Vision;
+        use loramix_data::{ImageItem, ImageShape};
+        use loramix_models::VitConfig;
+        let config = VitConfig::new()
+            .with_image_size(8)
+            .with_dim(16)
+            .with_heads(2)
+            .with_depth(1)
+            .with_mlp_dim(32);
+        let family = Vision::own(config, ImageShape::square(1, 8));
+        let device = loramix_backend::device();
+        let model = family.init(3, &device).valid();
+        let items: Vec<ImageItem> = (0..5)
+            .map(|i| ImageItem {
+                pixels: (0..64)
+                    .map(|p| ((p * 7 + i * 13) % 17) as f32 / 17.0)
+                    .collect(),
+                label: i % 3,
+            })
+            .collect();
+        let alone = Tensor::cat(
+            items
+                .iter()
+                .map(|item| model.features(family.input(std::slice::from_ref(item), &device)))
+                .collect(),
+            0,
+        );
+        let padded = features_in(&family, &model, eval_batches(&items, 4, true), 1);
+        assert_eq!(padded.dims(), alone.dims());
+        padded
+            .into_data()
+            .assert_approx_eq::<f32>(&alone.into_data(), burn::tensor::Tolerance::absolute(1e-5));
     }
 
     /// Tests that seed burn's one generator take turns.

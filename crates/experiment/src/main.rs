@@ -3,7 +3,8 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::path::PathBuf;
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
@@ -249,7 +250,7 @@ fn main() -> ExitCode {
     };
     for experiment in &args.experiments {
         if let Err(e) = execute(experiment, stage, &options) {
-            eprintln!("error: {}: {e}", experiment.display());
+            eprintln!("error: {}", error_line(experiment, &e));
             return ExitCode::FAILURE;
         }
     }
@@ -359,4 +360,33 @@ fn predict(job: &PredictJob) -> ExitCode {
             eprintln!("{} predictions{known}", rows.len());
         }),
     )
+}
+
+/// A failed experiment's error, after the experiment's path unless the error begins with it
+/// (errors in the experiment file itself already name it).
+fn error_line(experiment: &Path, error: &impl Display) -> String {
+    let (path, error) = (experiment.display().to_string(), error.to_string());
+    if error.starts_with(&path) {
+        error
+    } else {
+        format!("{path}: {error}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_names_the_experiment_once() {
+        let experiment = Path::new("experiments/quick.toml");
+        assert_eq!(
+            error_line(experiment, &"experiments/quick.toml: missing field `steps`"),
+            "experiments/quick.toml: missing field `steps`"
+        );
+        assert_eq!(
+            error_line(experiment, &"data/x.csv: no such file"),
+            "experiments/quick.toml: data/x.csv: no such file"
+        );
+    }
 }

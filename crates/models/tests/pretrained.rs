@@ -523,17 +523,52 @@ fn tiny_bert_matches_pytorch_ids_and_embeddings() {
             "{text:?}"
         );
     }
-    // All three in one padded batch: each as PyTorch computed it alone.
-    let batch = tokenizer.batch::<Inference, _>(&texts, &device()).unwrap();
-    let pooled = values(&model.features(batch).into_data());
-    for (i, sentence) in sentences.iter().enumerate() {
-        assert_close(
-            &pooled[i * 16..(i + 1) * 16],
-            &floats(&sentence["mean_pooled"]),
-            1e-5,
-            texts[i],
-        );
+    // All three in one padded batch, then padded further to a length bucket (what GPU
+    // backends use; the longest text has 37 tokens): each as PyTorch computed it alone.
+    let bucketed = tokenizer.clone().with_pad_to_multiple_of(16);
+    for (tokenizer, len) in [(tokenizer, 37), (bucketed, 48)] {
+        let batch = tokenizer.batch::<Inference, _>(&texts, &device()).unwrap();
+        assert_eq!(batch.dims(), [texts.len(), len]);
+        let pooled = values(&model.features(batch).into_data());
+        for (i, sentence) in sentences.iter().enumerate() {
+            assert_close(
+                &pooled[i * 16..(i + 1) * 16],
+                &floats(&sentence["mean_pooled"]),
+                1e-5,
+                texts[i],
+            );
+        }
     }
+}
+
+#[test]
+fn length_buckets_round_up_to_the_multiple_and_stop_at_max_len() {
+    let dir = fixture_dir("tiny-bert");
+    let tokenizer = WordPieceTokenizer::from_file(&dir.join("tokenizer.json"), 12, 0)
+        .unwrap()
+        .with_pad_to_multiple_of(8);
+    // The text's own length and the batch's.
+    let lengths = |text: &str| {
+        let batch = tokenizer.batch::<Inference, _>(&[text], &device()).unwrap();
+        let [rows, len] = batch.dims();
+        assert_eq!(rows, 1);
+        let ids = batch.into_data().convert::<i64>().to_vec::<i64>().unwrap();
+        let encoded = tokenizer.encode(text).unwrap();
+        assert_eq!(ids[..encoded.len()], encoded[..], "the text comes first");
+        assert!(
+            ids[encoded.len()..].iter().all(|&id| id == 0),
+            "then padding"
+        );
+        (encoded.len(), len)
+    };
+    // A short text pads to 8; one cut at max_len = 12 stays 12, not 16.
+    let (short, padded) = lengths("hi");
+    assert!(
+        short < 8 && padded == 8,
+        "{short} tokens padded to {padded}"
+    );
+    let long = "the quick brown fox jumps over the lazy dog again and again";
+    assert_eq!(lengths(long), (12, 12));
 }
 
 #[test]
