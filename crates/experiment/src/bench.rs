@@ -245,6 +245,7 @@ fn run_on<B: AutodiffBackend>(
     rows
 }
 
+/// The LoRA of every bench row that has one (ViT and BERT): rank 8 on query and value.
 fn lora_config() -> LoraConfig {
     LoraConfig::new()
         .with_rank(8)
@@ -457,11 +458,8 @@ pub fn run_bert(
     let (first_step_s, runs) = timed(infer, config.batch, config);
     let inference = row(format!("{label} inference"), 0, runs, first_step_s);
     progress(&inference);
-    let lora = LoraConfig::new()
-        .with_rank(8)
-        .with_targets(vec![Target::Query, Target::Value]);
     let model = Bert::<Train>::from_inner(base.clone())
-        .with_lora(&lora, &device)
+        .with_lora(&lora_config(), &device)
         .trainable(Trainable::AdaptersAndHead);
     let train = measure_steps(
         format!("{label} LoRA train step"),

@@ -88,10 +88,10 @@ impl WordPieceTokenizer {
             .map(|t| self.encode(t.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         let longest = encoded.iter().map(Vec::len).max().unwrap_or(0).max(1);
+        // Not below `longest`: texts were truncated to `max_len`.
         let len = longest
             .next_multiple_of(self.pad_to_multiple_of)
-            .min(self.max_len)
-            .max(longest);
+            .min(self.max_len);
         let mut ids = Vec::with_capacity(texts.len() * len);
         for mut row in encoded {
             row.resize(len, self.pad_id);

@@ -70,8 +70,10 @@ pub fn warm_up<F: Family>(ctx: &Context<F>) -> Result<Vec<usize>> {
             .trainable(Trainable::AdaptersAndHead);
         train(lora, batch)?;
     }
-    let eval = experiment.transfer.eval_batch.min(items.len());
-    accuracy(&ctx.family, &model.valid(), &items[..eval], eval, ctx.parts);
+    // At the sweep's evaluation batch size, the one shape GPU backends evaluate at.
+    let eval_batch = experiment.transfer.eval_batch;
+    let eval = &items[..eval_batch.min(items.len())];
+    accuracy(&ctx.family, &model.valid(), eval, eval_batch, ctx.parts);
     let sizes: Vec<String> = batches.iter().map(usize::to_string).collect();
     eprintln!(
         "warm-up: {STEPS} steps at batch {}{} and one evaluation batch in {:.1}s (kernel compilation, cached for later runs)",
