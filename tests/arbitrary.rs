@@ -248,3 +248,170 @@ proptest! {
         let _ = loramix::report::read_similarity(paths);
     }
 }
+
+/// Any float a user could type: ordinary values, zero, negatives, huge, NaN and infinities.
+fn any_f32() -> impl Strategy<Value = f32> {
+    prop_oneof![
+        -2.0f32..2.0,
+        Just(0.0),
+        Just(f32::NAN),
+        Just(f32::INFINITY),
+        Just(-f32::INFINITY),
+        Just(3e38),
+        Just(-1e30),
+        any::<f32>(),
+    ]
+}
+
+fn any_f64() -> impl Strategy<Value = f64> {
+    any_f32().prop_map(f64::from)
+}
+
+/// Sizes a user could type: small, zero, and absurd.
+fn any_size() -> impl Strategy<Value = usize> {
+    prop_oneof![0..40usize, Just(1 << 20), Just(usize::MAX)]
+}
+
+fn options_config() -> ProptestConfig {
+    ProptestConfig {
+        cases: config().cases.min(24),
+        ..config()
+    }
+}
+
+/// `run` on its own thread: the property is an answer (value or error) within a minute, so a
+/// hang fails the test instead of stalling it.
+fn answers<T: Send + 'static>(run: impl FnOnce() -> T + Send + 'static) -> T {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || send.send(run()));
+    receive
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("no answer within a minute (a hang?)")
+}
+
+/// burn's generator is process-wide: compositions take turns.
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Two classes of three texts each, in `dir/train.csv`, and `dir/val.csv`.
+fn text_task(dir: &Path) -> (PathBuf, PathBuf) {
+    let train = dir.join("train.csv");
+    std::fs::write(&train, "text,label\nab,a\ncd,a\nef,a\n12,b\n34,b\n56,b\n").unwrap();
+    let val = dir.join("val.csv");
+    std::fs::write(&val, "text,label\ngh,a\n78,b\n").unwrap();
+    (train, val)
+}
+
+proptest! {
+    #![proptest_config(options_config())]
+
+    #[test]
+    fn compose_options(
+        method in 0..6usize,
+        weights in proptest::option::of(proptest::collection::vec(any_f32(), 0..4)),
+        rank in proptest::option::of(any_size()),
+        (density, lambda, drop) in (any_f32(), any_f32(), any_f32()),
+        (steps, head_steps, batch) in (0..4usize, 0..4usize, any_size()),
+        (lr, head_lr) in (any_f64(), any_f64()),
+        max_len in proptest::option::of(any_size()),
+        seed in any::<u64>(),
+    ) {
+        use loramix::experiment::compose::{ComposeJob, Method, compose};
+        let _turn = one_at_a_time();
+        let dir = tempfile::tempdir().unwrap();
+        let (train, val) = text_task(dir.path());
+        let peft = repo("crates/peft/tests/fixtures");
+        let job = ComposeJob {
+            base: repo("crates/models/tests/fixtures/tiny-bert"),
+            adapters: vec![peft.join("tiny-bert-lora-qv"), peft.join("tiny-bert-lora-patterns")],
+            data: train,
+            val: Some(val),
+            label_column: "label".into(),
+            method: [Method::Uniform, Method::Learned, Method::Search, Method::Ties, Method::Dare, Method::Fixed][method],
+            weights, rank, density, lambda, drop, steps, head_steps, lr, head_lr,
+            batch: batch.min(1 << 20),
+            input: loramix::experiment::user::InputArgs {
+                text_column: "text".into(),
+                max_len,
+                image_size: None,
+            },
+            seed,
+            out: dir.path().join("out"),
+            parts: 1,
+        };
+        let out = job.out.clone();
+        let result = answers(move || compose(&job).map(|_| ()).map_err(|e| e.to_string()));
+        match result {
+            Ok(()) => prop_assert!(out.join("compose.json").exists()),
+            Err(e) => {
+                prop_assert!(!e.is_empty());
+                prop_assert!(!out.exists(), "a failed compose wrote {}: {e}", out.display());
+            }
+        }
+    }
+
+    #[test]
+    fn predict_and_export_options(
+        batch in any_size(),
+        max_len in proptest::option::of(any_size()),
+        image_size in proptest::option::of(any_size()),
+        label_column in proptest::option::of("[a-z]{0,6}"),
+        dinov2 in any::<bool>(),
+    ) {
+        use loramix::experiment::compose::{ComposeJob, Method, compose};
+        use loramix::experiment::predict::{PredictJob, predict};
+        let _turn = one_at_a_time();
+        let dir = tempfile::tempdir().unwrap();
+        let (train, val) = text_task(dir.path());
+        let base = repo("crates/models/tests/fixtures/tiny-bert");
+        let input = loramix::experiment::user::InputArgs {
+            text_column: "text".into(),
+            max_len: Some(8),
+            image_size: None,
+        };
+        let composed = dir.path().join("composed");
+        compose(&ComposeJob {
+            base: base.clone(),
+            adapters: vec![repo("crates/peft/tests/fixtures/tiny-bert-lora-qv")],
+            data: train,
+            val: Some(val.clone()),
+            label_column: "label".into(),
+            method: Method::Uniform,
+            weights: None, rank: None, density: 0.5, lambda: 1.0, drop: 0.5,
+            steps: 1, head_steps: 2, lr: 0.05, head_lr: 0.05, batch: 4,
+            input: input.clone(),
+            seed: 0,
+            out: composed.clone(),
+            parts: 1,
+        }).unwrap();
+        let job = PredictJob {
+            base: base.clone(),
+            adapter: composed.clone(),
+            data: val,
+            label_column,
+            input: loramix::experiment::user::InputArgs { max_len, image_size, ..input },
+            batch: batch.min(1 << 20),
+            out: dir.path().join("p.csv"),
+            parts: 1,
+        };
+        let csv = job.out.clone();
+        let predicted = answers(move || predict(&job).map(|_| ()).map_err(|e| e.to_string()));
+        prop_assert!(predicted.is_ok() || !csv.exists(), "a failed predict wrote its output");
+        // export-peft of a loramix adapter, onto its base or onto another family's.
+        let own = dir.path().join("own");
+        loramix::peft::read(&composed, &BERT, "f").unwrap().save(&own).unwrap();
+        let onto = if dinov2 { repo("crates/models/tests/fixtures/tiny-dinov2") } else { base };
+        let out = dir.path().join("peft");
+        let written = answers(move || {
+            loramix::experiment::pretrained::export_peft(&own, &onto, image_size, &out)
+                .map_err(|e| e.to_string())
+        });
+        if dinov2 {
+            prop_assert!(written.is_err(), "a BERT adapter was exported for DINOv2");
+        } else if image_size.is_none() {
+            prop_assert!(written.is_ok(), "{written:?}");
+        }
+    }
+}

@@ -89,10 +89,12 @@ def pooled(model, ids):
     return out.last_hidden_state[0].mean(0)
 
 
-def load_checked(base_dir, adapter_dir, problems):
-    """Steps 1-3: PeftModel.from_pretrained with every key accounted for; appends to problems."""
+def load_checked(base_dir, adapter_dir, problems, base=None):
+    """Steps 1-3: PeftModel.from_pretrained with every key accounted for; appends to problems.
+    `base` is the model to load onto (default: the BertModel in base_dir)."""
     # 1. load through the public API, recording warnings
-    base = load_base(base_dir)
+    if base is None:
+        base = load_base(base_dir)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model = PeftModel.from_pretrained(base, adapter_dir)

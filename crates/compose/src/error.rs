@@ -12,6 +12,15 @@ pub enum ComposeError {
     Adapter(#[from] AdapterError),
     #[error("the model carries no low-rank update to {action}")]
     NothingComposed { action: &'static str },
+    /// A layer's update holds NaN or infinity (weights so large that products overflow, a
+    /// non-finite scale): refused before any decomposition, which would never converge on it.
+    #[error("layer `{layer}`: the composed update is not finite ({detail})")]
+    NotFinite { layer: String, detail: String },
+    /// The SVD of a layer's update did not converge within its iteration cap.
+    #[error("layer `{layer}`: the SVD did not converge in {iterations} iterations")]
+    SvdDiverged { layer: String, iterations: usize },
+    #[error("rank {rank} is out of range: 1 to {most} (the widest layer's smaller side)")]
+    RankOutOfRange { rank: usize, most: usize },
     #[error("{name} must be in {range}, got {value}")]
     OutOfRange {
         name: &'static str,

@@ -50,13 +50,17 @@ pub fn export_exact<B: Backend, H: AdapterHost<B>>(
             continue;
         };
         let rank = left.dims()[1];
+        let (a, b) = (values(left.transpose()), values(right.transpose()));
+        if let Some(bad) = a.iter().chain(&b).find(|v| !v.is_finite()) {
+            return Err(not_finite(&name, *bad as f64));
+        }
         layers.push(ExportLayer {
             name,
             d_in: layer.d_in(),
             d_out: layer.d_out(),
             rank,
-            a: values(left.transpose()),
-            b: values(right.transpose()),
+            a,
+            b,
             error: 0.0,
         });
     }
@@ -75,13 +79,17 @@ pub fn compress<B: Backend, H: AdapterHost<B>>(
     task: &str,
     record: CompositionRecord,
 ) -> Result<Compressed> {
-    check_rank(rank)?;
+    check_rank(host, rank)?;
     let mut layers = Vec::new();
     for (name, layer) in host.adaptable_layers() {
         let Some((left, right)) = layer.update_factors() else {
             continue;
         };
-        let (a, b, error) = truncate_factors(&to_matrix(left), &to_matrix(right), rank);
+        let (left, right) = (
+            finite(&name, to_matrix(left))?,
+            finite(&name, to_matrix(right))?,
+        );
+        let (a, b, error) = truncate_factors(&name, &left, &right, rank)?;
         layers.push(export_layer(name, a, b, error));
     }
     build(host, layers, task, record)
@@ -97,25 +105,49 @@ pub fn compress_dense<B: Backend, H: AdapterHost<B>>(
     task: &str,
     record: CompositionRecord,
 ) -> Result<Compressed> {
-    check_rank(rank)?;
+    check_rank(host, rank)?;
     let mut layers = Vec::new();
     for ((name, _), delta) in host.adaptable_layers().into_iter().zip(deltas) {
         let Some(delta) = delta else { continue };
-        let (a, b, error) = truncate_dense(to_matrix(delta), rank);
+        let delta = finite(&name, to_matrix(delta))?;
+        let (a, b, error) = truncate_dense(&name, delta, rank)?;
         layers.push(export_layer(name, a, b, error));
     }
     build(host, layers, task, record)
 }
 
-fn check_rank(rank: usize) -> Result<()> {
-    if rank == 0 {
-        return Err(ComposeError::OutOfRange {
-            name: "rank",
-            range: "1 or more",
-            value: 0.0,
-        });
+/// Refuses a rank of 0 or above the widest layer's `min(d_in, d_out)`: no layer's update has a
+/// higher rank, and the zero-padded factors of a larger one would only cost memory.
+fn check_rank<B: Backend, H: AdapterHost<B>>(host: &H, rank: usize) -> Result<()> {
+    let most = max_rank(host);
+    if rank == 0 || rank > most {
+        return Err(ComposeError::RankOutOfRange { rank, most });
     }
     Ok(())
+}
+
+/// The highest rank any adaptable layer of `host` can have: its largest `min(d_in, d_out)`.
+pub fn max_rank<B: Backend, H: AdapterHost<B>>(host: &H) -> usize {
+    host.adaptable_layers()
+        .iter()
+        .map(|(_, l)| l.d_in().min(l.d_out()))
+        .max()
+        .unwrap_or(0)
+}
+
+fn not_finite(layer: &str, value: f64) -> ComposeError {
+    ComposeError::NotFinite {
+        layer: layer.to_string(),
+        detail: format!("an entry is {value}"),
+    }
+}
+
+/// `matrix`, if every entry is finite.
+fn finite(layer: &str, matrix: DMatrix<f64>) -> Result<DMatrix<f64>> {
+    match matrix.iter().find(|v| !v.is_finite()) {
+        Some(&bad) => Err(not_finite(layer, bad)),
+        None => Ok(matrix),
+    }
 }
 
 /// A layer from factors `a: [d_in, rank]`, `b: [rank, d_out]` in this crate's layout.
@@ -194,26 +226,43 @@ fn build<B: Backend, H: AdapterHost<B>>(
 /// Best rank-`rank` factors `(A: [d_in, rank], B: [rank, d_out])` of `left * right`, zero-padded
 /// when the product has lower rank, and the relative error of the truncation.
 fn truncate_factors(
+    layer: &str,
     left: &DMatrix<f64>,
     right: &DMatrix<f64>,
     rank: usize,
-) -> (DMatrix<f64>, DMatrix<f64>, f64) {
+) -> Result<(DMatrix<f64>, DMatrix<f64>, f64)> {
     let left_qr = left.clone().qr();
     let right_qr = right.transpose().qr();
-    let core = left_qr.r() * right_qr.r().transpose();
-    let (u, sigma, v) = svd(core);
-    truncated(&(left_qr.q() * u), &sigma, &(right_qr.q() * v), rank)
+    let core = finite(layer, left_qr.r() * right_qr.r().transpose())?;
+    let (u, sigma, v) = svd(layer, core)?;
+    Ok(truncated(
+        &(left_qr.q() * u),
+        &sigma,
+        &(right_qr.q() * v),
+        rank,
+    ))
 }
 
 /// The same for a dense `[d_in, d_out]` update.
-fn truncate_dense(delta: DMatrix<f64>, rank: usize) -> (DMatrix<f64>, DMatrix<f64>, f64) {
-    let (u, sigma, v) = svd(delta);
-    truncated(&u, &sigma, &v, rank)
+fn truncate_dense(
+    layer: &str,
+    delta: DMatrix<f64>,
+    rank: usize,
+) -> Result<(DMatrix<f64>, DMatrix<f64>, f64)> {
+    let (u, sigma, v) = svd(layer, delta)?;
+    Ok(truncated(&u, &sigma, &v, rank))
 }
 
-/// `m = u diag(sigma) v^T` with `sigma` sorted in decreasing order.
-fn svd(m: DMatrix<f64>) -> (DMatrix<f64>, Vec<f64>, DMatrix<f64>) {
-    let svd = m.svd(true, true);
+/// `m = u diag(sigma) v^T` with `sigma` sorted in decreasing order. nalgebra's plain `svd` has
+/// no iteration cap (it spins forever on input it cannot converge on); this one has.
+fn svd(layer: &str, m: DMatrix<f64>) -> Result<(DMatrix<f64>, Vec<f64>, DMatrix<f64>)> {
+    let iterations = 10_000.max(100 * m.nrows().max(m.ncols()));
+    let svd = m
+        .try_svd(true, true, f64::EPSILON, iterations)
+        .ok_or_else(|| ComposeError::SvdDiverged {
+            layer: layer.to_string(),
+            iterations,
+        })?;
     let (u, v_t) = (svd.u.expect("requested"), svd.v_t.expect("requested"));
     let mut order: Vec<usize> = (0..svd.singular_values.len()).collect();
     order.sort_by(|&i, &j| svd.singular_values[j].total_cmp(&svd.singular_values[i]));
@@ -225,7 +274,7 @@ fn svd(m: DMatrix<f64>) -> (DMatrix<f64>, Vec<f64>, DMatrix<f64>) {
             .collect::<Vec<_>>(),
     );
     let sigma = order.iter().map(|&i| svd.singular_values[i]).collect();
-    (u, sigma, v)
+    Ok((u, sigma, v))
 }
 
 /// Rank-`rank` factors `(u_r sqrt(s_r), sqrt(s_r) v_r^T)` and the relative error of dropping the

@@ -22,7 +22,7 @@ mod search;
 mod stack;
 
 pub use error::ComposeError;
-pub use export::{Compressed, compress, compress_dense, export_exact};
+pub use export::{Compressed, compress, compress_dense, export_exact, max_rank};
 pub use learned::{LearnedComposition, LearnedConfig, Normalisation, Penalty, Sharing};
 pub use merge::{DenseMerge, add_to_base, merge_into_base, merged_deltas};
 pub use search::{SearchConfig, SearchResult, search_weights};

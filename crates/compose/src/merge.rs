@@ -27,19 +27,36 @@ pub enum DenseMerge {
 
 impl DenseMerge {
     fn check(&self, modules: usize) -> Result<()> {
+        let finite = |name, value: f32| {
+            if value.is_finite() {
+                Ok(())
+            } else {
+                Err(ComposeError::OutOfRange {
+                    name,
+                    range: "the finite numbers",
+                    value: value.into(),
+                })
+            }
+        };
         let (name, value, range, ok) = match self {
-            DenseMerge::Ties { density, .. } => (
-                "TIES density",
-                *density,
-                "(0, 1]",
-                *density > 0.0 && *density <= 1.0,
-            ),
+            DenseMerge::Ties { density, lambda } => {
+                finite("TIES lambda", *lambda)?;
+                (
+                    "TIES density",
+                    *density,
+                    "(0, 1]",
+                    *density > 0.0 && *density <= 1.0,
+                )
+            }
             DenseMerge::Dare { drop, weights, .. } => {
                 if weights.len() != modules {
                     return Err(ComposeError::WeightCount {
                         given: weights.len(),
                         modules,
                     });
+                }
+                for &w in weights {
+                    finite("DARE weight", w)?;
                 }
                 ("DARE drop rate", *drop, "[0, 1)", (0.0..1.0).contains(drop))
             }
@@ -170,10 +187,15 @@ pub fn merged_deltas<B: Backend, H: AdapterHost<B>>(
         .iter()
         .map(|(_, l)| [l.d_in(), l.d_out()])
         .collect();
-    let merged = (0..shapes.len())
+    let names: Vec<String> = host
+        .adaptable_layers()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    (0..shapes.len())
         .map(|layer| {
             if !placements.iter().any(|p| p.contains(&layer)) {
-                return None;
+                return Ok(None);
             }
             let [d_in, d_out] = shapes[layer];
             // Dense delta of every module for this layer (zeros where it adapts nothing).
@@ -193,11 +215,19 @@ pub fn merged_deltas<B: Backend, H: AdapterHost<B>>(
                 )
                 .collect();
             let merged = merge.merge(&deltas, layer);
-            Some(Tensor::<B, 2>::from_data(
+            // Finite weights can still overflow f32 once they multiply a delta.
+            if let Some(bad) = merged.iter().find(|v| !v.is_finite()) {
+                return Err(ComposeError::NotFinite {
+                    layer: names[layer].clone(),
+                    detail: format!(
+                        "an entry of the merge is {bad}: the weights or lambda are too large"
+                    ),
+                });
+            }
+            Ok(Some(Tensor::<B, 2>::from_data(
                 TensorData::new(merged, shapes[layer]),
                 device,
-            ))
+            )))
         })
-        .collect();
-    Ok(merged)
+        .collect()
 }

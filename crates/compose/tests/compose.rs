@@ -817,3 +817,52 @@ fn weight_search_on_a_real_model_composition() {
     );
     assert_eq!(result.evaluations, 24);
 }
+
+#[test]
+fn non_finite_or_overflowing_compositions_are_refused_before_any_svd() {
+    let device = loramix_backend::device();
+    let base = base::<Inference>();
+    let adapters = modules(&base, &[2, 2]);
+    // Finite weights whose products overflow f32: export and compression stop with the layer.
+    let huge = [3e38, 3e38];
+    let model = composed(&base, &adapters, &huge);
+    for result in [
+        compress(&model, 2, "huge", record(&adapters, &huge)),
+        export_exact(&model, "huge", record(&adapters, &huge)),
+    ] {
+        let err = result.unwrap_err();
+        assert!(
+            matches!(&err, ComposeError::NotFinite { layer, .. } if layer.starts_with("encoder.blocks.")),
+            "{err}"
+        );
+    }
+    // DARE's rescale 1 / (1 - drop) doubles them past f32's largest value.
+    let dare = DenseMerge::Dare {
+        drop: 0.5,
+        weights: huge.to_vec(),
+        seed: 0,
+    };
+    let err = merged_deltas(&base, &adapters, &dare, &device).unwrap_err();
+    assert!(matches!(err, ComposeError::NotFinite { .. }), "{err}");
+    for lambda in [f32::NAN, f32::INFINITY] {
+        let ties = DenseMerge::Ties {
+            density: 0.5,
+            lambda,
+        };
+        let err = merged_deltas(&base, &adapters, &ties, &device).unwrap_err();
+        assert!(err.to_string().contains("TIES lambda"), "{err}");
+    }
+    // A NaN dense delta handed straight to the SVD.
+    let layers = base.adaptable_layers().len();
+    let mut deltas: Vec<Option<Tensor<Inference, 2>>> = vec![None; layers];
+    deltas[0] = Some(Tensor::full([32, 32], f32::NAN, &device));
+    let err = compress_dense(&base, deltas, 2, "nan", record(&[], &[])).unwrap_err();
+    assert!(matches!(err, ComposeError::NotFinite { .. }), "{err}");
+    // A rank above every layer's smaller side would only pad with zeros.
+    let fine = composed(&base, &adapters, &[0.5, 0.5]);
+    let err = compress(&fine, 33, "wide", record(&adapters, &[0.5, 0.5])).unwrap_err();
+    assert!(
+        matches!(err, ComposeError::RankOutOfRange { rank: 33, most: 32 }),
+        "{err}"
+    );
+}

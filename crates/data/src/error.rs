@@ -67,12 +67,20 @@ pub enum DataError {
 
 pub type Result<T, E = DataError> = std::result::Result<T, E>;
 
-/// Reads a whole file, naming it in the error.
+/// Reads a whole file, naming it in the error. Only regular files are read: a FIFO would
+/// block forever and a device such as `/dev/zero` never ends.
 pub(crate) fn read(path: &std::path::Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|source| DataError::Io {
+    let io = |source| DataError::Io {
         path: path.to_path_buf(),
         source,
-    })
+    };
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
+        return Err(invalid(
+            path,
+            "not a regular file (a folder, FIFO or device); give a data file",
+        ));
+    }
+    std::fs::read(path).map_err(io)
 }
 
 /// The most bytes a gzip file may inflate to, unless `LORAMIX_MAX_DECOMPRESSED_BYTES` says

@@ -326,3 +326,55 @@ fn image_splits_refuse_stray_folders_and_classes_train_lacks() {
         "{err}"
     );
 }
+
+#[test]
+fn a_class_folder_without_images_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    png(&dir.path().join("cat"), "a", 1);
+    std::fs::create_dir(dir.path().join("dog")).unwrap();
+    std::fs::write(dir.path().join("dog/notes.txt"), "no image here").unwrap();
+    let err = load_image_folder(dir.path(), MNIST)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&dir.path().join("dog").display().to_string())
+            && err.contains("no PNG or JPEG image"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_image_larger_than_the_decoded_limit_is_shrunk_by_area_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let side = loramix_data::image::MAX_DECODED_SIDE * 2 + 6;
+    // One-pixel stripes: shrunk by area they average to grey; sampled directly at 4x4, each
+    // output pixel would mix two neighbours by a fraction of 0.25 or 0.75.
+    let img = image::GrayImage::from_fn(side, side, |x, _| image::Luma([(x % 2 * 255) as u8]));
+    img.save(dir.path().join("big.png")).unwrap();
+    let pixels =
+        loramix_data::image::read_image(&dir.path().join("big.png"), ImageShape::square(1, 4))
+            .unwrap();
+    assert!(pixels.iter().all(|p| (p - 0.5).abs() < 0.05), "{pixels:?}");
+}
+
+#[test]
+fn held_out_splits_skip_a_class_folder_without_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    png(&root.join("train/ant"), "a", 10);
+    png(&root.join("train/zebra"), "z", 20);
+    png(&root.join("val/zebra"), "v", 30);
+    std::fs::create_dir_all(root.join("val/ant")).unwrap();
+    let splits = load_image_splits(root, ImageShape::square(1, 2)).unwrap();
+    let val = splits.val.unwrap();
+    assert_eq!(val.items.len(), 1);
+    assert_eq!((value(&val.items[0].pixels), val.items[0].label), (30, 1));
+    std::fs::create_dir_all(root.join("train/empty")).unwrap();
+    let err = load_image_splits(root, ImageShape::square(1, 2))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("train/empty") && err.contains("no PNG or JPEG image"),
+        "{err}"
+    );
+}

@@ -229,3 +229,30 @@ fn csv_split_errors_name_the_file() {
         .to_string();
     assert!(err.contains("testing.csv: beside train.csv"), "{err}");
 }
+
+#[test]
+fn a_fifo_or_device_is_refused_instead_of_read_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    for path in [fifo, "/dev/zero".into()] {
+        let (send, receive) = std::sync::mpsc::channel();
+        let read = path.clone();
+        std::thread::spawn(move || {
+            let result = loramix_data::text::load_csv_text(&read, "text", "label");
+            let _ = send.send(result.map(|_| ()).map_err(|e| e.to_string()));
+        });
+        let err = receive
+            .recv_timeout(std::time::Duration::from_secs(20))
+            .expect("refused at once, not read forever")
+            .unwrap_err();
+        assert!(
+            err.contains(&path.display().to_string()) && err.contains("not a regular file"),
+            "{err}"
+        );
+    }
+}

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use burn::module::AutodiffModule;
 use burn::nn::Linear;
+use burn::tensor::ElementConversion;
 use burn::tensor::backend::Backend;
 use indicatif::ProgressBar;
 use loramix_backend::{Inference, Train};
@@ -16,7 +17,7 @@ use loramix_compose::{
     Compressed, DenseMerge, LearnedComposition, LearnedConfig, SearchConfig, add_to_base, attach,
     compress, compress_dense, export_exact, merged_deltas, uniform_weights,
 };
-use loramix_data::{ImageItem, Labelled, TextItem};
+use loramix_data::{ImageItem, Labelled, SuiteItem, TextItem};
 use loramix_lora::{Adapter, AdapterHost, CompositionRecord, ParentModule};
 use loramix_models::hf::HfBlockNames;
 use loramix_models::{Classifier, Trainable};
@@ -25,8 +26,8 @@ use serde::Serialize;
 use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
 use crate::fit::{Schedule, TrainSet, features, fit, fit_head, head_accuracy};
-use crate::progress;
 use crate::user::{self, InputArgs, UserBase};
+use crate::{output, progress};
 
 /// How the adapters are composed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -138,9 +139,19 @@ pub struct ComposeReport {
     pub seconds: f64,
 }
 
+/// The files `compose` writes in `--out` (what a rerun may replace).
+pub const OUTPUT_FILES: [&str; 5] = [
+    loramix_peft::CONFIG_FILE,
+    loramix_peft::TENSORS_FILE,
+    loramix_peft::MANIFEST_FILE,
+    user::HEAD_FILE,
+    "compose.json",
+];
+
 /// Runs the job and writes its outputs to `job.out`.
 pub fn compose(job: &ComposeJob) -> Result<ComposeReport> {
     check_job(job)?;
+    note_repeated_adapters(&job.adapters);
     let names = user::HfFamily::of(&job.base)?.names();
     eprintln!("loading the base model in {}", job.base.display());
     match UserBase::open(&job.base, job.input.max_len, job.input.image_size)? {
@@ -185,6 +196,12 @@ fn check_job(job: &ComposeJob) -> Result<()> {
     if job.rank == Some(0) {
         return bad("--rank must be at least 1".into());
     }
+    if !job.lambda.is_finite() {
+        return bad(format!(
+            "--lambda must be a finite number, not {}",
+            job.lambda
+        ));
+    }
     if !(job.density > 0.0 && job.density <= 1.0) {
         return bad(format!("--density must be in (0, 1], not {}", job.density));
     }
@@ -199,7 +216,28 @@ fn check_job(job: &ComposeJob) -> Result<()> {
     if job.steps == 0 || job.head_steps == 0 || job.batch == 0 {
         return bad("--steps, --head-steps and --batch must be at least 1".into());
     }
-    Ok(())
+    let mut inputs: Vec<&Path> = job.adapters.iter().map(PathBuf::as_path).collect();
+    inputs.extend([job.base.as_path(), job.data.as_path()]);
+    inputs.extend(job.val.as_deref());
+    output::check(&job.out, COMPOSE_OUTPUT, &inputs)
+}
+
+const COMPOSE_OUTPUT: output::Kind = output::Kind::Folder {
+    ours: &OUTPUT_FILES,
+};
+
+/// Says so when one adapter folder is given twice: it is composed twice (twice the weight in a
+/// uniform average), which is rarely meant.
+fn note_repeated_adapters(adapters: &[PathBuf]) {
+    let mut seen = std::collections::BTreeSet::new();
+    for dir in adapters {
+        if !seen.insert(user::absolute(dir)) {
+            eprintln!(
+                "note: {} is given more than once; each copy counts as one more adapter",
+                dir.display()
+            );
+        }
+    }
 }
 
 /// Training and (optional) validation items with the training classes.
@@ -210,11 +248,21 @@ struct Splits<I> {
 }
 
 fn text_splits(job: &ComposeJob) -> Result<Splits<TextItem>> {
-    let load = |p: &Path| {
-        loramix_data::text::load_csv_splits(p, &job.input.text_column, &job.label_column)
-    };
-    let given = load(&job.data)?;
-    splits(given, job, |p| Ok(load(p)?.train))
+    let given =
+        loramix_data::text::load_csv_splits(&job.data, &job.input.text_column, &job.label_column)?;
+    splits(given, job, |p| {
+        if p.is_dir() {
+            return Err(ExperimentError::Invalid(format!(
+                "--val {}: a folder; --val takes one CSV file (a folder with train.csv and val.csv goes to --data)",
+                p.display()
+            )));
+        }
+        Ok(loramix_data::text::load_csv_text(
+            p,
+            &job.input.text_column,
+            &job.label_column,
+        )?)
+    })
 }
 
 fn image_splits(job: &ComposeJob, shape: loramix_data::ImageShape) -> Result<Splits<ImageItem>> {
@@ -224,7 +272,7 @@ fn image_splits(job: &ComposeJob, shape: loramix_data::ImageShape) -> Result<Spl
     })
 }
 
-fn splits<I: Labelled>(
+fn splits<I: Labelled + SuiteItem>(
     given: loramix_data::GivenSplits<I>,
     job: &ComposeJob,
     load_val: impl Fn(&Path) -> Result<loramix_data::LabelledDataset<I>>,
@@ -237,7 +285,7 @@ fn splits<I: Labelled>(
             classes.len()
         )));
     }
-    let val = match (&job.val, given.val) {
+    let (val, val_origin) = match (&job.val, given.val) {
         (Some(path), Some(_)) => {
             return Err(ExperimentError::Invalid(format!(
                 "{} holds validation data and --val {} was given too: give one",
@@ -245,14 +293,51 @@ fn splits<I: Labelled>(
                 path.display()
             )));
         }
-        (Some(path), None) => Some(user::relabel(load_val(path)?, &classes, path)?),
-        (None, val) => val.map(|v| v.items),
+        (Some(path), None) => (
+            Some(user::relabel(load_val(path)?, &classes, path)?),
+            path.display().to_string(),
+        ),
+        (None, val) => (
+            val.map(|v| v.items),
+            format!("the validation split of {}", job.data.display()),
+        ),
     };
+    if let Some(val) = &val {
+        check_validation(val, &given.train.items, &val_origin)?;
+    }
     Ok(Splits {
         classes,
         train: given.train.items,
         val,
     })
+}
+
+/// Refuses validation data that cannot tell candidates apart honestly: none at all, or every
+/// example a copy of a training example (the table would call training accuracy validation).
+/// Some copies are allowed with a note.
+fn check_validation<I: SuiteItem>(val: &[I], train: &[I], origin: &str) -> Result<()> {
+    if val.is_empty() {
+        return Err(ExperimentError::Invalid(format!(
+            "{origin}: no validation examples; give some, or none at all (scores are then on the training examples)"
+        )));
+    }
+    let seen: std::collections::HashSet<u64> = train.iter().map(SuiteItem::content_key).collect();
+    let copies = val
+        .iter()
+        .filter(|v| seen.contains(&v.content_key()))
+        .count();
+    if copies == val.len() {
+        return Err(ExperimentError::Invalid(format!(
+            "{origin}: every validation example is also a training example; validation must be held out"
+        )));
+    }
+    if copies > 0 {
+        eprintln!(
+            "note: {copies} of {} validation examples in {origin} are also training examples; their scores are optimistic",
+            val.len()
+        );
+    }
+    Ok(())
 }
 
 /// What every candidate is fitted and scored with.
@@ -277,6 +362,13 @@ impl<F: Family> Scorer<'_, F> {
         <Train as Backend>::seed(&loramix_backend::device(), self.seed);
         let (family, parts) = (self.family, self.schedule.parts);
         let train = features(family, backbone, &self.splits.train, self.batch, parts);
+        // An update that overwhelms the base overflows in the forward pass, not in the weights.
+        let non_finite: i64 = (train.clone().is_finite().bool_not().int().sum())
+            .into_scalar()
+            .elem();
+        if non_finite > 0 {
+            return Err(ExperimentError::NonFiniteFeatures);
+        }
         fit_head(
             train,
             &self.splits.train,
@@ -329,6 +421,14 @@ fn run<F: Family>(
         .expect("a user base is pretrained")
         .clone();
     let adapters = load_adapters(&base, names, job)?;
+    if let Some(rank) = job.rank {
+        let most = loramix_compose::max_rank(&base);
+        if rank > most {
+            return Err(ExperimentError::Invalid(format!(
+                "--rank {rank} is above {most}, the smaller side of this base's widest adapted layer (no update has a higher rank)"
+            )));
+        }
+    }
     let n_val = splits.val.as_ref().map_or(0, Vec::len);
     eprintln!(
         "{} adapters, {} classes, {} training examples, {}",
@@ -358,7 +458,18 @@ fn run<F: Family>(
     let bar = progress::bar(adapters.len() + 2, "compose");
     let mut scores = baseline_scores(&scorer, &base, &adapters, &bar)?;
     bar.set_message(format!("{:?}", job.method).to_lowercase());
-    let composed = compose_with(&scorer, &base, &adapters, job)?;
+    let composed = compose_with(&scorer, &base, &adapters, job).map_err(|e| match e {
+        ExperimentError::Compose(c @ loramix_compose::ComposeError::NotFinite { .. }) => {
+            ExperimentError::Invalid(format!(
+                "{c}: the module weights (--weights, --lambda) are too large for 32-bit floats"
+            ))
+        }
+        ExperimentError::NonFiniteFeatures => ExperimentError::Invalid(format!(
+            "{} composition: {e}: its update overwhelms the base (module weights or --lambda too large?)",
+            method_name(job)
+        )),
+        other => other,
+    })?;
     bar.inc(1);
     bar.finish_and_clear();
     let exported = score_composed(&scorer, &base, &composed, job, &mut scores)?;
@@ -438,18 +549,34 @@ fn baseline_scores<F: Family>(
 ) -> Result<Vec<Score>> {
     let device = loramix_backend::device();
     bar.set_message("head only");
+    let head_only = scorer.fit_and_score(base).map_err(|e| match e {
+        ExperimentError::NonFiniteFeatures => ExperimentError::Invalid(format!(
+            "the base alone: {e}: check the base's weights and config.json"
+        )),
+        other => other,
+    })?;
     let mut scores = vec![Score {
         candidate: "head only (base)".into(),
-        accuracy: scorer.fit_and_score(base)?,
+        accuracy: head_only,
     }];
     bar.inc(1);
     for adapter in adapters {
-        bar.set_message(adapter.manifest.task.clone());
+        let task = user::printable(&adapter.manifest.task);
+        bar.set_message(task.clone());
         let mut model = base.clone();
         attach(&mut model, std::slice::from_ref(adapter), &[1.0], &device)?;
+        let accuracy = scorer
+            .fit_and_score(&model.fold_lora())
+            .map_err(|e| match e {
+                ExperimentError::NonFiniteFeatures => ExperimentError::Invalid(format!(
+                    "{} alone: {e}: its update overwhelms the base",
+                    adapter.origin()
+                )),
+                other => other,
+            })?;
         scores.push(Score {
-            candidate: format!("{} alone", adapter.manifest.task),
-            accuracy: scorer.fit_and_score(&model.fold_lora())?,
+            candidate: format!("{task} alone"),
+            accuracy,
         });
         bar.inc(1);
     }
@@ -705,12 +832,16 @@ fn write<F: Family>(
         ),
     ]);
     let base_name = report.base.display().to_string();
-    loramix_peft::write(&adapter, &job.out, names, &base_name)
+    let staged = output::Staged::begin(&job.out, COMPOSE_OUTPUT, &[])?;
+    let dir = staged.path();
+    loramix_peft::write(&adapter, dir, names, &base_name)
         .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
-    user::write_head(&job.out, &composed.head, &report.classes)?;
-    let path = job.out.join("compose.json");
+    let origin = user::HeadOrigin::of(&adapter, dir)?;
+    user::write_head(dir, &composed.head, &report.classes, &origin)?;
+    let path = dir.join("compose.json");
     let text = serde_json::to_string_pretty(report).expect("report serialises");
-    std::fs::write(&path, text).map_err(io(&path))
+    std::fs::write(&path, text).map_err(io(&path))?;
+    staged.commit()
 }
 
 /// The score table `compose` prints.

@@ -148,10 +148,7 @@ pub struct SimilaritySpec {
 impl Experiment {
     /// Reads and checks an experiment file; relative paths in it are taken from its folder.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| ExperimentError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })?;
+        let text = crate::error::read_text(path)?;
         let mut experiment: Experiment =
             toml::from_str(&text).map_err(|e| ExperimentError::Config {
                 path: path.to_path_buf(),
@@ -183,7 +180,7 @@ impl Experiment {
     fn check_shape(&self) -> std::result::Result<(), String> {
         if !loramix_data::is_folder_name(&self.name) {
             return Err(format!(
-                "name {:?} must be non-empty letters, digits, `-`, `_` or `.`, not `.` or `..` (it names a folder)",
+                "name {:?} must be 1 to 100 letters, digits, `-`, `_` or `.`, not `.` or `..` (it names a folder)",
                 self.name
             ));
         }
@@ -204,6 +201,15 @@ impl Experiment {
         if self.similarity.enabled && (self.similarity.steps == 0 || self.similarity.examples == 0)
         {
             return Err("similarity.steps and similarity.examples must be at least 1".into());
+        }
+        let rates = [
+            ("pretrain.lr", self.pretrain.as_ref().map_or(1.0, |p| p.lr)),
+            ("upstream.lr", self.upstream.lr),
+        ];
+        for (what, lr) in rates {
+            if !(lr.is_finite() && lr > 0.0) {
+                return Err(format!("{what} must be a positive number, not {lr}"));
+            }
         }
         if !(self.upstream.alpha.is_finite() && self.upstream.alpha > 0.0) {
             return Err(format!(

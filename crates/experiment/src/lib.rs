@@ -13,6 +13,7 @@ pub mod error;
 pub mod family;
 pub mod fit;
 pub mod method;
+pub mod output;
 pub mod plan;
 pub mod predict;
 pub mod pretrained;

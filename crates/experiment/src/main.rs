@@ -107,6 +107,9 @@ enum Command {
         /// The base checkpoint it was trained on (a BertModel or Dinov2Model directory).
         #[arg(long)]
         base: PathBuf,
+        /// DINOv2: the image side the adapter was trained at (default as compose's).
+        #[arg(long)]
+        image_size: Option<usize>,
         /// The PEFT adapter directory to write.
         #[arg(long)]
         out: PathBuf,
@@ -229,10 +232,15 @@ fn main() -> ExitCode {
             let written = loramix_experiment::stage::report::render(&folder).map(|_| ());
             return wrote(&folder.join("summary.md"), written);
         }
-        Command::ExportPeft { adapter, base, out } => {
+        Command::ExportPeft {
+            adapter,
+            base,
+            image_size,
+            out,
+        } => {
             return wrote(
                 &out,
-                loramix_experiment::pretrained::export_peft(&adapter, &base, &out),
+                loramix_experiment::pretrained::export_peft(&adapter, &base, image_size, &out),
             );
         }
         Command::ImportDinov2 { onnx, out } => {

@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::activation::softmax;
-use loramix_backend::Inference;
 use loramix_data::{ImageItem, TextItem};
 use loramix_lora::AdapterHost;
 use loramix_models::Classifier;
@@ -14,8 +13,8 @@ use serde::Serialize;
 use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
 use crate::fit::features;
-use crate::progress;
 use crate::user::{self, InputArgs, UserBase};
+use crate::{output, progress};
 
 /// Everything `loramix predict` is given (its command-line arguments).
 #[derive(Debug, Clone, clap::Args)]
@@ -66,8 +65,14 @@ struct Input<I> {
 /// Predicts every input of `job.data` and writes `job.out`; returns the rows and the accuracy
 /// over the inputs with a known label (if any).
 pub fn predict(job: &PredictJob) -> Result<(Vec<Prediction>, Option<f64>)> {
+    let inputs = [
+        job.base.as_path(),
+        job.adapter.as_path(),
+        job.data.as_path(),
+    ];
+    output::check(&job.out, output::Kind::File, &inputs)?;
     let names = user::HfFamily::of(&job.base)?.names();
-    let (head, classes) = user::read_head(&job.adapter)?;
+    let head = user::read_head(&job.adapter)?;
     let rows = match UserBase::open(&job.base, job.input.max_len, job.input.image_size)? {
         UserBase::Text(family) => {
             let inputs = texts(
@@ -75,23 +80,64 @@ pub fn predict(job: &PredictJob) -> Result<(Vec<Prediction>, Option<f64>)> {
                 &job.input.text_column,
                 job.label_column.as_deref(),
             )?;
-            run(family.as_ref(), names, inputs, head, &classes, job)?
+            run(family.as_ref(), names, inputs, &head, job)?
         }
         UserBase::Vision(family) => {
             let inputs = images(&job.data, family.shape)?;
-            run(&family, names, inputs, head, &classes, job)?
+            run(&family, names, inputs, &head, job)?
         }
     };
+    note_unknown_labels(&rows, &head.classes);
     let labelled: Vec<_> = rows.iter().filter(|r| !r.label.is_empty()).collect();
     let accuracy = (!labelled.is_empty()).then(|| {
         labelled.iter().filter(|r| r.prediction == r.label).count() as f64 / labelled.len() as f64
     });
-    let mut writer = csv::Writer::from_path(&job.out).map_err(|e| csv_error(&job.out, e))?;
+    let staged = output::Staged::begin(&job.out, output::Kind::File, &inputs)?;
+    let path = staged.path();
+    let mut writer = csv::Writer::from_path(path).map_err(|e| csv_error(&job.out, e))?;
     for row in &rows {
         writer.serialize(row).map_err(|e| csv_error(&job.out, e))?;
     }
     writer.flush().map_err(io(&job.out))?;
+    drop(writer);
+    staged.commit()?;
     Ok((rows, accuracy))
+}
+
+/// How many labelled inputs carry each label the head cannot predict.
+fn unknown_labels<'a>(
+    rows: &'a [Prediction],
+    classes: &[String],
+) -> std::collections::BTreeMap<&'a str, usize> {
+    let mut unknown = std::collections::BTreeMap::new();
+    for row in rows {
+        if !row.label.is_empty() && !classes.contains(&row.label) {
+            *unknown.entry(row.label.as_str()).or_default() += 1;
+        }
+    }
+    unknown
+}
+
+/// Says how many labelled inputs carry a label the head cannot predict: they count as wrong.
+fn note_unknown_labels(rows: &[Prediction], classes: &[String]) {
+    let unknown = unknown_labels(rows, classes);
+    if unknown.is_empty() {
+        return;
+    }
+    let listed: Vec<String> = unknown
+        .iter()
+        .map(|(label, n)| format!("`{}` x{n}", user::printable(label)))
+        .collect();
+    eprintln!(
+        "note: {} labelled inputs carry labels the head does not know ({}); they count as wrong (the head's classes: {})",
+        unknown.values().sum::<usize>(),
+        listed.join(", "),
+        classes
+            .iter()
+            .map(|c| user::printable(c))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 }
 
 fn csv_error(path: &Path, e: csv::Error) -> ExperimentError {
@@ -105,14 +151,15 @@ fn run<F: Family>(
     family: &F,
     names: &loramix_models::hf::HfBlockNames,
     inputs: Vec<Input<F::Item>>,
-    head: burn::nn::Linear<Inference>,
-    classes: &[String],
+    head: &user::Head,
     job: &PredictJob,
 ) -> Result<Vec<Prediction>> {
     let mut model = family
         .pretrained()
         .expect("a user base is pretrained")
         .clone();
+    head.check_origin(&job.adapter, &model.fingerprint())?;
+    let (classes, head) = (&head.classes, &head.linear);
     let adapter = user::load_adapter(&job.adapter, names, &model.fingerprint())?;
     user::check_same_base(&model, &job.base, std::slice::from_ref(&adapter))?;
     adapter.apply(&mut model, &loramix_backend::device())?;
@@ -167,7 +214,8 @@ fn texts(
         path: path.to_path_buf(),
         message,
     };
-    let mut reader = csv::Reader::from_path(path).map_err(|e| csv_error(path, e))?;
+    let bytes = crate::error::read_bytes(path)?;
+    let mut reader = csv::Reader::from_reader(bytes.as_slice());
     let header = reader.headers().map_err(|e| csv_error(path, e))?.clone();
     let column = |name: &str| {
         header.iter().position(|h| h == name).ok_or_else(|| {
@@ -219,4 +267,32 @@ fn images(root: &Path, shape: loramix_data::ImageShape) -> Result<Vec<Input<Imag
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_the_head_lacks_are_counted_by_label() {
+        let row = |label: &str| Prediction {
+            item: "1".into(),
+            prediction: "pos".into(),
+            confidence: 0.9,
+            label: label.into(),
+        };
+        let rows = [
+            row("pos"),
+            row("neutral"),
+            row(""),
+            row("Neutral"),
+            row("neutral"),
+        ];
+        let classes = ["neg".to_string(), "pos".to_string()];
+        let unknown = unknown_labels(&rows, &classes);
+        assert_eq!(
+            unknown.into_iter().collect::<Vec<_>>(),
+            [("Neutral", 1), ("neutral", 2)]
+        );
+    }
 }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{ExperimentError, Result};
+use crate::output;
 
 /// A backbone the fetch step brings as ONNX, converted on first use into a Hugging Face
 /// directory named `name` beside it in the data cache.
@@ -66,13 +67,49 @@ pub fn import_dinov2(onnx: &Path, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The files `export-peft` writes (what a rerun may replace).
+pub const PEFT_FILES: [&str; 3] = [
+    loramix_peft::CONFIG_FILE,
+    loramix_peft::TENSORS_FILE,
+    loramix_peft::MANIFEST_FILE,
+];
+
 /// Writes the loramix adapter in `adapter` as a PEFT adapter in `out`, with the module names of
 /// the family of the checkpoint in `base` (its `config.json` `model_type`: `bert` or `dinov2`).
-pub fn export_peft(adapter: &Path, base: &Path, out: &Path) -> Result<()> {
-    let invalid = |e: String| ExperimentError::Invalid(e);
+/// The adapter must fit that base (fingerprint and layer shapes): PEFT would otherwise load
+/// it onto weights it was not trained against. A DINOv2 base's fingerprint covers its
+/// position grid, so `image_size` must be the size the adapter was trained at.
+pub fn export_peft(
+    adapter_dir: &Path,
+    base: &Path,
+    image_size: Option<usize>,
+    out: &Path,
+) -> Result<()> {
+    let kind = output::Kind::Folder { ours: &PEFT_FILES };
+    output::check(out, kind, &[adapter_dir, base])?;
     let names = crate::user::HfFamily::of(base)?.names();
-    let adapter = loramix_lora::Adapter::load(adapter).map_err(|e| invalid(e.to_string()))?;
+    let adapter = loramix_lora::Adapter::load(adapter_dir)?;
+    let fits = match crate::user::UserBase::open(base, None, image_size)? {
+        crate::user::UserBase::Text(family) => adapter.check_fits(pretrained_of(family.as_ref())),
+        crate::user::UserBase::Vision(family) => adapter.check_fits(pretrained_of(&family)),
+    };
+    fits.map_err(|e| {
+        ExperimentError::Invalid(format!(
+            "{e} (export-peft writes an adapter for the base it was trained on{})",
+            if names == &loramix_models::hf::DINOV2 {
+                "; a DINOv2 fingerprint depends on --image-size"
+            } else {
+                ""
+            }
+        ))
+    })?;
     let name = crate::user::absolute(base);
-    loramix_peft::write(&adapter, out, names, &name.display().to_string())
-        .map_err(|e| invalid(e.to_string()))
+    let staged = output::Staged::begin(out, kind, &[])?;
+    loramix_peft::write(&adapter, staged.path(), names, &name.display().to_string())
+        .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
+    staged.commit()
+}
+
+fn pretrained_of<F: crate::family::Family>(family: &F) -> &F::Frozen {
+    family.pretrained().expect("a user base is pretrained")
 }

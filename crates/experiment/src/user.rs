@@ -80,6 +80,17 @@ impl UserBase {
                 } else {
                     112
                 });
+                let config =
+                    loramix_models::dinov2::Dinov2Config::from_file(&dir.join("config.json"))
+                        .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
+                let grid = size / config.patch_size;
+                if grid * grid > loramix_models::dinov2::MAX_PATCHES {
+                    return Err(ExperimentError::Invalid(format!(
+                        "--image-size {size} cuts images into {grid}x{grid} patches of {} pixels; at most {} patches (DINOv2's largest grid) are allowed, as attention grows with their square: give a smaller --image-size",
+                        config.patch_size,
+                        loramix_models::dinov2::MAX_PATCHES
+                    )));
+                }
                 let shape = ImageShape::square(3, size);
                 Ok(Self::Vision(Vision::new(&spec, shape, Some(dir))?))
             }
@@ -129,8 +140,12 @@ impl HfFamily {
 /// Reads the adapter in `dir`: PEFT (`adapter_config.json`) or loramix (`manifest.json`).
 pub fn load_adapter(dir: &Path, names: &HfBlockNames, base_fingerprint: &str) -> Result<Adapter> {
     if loramix_peft::is_peft(dir) {
-        loramix_peft::read(dir, names, base_fingerprint)
-            .map_err(|e| ExperimentError::Invalid(e.to_string()))
+        let (adapter, notes) = loramix_peft::read_noting(dir, names, base_fingerprint)
+            .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
+        for note in notes {
+            eprintln!("note: {note}");
+        }
+        Ok(adapter)
     } else if dir.join("manifest.json").exists() {
         Ok(Adapter::load(dir)?)
     } else {
@@ -166,8 +181,67 @@ pub fn check_same_base<H: AdapterHost<Inference>>(
     )))
 }
 
-/// Writes `head` and the names of its classes to `dir/head.safetensors`.
-pub fn write_head(dir: &Path, head: &Linear<Inference>, classes: &[String]) -> Result<()> {
+/// What a head was fitted on, recorded in its metadata so that `predict` refuses a head
+/// beside an adapter or on a base it does not belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeadOrigin {
+    /// The base model's fingerprint.
+    pub base_fingerprint: String,
+    /// SHA-256 of the adapter's tensor file as written beside the head.
+    pub adapter_sha256: String,
+}
+
+const BASE_KEY: &str = "base_fingerprint";
+const ADAPTER_KEY: &str = "adapter_sha256";
+
+impl HeadOrigin {
+    /// The origin of a head fitted on `adapter` (just written to `dir`) over its base.
+    pub fn of(adapter: &Adapter, dir: &Path) -> Result<Self> {
+        Ok(Self {
+            base_fingerprint: adapter.manifest.base_fingerprint.clone(),
+            adapter_sha256: adapter_file_sha256(dir)?,
+        })
+    }
+}
+
+/// SHA-256 of the adapter tensors in `dir` (PEFT's `adapter_model.safetensors`, else loramix's
+/// `adapter.safetensors`).
+pub fn adapter_file_sha256(dir: &Path) -> Result<String> {
+    use sha2::Digest;
+    let peft = dir.join(loramix_peft::TENSORS_FILE);
+    let path = if peft.exists() {
+        peft
+    } else {
+        dir.join("adapter.safetensors")
+    };
+    let bytes = loramix_lora::files::read(&path).map_err(io(&path))?;
+    Ok(sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// `text` with control characters (newlines, terminal escapes) written as escapes, for names
+/// read from files that are printed in tables.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// Writes `head`, the names of its classes and its origin to `dir/head.safetensors`.
+pub fn write_head(
+    dir: &Path,
+    head: &Linear<Inference>,
+    classes: &[String],
+    origin: &HeadOrigin,
+) -> Result<()> {
     let weight = head.weight.val().transpose();
     let [n, dim] = weight.dims();
     let bias = head
@@ -194,21 +268,63 @@ pub fn write_head(dir: &Path, head: &Linear<Inference>, classes: &[String]) -> R
             TensorView::new(Dtype::F32, vec![n], &bias).expect("shape matches"),
         ),
     ];
-    let metadata = HashMap::from([(
-        "classes".to_string(),
-        serde_json::to_string(classes).expect("strings serialise"),
-    )]);
+    let metadata = HashMap::from([
+        (
+            "classes".to_string(),
+            serde_json::to_string(classes).expect("strings serialise"),
+        ),
+        (BASE_KEY.to_string(), origin.base_fingerprint.clone()),
+        (ADAPTER_KEY.to_string(), origin.adapter_sha256.clone()),
+    ]);
     let path = dir.join(HEAD_FILE);
     let encoded =
-        safetensors::serialize(views, Some(metadata)).map_err(|e| ExperimentError::Artifact {
+        loramix_lora::files::serialize(views, metadata).map_err(|e| ExperimentError::Artifact {
             path: path.clone(),
             message: e.to_string(),
         })?;
     std::fs::write(&path, encoded).map_err(io(&path))
 }
 
-/// Reads `dir/head.safetensors`: the head and its class names.
-pub fn read_head(dir: &Path) -> Result<(Linear<Inference>, Vec<String>)> {
+/// A classifier head as `compose` wrote it.
+pub struct Head {
+    pub linear: Linear<Inference>,
+    pub classes: Vec<String>,
+    /// `None` for a head written before loramix recorded it.
+    pub origin: Option<HeadOrigin>,
+}
+
+impl Head {
+    /// Refuses a head (in adapter folder `dir`) fitted on another base or beside another
+    /// adapter than the one in `dir`; a head that records neither is used with a note.
+    pub fn check_origin(&self, dir: &Path, base_fingerprint: &str) -> Result<()> {
+        let path = dir.join(HEAD_FILE);
+        let Some(origin) = &self.origin else {
+            eprintln!(
+                "note: {} records no base or adapter (written by an older loramix): cannot check that it belongs to this adapter",
+                path.display()
+            );
+            return Ok(());
+        };
+        let problem = if origin.base_fingerprint != base_fingerprint {
+            format!(
+                "was fitted on another base (fingerprint {}, this base {base_fingerprint})",
+                origin.base_fingerprint
+            )
+        } else if origin.adapter_sha256 != adapter_file_sha256(dir)? {
+            "was fitted beside another adapter than the one in this folder (its recorded SHA-256 differs): compose again, or put the head back beside its adapter".into()
+        } else {
+            return Ok(());
+        };
+        Err(ExperimentError::Artifact {
+            path,
+            message: problem,
+        })
+    }
+}
+
+/// Reads `dir/head.safetensors`: the head, its class names (at least two, distinct) and its
+/// origin; every weight must be finite.
+pub fn read_head(dir: &Path) -> Result<Head> {
     let path = dir.join(HEAD_FILE);
     let bad = |message: String| ExperimentError::Artifact {
         path: path.clone(),
@@ -220,15 +336,35 @@ pub fn read_head(dir: &Path) -> Result<(Linear<Inference>, Vec<String>)> {
                 .into(),
         ));
     }
-    let bytes = std::fs::read(&path).map_err(io(&path))?;
+    let bytes = loramix_lora::files::read(&path).map_err(io(&path))?;
     let (_, header) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
-    let classes: Vec<String> = header
-        .metadata()
-        .as_ref()
-        .and_then(|m| m.get("classes"))
+    let metadata = header.metadata().clone().unwrap_or_default();
+    let classes: Vec<String> = metadata
+        .get("classes")
         .and_then(|c| serde_json::from_str(c).ok())
         .ok_or_else(|| bad("no `classes` list in the metadata".into()))?;
+    if classes.len() < 2 {
+        return Err(bad(format!(
+            "{} class; a classifier head needs at least 2",
+            classes.len()
+        )));
+    }
+    let mut sorted: Vec<&String> = classes.iter().collect();
+    sorted.sort();
+    if let Some(twice) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(bad(format!(
+            "class `{}` is listed twice; predictions would be ambiguous",
+            printable(twice[0])
+        )));
+    }
+    let origin = match (metadata.get(BASE_KEY), metadata.get(ADAPTER_KEY)) {
+        (Some(base), Some(adapter)) => Some(HeadOrigin {
+            base_fingerprint: base.clone(),
+            adapter_sha256: adapter.clone(),
+        }),
+        _ => None,
+    };
     let tensors = SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
     let tensor = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
@@ -237,6 +373,11 @@ pub fn read_head(dir: &Path) -> Result<(Linear<Inference>, Vec<String>)> {
             .map_err(|_| bad(format!("no `{name}` tensor")))?;
         let values = loramix_models::checkpoint::f32_values(&view)
             .ok_or_else(|| bad(format!("`{name}` has dtype {:?}", view.dtype())))?;
+        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+            return Err(bad(format!(
+                "`{name}` holds {v}; a head's weights must be finite"
+            )));
+        }
         Ok((view.shape().to_vec(), values))
     };
     let (weight_shape, weight) = tensor("weight")?;
@@ -250,13 +391,20 @@ pub fn read_head(dir: &Path) -> Result<(Linear<Inference>, Vec<String>)> {
             "`weight` {weight_shape:?} and `bias` {bias_shape:?} do not fit {n} classes"
         )));
     }
+    if dim == 0 {
+        return Err(bad("`weight` takes 0 features".into()));
+    }
     let device = loramix_backend::device();
     let mut head = LinearConfig::new(dim, n).init::<Inference>(&device);
     let weight = Tensor::<Inference, 2>::from_data(TensorData::new(weight, [n, dim]), &device);
     head.weight = head.weight.map(|_| weight.transpose());
     let bias = Tensor::<Inference, 1>::from_data(TensorData::new(bias, [n]), &device);
     head.bias = head.bias.map(|b| b.map(|_| bias));
-    Ok((head, classes))
+    Ok(Head {
+        linear: head,
+        classes,
+        origin,
+    })
 }
 
 /// Items of `data` relabelled from its `classes` onto `onto` (by name); a class `onto` lacks

@@ -454,3 +454,359 @@ fn images_compose_on_a_dinov2_base_and_predict_reads_class_folders() {
     assert!(rows[0].item.ends_with("val/cold/0.png"), "{}", rows[0].item);
     assert_eq!(accuracy, Some(written));
 }
+
+fn error_of(job: &ComposeJob) -> String {
+    match compose(job) {
+        Ok(_) => panic!("{} was written", job.out.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn overflowing_or_non_finite_merges_stop_naming_the_cause_instead_of_hanging() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let base = job(dir.path(), Method::Ties);
+    for lambda in [f32::NAN, f32::INFINITY] {
+        let err = error_of(&ComposeJob {
+            lambda,
+            ..base.clone()
+        });
+        assert_eq!(
+            err,
+            format!("--lambda must be a finite number, not {lambda}")
+        );
+    }
+    let huge = Some(vec![3e38; 3]);
+    for (method, rank) in [
+        (Method::Dare, None),
+        (Method::Fixed, Some(2)),
+        (Method::Fixed, None),
+    ] {
+        let err = error_of(&ComposeJob {
+            method,
+            rank,
+            weights: huge.clone(),
+            ..base.clone()
+        });
+        assert!(
+            err.contains("the composed update is not finite"),
+            "{method:?} {rank:?}: {err}"
+        );
+    }
+    // Finite weights, a finite update, but one that overflows in the forward pass.
+    let err = error_of(&ComposeJob {
+        lambda: 1e38,
+        ..base.clone()
+    });
+    assert!(
+        err.starts_with("ties(density=0.5, lambda=1000") && err.contains("its update overwhelms"),
+        "{err}"
+    );
+    let err = error_of(&ComposeJob {
+        rank: Some(200_000),
+        method: Method::Uniform,
+        ..base.clone()
+    });
+    assert!(err.contains("--rank 200000 is above 16"), "{err}");
+    assert!(!base.out.exists());
+}
+
+#[test]
+fn validation_data_that_is_empty_a_folder_or_the_training_rows_is_refused() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let base = job(dir.path(), Method::Uniform);
+    let header_only = dir.path().join("header.csv");
+    std::fs::write(&header_only, "text,label\n").unwrap();
+    let err = error_of(&ComposeJob {
+        val: Some(header_only.clone()),
+        ..base.clone()
+    });
+    assert!(
+        err.starts_with(&header_only.display().to_string())
+            && err.contains("no validation examples"),
+        "{err}"
+    );
+    // The same inside a data folder.
+    let folder = dir.path().join("splits");
+    std::fs::create_dir(&folder).unwrap();
+    std::fs::copy(&base.data, folder.join("train.csv")).unwrap();
+    std::fs::copy(&header_only, folder.join("val.csv")).unwrap();
+    let err = error_of(&ComposeJob {
+        data: folder.clone(),
+        val: None,
+        ..base.clone()
+    });
+    assert!(
+        err.contains("no validation examples") && err.contains("splits"),
+        "{err}"
+    );
+    // A folder given as --val is not read as its train.csv.
+    let err = error_of(&ComposeJob {
+        val: Some(folder.clone()),
+        ..base.clone()
+    });
+    assert!(err.contains("--val takes one CSV file"), "{err}");
+    // The training rows as validation.
+    let err = error_of(&ComposeJob {
+        val: Some(base.data.clone()),
+        ..base.clone()
+    });
+    assert!(
+        err.contains("every validation example is also a training example"),
+        "{err}"
+    );
+    assert!(!base.out.exists());
+}
+
+#[test]
+fn an_out_that_is_an_input_a_link_or_someone_elses_folder_is_refused_before_loading() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let base = job(dir.path(), Method::Uniform);
+    let input = base.adapters[2].clone();
+    let before = std::fs::read(input.join("adapter.safetensors")).unwrap();
+    let err = error_of(&ComposeJob {
+        out: input.clone(),
+        ..base.clone()
+    });
+    assert!(
+        err.contains("is the input") && err.contains("overwrite"),
+        "{err}"
+    );
+
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "keep").unwrap();
+    let linked = dir.path().join("linked");
+    std::fs::create_dir(&linked).unwrap();
+    std::os::unix::fs::symlink(&victim, linked.join("compose.json")).unwrap();
+    let half = dir.path().join("half");
+    std::fs::create_dir_all(half.join("head.safetensors")).unwrap();
+    let mine = dir.path().join("mine");
+    std::fs::create_dir(&mine).unwrap();
+    std::fs::write(mine.join("notes.txt"), "mine").unwrap();
+    for (out, named) in [
+        (&linked, "compose.json"),
+        (&half, "head.safetensors"),
+        (&mine, "notes.txt"),
+    ] {
+        let err = error_of(&ComposeJob {
+            out: out.clone(),
+            ..base.clone()
+        });
+        assert!(err.contains(&format!("holds `{named}`")), "{err}");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    assert_eq!(
+        std::fs::read(input.join("adapter.safetensors")).unwrap(),
+        before
+    );
+    // An earlier output of compose is replaced, and no staging folder is left.
+    compose(&base).unwrap();
+    compose(&base).unwrap();
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+}
+
+#[test]
+fn task_names_from_adapter_files_cannot_forge_table_rows() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let base = job(dir.path(), Method::Uniform);
+    let mut adapter = Adapter::load(&base.adapters[2]).unwrap();
+    adapter.manifest.task = "x\n  head only (base)  100.00%\u{1b}[31m".into();
+    let forged = dir.path().join("forged");
+    adapter.save(&forged).unwrap();
+    let report = compose(&ComposeJob {
+        adapters: vec![forged],
+        ..base
+    })
+    .unwrap();
+    let table = loramix_experiment::compose::table(&report);
+    assert_eq!(table.lines().count(), 1 + report.scores.len(), "{table}");
+    assert!(
+        table.contains(r"x\n  head only (base)  100.00%\u{1b}[31m alone"),
+        "{table}"
+    );
+}
+
+/// Writes a head file into `dir` with `weight` `[rows, dim]`, a zero bias and `classes`.
+fn write_head(dir: &Path, rows: usize, dim: usize, fill: f32, classes: &[&str]) {
+    let weight: Vec<u8> = std::iter::repeat_n(fill, rows * dim)
+        .flat_map(f32::to_le_bytes)
+        .collect();
+    let bias = vec![0u8; 4 * rows];
+    let views = [
+        (
+            "weight",
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![rows, dim], &weight)
+                .unwrap(),
+        ),
+        (
+            "bias",
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![rows], &bias)
+                .unwrap(),
+        ),
+    ];
+    let metadata = std::collections::HashMap::from([(
+        "classes".to_string(),
+        serde_json::to_string(classes).unwrap(),
+    )]);
+    safetensors::serialize_to_file(views, Some(metadata), &dir.join("head.safetensors")).unwrap();
+}
+
+#[test]
+fn predict_refuses_heads_that_cannot_be_right_and_notes_unknown_labels() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let base = job(dir.path(), Method::Uniform);
+    compose(&base).unwrap();
+    let predict_with = |adapter: &Path, data: &Path, out: &Path| {
+        predict(&PredictJob {
+            base: tiny_bert(),
+            adapter: adapter.to_path_buf(),
+            data: data.to_path_buf(),
+            input: text_input(),
+            label_column: Some("label".into()),
+            out: out.to_path_buf(),
+            batch: 3,
+            parts: 1,
+        })
+    };
+    let out = dir.path().join("p.csv");
+    let val = base.val.clone().unwrap();
+    let copy = |name: &str| {
+        let to = dir.path().join(name);
+        std::fs::create_dir(&to).unwrap();
+        for file in loramix_experiment::compose::OUTPUT_FILES {
+            std::fs::copy(base.out.join(file), to.join(file)).unwrap();
+        }
+        to
+    };
+    for (name, rows, dim, fill, classes, expected) in [
+        ("zero-classes", 0, 16, 0.0, &[][..], "0 class"),
+        (
+            "zero-dim",
+            2,
+            0,
+            0.0,
+            &["digits", "letters"][..],
+            "takes 0 features",
+        ),
+        (
+            "nan",
+            2,
+            16,
+            f32::NAN,
+            &["digits", "letters"][..],
+            "`weight` holds NaN",
+        ),
+        (
+            "twice",
+            2,
+            16,
+            0.0,
+            &["a", "a"][..],
+            "class `a` is listed twice",
+        ),
+    ] {
+        let adapter = copy(name);
+        write_head(&adapter, rows, dim, fill, classes);
+        let err = predict_with(&adapter, &val, &out).unwrap_err().to_string();
+        assert!(
+            err.contains("head.safetensors") && err.contains(expected),
+            "{name}: {err}"
+        );
+    }
+    // A head fitted beside other adapters: same width, same classes, refused.
+    let other = ComposeJob {
+        adapters: base.adapters[..1].to_vec(),
+        out: dir.path().join("other"),
+        ..base.clone()
+    };
+    compose(&other).unwrap();
+    let mixed = copy("mixed");
+    std::fs::copy(
+        other.out.join("head.safetensors"),
+        mixed.join("head.safetensors"),
+    )
+    .unwrap();
+    let err = predict_with(&mixed, &val, &out).unwrap_err().to_string();
+    assert!(err.contains("beside another adapter"), "{err}");
+    // Writing over the data is refused; labels the head lacks are predicted and counted wrong.
+    let err = predict_with(&base.out, &val, &val).unwrap_err().to_string();
+    assert!(err.contains("is the input"), "{err}");
+    let three = dir.path().join("three.csv");
+    std::fs::write(&three, "text,label\nabc def,letters\n123 456,neutral\n").unwrap();
+    let (rows, accuracy) = predict_with(&base.out, &three, &out).unwrap();
+    assert_eq!(rows.len(), 2);
+    assert!(accuracy.unwrap() <= 0.5);
+}
+
+#[test]
+fn export_peft_refuses_an_adapter_that_does_not_fit_the_base() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let own = job(dir.path(), Method::Uniform).adapters[2].clone();
+    let export = loramix_experiment::pretrained::export_peft;
+    let out = dir.path().join("peft");
+    export(&own, &tiny_bert(), None, &out).unwrap();
+    assert!(out.join("adapter_model.safetensors").exists());
+    let dino = fixtures("models").join("tiny-dinov2");
+    let err = export(&own, &dino, Some(16), &dir.path().join("to-dino"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("another base") || err.contains("fingerprint"),
+        "{err}"
+    );
+    let mut deep = Adapter::load(&own).unwrap();
+    deep.manifest.layers[0].name = "encoder.blocks.7.query".into();
+    let deep_dir = dir.path().join("deep");
+    deep.save(&deep_dir).unwrap();
+    let err = export(&deep_dir, &tiny_bert(), None, &dir.path().join("x"))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("encoder.blocks.7.query"), "{err}");
+    assert!(!dir.path().join("to-dino").exists() && !dir.path().join("x").exists());
+}
+
+#[test]
+fn image_classes_without_images_are_refused_naming_the_folder() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("colours");
+    write_images(&data, "train", 2);
+    std::fs::create_dir_all(data.join("val/cold")).unwrap();
+    std::fs::create_dir_all(data.join("val/warm")).unwrap();
+    let job = ComposeJob {
+        base: fixtures("models").join("tiny-dinov2"),
+        adapters: vec![],
+        data: data.clone(),
+        val: None,
+        input: image_input(),
+        ..job(dir.path(), Method::Uniform)
+    };
+    let job = ComposeJob {
+        adapters: vec![dir.path().join("unused")],
+        ..job
+    };
+    // A held-out split skips a class it lacks; one that lacks them all holds nothing.
+    let err = error_of(&job);
+    assert!(
+        err.contains("colours") && err.contains("no validation examples"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(data.join("val")).unwrap();
+    std::fs::create_dir_all(data.join("train/empty")).unwrap();
+    let err = error_of(&job);
+    assert!(
+        err.contains("train/empty") && err.contains("no PNG or JPEG image"),
+        "{err}"
+    );
+}

@@ -255,6 +255,44 @@ fn shards_split_the_sweep_and_report_merges_them() {
 }
 
 #[test]
+fn a_suite_that_is_a_fifo_is_refused_instead_of_read_forever() {
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, str::to_string);
+    let suite = dir.path().join("suite.toml");
+    std::fs::remove_file(&suite).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&suite)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let runs = dir.path().join("runs");
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(run(&experiment, &runs, Stage::Check).map_err(|e| e.to_string()));
+    });
+    let err = receive
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("refused at once, not read forever")
+        .unwrap_err();
+    assert!(
+        err.contains("suite.toml") && err.contains("not a regular file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_upstream_rank_above_the_layers_is_refused_before_upstream_training() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, |t| {
+        t.replacen("rank = 2\nalpha = 4", "rank = 100000\nalpha = 4", 1)
+    });
+    let runs = dir.path().join("runs");
+    let err = run(&experiment, &runs, Stage::Run).unwrap_err().to_string();
+    assert!(err.contains("upstream.rank 100000 is above 16"), "{err}");
+}
+
+#[test]
 fn bad_configs_are_refused_before_any_training() {
     let _turn = one_at_a_time();
     let cases: Vec<(&str, &str, &str)> = vec![
@@ -329,6 +367,21 @@ fn bad_configs_are_refused_before_any_training() {
             "[pretrain]\nsteps = 4\nbatch = 8\nlr = 1e-3",
             "",
             "[pretrain] is missing",
+        ),
+        (
+            "[upstream]\nsteps = 3\nbatch = 8\nlr = 1e-3",
+            "[upstream]\nsteps = 3\nbatch = 8\nlr = -1.0",
+            "upstream.lr must be a positive number, not -1",
+        ),
+        (
+            "[pretrain]\nsteps = 4\nbatch = 8\nlr = 1e-3",
+            "[pretrain]\nsteps = 4\nbatch = 8\nlr = nan",
+            "pretrain.lr must be a positive number, not NaN",
+        ),
+        (
+            "name = \"tiny\"",
+            "name = \"ttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt\"",
+            "must be 1 to 100 letters",
         ),
     ];
     for (from, to, expected) in cases {

@@ -297,7 +297,7 @@ impl Adapter {
     }
 
     /// Refuses an adapter whose factors disagree with its manifest: factor sizes, a layer listed
-    /// twice, a zero rank, a non-finite alpha or metric.
+    /// twice, a zero rank, a non-finite factor entry, alpha or metric.
     fn check_consistent(&self, path: &Path) -> Result<()> {
         let bad = |problem: String| {
             Err(AdapterError::Invalid {
@@ -334,6 +334,7 @@ impl Adapter {
                 ));
             }
         }
+        self.check_finite(path)?;
         if !m.alpha.is_finite() {
             return bad(format!("alpha is {}", m.alpha));
         }
@@ -341,6 +342,40 @@ impl Adapter {
             return bad(format!(
                 "metric `{name}` is {value} (JSON holds finite numbers only)"
             ));
+        }
+        Ok(())
+    }
+
+    /// Refuses a NaN or infinite factor entry, or factors whose update `s B A` can overflow
+    /// 32-bit floats (bounded by `|s| max|B| max|A| rank`), naming the layer: either would turn
+    /// the model's outputs into NaN.
+    pub fn check_finite(&self, path: &Path) -> Result<()> {
+        let bad = |problem: String| {
+            Err(AdapterError::Invalid {
+                path: path.to_path_buf(),
+                problem,
+            })
+        };
+        for (shape, layer) in self.manifest.layers.iter().zip(&self.layers) {
+            for (factor, values) in [("lora_A", &layer.a), ("lora_B", &layer.b)] {
+                if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+                    return bad(format!(
+                        "layer `{}`: {factor} holds {v}; an adapter's factors must be finite",
+                        shape.name
+                    ));
+                }
+            }
+            let largest = |v: &[f32]| v.iter().fold(0.0f64, |m, x| m.max(f64::from(x.abs())));
+            let bound = f64::from(self.layer_scale(shape)).abs()
+                * largest(&layer.b)
+                * largest(&layer.a)
+                * shape.rank as f64;
+            if bound >= f64::from(f32::MAX) {
+                return bad(format!(
+                    "layer `{}`: its update scale * B * A can reach {bound:e}, beyond 32-bit floats",
+                    shape.name
+                ));
+            }
         }
         Ok(())
     }
@@ -383,7 +418,7 @@ impl Adapter {
             (MANIFEST_HASH_KEY.to_string(), sha256(&manifest)),
         ]);
         let encoded =
-            safetensors::serialize(views, Some(metadata)).map_err(|e| AdapterError::Tensors {
+            crate::files::serialize(views, metadata).map_err(|e| AdapterError::Tensors {
                 path: tensors_path.clone(),
                 detail: e.to_string(),
             })?;
@@ -395,7 +430,8 @@ impl Adapter {
     /// is present with the right dtype and shape.
     pub fn load(dir: &Path) -> Result<Self> {
         let manifest_path = dir.join(MANIFEST_FILE);
-        let text = fs::read(&manifest_path).map_err(|source| io_error(&manifest_path, source))?;
+        let text = crate::files::read(&manifest_path)
+            .map_err(|source| io_error(&manifest_path, source))?;
         let manifest: AdapterManifest =
             serde_json::from_slice(&text).map_err(|source| AdapterError::Manifest {
                 path: manifest_path.clone(),
@@ -415,7 +451,7 @@ impl Adapter {
         }
 
         let path = dir.join(TENSORS_FILE);
-        let bytes = fs::read(&path).map_err(|source| io_error(&path, source))?;
+        let bytes = crate::files::read(&path).map_err(|source| io_error(&path, source))?;
         let (_, header) =
             SafeTensors::read_metadata(&bytes).map_err(|e| AdapterError::Tensors {
                 path: path.clone(),
@@ -461,6 +497,7 @@ impl Adapter {
             layers,
             origin: Some(dir.to_path_buf()),
         };
+        adapter.check_finite(&path)?;
         adapter.check_consistent(&manifest_path)?;
         let recorded = header
             .metadata()

@@ -7,6 +7,7 @@
 
 mod adapter;
 mod config;
+pub mod files;
 mod linear;
 mod materialize;
 mod stacked;

@@ -70,6 +70,12 @@ impl BertConfig {
                 config.position_embedding_type
             )));
         }
+        if !(config.layer_norm_eps.is_finite() && config.layer_norm_eps > 0.0) {
+            return Err(invalid(format!(
+                "layer_norm_eps must be a positive number, not {}",
+                config.layer_norm_eps
+            )));
+        }
         let heads = config.num_attention_heads;
         if heads == 0 || !config.hidden_size.is_multiple_of(heads) {
             return Err(invalid(format!(
@@ -77,12 +83,34 @@ impl BertConfig {
                 config.hidden_size
             )));
         }
+        if config.hidden_size == 0 || config.intermediate_size == 0 {
+            return Err(invalid(
+                "hidden_size and intermediate_size must be at least 1".into(),
+            ));
+        }
         if config.pad_token_id >= config.vocab_size || config.type_vocab_size == 0 {
             return Err(invalid(
                 "pad_token_id must be below vocab_size and type_vocab_size at least 1".into(),
             ));
         }
         Ok(config)
+    }
+
+    /// A lower bound of the model's parameter count: its embedding tables and the weight
+    /// matrices of its blocks (what [`Checkpoint::check_holds`] compares before building it).
+    pub fn weights_at_least(&self) -> u128 {
+        let [v, p, t, d, i, l] = [
+            self.vocab_size,
+            self.max_position_embeddings,
+            self.type_vocab_size,
+            self.hidden_size,
+            self.intermediate_size,
+            self.num_hidden_layers,
+        ]
+        .map(|x| x as u128);
+        let embeddings = (v + p + t).saturating_mul(d);
+        let block = d.saturating_mul(d).saturating_mul(4) + d.saturating_mul(i).saturating_mul(2);
+        embeddings.saturating_add(l.saturating_mul(block))
     }
 
     /// A randomly initialised model of this shape with a head of `n_classes` (what a checkpoint
@@ -144,6 +172,7 @@ impl<B: Backend> Bert<B> {
         let checkpoint = Checkpoint::open(&dir.join("model.safetensors"))?
             .strip_prefix_if_all("bert.", "embeddings.word_embeddings.weight")
             .ignoring(&["pooler.", "embeddings.position_ids", "cls.", "classifier."]);
+        checkpoint.check_holds(&dir.join("config.json"), config.weights_at_least())?;
         checkpoint::load(config.init(n_classes, device), &checkpoint, bert_source)
     }
 

@@ -6,7 +6,6 @@
 //! named in one error, so a wrong checkpoint is never half-loaded.
 
 use std::collections::BTreeSet;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleMapper, Param};
@@ -45,7 +44,7 @@ pub enum CheckpointError {
 
 /// Reads a JSON `config.json` into `T`.
 pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CheckpointError> {
-    let text = fs::read_to_string(path).map_err(|source| CheckpointError::Io {
+    let text = loramix_lora::files::read_to_string(path).map_err(|source| CheckpointError::Io {
         path: path.to_path_buf(),
         source,
     })?;
@@ -128,7 +127,7 @@ pub struct Checkpoint {
 impl Checkpoint {
     /// Reads and validates the file's header.
     pub fn open(path: &Path) -> Result<Self, CheckpointError> {
-        let bytes = fs::read(path).map_err(|source| CheckpointError::Io {
+        let bytes = loramix_lora::files::read(path).map_err(|source| CheckpointError::Io {
             path: path.to_path_buf(),
             source,
         })?;
@@ -156,6 +155,34 @@ impl Checkpoint {
             .into_iter()
             .filter_map(|n| n.strip_prefix(&self.prefix).map(str::to_string))
             .collect()
+    }
+
+    /// How many values all its tensors hold together.
+    pub fn element_count(&self) -> u128 {
+        self.metadata
+            .tensors()
+            .values()
+            .map(|info| info.shape.iter().map(|&d| d as u128).product::<u128>())
+            .sum()
+    }
+
+    /// Refuses a config that describes a model far larger than the checkpoint before the model
+    /// is built: `at_least` is a lower bound of the values the config's model has (its largest
+    /// weight matrices), so a huge size in `config` fails here instead of in an allocation.
+    /// Up to twice the checkpoint passes, so that a checkpoint missing a few tensors still gets
+    /// [`load`]'s list of every missing one.
+    pub fn check_holds(&self, config: &Path, at_least: u128) -> Result<(), CheckpointError> {
+        let held = self.element_count();
+        if at_least > held.saturating_mul(2) {
+            return Err(CheckpointError::Config {
+                path: config.to_path_buf(),
+                detail: format!(
+                    "describes a model of more than {at_least} parameters, but {} holds {held} values: the sizes in config.json do not belong to this checkpoint",
+                    self.path.display()
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Strip `prefix` from every key if every key that matters carries it (a task model's

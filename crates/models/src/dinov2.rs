@@ -67,12 +67,23 @@ impl Dinov2Config {
                 "only the GELU MLP with biased query/key/value is supported (not SwiGLU)".into(),
             ));
         }
+        if !(config.layer_norm_eps.is_finite() && config.layer_norm_eps > 0.0) {
+            return Err(invalid(format!(
+                "layer_norm_eps must be a positive number, not {}",
+                config.layer_norm_eps
+            )));
+        }
         let heads = config.num_attention_heads;
         if heads == 0 || !config.hidden_size.is_multiple_of(heads) {
             return Err(invalid(format!(
                 "hidden_size {} is not divisible by num_attention_heads {heads}",
                 config.hidden_size
             )));
+        }
+        if config.hidden_size == 0 || config.mlp_ratio == 0 || config.num_channels == 0 {
+            return Err(invalid(
+                "hidden_size, mlp_ratio and num_channels must be at least 1".into(),
+            ));
         }
         if config.patch_size == 0 || !config.image_size.is_multiple_of(config.patch_size) {
             return Err(invalid(format!(
@@ -81,6 +92,29 @@ impl Dinov2Config {
             )));
         }
         Ok(config)
+    }
+
+    /// A lower bound of the model's parameter count: the patch embedding, the position grid
+    /// and the weight matrices of its blocks (what [`Checkpoint::check_holds`] compares before
+    /// building it).
+    pub fn weights_at_least(&self) -> u128 {
+        let [d, l, r, p, c, side] = [
+            self.hidden_size,
+            self.num_hidden_layers,
+            self.mlp_ratio,
+            self.patch_size,
+            self.num_channels,
+            self.image_size,
+        ]
+        .map(|x| x as u128);
+        let grid = (side / p.max(1)).saturating_pow(2);
+        let patch = c.saturating_mul(p).saturating_mul(p).saturating_mul(d);
+        let positions = (grid + 1).saturating_mul(d);
+        let dd = d.saturating_mul(d);
+        let block = dd.saturating_mul(4) + dd.saturating_mul(r).saturating_mul(2);
+        patch
+            .saturating_add(positions)
+            .saturating_add(l.saturating_mul(block))
     }
 
     /// The [`VitConfig`] of this checkpoint at its own image size.
@@ -98,6 +132,10 @@ impl Dinov2Config {
             .with_layer_scale(Some(self.layerscale_value))
     }
 }
+
+/// The most patches an input image may be cut into: DINOv2's own largest training grid
+/// (518 pixels in patches of 14, 37 x 37). Attention memory grows with the square of the count.
+pub const MAX_PATCHES: usize = 37 * 37;
 
 /// Loads the DINOv2 checkpoint in `dir` as a [`Vit`] for square images of `image_size` pixels
 /// (a multiple of the patch size), with a fresh head of `n_classes`.
@@ -120,12 +158,22 @@ pub fn from_pretrained<B: Backend>(
     let checkpoint = Checkpoint::open(&dir.join("model.safetensors"))?
         .strip_prefix_if_all("dinov2.", "embeddings.cls_token")
         .ignoring(&["embeddings.mask_token", "classifier."]);
+    checkpoint.check_holds(&dir.join("config.json"), config.weights_at_least())?;
+    let grid = image_size / config.patch_size;
+    if grid * grid > MAX_PATCHES {
+        return Err(CheckpointError::Config {
+            path: dir.join("config.json"),
+            detail: format!(
+                "input size {image_size} cuts images into {grid}x{grid} patches of {} pixels; at most {MAX_PATCHES} patches are allowed (attention grows with their square): use a smaller image size",
+                config.patch_size
+            ),
+        });
+    }
     let vit = checkpoint::load(
         config.vit(n_classes).init(device),
         &checkpoint,
         dinov2_source,
     )?;
-    let grid = image_size / config.patch_size;
     Ok(resize_positions(vit, grid))
 }
 

@@ -21,6 +21,10 @@ pub struct HfBlockNames {
     /// LayerScale parameters (DINOv2), if the family has them.
     pub scale_attn: Option<&'static str>,
     pub scale_mlp: Option<&'static str>,
+    /// The module names of the current transformers model class, where they differ from the
+    /// checkpoint's tensor names: transformers 5 renames Dinov2's attention linears when it
+    /// loads a checkpoint, and PEFT adapters name the modules.
+    pub modules: Option<&'static HfBlockNames>,
 }
 
 /// BertModel (and every BERT-family encoder with the same names, e.g. MiniLM).
@@ -36,6 +40,7 @@ pub const BERT: HfBlockNames = HfBlockNames {
     norm_mlp: "output.LayerNorm",
     scale_attn: None,
     scale_mlp: None,
+    modules: None,
 };
 
 /// Dinov2Model.
@@ -51,9 +56,41 @@ pub const DINOV2: HfBlockNames = HfBlockNames {
     norm_mlp: "norm2",
     scale_attn: Some("layer_scale1.lambda1"),
     scale_mlp: Some("layer_scale2.lambda1"),
+    modules: Some(&DINOV2_MODULES),
+};
+
+/// Dinov2Model's module names in transformers 5 (`attention.q_proj` where the checkpoint says
+/// `attention.attention.query`; `transformers/conversion_mapping.py` renames them on load).
+pub const DINOV2_MODULES: HfBlockNames = HfBlockNames {
+    layers: "encoder.layer",
+    query: "attention.q_proj",
+    key: "attention.k_proj",
+    value: "attention.v_proj",
+    output: "attention.o_proj",
+    mlp_in: "mlp.fc1",
+    mlp_out: "mlp.fc2",
+    norm_attn: "norm1",
+    norm_mlp: "norm2",
+    scale_attn: Some("layer_scale1.lambda1"),
+    scale_mlp: Some("layer_scale2.lambda1"),
+    modules: None,
 };
 
 impl HfBlockNames {
+    /// The names the model's modules have in the current transformers: what PEFT adapters
+    /// are written with.
+    pub fn current_modules(&self) -> &HfBlockNames {
+        self.modules.unwrap_or(self)
+    }
+
+    /// The block and target of a module path in the current transformers' names or in the
+    /// checkpoint's (older PEFT adapters use these).
+    pub fn parse_any_module(&self, path: &str) -> Option<(usize, Target)> {
+        self.current_modules()
+            .parse_module(path)
+            .or_else(|| self.parse_module(path))
+    }
+
     /// The Hugging Face path of the linear `target` in block `i`, e.g.
     /// `encoder.layer.0.attention.self.query`.
     pub fn module(&self, i: usize, target: Target) -> String {
@@ -165,6 +202,26 @@ mod tests {
             Source::new("encoder.layer.2.layer_scale2.lambda1", Layout::AsIs)
         );
         assert_eq!(DINOV2.module(5, Target::MlpIn), "encoder.layer.5.mlp.fc1");
+    }
+
+    #[test]
+    fn dinov2_adapters_name_the_current_modules_and_read_the_checkpoint_names_too() {
+        let current = DINOV2.current_modules();
+        assert_eq!(
+            current.module(3, Target::Value),
+            "encoder.layer.3.attention.v_proj"
+        );
+        assert_eq!(
+            current.module(0, Target::Output),
+            "encoder.layer.0.attention.o_proj"
+        );
+        for path in [
+            "encoder.layer.3.attention.v_proj",
+            "encoder.layer.3.attention.attention.value",
+        ] {
+            assert_eq!(DINOV2.parse_any_module(path), Some((3, Target::Value)));
+        }
+        assert_eq!(BERT.current_modules(), &BERT);
     }
 
     #[test]

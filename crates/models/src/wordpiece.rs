@@ -36,7 +36,8 @@ impl WordPieceTokenizer {
                 "max_len {max_len} leaves no room for the special tokens"
             )));
         }
-        let mut inner = Tokenizer::from_file(path).map_err(|e| invalid(e.to_string()))?;
+        let bytes = loramix_lora::files::read(path).map_err(|e| invalid(e.to_string()))?;
+        let mut inner = Tokenizer::from_bytes(bytes).map_err(|e| invalid(e.to_string()))?;
         inner.with_padding(None);
         inner
             .with_truncation(Some(TruncationParams {
@@ -68,7 +69,7 @@ impl WordPieceTokenizer {
     pub fn encode(&self, text: &str) -> Result<Vec<i64>, CheckpointError> {
         let encoding = self
             .inner
-            .encode(text, true)
+            .encode(leading_words(text, self.max_len), true)
             .map_err(|e| CheckpointError::Config {
                 path: self.path.clone(),
                 detail: format!("cannot tokenize {text:?}: {e}"),
@@ -101,5 +102,80 @@ impl WordPieceTokenizer {
             TensorData::new(ids, [texts.len(), len]),
             device,
         ))
+    }
+}
+
+/// Characters kept of a text per token of `max_len` at most, not counting whitespace (BERT's
+/// WordPiece turns a word of over 100 characters into one unknown token, so real tokens are
+/// far shorter).
+const MAX_CHARS_PER_TOKEN: usize = 128;
+
+/// Whether BERT's pre-tokenizer splits words at `c`: whitespace its normaliser keeps (it
+/// deletes control characters such as U+000B and U+0085 before splitting, but turns tab and
+/// newlines into spaces).
+fn splits_words(c: char) -> bool {
+    c.is_whitespace() && (!c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+}
+
+/// What of `text` to tokenize for its first `max_len` tokens, so that a huge text costs no
+/// more than a short one. Words are tokenized independently, so the text can end after its
+/// `max_len`-th word (one holding a letter, digit or ASCII punctuation mark gives at least one
+/// token); and a run of whitespace separates words as one space does, so runs become one space.
+/// Both leave the tokens unchanged. The one cut that can change them is the cost cap: at most
+/// `MAX_CHARS_PER_TOKEN * (max_len + 1)` characters that are not whitespace are kept, which
+/// only a text whose first `max_len` words are longer than that reaches.
+fn leading_words(text: &str, max_len: usize) -> String {
+    let most_chars = MAX_CHARS_PER_TOKEN.saturating_mul(max_len.saturating_add(1));
+    let mut out = String::new();
+    let (mut words, mut kept) = (0, 0);
+    let (mut in_word, mut counted, mut space) = (false, false, false);
+    for c in text.chars() {
+        if splits_words(c) {
+            if in_word && counted {
+                words += 1;
+                if words == max_len {
+                    return out;
+                }
+            }
+            (in_word, counted, space) = (false, false, true);
+            continue;
+        }
+        if kept == most_chars {
+            return out;
+        }
+        if space && !out.is_empty() {
+            out.push(' ');
+        }
+        out.push(c);
+        kept += 1;
+        (in_word, space) = (true, false);
+        counted |= c.is_alphanumeric() || c.is_ascii_punctuation();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_is_cut_after_its_first_max_len_words_or_the_character_cap() {
+        assert_eq!(leading_words("one two  three four", 2), "one two");
+        // Whitespace runs are one space; words with nothing that makes a token do not count;
+        // characters BERT's normaliser deletes (U+000B) do not split words.
+        assert_eq!(
+            leading_words(" a \u{7} \t\n b\u{b}c d", 2),
+            "a \u{7} b\u{b}c"
+        );
+        assert_eq!(leading_words("short", 8), "short");
+        let long = "x".repeat(10_000);
+        assert_eq!(leading_words(&long, 2).len(), 3 * MAX_CHARS_PER_TOKEN);
+        let multibyte = "é".repeat(1000);
+        assert_eq!(
+            leading_words(&multibyte, 1).chars().count(),
+            2 * MAX_CHARS_PER_TOKEN
+        );
+        let spaced = format!("a{}b", " ".repeat(100_000));
+        assert_eq!(leading_words(&spaced, 4), "a b");
     }
 }

@@ -819,3 +819,113 @@ fn lora_on_dinov2_starts_exact_and_folds_exactly() {
     );
     assert_lora_starts_exact_and_folds(vit, images, &LoraConfig::new(), 1e-3);
 }
+
+#[test]
+fn config_sizes_the_checkpoint_cannot_hold_are_refused_before_anything_is_built() {
+    for (field, value, expected) in [
+        (
+            "intermediate_size",
+            json!(0),
+            "intermediate_size must be at least 1",
+        ),
+        ("hidden_size", json!(0), "hidden_size and intermediate_size"),
+        (
+            "layer_norm_eps",
+            json!(-1.0),
+            "layer_norm_eps must be a positive number, not -1",
+        ),
+        (
+            "hidden_size",
+            json!(1_000_000_000u64),
+            "the sizes in config.json do not belong",
+        ),
+        (
+            "num_hidden_layers",
+            json!(1_000_000_000u64),
+            "the sizes in config.json do not belong",
+        ),
+        (
+            "vocab_size",
+            json!(u64::MAX),
+            "the sizes in config.json do not belong",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        tiny_bert(dir.path());
+        let path = dir.path().join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        config[field] = value;
+        if field == "hidden_size" && expected.contains("belong") {
+            config["num_attention_heads"] = json!(1);
+        }
+        std::fs::write(&path, config.to_string()).unwrap();
+        let error = load_error(dir.path());
+        assert!(
+            error.contains("config.json") && error.contains(expected),
+            "{field}: {error}"
+        );
+    }
+}
+
+#[test]
+fn dinov2_inputs_of_too_many_patches_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_dinov2(dir.path());
+    let load = |size| dinov2::from_pretrained::<Inference>(dir.path(), size, 2, &device());
+    // Patch 2: 74 pixels are 37x37 patches, DINOv2's own largest grid; 76 are more.
+    load(74).unwrap();
+    let error = load(76).unwrap_err().to_string();
+    assert!(
+        error.contains("input size 76") && error.contains("at most 1369 patches"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_long_text_cut_before_tokenizing_keeps_its_first_tokens() {
+    let dir = fixture_dir("tiny-bert");
+    let path = dir.join("tokenizer.json");
+    let tokenizer = WordPieceTokenizer::from_file(&path, 16, 0).unwrap();
+    // The reference: the tokenizers library on the whole text, truncated after.
+    let mut reference = tokenizers::Tokenizer::from_file(&path).unwrap();
+    reference.with_padding(None);
+    reference
+        .with_truncation(Some(tokenizers::TruncationParams {
+            max_length: 16,
+            ..Default::default()
+        }))
+        .unwrap();
+    let words = "Café, tables! x\u{7}y \t\n 3.14 über-long ";
+    let text = words.repeat(5_000);
+    let expected: Vec<i64> = reference
+        .encode(text.as_str(), true)
+        .unwrap()
+        .get_ids()
+        .iter()
+        .map(|&id| id as i64)
+        .collect();
+    assert_eq!(tokenizer.encode(&text).unwrap(), expected);
+    // A run of 10 000 spaces separates two words as one space does.
+    let far = format!("hello{}world", " ".repeat(10_000));
+    assert_eq!(
+        tokenizer.encode(&far).unwrap(),
+        tokenizer.encode("hello world").unwrap()
+    );
+    // The cost cap: at most 128 characters per token of max_len that are not whitespace are
+    // read, so a word after a 3000-character word is never reached.
+    let cut = format!("hello {} world", "x".repeat(3000));
+    let ids = tokenizer.encode(&cut).unwrap();
+    assert_eq!(
+        ids,
+        tokenizer
+            .encode(&format!("hello {}", "x".repeat(3000)))
+            .unwrap()
+    );
+    assert_ne!(
+        ids,
+        tokenizer
+            .encode(&format!("hello {} world", "x".repeat(30)))
+            .unwrap()
+    );
+}

@@ -14,7 +14,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use loramix_lora::{ADAPTER_FORMAT, Adapter, AdapterLayer, AdapterManifest, LayerShape, Target};
+use loramix_lora::{
+    ADAPTER_FORMAT, Adapter, AdapterError, AdapterLayer, AdapterManifest, LayerShape, Target,
+};
 use loramix_models::hf::HfBlockNames;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 
@@ -53,8 +55,13 @@ pub enum PeftError {
     Pickle(PathBuf),
 }
 
-/// The `lora_A` and `lora_B` tensors found for one module, and its Hugging Face path.
-type Factors<'a> = (Option<TensorView<'a>>, Option<TensorView<'a>>, String);
+/// The `lora_A` and `lora_B` tensors found for one module (each with its key), and the
+/// module's Hugging Face path.
+type Factors<'a> = (
+    Option<(String, TensorView<'a>)>,
+    Option<(String, TensorView<'a>)>,
+    String,
+);
 
 /// A loramix layer name of block `i`'s `target`.
 fn layer_name(i: usize, target: Target) -> String {
@@ -81,13 +88,24 @@ pub fn read(
     names: &HfBlockNames,
     base_fingerprint: &str,
 ) -> Result<Adapter, PeftError> {
+    read_noting(dir, names, base_fingerprint).map(|(adapter, _)| adapter)
+}
+
+/// [`read`], with a note for each tensor left out as PEFT leaves it out: factors of modules
+/// that the config's `target_modules`, `exclude_modules` or `layers_to_transform` do not
+/// target (PEFT puts no LoRA there, so it never loads them).
+pub fn read_noting(
+    dir: &Path,
+    names: &HfBlockNames,
+    base_fingerprint: &str,
+) -> Result<(Adapter, Vec<String>), PeftError> {
     let config_path = dir.join(CONFIG_FILE);
     let tensors_path = dir.join(TENSORS_FILE);
     if !tensors_path.exists() && dir.join("adapter_model.bin").exists() {
         return Err(PeftError::Pickle(dir.join("adapter_model.bin")));
     }
     let config = PeftConfig::from_file(&config_path)?;
-    let bytes = fs::read(&tensors_path).map_err(|source| PeftError::Io {
+    let bytes = loramix_lora::files::read(&tensors_path).map_err(|source| PeftError::Io {
         path: tensors_path.clone(),
         source,
     })?;
@@ -101,9 +119,13 @@ pub fn read(
         ))
     })?;
 
-    // Every tensor must be a LoRA factor of a linear loramix knows.
+    // Every tensor must be a LoRA factor of a linear loramix knows. Sorted by key, so that
+    // what is reported first does not depend on the file's order.
     let mut modules: BTreeMap<(usize, Target), Factors> = BTreeMap::new();
-    for (key, view) in tensors.tensors() {
+    let mut untargeted = Vec::new();
+    let mut all = tensors.tensors();
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, view) in all {
         // PEFT saves `<module>.lora_A.weight`; files that kept the adapter name have
         // `<module>.lora_A.default.weight`.
         let module_and_factor = key
@@ -118,35 +140,72 @@ pub fn read(
         let (module, factor) = rest
             .rsplit_once('.')
             .ok_or_else(|| bad(format!("tensor `{key}` is not a LoRA factor")))?;
-        let Some(place) = names.parse_module(module) else {
+        let Some(place) = names.parse_any_module(module) else {
             return Err(bad(format!(
                 "tensor `{key}`: `{module}` is not an attention or MLP linear of this model family (conv, embedding and other layers are not supported)"
             )));
         };
+        if !config.targets(module) {
+            untargeted.push(key);
+            continue;
+        }
         let entry = modules
             .entry(place)
             .or_insert_with(|| (None, None, module.to_string()));
-        match factor {
-            "lora_A" => entry.0 = Some(view),
-            "lora_B" => entry.1 = Some(view),
+        let slot = match factor {
+            "lora_A" => &mut entry.0,
+            "lora_B" => &mut entry.1,
             _ => {
                 return Err(bad(format!(
                     "tensor `{key}`: unknown factor `{factor}` (only lora_A, lora_B)"
                 )));
             }
+        };
+        // `X.lora_A.weight` and `X.lora_A.default.weight` name the same factor.
+        if let Some((first, _)) = slot {
+            return Err(bad(format!(
+                "`{first}` and `{key}` are the same factor of `{module}`; keep one"
+            )));
         }
+        *slot = Some((key, view));
     }
     if modules.is_empty() {
-        return Err(bad("no LoRA tensors".into()));
+        return Err(bad(if untargeted.is_empty() {
+            "no LoRA tensors".into()
+        } else {
+            format!(
+                "none of its {} LoRA tensors is on a module that the config targets (target_modules, exclude_modules, layers_to_transform)",
+                untargeted.len()
+            )
+        }));
     }
+    let notes = untargeted
+        .iter()
+        .map(|key| {
+            format!(
+                "{}: `{key}` left out: the config does not target its module (PEFT does not load it either)",
+                tensors_path.display()
+            )
+        })
+        .collect();
 
     let mut shapes = Vec::new();
     let mut layers = Vec::new();
     let mut targets = Vec::new();
+    // PEFT scales a layer by its alpha / rank; loramix by the adapter's alpha over the layer's
+    // rank. B carries the ratio, so a zero `lora_alpha` (a valid adapter that changes nothing,
+    // or one whose alpha_pattern sets each layer) folds against `r` instead of dividing by 0.
+    let alpha = if config.lora_alpha == 0.0 {
+        config.r as f32
+    } else {
+        config.lora_alpha
+    };
     for ((i, target), (a, b, module)) in modules {
         let key = |f: &str| format!("{PREFIX}{module}.{f}.weight");
-        let a = a.ok_or_else(|| bad(format!("`{}` has no `{}`", module, key("lora_A"))))?;
-        let b = b.ok_or_else(|| bad(format!("`{}` has no `{}`", module, key("lora_B"))))?;
+        let (a_key, a) =
+            a.ok_or_else(|| bad(format!("`{}` has no `{}`", module, key("lora_A"))))?;
+        let (b_key, b) =
+            b.ok_or_else(|| bad(format!("`{}` has no `{}`", module, key("lora_B"))))?;
         let (rank, peft_scale) = config.rank_and_scale(&module)?;
         let (&[ra, d_in], &[d_out, rb]) = (a.shape(), b.shape()) else {
             return Err(bad(format!("`{module}`: factors are not matrices")));
@@ -158,12 +217,26 @@ pub fn read(
                 b.shape()
             )));
         }
-        // loramix scales every layer by lora_alpha / rank; PEFT's own scale goes into B.
-        let rescale = peft_scale / (config.lora_alpha / rank as f32);
-        let b_values: Vec<f32> = floats(&b, &key("lora_B"), &bad)?
+        let rescale = peft_scale / (alpha / rank as f32);
+        let a_values = floats(&a, &a_key, &bad)?;
+        let b_values: Vec<f32> = floats(&b, &b_key, &bad)?
             .into_iter()
             .map(|v| v * rescale)
             .collect();
+        for (key, values, what) in [
+            (&a_key, &a_values, String::new()),
+            (
+                &b_key,
+                &b_values,
+                format!(" after PEFT's scale {peft_scale}"),
+            ),
+        ] {
+            if let Some(v) = values.iter().find(|v| !v.is_finite()) {
+                return Err(bad(format!(
+                    "tensor `{key}` holds {v}{what}; LoRA factors must be finite"
+                )));
+            }
+        }
         shapes.push(LayerShape {
             name: layer_name(i, target),
             d_in,
@@ -171,7 +244,7 @@ pub fn read(
             rank,
         });
         layers.push(AdapterLayer {
-            a: floats(&a, &key("lora_A"), &bad)?,
+            a: a_values,
             b: b_values,
         });
         if !targets.contains(&target) {
@@ -188,7 +261,7 @@ pub fn read(
         format: ADAPTER_FORMAT.to_string(),
         task: recorded.as_ref().map_or(task, |m| m.task.clone()),
         rank: shapes.iter().map(|s| s.rank).max().unwrap_or(0),
-        alpha: config.lora_alpha,
+        alpha,
         targets,
         base_fingerprint: recorded.as_ref().map_or_else(
             || base_fingerprint.to_string(),
@@ -201,11 +274,16 @@ pub fn read(
             .unwrap_or_default(),
         composition: recorded.and_then(|m| m.composition),
     };
-    Ok(Adapter {
+    let adapter = Adapter {
         manifest,
         layers,
         origin: Some(dir.to_path_buf()),
-    })
+    };
+    adapter.check_finite(&tensors_path).map_err(|e| match e {
+        AdapterError::Invalid { problem, .. } => bad(problem),
+        other => bad(other.to_string()),
+    })?;
+    Ok((adapter, notes))
 }
 
 fn read_manifest(dir: &Path) -> Result<Option<AdapterManifest>, PeftError> {
@@ -213,7 +291,7 @@ fn read_manifest(dir: &Path) -> Result<Option<AdapterManifest>, PeftError> {
     if !path.exists() {
         return Ok(None);
     }
-    let text = fs::read_to_string(&path).map_err(|source| PeftError::Io {
+    let text = loramix_lora::files::read_to_string(&path).map_err(|source| PeftError::Io {
         path: path.clone(),
         source,
     })?;
@@ -258,7 +336,7 @@ pub fn write(
             path: dir.to_path_buf(),
             problem: format!("layer `{}` is not an encoder block linear", shape.name),
         })?;
-        let module = names.module(i, target);
+        let module = names.current_modules().module(i, target);
         if shape.rank != m.rank {
             rank_pattern.insert(module.clone(), shape.rank);
         }

@@ -311,3 +311,219 @@ fn keys_that_kept_the_adapter_name_read_the_same() {
     assert_eq!(renamed.layers, original.layers);
     assert_eq!(renamed.manifest.layers, original.manifest.layers);
 }
+
+/// The query/value fixture's tensors by key: shape and values.
+type Tensors = std::collections::BTreeMap<String, (Vec<usize>, Vec<f32>)>;
+
+fn qv_tensors() -> Tensors {
+    let bytes =
+        std::fs::read(fixtures().join("tiny-bert-lora-qv/adapter_model.safetensors")).unwrap();
+    let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    tensors
+        .tensors()
+        .into_iter()
+        .map(|(key, view)| {
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (key, (view.shape().to_vec(), values))
+        })
+        .collect()
+}
+
+/// The query/value fixture with `edit` applied to its config and `tensors` as its tensors.
+fn crafted(edit: impl Fn(&mut serde_json::Value), tensors: &Tensors) -> tempfile::TempDir {
+    let dir = edited(edit);
+    let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = tensors
+        .iter()
+        .map(|(key, (shape, values))| {
+            let data = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (key.clone(), data, shape.clone())
+        })
+        .collect();
+    let views = bytes.iter().map(|(key, data, shape)| {
+        let view =
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
+                .unwrap();
+        (key.clone(), view)
+    });
+    safetensors::serialize_to_file(views, None, &dir.path().join("adapter_model.safetensors"))
+        .unwrap();
+    dir
+}
+
+const Q0_A: &str = "base_model.model.encoder.layer.0.attention.self.query.lora_A.weight";
+
+#[test]
+fn a_factor_given_twice_under_both_peft_spellings_is_refused_naming_both() {
+    let mut tensors = qv_tensors();
+    let (shape, values) = tensors[Q0_A].clone();
+    let scaled = values.iter().map(|v| v * 100.0).collect();
+    tensors.insert(Q0_A.replace(".weight", ".default.weight"), (shape, scaled));
+    let dir = crafted(|_| {}, &tensors);
+    let error = refusal(dir.path());
+    assert!(
+        error.contains(&format!("`{Q0_A}`"))
+            && error.contains(&format!("`{}`", Q0_A.replace(".weight", ".default.weight")))
+            && error.contains("same factor"),
+        "{error}"
+    );
+}
+
+/// The layer names of an adapter read from `dir`.
+fn layer_names(dir: &Path) -> Vec<String> {
+    let (adapter, _) = loramix_peft::read_noting(dir, &BERT, "f").unwrap();
+    adapter
+        .manifest
+        .layers
+        .into_iter()
+        .map(|l| l.name)
+        .collect()
+}
+
+#[test]
+fn only_the_modules_the_config_targets_are_read_as_peft_loads_them() {
+    let all = qv_tensors();
+    let names = |edit: fn(&mut serde_json::Value)| layer_names(crafted(edit, &all).path());
+    assert_eq!(
+        names(|c| c["target_modules"] = serde_json::json!(["query"])),
+        ["encoder.blocks.0.query", "encoder.blocks.1.query"]
+    );
+    assert_eq!(
+        names(|c| {
+            c["layers_to_transform"] = serde_json::json!([0]);
+            c["layers_pattern"] = serde_json::json!("layer");
+        }),
+        ["encoder.blocks.0.query", "encoder.blocks.0.value"]
+    );
+    assert_eq!(
+        names(|c| c["layers_to_transform"] = serde_json::json!(1)),
+        ["encoder.blocks.1.query", "encoder.blocks.1.value"],
+        "an index alone, any layer pattern"
+    );
+    assert_eq!(
+        names(
+            |c| c["exclude_modules"] = serde_json::json!(["encoder.layer.1.attention.self.value"])
+        ),
+        [
+            "encoder.blocks.0.query",
+            "encoder.blocks.0.value",
+            "encoder.blocks.1.query"
+        ]
+    );
+    assert_eq!(
+        names(|c| c["target_modules"] = serde_json::json!(r".*\.0\.attention\.self\.value")),
+        ["encoder.blocks.0.value"],
+        "a regex matches the whole path"
+    );
+    // A full path in the list is taken as it is, whatever layers_to_transform says (PEFT's rule).
+    assert_eq!(
+        names(|c| {
+            c["target_modules"] = serde_json::json!(["encoder.layer.1.attention.self.query"]);
+            c["layers_to_transform"] = serde_json::json!([0]);
+        }),
+        ["encoder.blocks.1.query"]
+    );
+    // The factors read are the file's, untouched.
+    let (only_query, notes) = loramix_peft::read_noting(
+        crafted(|c| c["target_modules"] = serde_json::json!(["query"]), &all).path(),
+        &BERT,
+        "f",
+    )
+    .unwrap();
+    let full = read(&fixtures().join("tiny-bert-lora-qv"), &BERT, "f").unwrap();
+    assert_eq!(only_query.layers[0], full.layers[0]);
+    assert_eq!(notes.len(), 4, "{notes:?}");
+    assert!(
+        notes[0].contains("value.lora_A.weight` left out"),
+        "{notes:?}"
+    );
+    let none = refusal(crafted(|c| c["target_modules"] = serde_json::json!(["key"]), &all).path());
+    assert!(none.contains("none of its 8 LoRA tensors"), "{none}");
+}
+
+#[test]
+fn settings_that_change_what_peft_computes_are_refused_by_field() {
+    for (field, value) in [
+        ("layer_replication", serde_json::json!([[0, 2]])),
+        ("target_parameters", serde_json::json!(["weight"])),
+        ("alora_invocation_tokens", serde_json::json!([1, 2])),
+        ("use_qalora", serde_json::json!(true)),
+        ("trainable_token_indices", serde_json::json!([5])),
+        ("arrow_config", serde_json::json!({"top_k": 2})),
+        ("alpha_pattern", serde_json::json!({"query": 1e39})),
+        ("target_modules", serde_json::json!("query(")),
+        ("exclude_modules", serde_json::json!("query(")),
+        ("layers_pattern", serde_json::json!("layer")),
+    ] {
+        let dir = edited(|c| c[field] = value.clone());
+        let error = refusal(dir.path());
+        assert!(
+            error.contains(&format!("`{field}`")) && error.contains("adapter_config.json"),
+            "{field}: {error}"
+        );
+    }
+    // Their defaults, as PEFT writes them, are read.
+    let dir = edited(|c| {
+        c["layer_replication"] = serde_json::Value::Null;
+        c["target_parameters"] = serde_json::json!([]);
+        c["use_qalora"] = serde_json::json!(false);
+    });
+    read(dir.path(), &BERT, "f").unwrap();
+}
+
+#[test]
+fn non_finite_factors_are_refused_naming_the_tensor() {
+    for bad in [f32::NAN, f32::INFINITY] {
+        let mut tensors = qv_tensors();
+        tensors.get_mut(Q0_A).unwrap().1[3] = bad;
+        let error = refusal(crafted(|_| {}, &tensors).path());
+        assert!(
+            error.contains(&format!("`{Q0_A}` holds {bad}")) && error.contains("must be finite"),
+            "{error}"
+        );
+    }
+    // Finite factors whose scaled product overflows.
+    let mut tensors = qv_tensors();
+    let b = Q0_A.replace("lora_A", "lora_B");
+    tensors.get_mut(&b).unwrap().1[0] = 3e38;
+    let error = refusal(crafted(|_| {}, &tensors).path());
+    assert!(
+        error.contains("layer `encoder.blocks.0.query`") && error.contains("beyond 32-bit floats"),
+        "{error}"
+    );
+    // And factors that overflow once PEFT's own scale is folded into B (rsLoRA's alpha/sqrt(r)
+    // against loramix's alpha/r: a factor of 2 here).
+    let mut tensors = qv_tensors();
+    tensors.get_mut(&b).unwrap().1[0] = 3e38;
+    let error = refusal(crafted(|c| c["use_rslora"] = serde_json::json!(true), &tensors).path());
+    assert!(error.contains("after PEFT's scale 4"), "{error}");
+}
+
+#[test]
+fn a_zero_lora_alpha_is_a_zero_update_as_in_peft() {
+    let device = loramix_backend::device();
+    let base = Bert::<Inference>::from_pretrained(&tiny_bert(), 2, &device).unwrap();
+    let dir = edited(|c| c["lora_alpha"] = serde_json::json!(0));
+    let adapter = read(dir.path(), &BERT, &base.fingerprint()).unwrap();
+    assert!(adapter.layers.iter().all(|l| l.b.iter().all(|&v| v == 0.0)));
+    // A zero lora_alpha with a per-layer alpha keeps that layer's scale alpha / r.
+    let dir = edited(|c| {
+        c["lora_alpha"] = serde_json::json!(0);
+        c["alpha_pattern"] = serde_json::json!({"encoder.layer.0.attention.self.query": 8});
+    });
+    let patterned = read(dir.path(), &BERT, &base.fingerprint()).unwrap();
+    let full = read(&fixtures().join("tiny-bert-lora-qv"), &BERT, "f").unwrap();
+    let i = patterned
+        .manifest
+        .layers
+        .iter()
+        .position(|l| l.name == "encoder.blocks.0.query")
+        .unwrap();
+    let scale = |a: &loramix_lora::Adapter| a.layer_scale(&a.manifest.layers[i]);
+    for (p, f) in patterned.layers[i].b.iter().zip(&full.layers[i].b) {
+        assert!((p * scale(&patterned) - f * scale(&full)).abs() < 1e-6);
+    }
+}

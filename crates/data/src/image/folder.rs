@@ -45,7 +45,7 @@ fn held_out(
     if !dir.is_dir() {
         return Ok(None);
     }
-    load_image_folder(dir, target)?
+    read_folder(dir, target, EmptyClass::Skipped)?
         .relabelled(classes, |c| {
             invalid(&dir.join(c), "a class folder that train/ lacks")
         })
@@ -57,12 +57,32 @@ fn held_out(
 /// entries are skipped; a class folder that holds folders but no image is refused (the root is
 /// then usually one level too high, e.g. above `train/` and `test/`: see [`load_image_splits`]).
 pub fn load_image_folder(root: &Path, target: ImageShape) -> Result<LabelledDataset<ImageItem>> {
-    let classes: Vec<PathBuf> = sorted_entries(root)?
+    read_folder(root, target, EmptyClass::Refused)
+}
+
+/// What a class folder without images means: a class with no examples in training data
+/// (refused: a head would learn a class it never sees), a class the split happens to lack in
+/// held-out data (skipped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EmptyClass {
+    Refused,
+    Skipped,
+}
+
+fn read_folder(
+    root: &Path,
+    target: ImageShape,
+    empty: EmptyClass,
+) -> Result<LabelledDataset<ImageItem>> {
+    let mut classes: Vec<PathBuf> = sorted_entries(root)?
         .into_iter()
         .filter(|p| p.is_dir())
         .collect();
     if classes.is_empty() {
         return Err(invalid(root, "no class sub-folders"));
+    }
+    if empty == EmptyClass::Skipped {
+        classes.retain(|dir| sorted_entries(dir).is_ok_and(|e| e.iter().any(|p| is_image(p))));
     }
     let mut items = Vec::new();
     for (label, dir) in classes.iter().enumerate() {
@@ -78,6 +98,12 @@ pub fn load_image_folder(root: &Path, target: ImageShape) -> Result<LabelledData
             return Err(invalid(
                 dir,
                 "holds sub-folders but no image: point the path at the folder whose sub-folders are the classes",
+            ));
+        }
+        if items.len() == before {
+            return Err(invalid(
+                dir,
+                "a class folder with no PNG or JPEG image; a class needs examples (remove the folder if it is not a class)",
             ));
         }
     }
@@ -122,13 +148,26 @@ fn is_image(path: &Path) -> bool {
             .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
+/// The longest side an image keeps once decoded: larger ones are first shrunk to it (area
+/// filter), so a small file of huge dimensions cannot take gigabytes as floats. Twice the
+/// largest input side ([`MAX_IMAGE_SIDE`](crate::MAX_IMAGE_SIDE)), so the final resize is
+/// unchanged in kind.
+pub const MAX_DECODED_SIDE: u32 = 2048;
+
 /// One PNG or JPEG file decoded to grey (one target channel) or RGB (otherwise), converted to
-/// `target`.
+/// `target`. An image with a side above [`MAX_DECODED_SIDE`] is shrunk to it first.
 pub fn read_image(path: &Path, target: ImageShape) -> Result<Vec<f32>> {
-    let img = image::open(path).map_err(|source| DataError::Image {
+    let mut img = image::open(path).map_err(|source| DataError::Image {
         path: path.to_path_buf(),
         source,
     })?;
+    if img.width().max(img.height()) > MAX_DECODED_SIDE {
+        img = img.resize(
+            MAX_DECODED_SIDE,
+            MAX_DECODED_SIDE,
+            image::imageops::FilterType::Triangle,
+        );
+    }
     let (width, height) = (img.width() as usize, img.height() as usize);
     let (pixels, channels) = if target.channels == 1 {
         (img.to_luma32f().into_raw(), 1)

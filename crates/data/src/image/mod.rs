@@ -10,7 +10,7 @@ mod mnist_json;
 use std::path::Path;
 
 pub use digits::load_digits_csv;
-pub use folder::{image_files, load_image_folder, load_image_splits, read_image};
+pub use folder::{MAX_DECODED_SIDE, image_files, load_image_folder, load_image_splits, read_image};
 pub use glyphs::{GLYPH_LETTERS, GLYPH_STYLES, load_glyph_letters, load_glyph_styles};
 pub use idx::{IdxImages, load_idx, read_idx_images, read_idx_labels};
 pub use mnist_json::load_mnist_json;

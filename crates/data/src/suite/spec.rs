@@ -227,7 +227,7 @@ impl<I: SuiteItem> Suite<I> {
             }
             if !is_folder_name(&task.name) {
                 return fail(
-                    "a task name must be letters, digits, `-`, `_` or `.` (it names a folder), not `.` or `..`",
+                    "a task name must be 1 to 100 letters, digits, `-`, `_` or `.` (it names a folder), not `.` or `..`",
                 );
             }
             if task.test_per_class == Some(0) || task.max_train == Some(0) {
@@ -272,10 +272,15 @@ impl<I: SuiteItem> Suite<I> {
 /// The largest image side a suite may ask for: every image is held in memory at this size.
 pub const MAX_IMAGE_SIDE: usize = 1024;
 
+/// The longest task or experiment name: it names a folder, and with the hash suffixes loramix
+/// adds, file systems' 255-byte limit per name stays far away.
+pub const MAX_NAME_LEN: usize = 100;
+
 /// Whether `name` can name a folder inside the run folder (and nothing outside it): the rule
 /// for task and experiment names.
 pub fn is_folder_name(name: &str) -> bool {
     !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
         && name != "."
         && name != ".."
         && name

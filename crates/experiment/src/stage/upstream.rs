@@ -11,7 +11,7 @@ use loramix_models::{Classifier, Trainable};
 use loramix_rng::derive_seed;
 
 use crate::context::Context;
-use crate::error::Result;
+use crate::error::{ExperimentError, Result};
 use crate::family::Family;
 
 /// Trains one LoRA per upstream task on the base (each with its own head, not saved), or loads
@@ -20,6 +20,13 @@ pub fn upstream<F: Family>(ctx: &Context<F>, base: &F::Frozen) -> Result<Vec<Ada
     let dir = ctx.plan.run.upstream(&ctx.plan.upstream_hash());
     let spec = &ctx.plan.experiment.upstream;
     let config = ctx.plan.lora_config(None, None);
+    let most = loramix_compose::max_rank(base);
+    if config.rank > most {
+        return Err(ExperimentError::Invalid(format!(
+            "upstream.rank {} is above {most}, the smaller side of the base's widest layer (no update has a higher rank)",
+            config.rank
+        )));
+    }
     let mut adapters = Vec::new();
     for name in &ctx.plan.upstream {
         let path = dir.join(name);
