@@ -416,10 +416,7 @@ fn run<F: Family>(
     job: &ComposeJob,
 ) -> Result<ComposeReport> {
     let started = Instant::now();
-    let base = family
-        .pretrained()
-        .expect("a user base is pretrained")
-        .clone();
+    let base = user::base_of(family).clone();
     let adapters = load_adapters(&base, names, job)?;
     if let Some(rank) = job.rank {
         let most = loramix_compose::max_rank(&base);

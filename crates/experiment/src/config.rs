@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::backbone::ModelSpec;
-use crate::error::{ExperimentError, Result};
+use crate::error::{ExperimentError, Result, io};
 use crate::method::MethodSpec;
 
 /// One study: a suite, a model size, and how every stage trains.
@@ -148,7 +148,7 @@ pub struct SimilaritySpec {
 impl Experiment {
     /// Reads and checks an experiment file; relative paths in it are taken from its folder.
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = crate::error::read_text(path)?;
+        let text = loramix_lora::files::read_to_string(path).map_err(io(path))?;
         let mut experiment: Experiment =
             toml::from_str(&text).map_err(|e| ExperimentError::Config {
                 path: path.to_path_buf(),

@@ -42,24 +42,3 @@ pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Experiment
     let path = path.into();
     move |source| ExperimentError::Io { path, source }
 }
-
-/// The bytes of the file at `path`, which must be a regular file: a FIFO would block forever
-/// and a device such as `/dev/zero` never ends.
-pub fn read_bytes(path: &std::path::Path) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(io(path))?;
-    if !meta.is_file() {
-        return Err(ExperimentError::Artifact {
-            path: path.to_path_buf(),
-            message: "not a regular file (a folder, FIFO or device)".into(),
-        });
-    }
-    std::fs::read(path).map_err(io(path))
-}
-
-/// The text of the regular file at `path` ([`read_bytes`]), which must be UTF-8.
-pub fn read_text(path: &std::path::Path) -> Result<String> {
-    String::from_utf8(read_bytes(path)?).map_err(|e| ExperimentError::Artifact {
-        path: path.to_path_buf(),
-        message: format!("not UTF-8 text ({e})"),
-    })
-}

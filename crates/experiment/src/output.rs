@@ -68,6 +68,12 @@ fn stage(target: &Path, parent: &Path, kind: Kind) -> Result<Staging> {
 /// of `inputs`, in a folder where files can be created (made if missing), and, if it exists, of
 /// the same kind (a folder holding only regular files the command writes).
 pub fn check(target: &Path, kind: Kind, inputs: &[&Path]) -> Result<()> {
+    let parent = check_path(target, kind, inputs)?;
+    stage(target, &parent, kind).map(drop)
+}
+
+/// [`check`] but for the staging probe; returns the folder `target` goes in (made if missing).
+fn check_path(target: &Path, kind: Kind, inputs: &[&Path]) -> Result<PathBuf> {
     // Path::file_name reads `out/.` as `out`; a rename onto it would not do what it says.
     let text = target.as_os_str().to_string_lossy();
     let dotted = [".", ".."]
@@ -94,10 +100,9 @@ pub fn check(target: &Path, kind: Kind, inputs: &[&Path]) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(io(target)(e)),
     }
-    // The folder it goes in: made if missing, and a staging copy can be created there.
     let parent = parent_of(target);
     fs::create_dir_all(&parent).map_err(io(&parent))?;
-    stage(target, &parent, kind).map(drop)
+    Ok(parent)
 }
 
 fn check_existing(target: &Path, meta: &fs::Metadata, kind: Kind) -> Result<()> {
@@ -136,10 +141,10 @@ fn check_existing(target: &Path, meta: &fs::Metadata, kind: Kind) -> Result<()> 
 impl Staged {
     /// Checks `target` (see [`check`]) and starts its staging copy beside it.
     pub fn begin(target: &Path, kind: Kind, inputs: &[&Path]) -> Result<Self> {
-        check(target, kind, inputs)?;
+        let parent = check_path(target, kind, inputs)?;
         Ok(Self {
             target: target.to_path_buf(),
-            staging: stage(target, &parent_of(target), kind)?,
+            staging: stage(target, &parent, kind)?,
         })
     }
 

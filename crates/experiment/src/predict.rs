@@ -154,13 +154,11 @@ fn run<F: Family>(
     head: &user::Head,
     job: &PredictJob,
 ) -> Result<Vec<Prediction>> {
-    let mut model = family
-        .pretrained()
-        .expect("a user base is pretrained")
-        .clone();
-    head.check_origin(&job.adapter, &model.fingerprint())?;
+    let mut model = user::base_of(family).clone();
+    let fingerprint = model.fingerprint();
+    head.check_origin(&job.adapter, &fingerprint)?;
     let (classes, head) = (&head.classes, &head.linear);
-    let adapter = user::load_adapter(&job.adapter, names, &model.fingerprint())?;
+    let adapter = user::load_adapter(&job.adapter, names, &fingerprint)?;
     user::check_same_base(&model, &job.base, std::slice::from_ref(&adapter))?;
     adapter.apply(&mut model, &loramix_backend::device())?;
     let model = model.fold_lora();
@@ -214,7 +212,7 @@ fn texts(
         path: path.to_path_buf(),
         message,
     };
-    let bytes = crate::error::read_bytes(path)?;
+    let bytes = loramix_lora::files::read(path).map_err(io(path))?;
     let mut reader = csv::Reader::from_reader(bytes.as_slice());
     let header = reader.headers().map_err(|e| csv_error(path, e))?.clone();
     let column = |name: &str| {

@@ -90,8 +90,10 @@ pub fn export_peft(
     let names = crate::user::HfFamily::of(base)?.names();
     let adapter = loramix_lora::Adapter::load(adapter_dir)?;
     let fits = match crate::user::UserBase::open(base, None, image_size)? {
-        crate::user::UserBase::Text(family) => adapter.check_fits(pretrained_of(family.as_ref())),
-        crate::user::UserBase::Vision(family) => adapter.check_fits(pretrained_of(&family)),
+        crate::user::UserBase::Text(family) => {
+            adapter.check_fits(crate::user::base_of(family.as_ref()))
+        }
+        crate::user::UserBase::Vision(family) => adapter.check_fits(crate::user::base_of(&family)),
     };
     fits.map_err(|e| {
         ExperimentError::Invalid(format!(
@@ -108,8 +110,4 @@ pub fn export_peft(
     loramix_peft::write(&adapter, staged.path(), names, &name.display().to_string())
         .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
     staged.commit()
-}
-
-fn pretrained_of<F: crate::family::Family>(family: &F) -> &F::Frozen {
-    family.pretrained().expect("a user base is pretrained")
 }

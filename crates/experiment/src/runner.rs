@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::config::Experiment;
 use crate::context::Context;
-use crate::error::{ExperimentError, Result};
+use crate::error::{ExperimentError, Result, io};
 use crate::family::{BertText, Family, Text, Vision};
 use crate::plan::{Plan, SuiteKeys};
 use crate::stage::{pretrain, report, similarity, transfer, upstream, warmup};
@@ -41,7 +41,8 @@ pub struct Options {
 /// Runs `stage` of the experiment in `path`.
 pub fn execute(path: &Path, stage: Stage, options: &Options) -> Result<()> {
     let experiment = Experiment::from_file(path)?;
-    let suite_text = crate::error::read_text(&experiment.suite)?;
+    let suite_text =
+        loramix_lora::files::read_to_string(&experiment.suite).map_err(io(&experiment.suite))?;
     let modality = peek_modality(&experiment.suite, &suite_text)?;
     let keys = SuiteKeys::parse(&suite_text, &experiment.suite)?;
     let pretrained = experiment.pretrained_dir.clone();

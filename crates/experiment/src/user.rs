@@ -98,6 +98,11 @@ impl UserBase {
     }
 }
 
+/// The pretrained model of a family [`UserBase::open`] made (always a checkpoint's).
+pub fn base_of<F: crate::family::Family>(family: &F) -> &F::Frozen {
+    family.pretrained().expect("a user base is pretrained")
+}
+
 /// The Hugging Face model families loramix reads, by `config.json`'s `model_type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HfFamily {
