@@ -45,6 +45,19 @@ bench-vs-torch:
         $bin bench --minilm datasets/cache/minilm-l6
     fi
 
+# flex, libtorch (feature `tch`) and PyTorch side by side on the CPU, two rounds
+# (BENCHMARKS.md, "libtorch"); needs python3 with torch 2.9.0 and transformers.
+bench-tch:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export LIBTORCH=$(python3 -c 'import torch, pathlib; print(pathlib.Path(torch.__file__).parent)')
+    mkdir -p target/bins
+    cargo build --release -p loramix-experiment
+    cp target/release/loramix target/bins/loramix-flex
+    cargo build --release -p loramix-experiment --no-default-features --features tch
+    cp target/release/loramix target/bins/loramix-tch
+    bash benches/three-way.sh target/bins/loramix-flex target/bins/loramix-tch target/bench-three-way
+
 # The GPU rows of BENCHMARKS.md on this machine's NVIDIA GPU, side by side with PyTorch on it
 # (needs the CUDA driver, NVRTC and PyTorch with CUDA); outputs in target/bench-gpu.
 bench-gpu:

@@ -17,17 +17,10 @@ fn main() {
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     };
     let revision = match git(&["rev-parse", "--short=12", "HEAD"]) {
-        Some(rev) => {
-            let dirty = git(&[
-                "status",
-                "--porcelain",
-                "--untracked-files=no",
-                "--",
-                "crates",
-            ])
-            .is_some_and(|s| !s.is_empty());
-            if dirty { format!("{rev}-dirty") } else { rev }
-        }
+        Some(rev) => match uncommitted_digest(&root) {
+            Some(digest) => format!("{rev}-dirty-{digest}"),
+            None => rev,
+        },
         None => "unknown (not built from a git checkout)".into(),
     };
     println!("cargo:rustc-env=LORAMIX_REVISION={revision}");
@@ -41,5 +34,58 @@ fn main() {
         }
         println!("cargo:rerun-if-changed={git_dir}/packed-refs");
     }
-    println!("cargo:rerun-if-changed={}", root.join("crates").display());
+    for source in SOURCES {
+        println!("cargo:rerun-if-changed={}", root.join(source).display());
+    }
+}
+
+/// The sources that make the binary: what a revision must pin.
+const SOURCES: [&str; 3] = ["crates", "Cargo.toml", "Cargo.lock"];
+
+/// A digest of the uncommitted changes to [`SOURCES`] (the diff against HEAD and the untracked
+/// files' names and contents), or `None` on a clean tree: two dirty builds with the same digest
+/// were built from the same code, so results made by one can be traced to it.
+fn uncommitted_digest(root: &Path) -> Option<String> {
+    let run = |args: &[&str], input: Option<&[u8]>| -> Option<Vec<u8>> {
+        let mut child = Command::new("git")
+            .arg("-C")
+            .arg(root)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .ok()?;
+        let mut stdin = child.stdin.take()?;
+        std::io::Write::write_all(&mut stdin, input.unwrap_or_default()).ok()?;
+        drop(stdin);
+        let out = child.wait_with_output().ok()?;
+        out.status.success().then_some(out.stdout)
+    };
+    let mut changes = run(
+        &[&["diff", "HEAD", "--binary", "--"][..], &SOURCES[..]].concat(),
+        None,
+    )?;
+    let untracked = run(
+        &[
+            &["ls-files", "--others", "--exclude-standard", "--"][..],
+            &SOURCES[..],
+        ]
+        .concat(),
+        None,
+    )?;
+    for file in String::from_utf8_lossy(&untracked).lines() {
+        changes.extend_from_slice(file.as_bytes());
+        changes.extend(std::fs::read(root.join(file)).unwrap_or_default());
+    }
+    if changes.is_empty() {
+        return None;
+    }
+    let digest = run(&["hash-object", "--stdin"], Some(&changes))?;
+    Some(
+        String::from_utf8_lossy(&digest)
+            .trim()
+            .chars()
+            .take(12)
+            .collect(),
+    )
 }

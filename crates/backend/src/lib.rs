@@ -2,16 +2,19 @@
 //!
 //! Every other crate is generic over `B: Backend`; binaries and tests name [`Inference`] and
 //! [`Train`] from here. When several features are enabled the most specialised wins
-//! (cuda > wgpu > ndarray > flex), so `--features ndarray` switches away from the default `flex`
-//! without `--no-default-features`.
+//! (cuda > wgpu > tch > ndarray > flex), so `--features ndarray` switches away from the default
+//! `flex` without `--no-default-features`.
 
 #[cfg(not(any(
     feature = "flex",
     feature = "ndarray",
+    feature = "tch",
     feature = "wgpu",
     feature = "cuda"
 )))]
-compile_error!("loramix-backend: enable one of the features `flex`, `ndarray`, `wgpu`, `cuda`.");
+compile_error!(
+    "loramix-backend: enable one of the features `flex`, `ndarray`, `tch`, `wgpu`, `cuda`."
+);
 
 pub mod kernels;
 
@@ -20,8 +23,16 @@ mod selected {
     pub type Inference = burn::backend::Cuda;
     pub type Unfused = burn_cubecl::CubeBackend<cubecl::cuda::CudaRuntime, f32, i32, u8>;
     pub const NAME: &str = "cuda";
-    pub const ACCELERATOR: bool = true;
+    pub const COMPILES_KERNELS: bool = true;
     pub const BATCH_PARTS: usize = 1;
+
+    pub fn device() -> super::Device {
+        super::Device::default()
+    }
+
+    pub fn accelerator() -> bool {
+        true
+    }
 }
 
 #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
@@ -29,27 +40,82 @@ mod selected {
     pub type Inference = burn::backend::Wgpu;
     pub type Unfused = burn_cubecl::CubeBackend<cubecl::wgpu::WgpuRuntime, f32, i32, u32>;
     pub const NAME: &str = "wgpu";
-    pub const ACCELERATOR: bool = true;
+    pub const COMPILES_KERNELS: bool = true;
     pub const BATCH_PARTS: usize = 1;
+
+    pub fn device() -> super::Device {
+        super::Device::default()
+    }
+
+    pub fn accelerator() -> bool {
+        true
+    }
 }
 
-#[cfg(all(feature = "ndarray", not(any(feature = "wgpu", feature = "cuda"))))]
+#[cfg(all(feature = "tch", not(any(feature = "wgpu", feature = "cuda"))))]
+mod selected {
+    pub type Inference = burn::backend::LibTorch;
+    pub const NAME: &str = "tch";
+    pub const COMPILES_KERNELS: bool = false;
+    /// libtorch splits each operation over its own threads (one per core); more parts only
+    /// contend for them (BENCHMARKS.md, "libtorch").
+    pub const BATCH_PARTS: usize = 1;
+
+    /// The first CUDA device when the libtorch found has CUDA and sees a GPU, else the CPU.
+    pub fn device() -> super::Device {
+        if tch::Cuda::is_available() {
+            burn_tch::LibTorchDevice::Cuda(0)
+        } else {
+            burn_tch::LibTorchDevice::Cpu
+        }
+    }
+
+    pub fn accelerator() -> bool {
+        device() != burn_tch::LibTorchDevice::Cpu
+    }
+}
+
+#[cfg(all(
+    feature = "ndarray",
+    not(any(feature = "tch", feature = "wgpu", feature = "cuda"))
+))]
 mod selected {
     pub type Inference = burn::backend::NdArray;
     pub const NAME: &str = "ndarray";
-    pub const ACCELERATOR: bool = false;
+    pub const COMPILES_KERNELS: bool = false;
     pub const BATCH_PARTS: usize = 8;
+
+    pub fn device() -> super::Device {
+        super::Device::default()
+    }
+
+    pub fn accelerator() -> bool {
+        false
+    }
 }
 
 #[cfg(all(
     feature = "flex",
-    not(any(feature = "ndarray", feature = "wgpu", feature = "cuda"))
+    not(any(
+        feature = "ndarray",
+        feature = "tch",
+        feature = "wgpu",
+        feature = "cuda"
+    ))
 ))]
 mod selected {
     pub type Inference = burn::backend::Flex;
     pub const NAME: &str = "flex";
-    pub const ACCELERATOR: bool = false;
+    pub const COMPILES_KERNELS: bool = false;
     pub const BATCH_PARTS: usize = 8;
+
+    pub fn device() -> super::Device {
+        super::Device::default()
+    }
+
+    pub fn accelerator() -> bool {
+        false
+    }
 }
 
 /// Backend for inference and frozen-feature extraction (no autodiff graph).
@@ -69,9 +135,15 @@ pub type Device = burn::tensor::Device<Inference>;
 /// Name of the compiled-in backend, as written in run manifests and benchmark tables.
 pub const NAME: &str = selected::NAME;
 
+/// The backend compiles a kernel per input shape at run time (cubecl: wgpu, cuda), so inputs
+/// are padded to few shapes and each stage is warmed up before it is timed.
+pub const COMPILES_KERNELS: bool = selected::COMPILES_KERNELS;
+
 /// The backend runs on a GPU (or another accelerator), so larger inputs are affordable: the
 /// default input size of a pretrained ViT is 224 px there, 112 px on the CPU.
-pub const ACCELERATOR: bool = selected::ACCELERATOR;
+pub fn accelerator() -> bool {
+    selected::accelerator()
+}
 
 /// Sets up the compiled-in backend for this process; call it first thing in a binary, before
 /// any tensor is made. On the GPU backends it points the kernel caches at one directory per
@@ -85,13 +157,14 @@ pub fn init() -> Option<String> {
 
 /// The default device of the compiled-in backend (the first GPU, or the CPU).
 pub fn device() -> Device {
-    Device::default()
+    selected::device()
 }
 
 /// Parts (threads) each training and inference batch is cut into by default: 8 on the CPU
 /// backends, whose kernels parallelise only large operations (measured on 2 cores, BENCHMARKS.md:
 /// 8 parts ran the reference train step about 2x faster than 1, and faster than 2 or 4), and 1 on
-/// the GPU backends, where one device runs the whole batch.
+/// the GPU backends, where one device runs the whole batch, and on libtorch, which threads every
+/// operation itself.
 pub const DEFAULT_BATCH_PARTS: usize = selected::BATCH_PARTS;
 
 /// The environment variable that overrides [`DEFAULT_BATCH_PARTS`].

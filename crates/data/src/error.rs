@@ -55,6 +55,19 @@ pub enum DataError {
         downstream: String,
         overlap: usize,
     },
+    /// Downstream examples that are near copies (not exact ones) of examples another source
+    /// gives a pretraining or upstream task; `rule` says when two examples are near copies.
+    #[error(
+        "leakage: {count} examples of downstream task `{downstream}` are near copies of examples {role} task `{task}` trains on ({rule}), e.g. {example}; `drop_leaked = true` on the downstream task leaves them out of it"
+    )]
+    NearCopies {
+        role: String,
+        task: String,
+        downstream: String,
+        count: usize,
+        rule: &'static str,
+        example: String,
+    },
     #[error("task `{task}` has no training examples (check its classes, part and max_train)")]
     EmptyTraining { task: String },
     #[error("suite `{suite}`, task `{task}`: {message}")]

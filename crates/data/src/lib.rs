@@ -10,6 +10,7 @@ mod dataset;
 mod error;
 pub mod image;
 mod item;
+mod near;
 mod raster;
 mod sampler;
 mod suite;

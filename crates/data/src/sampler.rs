@@ -1,6 +1,8 @@
 //! The few-shot protocol's sampling: a class-balanced test split fixed per task, and k-shot
 //! training sets that are exact per class, nested across k and disjoint from the test split.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use crate::error::{DataError, Result};
 use loramix_design::Shot;
 use loramix_rng::{Rng, derive_seed};
@@ -50,6 +52,65 @@ pub fn balanced_split(
     let mut is_test = vec![false; labels.len()];
     test.iter().for_each(|&i| is_test[i] = true);
     let train = (0..labels.len()).filter(|&i| !is_test[i]).collect();
+    Ok(Split { train, test })
+}
+
+/// A test split as [`balanced_split`] draws it, made of whole groups (`groups[i]` is the group
+/// of example `i`, e.g. its font family): groups, in a seeded order, join the test side while
+/// a class they hold still lacks test examples; the test split is `test_per_class` examples of
+/// each class drawn from them, the training pool every example of the other groups. Examples
+/// of test groups beyond the test split are in neither, so no group is on both sides. Fails
+/// when the groups cannot fill the test split or leave a class nothing to train on.
+pub(crate) fn grouped_split(
+    labels: &[usize],
+    groups: &[usize],
+    classes: &[String],
+    test_per_class: usize,
+    seed: u64,
+) -> Result<Split> {
+    let mut members: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    (groups.iter().enumerate()).for_each(|(i, &g)| members.entry(g).or_default().push(i));
+    let mut order: Vec<usize> = members.keys().copied().collect();
+    Rng::new(derive_seed(seed, "groups")).shuffle(&mut order);
+    let mut lacking = vec![test_per_class; classes.len()];
+    let mut in_test = BTreeSet::new();
+    for group in order {
+        let members = &members[&group];
+        if members.iter().any(|&i| lacking[labels[i]] > 0) {
+            members
+                .iter()
+                .for_each(|&i| lacking[labels[i]] = lacking[labels[i]].saturating_sub(1));
+            in_test.insert(group);
+        }
+    }
+    let (test_side, train): (Vec<usize>, Vec<usize>) =
+        (0..labels.len()).partition(|&i| in_test.contains(&groups[i]));
+    let short = |what: &str, class: usize, available: usize, needed: usize| {
+        Err(DataError::TooFewExamples {
+            split: format!("{what} (whole groups)"),
+            class: classes[class].clone(),
+            available,
+            needed,
+        })
+    };
+    if let Some(class) = lacking.iter().position(|&n| n > 0) {
+        return short(
+            "test split",
+            class,
+            test_per_class - lacking[class],
+            test_per_class,
+        );
+    }
+    if let Some(class) = (0..classes.len()).find(|&c| train.iter().all(|&i| labels[i] != c)) {
+        return short("training split", class, 0, 1);
+    }
+    let side_labels: Vec<usize> = test_side.iter().map(|&i| labels[i]).collect();
+    let mut test: Vec<usize> = (ShotSampler::new(&side_labels, classes, seed))
+        .take(test_per_class, "test split")?
+        .into_iter()
+        .map(|at| test_side[at])
+        .collect();
+    test.sort_unstable();
     Ok(Split { train, test })
 }
 
@@ -131,5 +192,61 @@ impl ShotSampler {
         Ok((0..k)
             .flat_map(|rank| self.per_class.iter().map(move |m| m[rank]))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn classes(n: usize) -> Vec<String> {
+        (0..n).map(|c| c.to_string()).collect()
+    }
+
+    /// 12 groups (fonts) of 6 examples: two of each of 3 classes (letters).
+    fn letters() -> (Vec<usize>, Vec<usize>) {
+        let labels = (0..72).map(|i| i % 3).collect();
+        let groups = (0..72).map(|i| i / 6).collect();
+        (labels, groups)
+    }
+
+    #[test]
+    fn a_grouped_split_keeps_every_group_on_one_side() {
+        let (labels, groups) = letters();
+        for seed in 0..20 {
+            let split = grouped_split(&labels, &groups, &classes(3), 3, seed).unwrap();
+            let side = |at: &[usize]| at.iter().map(|&i| groups[i]).collect::<BTreeSet<_>>();
+            assert!(
+                side(&split.test).is_disjoint(&side(&split.train)),
+                "seed {seed}"
+            );
+            let mut per_class = [0; 3];
+            split.test.iter().for_each(|&i| per_class[labels[i]] += 1);
+            assert_eq!(per_class, [3; 3], "seed {seed}");
+            // Two groups fill the test split (one of their six examples left over); ten train.
+            assert_eq!((side(&split.test).len(), split.train.len()), (2, 60));
+        }
+        let once = grouped_split(&labels, &groups, &classes(3), 3, 7).unwrap();
+        assert_eq!(
+            grouped_split(&labels, &groups, &classes(3), 3, 7).unwrap(),
+            once
+        );
+    }
+
+    #[test]
+    fn a_class_in_one_group_only_cannot_be_split() {
+        // Styles: each group one class; class 2 has a single group.
+        let labels: Vec<usize> = (0..50).map(|i| [0, 1, 0, 1, 2][i / 10]).collect();
+        let groups: Vec<usize> = (0..50).map(|i| i / 10).collect();
+        let err = grouped_split(&labels, &groups, &classes(3), 5, 1).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "training split (whole groups): class `2` has 0 examples, 1 needed"
+        );
+        let err = grouped_split(&labels, &groups, &classes(3), 11, 1).unwrap_err();
+        assert!(
+            err.to_string().starts_with("test split (whole groups)"),
+            "{err}"
+        );
     }
 }

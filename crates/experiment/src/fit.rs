@@ -273,7 +273,7 @@ pub fn features<F: Family>(
     features_in(
         family,
         model,
-        eval_batches(items, batch, loramix_backend::ACCELERATOR),
+        eval_batches(items, batch, loramix_backend::COMPILES_KERNELS),
         parts,
     )
 }
@@ -651,7 +651,7 @@ mod tests {
     /// A head fitted from burn's generator seeded with 7.
     fn seeded_head(lr: f64, head_lr: Option<f64>) -> Linear<Inference> {
         let (x, items) = separable(24);
-        <Train as Backend>::seed(&loramix_backend::device(), 7);
+        loramix_lora::init::seed::<Train>(&loramix_backend::device(), 7);
         let schedule = Schedule {
             steps: 40,
             batch: 8,
@@ -688,7 +688,7 @@ mod tests {
             items: &items,
             checks: 10,
         };
-        <Train as Backend>::seed(&loramix_backend::device(), 7);
+        loramix_lora::init::seed::<Train>(&loramix_backend::device(), 7);
         let schedule = Schedule {
             steps: 100,
             batch: 8,

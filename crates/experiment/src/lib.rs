@@ -18,6 +18,7 @@ pub mod plan;
 pub mod predict;
 pub mod pretrained;
 mod progress;
+pub mod registration;
 pub mod rows;
 pub mod runner;
 pub mod stage;

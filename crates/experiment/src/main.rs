@@ -79,6 +79,10 @@ enum Command {
     Render {
         /// The folder holding results.csv (and learned_weights.csv, similarity.csv).
         folder: PathBuf,
+        /// Judge the claims by the `[analysis]` of this TOML file (an experiment file, say)
+        /// instead of the plan the run registered: the summary calls it a new analysis.
+        #[arg(long)]
+        plan: Option<PathBuf>,
     },
     /// Check experiments without training: the files, the suite, the data (every task and
     /// shot count) and the pretrained backbone.
@@ -228,8 +232,13 @@ fn main() -> ExitCode {
             job.parts = parts;
             return predict(&job);
         }
-        Command::Render { folder } => {
-            let written = loramix_experiment::stage::report::render(&folder).map(|_| ());
+        Command::Render { folder, plan } => {
+            let written = (plan
+                .as_deref()
+                .map(loramix_experiment::registration::read_plan))
+            .transpose()
+            .and_then(|plan| loramix_experiment::stage::report::render(&folder, plan))
+            .map(|_| ());
             return wrote(&folder.join("summary.md"), written);
         }
         Command::ExportPeft {
@@ -290,7 +299,7 @@ fn bench(args: BenchArgs, parts: usize) -> ExitCode {
         unfused: args.no_fusion,
         step_times: args.step_times,
     };
-    if args.no_fusion && !loramix_backend::ACCELERATOR {
+    if args.no_fusion && !loramix_backend::COMPILES_KERNELS {
         eprintln!(
             "error: --no-fusion needs a GPU backend (build with --features cuda or wgpu); this one is {}",
             loramix_backend::NAME

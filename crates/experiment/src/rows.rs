@@ -31,6 +31,13 @@ pub struct CellRow {
     pub steps: Option<usize>,
     #[serde(default)]
     pub val_accuracy: Option<f64>,
+    /// Every rate factor the tuning tried and its validation accuracy, `factor=accuracy`
+    /// separated by spaces, in the order tried (empty without tuning).
+    #[serde(default)]
+    pub candidates: String,
+    /// The factor added past an edge of the grid because the best lay on it (once).
+    #[serde(default)]
+    pub extended_to: Option<f64>,
 }
 
 /// A learned (or searched) module weight of one cell.

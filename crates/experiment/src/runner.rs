@@ -132,7 +132,7 @@ fn go<F: Family>(
 /// The training stages up to `stage`, each reusing what an earlier run made.
 fn stages<F: Family>(ctx: &Context<F>, stage: Stage, options: &Options) -> Result<()> {
     let plan = &ctx.plan;
-    if loramix_backend::ACCELERATOR {
+    if loramix_backend::COMPILES_KERNELS {
         timed(plan, "warm-up", || warmup::warm_up(ctx).map(|_| ()))?;
     }
     let base = timed(plan, "pretrain", || pretrain::pretrain(ctx))?;
@@ -149,7 +149,7 @@ fn stages<F: Family>(ctx: &Context<F>, stage: Stage, options: &Options) -> Resul
         return Ok(());
     }
     if matches!(stage, Stage::Transfer | Stage::Run) {
-        if loramix_backend::ACCELERATOR {
+        if loramix_backend::COMPILES_KERNELS {
             timed(plan, "warm-up", || {
                 transfer::warm_up(ctx, &base, &adapters, options.shard).map(|_| ())
             })?;

@@ -5,7 +5,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use burn::nn::{Linear, LinearConfig};
+use burn::module::Param;
+use burn::nn::Linear;
 use burn::tensor::{Tensor, TensorData};
 use loramix_backend::Inference;
 use loramix_data::{ImageShape, Labelled};
@@ -75,11 +76,7 @@ impl UserBase {
         match HfFamily::of(dir)? {
             HfFamily::Bert => Ok(Self::Text(Box::new(BertText::new(&spec, dir)?))),
             HfFamily::Dinov2 => {
-                let size = image_size.unwrap_or(if loramix_backend::ACCELERATOR {
-                    224
-                } else {
-                    112
-                });
+                let size = image_size.unwrap_or_else(crate::family::default_image_size);
                 let config =
                     loramix_models::dinov2::Dinov2Config::from_file(&dir.join("config.json"))
                         .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
@@ -400,13 +397,13 @@ pub fn read_head(dir: &Path) -> Result<Head> {
         return Err(bad("`weight` takes 0 features".into()));
     }
     let device = loramix_backend::device();
-    let mut head = LinearConfig::new(dim, n).init::<Inference>(&device);
     let weight = Tensor::<Inference, 2>::from_data(TensorData::new(weight, [n, dim]), &device);
-    head.weight = head.weight.map(|_| weight.transpose());
     let bias = Tensor::<Inference, 1>::from_data(TensorData::new(bias, [n]), &device);
-    head.bias = head.bias.map(|b| b.map(|_| bias));
     Ok(Head {
-        linear: head,
+        linear: Linear {
+            weight: Param::from_tensor(weight.transpose()),
+            bias: Some(Param::from_tensor(bias)),
+        },
         classes,
         origin,
     })

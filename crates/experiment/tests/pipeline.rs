@@ -255,6 +255,61 @@ fn shards_split_the_sweep_and_report_merges_them() {
 }
 
 #[test]
+fn the_plan_is_registered_before_the_sweep_and_a_changed_plan_is_called_a_reanalysis() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let with_plan = |a: &'static str| {
+        move |t: &str| {
+            format!(
+                "{t}\n[analysis]\n[[analysis.primary]]\nclaim = 1\ntest = \"superiority\"\n\
+                 a = \"{a}\"\nb = \"lora\"\nshots = [1]\n"
+            )
+        }
+    };
+    let experiment = write_experiment(
+        dir.path(),
+        VISION_SUITE,
+        VISION_EXPERIMENT,
+        with_plan("learned"),
+    );
+    let runs = dir.path().join("runs");
+    run(&experiment, &runs, Stage::Run).unwrap();
+    let registration = runs.join("tiny/sweep/plan.json");
+    let registered = fs::read_to_string(&registration).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&registered).unwrap();
+    assert_eq!(json["plan"]["primary"][0]["a"], "learned");
+    let summary = fs::read_to_string(runs.join("tiny/summary.md")).unwrap();
+    assert!(summary.contains("registered with this run"), "{summary}");
+    assert!(!summary.contains("new analysis of old data"), "{summary}");
+    // A plan written after the sweep ran: the registration stays, the report says so.
+    let changed = write_experiment(
+        dir.path(),
+        VISION_SUITE,
+        VISION_EXPERIMENT,
+        with_plan("uniform"),
+    );
+    run(&changed, &runs, Stage::Transfer).unwrap();
+    run(&changed, &runs, Stage::Report).unwrap();
+    assert_eq!(fs::read_to_string(&registration).unwrap(), registered);
+    let summary = fs::read_to_string(runs.join("tiny/summary.md")).unwrap();
+    let hash = json["hash"].as_str().unwrap();
+    assert!(summary.contains("new analysis of old data"), "{summary}");
+    assert!(
+        summary.contains(hash),
+        "the registered plan is named: {summary}"
+    );
+    // A plan naming a method the experiment lacks is refused when read.
+    let unknown = write_experiment(
+        dir.path(),
+        VISION_SUITE,
+        VISION_EXPERIMENT,
+        with_plan("magic"),
+    );
+    let err = run(&unknown, &runs, Stage::Check).unwrap_err().to_string();
+    assert!(err.contains("[analysis] names method `magic`"), "{err}");
+}
+
+#[test]
 fn a_suite_that_is_a_fifo_is_refused_instead_of_read_forever() {
     let dir = tempfile::tempdir().unwrap();
     let experiment = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, str::to_string);
@@ -382,6 +437,16 @@ fn bad_configs_are_refused_before_any_training() {
             "name = \"tiny\"",
             "name = \"ttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt\"",
             "must be 1 to 100 letters",
+        ),
+        (
+            "kind = \"lora\"\nsteps = 3",
+            "kind = \"lora\"\nsteps = 30",
+            "the methods train for different numbers of steps (head-only 3, full 3, lora 30,",
+        ),
+        (
+            "batch = 4\n",
+            "batch = 4\nunequal_steps = \" \"\n",
+            "transfer.unequal_steps must say why",
         ),
     ];
     for (from, to, expected) in cases {
@@ -662,7 +727,7 @@ fn tuning_chooses_rates_and_steps_on_validation_and_records_them() {
     let tuned = |t: &str| {
         t.replace(
             "batch = 4\n",
-            "batch = 4\n\n[transfer.tuning]\nvalidation_full = 1\nrate_factors = [0.5, 2.0]\nchecks = 2\n",
+            "batch = 4\n\n[transfer.tuning]\nvalidation_full = 1\nrate_factors = [0.1, 0.3, 1.0, 3.0, 10.0]\nchecks = 2\n",
         )
     };
     let experiment = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, tuned);
@@ -678,11 +743,44 @@ fn tuning_chooses_rates_and_steps_on_validation_and_records_them() {
         let lr = row
             .lr
             .unwrap_or_else(|| panic!("no rate recorded: {row:?}"));
+        // The whole curve is recorded: the five factors, then one past an edge when the best
+        // of the five lay on it; the chosen rate is the best of those tried.
+        let tried: Vec<(f64, f64)> = (row.candidates.split(' '))
+            .map(|c| {
+                let (factor, accuracy) = c.split_once('=').unwrap();
+                (factor.parse().unwrap(), accuracy.parse().unwrap())
+            })
+            .collect();
+        let grid = [0.1, 0.3, 1.0, 3.0, 10.0];
+        let factors: Vec<f64> = tried.iter().map(|t| t.0).collect();
+        assert_eq!(factors[..5], grid, "{row:?}");
+        // (Equal accuracies are told apart by validation loss, not recorded here.)
+        let top = tried[..5].iter().map(|t| t.1).fold(0.0, f64::max);
+        match row.extended_to {
+            Some(added) => {
+                let edge = if added == 0.1 * 0.1 / 0.3 { 0 } else { 4 };
+                assert!(edge == 0 || added == 10.0 * 10.0 / 3.0, "{row:?}");
+                assert_eq!(
+                    tried[edge].1, top,
+                    "extended past an edge that was not best: {row:?}"
+                );
+                assert_eq!(factors.get(5), Some(&added), "{row:?}");
+            }
+            None => {
+                assert_eq!(factors.len(), 5, "{row:?}");
+                assert!(
+                    (1..4).any(|i| tried[i].1 == top),
+                    "best on an edge, not extended: {row:?}"
+                );
+            }
+        }
+        let best = tried.iter().map(|t| t.1).fold(0.0, f64::max);
+        assert_eq!(row.val_accuracy, Some(best), "{row:?}");
         assert!(
-            [0.5, 2.0]
+            tried
                 .iter()
-                .any(|f| (lr - method.lr * f).abs() < 1e-12),
-            "{} chose lr {lr}, not its lr {} times a factor",
+                .any(|(f, a)| *a == best && (lr - method.lr * f).abs() < 1e-12),
+            "{} chose lr {lr}, not its lr {} times a factor with the best score",
             row.method,
             method.lr
         );

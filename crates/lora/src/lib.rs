@@ -8,6 +8,7 @@
 mod adapter;
 mod config;
 pub mod files;
+pub mod init;
 mod linear;
 mod materialize;
 mod stacked;

@@ -26,11 +26,7 @@ impl<B: Backend> LoraDelta<B> {
     /// `B = 0`, so the adapted layer starts exactly equal to its base.
     pub fn init(d_in: usize, d_out: usize, config: &LoraConfig, device: &B::Device) -> Self {
         let bound = 1.0 / (d_in as f64).sqrt();
-        let a = Initializer::Uniform {
-            min: -bound,
-            max: bound,
-        }
-        .init([d_in, config.rank], device);
+        let a = Param::from_tensor(crate::init::uniform([d_in, config.rank], bound, device));
         let b = Initializer::Zeros.init([config.rank, d_out], device);
         materialize(Self {
             a,

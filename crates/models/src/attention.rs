@@ -1,9 +1,8 @@
 use burn::module::Module;
-use burn::nn::LinearConfig;
 use burn::tensor::Tensor;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use loramix_lora::AdaptedLinear;
+use loramix_lora::{AdaptedLinear, init};
 
 /// Added to the attention score of a padded key: hides it without the NaNs of `-inf`.
 const MASKED: f32 = -1e9;
@@ -43,7 +42,7 @@ impl<B: Backend> SelfAttention<B> {
             heads > 0 && dim.is_multiple_of(heads),
             "attention width {dim} is not divisible by {heads} heads"
         );
-        let linear = || AdaptedLinear::from(LinearConfig::new(dim, dim).init(device));
+        let linear = || AdaptedLinear::from(init::linear(dim, dim, device));
         Self {
             query: linear(),
             key: linear(),

@@ -8,10 +8,10 @@
 use std::path::Path;
 
 use burn::module::Module;
-use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::nn::{Embedding, EmbeddingConfig, LayerNorm, LayerNormConfig, Linear};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
-use loramix_lora::{AdaptedLinear, AdapterHost, materialize};
+use loramix_lora::{AdaptedLinear, AdapterHost, init, materialize};
 use serde::{Deserialize, Serialize};
 
 use crate::attention::{mean_over_tokens, padding_bias};
@@ -134,7 +134,7 @@ impl BertConfig {
                 self.num_hidden_layers,
             )
             .init(device),
-            head: LinearConfig::new(d, n_classes).init(device),
+            head: init::linear(d, n_classes, device),
             pad_token: self.pad_token_id as i64,
         })
     }

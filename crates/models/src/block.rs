@@ -1,10 +1,10 @@
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig, LinearConfig};
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, LayerNormConfig};
 use burn::tensor::Tensor;
 use burn::tensor::activation::gelu;
 use burn::tensor::backend::Backend;
-use loramix_lora::{AdaptedLinear, LoraConfig, Target};
+use loramix_lora::{AdaptedLinear, LoraConfig, Target, init};
 
 use crate::SelfAttention;
 
@@ -47,12 +47,8 @@ impl BlockConfig {
             attn: SelfAttention::new(self.dim, self.heads, device),
             scale_attn: scale(),
             norm_mlp: norm(),
-            mlp_in: LinearConfig::new(self.dim, self.mlp_dim)
-                .init(device)
-                .into(),
-            mlp_out: LinearConfig::new(self.mlp_dim, self.dim)
-                .init(device)
-                .into(),
+            mlp_in: init::linear(self.dim, self.mlp_dim, device).into(),
+            mlp_out: init::linear(self.mlp_dim, self.dim, device).into(),
             scale_mlp: scale(),
             dropout: DropoutConfig::new(self.dropout).init(),
             post_norm: self.post_norm,

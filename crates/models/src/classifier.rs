@@ -1,8 +1,8 @@
 use burn::module::{Module, ModuleDisplay, ModuleMapper, ModuleVisitor, Param};
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::Linear;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use loramix_lora::{AdaptedLinear, AdapterHost, LoraConfig, materialize};
+use loramix_lora::{AdaptedLinear, AdapterHost, LoraConfig, init};
 
 use crate::{Encoder, Learner};
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,7 @@ pub trait Classifier<B: Backend>: Learner<B> + ModuleDisplay + AdapterHost<B> {
     /// Replace the head with a fresh one for `n_classes` classes.
     fn with_head(self, n_classes: usize, device: &B::Device) -> Self {
         let dim = self.head().weight.dims()[0];
-        self.with_new_head(materialize(LinearConfig::new(dim, n_classes).init(device)))
+        self.with_new_head(init::linear(dim, n_classes, device))
     }
 
     /// Attach fresh LoRA updates to `config.targets` in every block.

@@ -2,10 +2,10 @@
 //! classifier and the linear probe that trains on cached features.
 
 use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::Linear;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use loramix_lora::materialize;
+use loramix_lora::init;
 
 use crate::Batch;
 
@@ -42,7 +42,7 @@ impl<B: Backend> LinearProbe<B> {
     /// A fresh head from `dim` features to `n_classes`, initialised as every model's head is.
     pub fn new(dim: usize, n_classes: usize, device: &B::Device) -> Self {
         Self {
-            head: materialize(LinearConfig::new(dim, n_classes).init(device)),
+            head: init::linear(dim, n_classes, device),
         }
     }
 }

@@ -1,9 +1,9 @@
 use burn::config::Config;
-use burn::module::{Initializer, Module, Param};
-use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
+use burn::module::{Module, Param};
+use burn::nn::{Embedding, Linear};
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
-use loramix_lora::{AdaptedLinear, AdapterHost, materialize};
+use loramix_lora::{AdaptedLinear, AdapterHost, init, materialize};
 
 use crate::attention::{mean_over_tokens, padding_bias};
 use crate::classifier::require_grad;
@@ -82,21 +82,15 @@ pub struct TextTransformerConfig {
 
 impl TextTransformerConfig {
     pub fn init<B: Backend>(&self, device: &B::Device) -> TextTransformer<B> {
-        let small = Initializer::Normal {
-            mean: 0.0,
-            std: 0.02,
-        };
         materialize(TextTransformer {
-            embedding: EmbeddingConfig::new(VOCAB, self.dim)
-                .with_initializer(small.clone())
-                .init(device),
-            positions: small.init([1, self.max_len, self.dim], device),
+            embedding: init::embedding(VOCAB, self.dim, 0.02, device),
+            positions: Param::from_tensor(init::normal([1, self.max_len, self.dim], 0.02, device)),
             encoder: EncoderConfig::new(
                 BlockConfig::new(self.dim, self.heads, self.mlp_dim).with_dropout(self.dropout),
                 self.depth,
             )
             .init(device),
-            head: LinearConfig::new(self.dim, self.n_classes).init(device),
+            head: init::linear(self.dim, self.n_classes, device),
         })
     }
 

@@ -1,9 +1,9 @@
 use burn::config::Config;
-use burn::module::{Initializer, Module, Param};
-use burn::nn::{Linear, LinearConfig};
+use burn::module::{Module, Param};
+use burn::nn::Linear;
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
-use loramix_lora::{AdaptedLinear, AdapterHost, materialize};
+use loramix_lora::{AdaptedLinear, AdapterHost, init, materialize};
 
 use crate::classifier::require_grad;
 use crate::host::{
@@ -57,15 +57,12 @@ impl VitConfig {
             self.image_size,
             self.patch_size
         );
-        let small = Initializer::Normal {
-            mean: 0.0,
-            std: 0.02,
-        };
+        let small = |shape| Param::from_tensor(init::normal(shape, 0.02, device));
         let patch_width = self.channels * self.patch_size * self.patch_size;
         materialize(Vit {
-            patch_embed: LinearConfig::new(patch_width, self.dim).init(device),
-            cls_token: small.init([1, 1, self.dim], device),
-            positions: small.init([1, self.n_patches() + 1, self.dim], device),
+            patch_embed: init::linear(patch_width, self.dim, device),
+            cls_token: small([1, 1, self.dim]),
+            positions: small([1, self.n_patches() + 1, self.dim]),
             encoder: EncoderConfig::new(
                 BlockConfig::new(self.dim, self.heads, self.mlp_dim)
                     .with_dropout(self.dropout)
@@ -74,7 +71,7 @@ impl VitConfig {
                 self.depth,
             )
             .init(device),
-            head: LinearConfig::new(self.dim, self.n_classes).init(device),
+            head: init::linear(self.dim, self.n_classes, device),
             patch_size: self.patch_size,
         })
     }

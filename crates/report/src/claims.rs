@@ -1,27 +1,21 @@
-//! The "Claims" section: one verdict per claim of DESIGN.md, derived from the Holm-corrected
-//! tests of [`Family`] and the permutation test of weights against similarity. Nothing here
-//! states a verdict the numbers do not give.
+//! The "Claims" section: one verdict per claim of DESIGN.md, from the plan's primary tests
+//! only ([`crate::primary`], Holm within that family). The exploratory comparisons further
+//! down never decide a verdict, and nothing here states one the numbers do not give.
 
-use crate::aggregate;
-use crate::family::{ALPHA, Family, Scope, Test};
-use crate::rows::{ResultRow, Shift, Shot};
-use crate::stats::{Estimate, RhoTest, holm, median, rho_permutation};
+use crate::plan::{PlanStatus, TestKind};
+use crate::primary::{ALPHA, Evaluated, Measured, Outcome, Primary};
+use crate::rows::ResultRow;
+use crate::stats::{median, p_value};
 use crate::{ClaimRoles, ReportInputs};
 use std::fmt::Write;
-
-/// DESIGN.md's few-shot range: 1 to ~10 shots per class.
-const FEW_SHOT_MAX: usize = 10;
-
-/// Claim 2's "comparable": the 95% t interval of learned minus LoRA at full shot must exclude
-/// a deficit larger than this many points (a non-inferiority margin). Our choice; the paper
-/// gives none. Without a margin, "no significant difference" would reward noisy data.
-const MARGIN_PP: f64 = 2.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Verdict {
     Supported,
     NotSupported,
-    Mixed,
+    /// Only an interaction test stood between the claim and "supported": it can refute
+    /// "holds across shifts", never prove it, and it detected no difference.
+    NotContradicted,
 }
 
 impl Verdict {
@@ -29,185 +23,167 @@ impl Verdict {
         match self {
             Verdict::Supported => "supported",
             Verdict::NotSupported => "not supported",
-            Verdict::Mixed => "mixed",
+            Verdict::NotContradicted => "not contradicted",
         }
     }
 
-    /// Supported when every part is, not supported when none is, mixed otherwise.
-    fn of(parts: impl IntoIterator<Item = bool>) -> Option<Verdict> {
-        let parts: Vec<bool> = parts.into_iter().collect();
-        let held = parts.iter().filter(|&&p| p).count();
-        match (parts.len(), held) {
-            (0, _) => None,
-            (n, h) if h == n => Some(Verdict::Supported),
-            (_, 0) => Some(Verdict::NotSupported),
-            _ => Some(Verdict::Mixed),
+    /// From a claim's testable outcomes; `None` when none is testable.
+    fn of(tests: &[&Primary]) -> Option<Verdict> {
+        let outcomes: Vec<(TestKind, Outcome)> = (tests.iter())
+            .map(|t| (t.test.test, t.outcome()))
+            .filter(|(_, o)| *o != Outcome::Untestable)
+            .collect();
+        if outcomes.is_empty() {
+            return None;
         }
+        let any = |o: Outcome| outcomes.iter().any(|(_, got)| *got == o);
+        let misses_only_interactions = (outcomes.iter())
+            .filter(|(_, o)| *o == Outcome::NotDetected)
+            .all(|(kind, _)| *kind == TestKind::Interaction);
+        Some(match () {
+            _ if any(Outcome::Contradicts) => Verdict::NotSupported,
+            _ if !any(Outcome::NotDetected) => Verdict::Supported,
+            _ if misses_only_interactions => Verdict::NotContradicted,
+            _ => Verdict::NotSupported,
+        })
     }
 }
 
-/// A verdict and the numbers behind it; `None` verdict: the inputs cannot test the claim.
-struct Judgement {
-    verdict: Option<Verdict>,
-    evidence: String,
-    details: Vec<String>,
-}
-
-impl Judgement {
-    fn untested() -> Judgement {
-        Judgement {
-            verdict: None,
-            evidence: String::new(),
-            details: Vec::new(),
-        }
-    }
-
-    fn write(&self, md: &mut String, item: &str, claim: &str) {
-        let _ = match self.verdict {
-            None => writeln!(md, "{item} {claim}: **not tested here**."),
-            Some(v) => writeln!(md, "{item} {claim}: **{}**: {}.", v.text(), self.evidence),
-        };
-        for d in &self.details {
-            let _ = writeln!(md, "   - {d}");
-        }
+/// `+2.1`: signed, one decimal, and never `-0.0` (a rounding artefact, not a sign).
+pub(crate) fn points(x: f64) -> String {
+    match format!("{x:+.1}") {
+        zero if zero == "-0.0" => "+0.0".into(),
+        text => text,
     }
 }
 
 /// `+2.1 [-0.3, +4.4]`: a difference in points with its 95% interval.
-pub(crate) fn difference(e: &Estimate) -> String {
-    match e.interval {
-        Some((low, high)) => format!("{:+.1} [{low:+.1}, {high:+.1}]", e.mean),
-        None => format!("{:+.1} (single run)", e.mean),
+pub(crate) fn difference(mean: f64, (low, high): (f64, f64)) -> String {
+    format!("{} [{}, {}]", points(mean), points(low), points(high))
+}
+
+/// `` `a − b` `` or `` `a` ``.
+pub(crate) fn pair(test: &crate::plan::PrimaryTest) -> String {
+    match &test.b {
+        Some(b) => format!("`{} − {b}`", test.a),
+        None => format!("`{}`", test.a),
     }
 }
 
-pub(crate) fn p_value(p: f64) -> String {
-    match p < 0.001 {
-        true => "<0.001".into(),
-        false => format!("{p:.3}"),
-    }
+/// `k = 1, 5`, or nothing for a similarity test.
+pub(crate) fn shots(test: &crate::plan::PrimaryTest) -> String {
+    let k: Vec<String> = test.shots.iter().map(ToString::to_string).collect();
+    k.join(", ")
 }
 
-/// `k=1: +2.1 [-0.3, +4.4], Holm p 0.410` with the test's own t interval, bold when
-/// significant.
-fn test_text(t: &Test) -> String {
-    let text = match (t.t, t.holm) {
-        (Some(test), Some(holm)) => format!(
-            "k={}: {}, Holm p {}",
-            t.k,
-            difference(&test.estimate),
-            p_value(holm)
-        ),
-        _ => format!("k={}: {}, untestable", t.k, difference(&t.estimate)),
-    };
-    match t.significant() {
-        true => format!("**{text}**"),
-        false => text,
-    }
-}
-
-fn tasks_in(results: &[ResultRow], scope: Scope) -> usize {
-    aggregate::first_appearance(
-        results
-            .iter()
-            .filter(|r| scope.keeps(r))
-            .map(|r| r.task.as_str()),
-    )
-    .len()
-}
-
-/// Claim 1 within `scope`: every composition above every baseline at every few-shot k.
-fn few_shot(roles: &ClaimRoles, family: &Family, scope: Scope) -> Judgement {
-    let compositions = [&roles.uniform, &roles.learned].map(Option::as_deref);
-    let baselines = [&roles.full, &roles.lora].map(Option::as_deref);
-    let claim_pair = |t: &&Test| {
-        compositions.contains(&Some(t.a.as_str())) && baselines.contains(&Some(t.b.as_str()))
-    };
-    let tests: Vec<&Test> = family
-        .tests
-        .iter()
-        .filter(|t| t.scope == scope && matches!(t.k, Shot::K(k) if k <= FEW_SHOT_MAX))
-        .filter(claim_pair)
-        .collect();
-    let Some(verdict) = Verdict::of(
-        tests
-            .iter()
-            .map(|t| t.significant() && t.estimate.mean > 0.0),
-    ) else {
-        return Judgement::untested();
-    };
-    let count = |sign: f64| {
-        tests
-            .iter()
-            .filter(|t| t.significant() && t.estimate.mean * sign > 0.0)
-            .count()
-    };
-    let (above, below) = (count(1.0), count(-1.0));
-    let details = family
-        .pairs
-        .iter()
-        .filter_map(|(a, b)| {
-            let cells: Vec<String> = tests
-                .iter()
-                .filter(|t| &t.a == a && &t.b == b)
-                .map(|t| test_text(t))
-                .collect();
-            (!cells.is_empty()).then(|| format!("`{a} − {b}`: {}", cells.join("; ")))
-        })
-        .collect();
-    let mut missing = Vec::new();
-    for (a, a_kind) in compositions.iter().zip(["uniform", "learned"]) {
-        for (b, b_kind) in baselines.iter().zip(["full", "lora"]) {
-            let tested =
-                (tests.iter()).any(|t| Some(t.a.as_str()) == *a && Some(t.b.as_str()) == *b);
-            if !tested {
-                missing.push(format!(
-                    "`{} − {}`",
-                    a.unwrap_or(a_kind),
-                    b.unwrap_or(b_kind)
-                ));
-            }
+/// What the outcome means for the test's question, with the power figure on a non-detection.
+pub(crate) fn reading(p: &Primary, margin: f64) -> String {
+    let detectable = p.result.as_ref().ok().and_then(|e| e.detectable);
+    let at = |x: Option<f64>| x.map_or("–".into(), |x| format!("{x:.1}"));
+    match (p.test.test, p.outcome()) {
+        (_, Outcome::Untestable) => match &p.result {
+            Err(why) => format!("untestable: {why}"),
+            Ok(_) => "untestable".into(),
+        },
+        (TestKind::Superiority, Outcome::Supports) => "detected".into(),
+        (TestKind::Noninferiority, Outcome::Supports) => {
+            format!("not worse by {margin} points or more")
         }
-    }
-    let mut evidence = format!(
-        "{above} of {} differences significantly above 0 after Holm, {below} significantly below",
-        tests.len()
-    );
-    if !missing.is_empty() {
-        let _ = write!(evidence, "; not tested: {}", missing.join(", "));
-    }
-    Judgement {
-        verdict: Some(verdict),
-        evidence,
-        details,
+        (TestKind::Equivalence, Outcome::Supports) => format!("within ±{margin} points"),
+        (TestKind::Interaction, Outcome::Contradicts) => "the effect differs across shifts".into(),
+        (TestKind::Similarity, Outcome::Supports) => "weights rise with similarity".into(),
+        (TestKind::Similarity, Outcome::Contradicts) => "weights fall with similarity".into(),
+        (TestKind::Superiority, _) => format!(
+            "not detected; would have detected ≥ {} points",
+            at(detectable)
+        ),
+        (TestKind::Noninferiority, _) => format!(
+            "not shown; 80% power needed a true difference ≥ {:+.1} points",
+            detectable.unwrap_or(f64::NAN)
+        ),
+        (TestKind::Equivalence, _) => format!(
+            "not shown; at a true difference of 0 it would have shown a margin of ±{} points",
+            at(detectable)
+        ),
+        (TestKind::Interaction, _) => format!(
+            "no difference detected; would have detected one shift off by ≥ {} points",
+            at(detectable)
+        ),
+        (TestKind::Similarity, _) => "not detected (no power figure for a permutation test)".into(),
     }
 }
 
-/// Claim 2 within `scope`: the t interval of learned minus LoRA at full shot stays above
-/// `-MARGIN_PP`.
-fn full_shot(roles: &ClaimRoles, family: &Family, scope: Scope) -> Judgement {
-    let (Some(learned), Some(lora)) = (&roles.learned, &roles.lora) else {
-        return Judgement::untested();
-    };
-    let Some((test, low)) = family
-        .get(scope, learned, lora, Shot::Full)
-        .and_then(|t| Some((t, t.t?.estimate.interval?.0)))
-    else {
-        return Judgement::untested();
-    };
-    let comparable = low > -MARGIN_PP;
-    let how = match comparable {
-        true => format!("the interval excludes a deficit of more than {MARGIN_PP} points"),
-        false => format!("the interval reaches below -{MARGIN_PP} points"),
-    };
-    Judgement {
-        verdict: Verdict::of([comparable]),
-        evidence: format!(
-            "`{learned} − {lora}` over {}, {}; {how}",
-            test.units.text(),
-            test_text(test)
+/// The numbers of a testable test, for its line under the claim.
+fn numbers(e: &Evaluated, holm: f64) -> String {
+    let ps = format!("p {}, Holm p {}", p_value(e.p), p_value(holm));
+    match &e.measured {
+        Measured::Difference(d) => format!(
+            "{} points over {} tasks ({} runs), {ps}",
+            difference(d.mean, d.interval()),
+            d.tasks,
+            d.runs
         ),
-        details: Vec::new(),
+        Measured::Interaction {
+            means,
+            f,
+            df,
+            tasks,
+            ..
+        } => {
+            let means: Vec<String> = (means.iter())
+                .map(|(shift, m)| format!("{} {}", shift.name(), points(*m)))
+                .collect();
+            format!(
+                "{} over {tasks} tasks, F({}, {}) = {f:.2}, {ps}",
+                means.join(", "),
+                df.0,
+                df.1
+            )
+        }
+        Measured::Similarity(r) => format!(
+            "mean Spearman rho {:+.2} over {} task(s), permutation {ps}",
+            r.mean, r.tasks
+        ),
+    }
+}
+
+fn test_line(p: &Primary, margin: f64) -> String {
+    let what = match p.test.test {
+        TestKind::Similarity => format!("{} weights vs CKA", pair(p.test)),
+        kind => format!("{} {} at k = {}", pair(p.test), kind.name(), shots(p.test)),
+    };
+    match (&p.result, p.holm) {
+        (Ok(e), Some(holm)) => format!("{what}: {}: {}", numbers(e, holm), reading(p, margin)),
+        _ => format!("{what}: {}", reading(p, margin)),
+    }
+}
+
+/// One claim: its verdict from its primary tests, then one line per test.
+fn claim(md: &mut String, item: usize, text: &str, primary: &[Primary], margin: f64, note: &str) {
+    let tests: Vec<&Primary> = primary
+        .iter()
+        .filter(|p| usize::from(p.test.claim) == item)
+        .collect();
+    let _ = match Verdict::of(&tests) {
+        None => writeln!(md, "{item}. {text}: **not tested here**."),
+        Some(v) => {
+            let count = |o: Outcome| tests.iter().filter(|t| t.outcome() == o).count();
+            let untestable = match count(Outcome::Untestable) {
+                0 => String::new(),
+                n => format!(" ({n} more untestable)"),
+            };
+            writeln!(
+                md,
+                "{item}. {text}: **{}**: {} of {} testable primary test(s) support it after \
+                 Holm{untestable}{note}.",
+                v.text(),
+                count(Outcome::Supports),
+                tests.len() - count(Outcome::Untestable),
+            )
+        }
+    };
+    for t in &tests {
+        let _ = writeln!(md, "   - {}", test_line(t, margin));
     }
 }
 
@@ -221,156 +197,7 @@ fn parameters(results: &[ResultRow], method: &str) -> Option<f64> {
     median(&params)
 }
 
-/// Claim 3: claims 1 and 2 within each shift; a shift holds when each of them that it can
-/// test is supported.
-fn across_shifts(inputs: &ReportInputs, family: &Family) -> Judgement {
-    let mut holds = Vec::new();
-    let mut details = Vec::new();
-    let roles = &inputs.roles;
-    for &scope in family.scopes.iter().filter(|s| **s != Scope::All) {
-        let (one, two) = (
-            few_shot(roles, family, scope),
-            full_shot(roles, family, scope),
-        );
-        let mut parts = Vec::new();
-        if let Some(v) = one.verdict {
-            parts.push((v, format!("claim 1 {} ({})", v.text(), one.evidence)));
-        }
-        if let Some(v) = two.verdict {
-            parts.push((v, format!("claim 2 {} ({})", v.text(), two.evidence)));
-        }
-        if parts.is_empty() {
-            continue;
-        }
-        holds.push(parts.iter().all(|(v, _)| *v == Verdict::Supported));
-        let note = match tasks_in(&inputs.results, scope) {
-            1 => "1 task: tested over its seeds, which says nothing about other tasks".into(),
-            n => format!("{n} tasks"),
-        };
-        let texts: Vec<&str> = parts.iter().map(|(_, t)| t.as_str()).collect();
-        details.push(format!("{} ({note}): {}", scope.name(), texts.join("; ")));
-    }
-    let Some(verdict) = Verdict::of(holds.iter().copied()) else {
-        return Judgement::untested();
-    };
-    let absent: Vec<&str> = Shift::ALL
-        .iter()
-        .filter(|s| !family.scopes.contains(&Scope::Shift(**s)))
-        .map(|s| s.name())
-        .collect();
-    let mut evidence = format!(
-        "claims 1 and 2 both supported in {} of {} shift(s)",
-        holds.iter().filter(|&&h| h).count(),
-        holds.len()
-    );
-    if !absent.is_empty() {
-        let _ = write!(evidence, "; no runs of {} shift", absent.join(" or "));
-    }
-    Judgement {
-        verdict: Some(verdict),
-        evidence,
-        details,
-    }
-}
-
-/// Learned against uniform weights at every k, all tasks pooled.
-fn learned_vs_uniform(roles: &ClaimRoles, family: &Family) -> Judgement {
-    let (Some(learned), Some(uniform)) = (&roles.learned, &roles.uniform) else {
-        return Judgement::untested();
-    };
-    let tests: Vec<&Test> = family
-        .tests
-        .iter()
-        .filter(|t| t.scope == Scope::All && &t.a == learned && &t.b == uniform)
-        .collect();
-    let Some(verdict) = Verdict::of(
-        tests
-            .iter()
-            .map(|t| t.significant() && t.estimate.mean > 0.0),
-    ) else {
-        return Judgement::untested();
-    };
-    let above = tests
-        .iter()
-        .filter(|t| t.significant() && t.estimate.mean > 0.0)
-        .count();
-    let cells: Vec<String> = tests.iter().map(|t| test_text(t)).collect();
-    Judgement {
-        verdict: Some(verdict),
-        evidence: format!(
-            "{above} of {} k values significantly above 0 after Holm",
-            tests.len()
-        ),
-        details: vec![format!("`{learned} − {uniform}`: {}", cells.join("; "))],
-    }
-}
-
-/// The weight-vs-similarity test of each method with learned weights and CKA values, and its
-/// p adjusted by Holm over those methods.
-pub(crate) struct WeightTest {
-    pub method: String,
-    pub test: RhoTest,
-    pub holm: f64,
-}
-
-pub(crate) fn weight_tests(inputs: &ReportInputs) -> Vec<WeightTest> {
-    let methods = aggregate::first_appearance(inputs.weights.iter().map(|w| w.method.as_str()));
-    let tested: Vec<(String, RhoTest)> = methods
-        .into_iter()
-        .filter_map(|method| {
-            let tasks: Vec<(Vec<f64>, Vec<f64>)> = aggregate::first_appearance(
-                inputs
-                    .weights
-                    .iter()
-                    .filter(|w| w.method == method)
-                    .map(|w| w.task.as_str()),
-            )
-            .iter()
-            .map(|task| {
-                aggregate::similarity_pairs(&inputs.similarity, &inputs.weights, task, &method)
-                    .iter()
-                    .map(|p| (p.cka, p.weight))
-                    .unzip()
-            })
-            .collect();
-            rho_permutation(&tasks).map(|t| (method, t))
-        })
-        .collect();
-    let adjusted = holm(&tested.iter().map(|(_, t)| t.p).collect::<Vec<f64>>());
-    tested
-        .into_iter()
-        .zip(adjusted)
-        .map(|((method, test), holm)| WeightTest { method, test, holm })
-        .collect()
-}
-
-/// Claim 4: each method's weights rise with CKA, significantly after Holm.
-fn similarity(tests: &[WeightTest]) -> Judgement {
-    let Some(verdict) = Verdict::of(tests.iter().map(|t| t.test.mean > 0.0 && t.holm < ALPHA))
-    else {
-        return Judgement::untested();
-    };
-    let parts: Vec<String> = tests
-        .iter()
-        .map(|t| {
-            format!(
-                "`{}` mean rho {:+.2} over {} task(s), permutation p {}, Holm p {}",
-                t.method,
-                t.test.mean,
-                t.test.tasks,
-                p_value(t.test.p),
-                p_value(t.holm)
-            )
-        })
-        .collect();
-    Judgement {
-        verdict: Some(verdict),
-        evidence: parts.join("; "),
-        details: Vec::new(),
-    }
-}
-
-/// `uniform composition = `mix`, ...`: which method plays each part.
+/// `uniform composition `mix`, ...`: which method plays each part.
 fn roles_text(roles: &ClaimRoles) -> String {
     let parts = [
         ("uniform composition", &roles.uniform),
@@ -388,112 +215,154 @@ fn roles_text(roles: &ClaimRoles) -> String {
     named.join(", ")
 }
 
-/// Writes `## Claims`.
-pub(crate) fn write(
-    md: &mut String,
-    inputs: &ReportInputs,
-    family: &Family,
-    weight_tests: &[WeightTest],
-) {
-    md.push_str("## Claims\n\n");
-    let _ = writeln!(
-        md,
-        "DESIGN.md's claims, each judged from the numbers below. A difference is the first \
-         method's accuracy minus the second's in points, paired on (task, k, seed), then \
-         averaged per task; it is tested by a paired t over those task means (the tasks are \
-         the independent units; over seeds where a scope has one task), and shown with that \
-         test's 95% t interval. Significant (**bold**): Holm-adjusted p < {ALPHA} over all {} \
-         head-to-head tests of this report. The methods judged: {}; a claim without its \
-         comparison reads \"not tested here\".\n",
-        family.size(),
-        roles_text(&inputs.roles)
-    );
-    let roles = &inputs.roles;
-    few_shot(roles, family, Scope::All).write(
-        md,
-        "1.",
-        "**Few-shot (k <= 10): uniform and learned composition beat full fine-tuning and LoRA** \
-         (all tasks pooled)",
-    );
-    let mut claim2 = full_shot(roles, family, Scope::All);
-    if let (Some(_), Some(learned), Some(lora)) = (claim2.verdict, &roles.learned, &roles.lora) {
-        let sizes = parameters(&inputs.results, learned).zip(parameters(&inputs.results, lora));
-        if let Some((learned_size, lora_size)) = sizes {
-            let _ = write!(
-                claim2.evidence,
-                " (trainable parameters, median: `{learned}` {learned_size:.0}, `{lora}` \
-                 {lora_size:.0})"
-            );
+/// Whose plan this is: registered with the run, or a new analysis of old data.
+pub(crate) fn plan_status(inputs: &ReportInputs) -> String {
+    let hash = inputs.plan.hash();
+    match &inputs.plan_status {
+        PlanStatus::RegisteredWithRun => format!(
+            "Analysis plan `{hash}` (SHA-256 of its canonical text), registered with this run \
+             before its transfer stage."
+        ),
+        PlanStatus::Reanalysis { registered_hash } => {
+            let before = match registered_hash {
+                Some(h) => format!("the run was made with plan `{h}`"),
+                None => "no plan was registered with the run".into(),
+            };
+            format!(
+                "**This is a new analysis of old data**: the plan used here, `{hash}` (SHA-256 \
+                 of its canonical text), was written after the runs; {before}."
+            )
         }
     }
-    claim2.write(
-        md,
-        "2.",
-        &format!(
+}
+
+/// Writes `## Claims`.
+pub(crate) fn write(md: &mut String, inputs: &ReportInputs, primary: &[Primary]) {
+    md.push_str("## Claims\n\n");
+    if inputs.plan.primary.is_empty() {
+        md.push_str(
+            "No analysis plan: no primary test, so no claim is judged; every comparison below \
+             is exploratory.\n\n",
+        );
+    } else {
+        let _ = writeln!(
+            md,
+            "{}\n\nEach claim of DESIGN.md is judged by the plan's primary tests alone (see \
+             [Primary tests](#primary-tests)): supported when each of them passes at \
+             Holm-adjusted p < {ALPHA}, Holm over those {} tests only. A difference is the \
+             first method's accuracy minus the second's in points, paired on (task, k, seed). \
+             Every other comparison in this report is exploratory. The methods: {}.\n",
+            plan_status(inputs),
+            primary.iter().filter(|p| p.holm.is_some()).count(),
+            roles_text(&inputs.roles)
+        );
+    }
+    let margin = inputs.plan.margin;
+    let roles = &inputs.roles;
+    let sizes = roles
+        .learned
+        .as_deref()
+        .zip(roles.lora.as_deref())
+        .and_then(|(l, r)| {
+            let (a, b) = (
+                parameters(&inputs.results, l)?,
+                parameters(&inputs.results, r)?,
+            );
+            Some(format!(
+                " (trainable parameters, median: `{l}` {a:.0}, `{r}` {b:.0})"
+            ))
+        });
+    let claims = [
+        "**Few-shot (k <= 10): uniform and learned composition beat full fine-tuning and LoRA**"
+            .to_string(),
+        format!(
             "**Full shot: learned composition comparable to LoRA** (not worse by more than \
-             {MARGIN_PP} points; all tasks pooled)"
+             {margin} points)"
         ),
-    );
-    across_shifts(inputs, family).write(
-        md,
-        "3.",
-        "**This holds across label, covariate and task shift** (claims 1 and 2 within each shift)",
-    );
-    similarity(weight_tests).write(
-        md,
-        "4.",
-        "**Learned weights favour upstream modules similar to the downstream task** (Spearman \
-         rho of mean weight vs CKA, averaged over tasks; CKA shuffled within tasks for p)",
-    );
-    learned_vs_uniform(roles, family).write(
-        md,
-        "-",
-        "Also tested, not a claim of DESIGN.md: **learned weights beat uniform ones** (every k, \
-         all tasks pooled)",
-    );
-    md.push_str(
-        "\nTests over task means carry the sampling of each task's fixed test split (each \
-         mean carries its split's error, and their spread includes it); a test over the seeds \
-         of one task does not. With few tasks per shift, an interval describes these tasks \
-         more than tasks in general.\n\n",
-    );
+        "**This holds across label, covariate and task shift**".to_string(),
+        "**Learned weights favour upstream modules similar to the downstream task**".to_string(),
+    ];
+    for (i, text) in claims.iter().enumerate() {
+        let note = match i {
+            1 => sizes.as_deref().unwrap_or(""),
+            _ => "",
+        };
+        claim(md, i + 1, text, primary, margin, note);
+    }
+    md.push('\n');
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::PrimaryTest;
+    use crate::primary::Difference;
 
-    fn weight_test(method: &str, mean: f64, holm: f64) -> WeightTest {
-        WeightTest {
-            method: method.into(),
-            test: RhoTest {
-                mean,
-                tasks: 5,
-                p: holm / 2.0,
-            },
+    fn test(kind: TestKind) -> PrimaryTest {
+        PrimaryTest {
+            claim: 1,
+            test: kind,
+            a: "learned".into(),
+            b: Some("lora".into()),
+            shots: vec![crate::rows::Shot::K(1)],
+        }
+    }
+
+    fn evaluated(p: f64) -> Evaluated {
+        let d = Difference {
+            mean: 3.0,
+            se: 1.0,
+            df: 5,
+            tau2: 1.0,
+            sigma2: 1.0,
+            tasks: 6,
+            runs: 18,
+        };
+        Evaluated {
+            measured: Measured::Difference(d),
+            p,
+            detectable: Some(4.2),
+        }
+    }
+
+    fn primary(test: &PrimaryTest, holm: Option<f64>) -> Primary<'_> {
+        Primary {
+            test,
+            result: holm
+                .map(|_| evaluated(0.001))
+                .ok_or_else(|| "1 task".to_string()),
             holm,
         }
     }
 
+    fn verdict(tests: &[Primary]) -> Option<Verdict> {
+        Verdict::of(&tests.iter().collect::<Vec<_>>())
+    }
+
     #[test]
-    fn similarity_needs_a_positive_rho_that_survives_holm() {
-        let verdict = |tests: &[WeightTest]| similarity(tests).verdict;
-        let strong = weight_test("learned", 0.6, 0.01);
-        assert_eq!(verdict(&[strong]), Some(Verdict::Supported));
-        let weak = weight_test("learned", 0.6, 0.08);
-        assert_eq!(verdict(&[weak]), Some(Verdict::NotSupported));
-        let against = weight_test("learned", -0.6, 0.01);
-        assert_eq!(verdict(&[against]), Some(Verdict::NotSupported));
-        let both = [
-            weight_test("learned", 0.6, 0.01),
-            weight_test("search", 0.1, 0.6),
-        ];
-        assert_eq!(verdict(&both), Some(Verdict::Mixed));
-        assert_eq!(verdict(&[]), None);
-        let text = similarity(&both).evidence;
-        assert!(
-            text.starts_with("`learned` mean rho +0.60 over 5 task(s)"),
-            "{text}"
+    fn verdicts_follow_the_outcomes_of_the_claims_tests() {
+        let (sup, inter) = (test(TestKind::Superiority), test(TestKind::Interaction));
+        let pass = || primary(&sup, Some(0.01));
+        let miss = || primary(&sup, Some(0.2));
+        assert_eq!(verdict(&[pass()]), Some(Verdict::Supported));
+        assert_eq!(verdict(&[pass(), miss()]), Some(Verdict::NotSupported));
+        assert_eq!(
+            verdict(&[pass(), primary(&sup, None)]),
+            Some(Verdict::Supported)
         );
+        assert_eq!(verdict(&[primary(&sup, None)]), None, "untestable only");
+        assert_eq!(
+            verdict(&[primary(&inter, Some(0.01))]),
+            Some(Verdict::NotSupported)
+        );
+        assert_eq!(
+            verdict(&[primary(&inter, Some(0.3))]),
+            Some(Verdict::NotContradicted)
+        );
+        assert_eq!(
+            reading(&miss(), 2.0),
+            "not detected; would have detected ≥ 4.2 points"
+        );
+        assert_eq!(reading(&primary(&sup, None), 2.0), "untestable: 1 task");
     }
 }

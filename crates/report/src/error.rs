@@ -51,6 +51,9 @@ pub enum ReportError {
     /// plotters could not draw a plot.
     #[error("{}: {message}", path.display())]
     Plot { path: PathBuf, message: String },
+    /// The analysis plan handed to the report has a bad shape.
+    #[error("{0}")]
+    Plan(crate::plan::PlanError),
     #[error("{}: {source}", path.display())]
     Image {
         path: PathBuf,

@@ -1,7 +1,8 @@
-//! The family of head-to-head tests the summary draws conclusions from: every pair of
+//! The exploratory head-to-head tests: every pair of
 //! [`ReportInputs::comparisons`](crate::ReportInputs::comparisons) at every k, over all shifts
-//! and within each shift. With ~100 tests, some would pass at 0.05 by chance alone, so each
-//! p-value is adjusted by Holm over the whole family before anything is called significant.
+//! and within each shift. With 60 to 100 of them, some would pass at 0.05 by chance alone, and
+//! Holm over so many would leave no power, so none is corrected or called significant: only
+//! the plan's primary tests ([`crate::primary`]) decide a claim. These show raw p-values.
 //!
 //! The test is a paired t over task means (each task's mean difference over its seeds; df =
 //! tasks - 1): the tasks are the independent units, and the t quantiles are honest for the
@@ -10,11 +11,8 @@
 //! with one task falls back to a paired t over its seeds, and says so.
 
 use crate::rows::{ResultRow, Shift, Shot};
-use crate::stats::{Estimate, TTest, holm, t_test};
+use crate::stats::{Estimate, TTest, t_test};
 use crate::{aggregate, bootstrap};
-
-/// The level a Holm-adjusted p-value must stay below to be called significant.
-pub(crate) const ALPHA: f64 = 0.05;
 
 /// The runs a test pools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,14 +68,6 @@ pub(crate) struct Test {
     pub units: Units,
     /// The t test over `units`; `None` with a single unit, which cannot be tested.
     pub t: Option<TTest>,
-    /// Its p adjusted by Holm over the family.
-    pub holm: Option<f64>,
-}
-
-impl Test {
-    pub fn significant(&self) -> bool {
-        self.holm.is_some_and(|p| p < ALPHA)
-    }
 }
 
 /// Every test, in the order: scope (all shifts, then each shift), pair, k.
@@ -127,18 +117,9 @@ impl Family {
                         estimate,
                         units,
                         t,
-                        holm: None,
                     });
                 }
             }
-        }
-        let tested: Vec<usize> = (0..tests.len()).filter(|&i| tests[i].t.is_some()).collect();
-        let raw: Vec<f64> = tested
-            .iter()
-            .filter_map(|&i| tests[i].t.map(|t| t.p))
-            .collect();
-        for (&i, adjusted) in tested.iter().zip(holm(&raw)) {
-            tests[i].holm = Some(adjusted);
         }
         Family {
             scopes,
@@ -148,9 +129,9 @@ impl Family {
         }
     }
 
-    /// The number of p-values Holm adjusted over.
+    /// The number of tests with a p-value.
     pub fn size(&self) -> usize {
-        self.tests.iter().filter(|t| t.holm.is_some()).count()
+        self.tests.iter().filter(|t| t.t.is_some()).count()
     }
 
     pub fn get(&self, scope: Scope, a: &str, b: &str, k: Shot) -> Option<&Test> {
@@ -164,22 +145,10 @@ impl Family {
 mod tests {
     use super::*;
 
-    fn run(task: &str, shift: Shift, method: &str, seed: u64, accuracy: f64) -> ResultRow {
-        ResultRow {
-            task: task.into(),
-            shift,
-            method: method.into(),
-            k: Shot::K(1),
-            seed,
-            accuracy,
-            trainable_params: 1,
-            train_seconds: 1.0,
-            samples_per_sec: 1.0,
-        }
-    }
+    use crate::rows::one_shot as run;
 
     #[test]
-    fn t_over_task_means_with_holm_over_every_scope_and_pair() {
+    fn t_over_task_means_in_every_scope_and_pair() {
         let mut results = Vec::new();
         for (task, shift, gain) in [("a", Shift::Label, 0.09), ("b", Shift::Task, 0.11)] {
             for seed in 0..4 {
@@ -203,15 +172,5 @@ mod tests {
             .get(Scope::Shift(Shift::Task), "m", "r", Shot::K(1))
             .unwrap();
         assert_eq!(one.units, Units::Seeds(4));
-        // Holm over 3: the smallest p times 3, the others made monotone above it.
-        let ps: Vec<f64> = family.tests.iter().map(|t| t.t.unwrap().p).collect();
-        let smallest = ps.iter().copied().fold(f64::INFINITY, f64::min);
-        let holms: Vec<f64> = family.tests.iter().map(|t| t.holm.unwrap()).collect();
-        assert!(
-            holms.iter().any(|&h| (h - 3.0 * smallest).abs() < 1e-12),
-            "{holms:?}"
-        );
-        assert!(holms.iter().zip(&ps).all(|(h, p)| h >= p));
-        assert!(!all.significant(), "two tasks cannot carry this at 0.05");
     }
 }

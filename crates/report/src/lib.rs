@@ -2,7 +2,7 @@
 //! no system fonts), so a report can be rebuilt from the CSVs on any machine.
 //!
 //! ```no_run
-//! use loramix_report::{ClaimRoles, ReportInputs, TaskFacts, read_results, read_weights, read_similarity, write_report, write_results};
+//! use loramix_report::{AnalysisPlan, ClaimRoles, PlanStatus, ReportInputs, Shot, TaskFacts, read_results, read_weights, read_similarity, write_report, write_results};
 //! use std::path::{Path, PathBuf};
 //! # fn main() -> loramix_report::Result<()> {
 //! let shards = [PathBuf::from("a/results.csv"), PathBuf::from("b/results.csv")];
@@ -18,6 +18,10 @@
 //!     comparisons: vec![("learned".into(), "lora".into())], // a head-to-head table and plot
 //!     roles: ClaimRoles::default(), // `learned` is learned composition, ... (Claims section)
 //!     tasks: [("optdigits".to_string(), TaskFacts { classes: 10, full_per_class: 380, test_examples: 200 })].into(),
+//!     // The experiment file's plan (validated when read), or the default family:
+//!     plan: AnalysisPlan::default_for(&ClaimRoles::default(), &[Shot::K(1), Shot::K(5), Shot::Full]),
+//!     // RegisteredWithRun only when the run's manifest recorded this plan's hash():
+//!     plan_status: PlanStatus::Reanalysis { registered_hash: None },
 //! };
 //! let files = write_report(&inputs, Path::new("out"))?;  // summary.md, then plots/*.svg, *.png
 //! # Ok(()) }
@@ -30,23 +34,38 @@
 //!   [`ReportError::Conflict`] naming both files and lines. Results may differ in timings only.
 //!   Rows keep file order, so methods appear in the order the config listed them.
 //! - [`write_results`]: the merged `results.csv`, sorted by task, method, k (`full` last), seed.
-//! - [`write_report`] with [`ReportInputs`]: `summary.md` and `plots/`. The summary opens with
-//!   **Claims**: one verdict per claim of DESIGN.md (supported / not supported / mixed / not
-//!   tested here), derived from the tests below, never written by hand. Then per shift:
-//!   accuracy and accuracy relative to the reference; head-to-head tables of the chosen pairs
-//!   with every test's raw and Holm-adjusted p; per task; cost; learned weights; Spearman rho of
-//!   weights vs CKA with a permutation test. Each section says which interval it uses:
+//! - [`AnalysisPlan`] (serde, `deny_unknown_fields`, from the experiment file): the
+//!   pre-registered primary tests, each a [`PrimaryTest`] (claim 1 to 4, a [`TestKind`]:
+//!   superiority, noninferiority, equivalence, interaction or similarity; methods `a` and `b`;
+//!   shots, averaged per (task, seed)), and claim 2's `margin` in points (default 2).
+//!   [`AnalysisPlan::validate`] checks shapes ([`PlanError`]; method names are the caller's to
+//!   check); [`AnalysisPlan::default_for`] builds a 5-test family from [`ClaimRoles`] and the
+//!   study's shots; [`AnalysisPlan::hash`] is the SHA-256 of [`AnalysisPlan::canonical`], to
+//!   record in the run's manifest before the transfer stage. [`PlanStatus`] says whether the
+//!   report's plan is that one ([`PlanStatus::RegisteredWithRun`]) or a new analysis of old
+//!   data ([`PlanStatus::Reanalysis`], the default), which the summary then says plainly.
+//! - [`write_report`] with [`ReportInputs`]: `summary.md` and `plots/`. A plan with a bad
+//!   shape is a [`ReportError::Plan`]; an empty plan judges no claim. The summary opens with
+//!   **Claims**: one verdict per claim of DESIGN.md (supported / not supported / not
+//!   contradicted / not tested here) from that claim's primary tests only, never written by
+//!   hand; a non-detection says what the test would have detected. Then **Primary tests**: per
+//!   test the estimate of a random-intercept model over every (task, seed) cell (REML; mu,
+//!   95% t interval and p on tasks − 1 df; tau), TOST for equivalence, one Wald F over the
+//!   shifts for an interaction (shifts − 1, tasks − shifts df), Holm over the plan's tests
+//!   only, and the smallest effect detectable at 80% power at alpha/m (exact noncentral t and
+//!   F). Then per shift: accuracy and accuracy relative to the reference; exploratory
+//!   head-to-head tables of the chosen pairs with raw p (never bold, never called
+//!   significant); per task; cost; learned weights; Spearman rho of weights vs CKA with a
+//!   permutation test. Each section says which interval it uses:
 //!   - pooled numbers (per shift, all shifts) and paired differences: the mean over tasks and a
 //!     95% two-stage bootstrap interval (tasks with replacement, then seeds within each drawn
 //!     task; 10,000 resamples from a fixed seed), since runs of one task are not independent.
 //!     With one task in a shift only seeds are resampled, and the summary says so;
 //!   - per task: Student-t over the seeds, with exact quantiles (statrs);
-//!   - tests of the head-to-head pairs, at every k, over all shifts and within each: a paired
-//!     t over task means (over seeds where a scope has one task), Holm-adjusted over all of
-//!     them; significant means adjusted p < 0.05;
-//!   - claims judge the methods [`ReportInputs::roles`] names (the experiment passes the first
-//!     method of each kind, whatever its name); claim 2's "comparable" is a t interval of
-//!     learned minus LoRA at full shot above -2 points.
+//!   - exploratory tests of the head-to-head pairs, at every k, over all shifts and within
+//!     each: a paired t over task means (over seeds where a scope has one task), raw p;
+//!   - [`ReportInputs::roles`] names the methods in the claims' text and in
+//!     [`AnalysisPlan::default_for`]; the verdicts judge the methods the plan names.
 //!
 //!   Test-set sampling: pooled intervals and tests over tasks carry it (each task's mean
 //!   carries its split's error, and the spread of task means includes it); per-task
@@ -78,7 +97,11 @@ mod claims;
 mod csvio;
 mod error;
 mod family;
+mod mixed;
+mod plan;
 mod plot;
+mod power;
+mod primary;
 mod report;
 mod rows;
 mod stats;
@@ -86,5 +109,6 @@ mod summary;
 
 pub use csvio::{Row, merge, read_results, read_similarity, read_weights, write_results};
 pub use error::{Location, Measurement, ReportError, Result};
+pub use plan::{AnalysisPlan, PlanError, PlanStatus, PrimaryTest, TestKind};
 pub use report::{ClaimRoles, ReportInputs, TaskFacts, write_report};
 pub use rows::{BASE_MODULE, ResultRow, Shift, Shot, SimilarityRow, WeightRow};

@@ -2,6 +2,7 @@
 
 use crate::aggregate::first_appearance;
 use crate::error::{ReportError, Result};
+use crate::plan::{AnalysisPlan, PlanError, PlanStatus};
 use crate::rows::{ResultRow, SimilarityRow, WeightRow};
 use crate::{plot, summary};
 use serde::{Deserialize, Serialize};
@@ -75,20 +76,30 @@ pub struct ReportInputs {
     pub similarity: Vec<SimilarityRow>,
     /// Markdown placed after the title: config, machine, timings.
     pub preamble: String,
-    /// Pairs `(a, b)` compared head to head: `a` minus `b`, paired on (task, k, seed). Pairs
-    /// naming a method without results are left out.
+    /// Pairs `(a, b)` compared head to head, exploratory: `a` minus `b`, paired on (task, k,
+    /// seed). Pairs naming a method without results are left out.
     pub comparisons: Vec<(String, String)>,
-    /// The methods the Claims section judges; their pairs must be among `comparisons` for a
-    /// claim to be tested (`ClaimRoles::comparisons` gives them).
+    /// Which method plays each part of DESIGN.md's claims, named in the Claims section (the
+    /// verdicts judge the methods the plan names; [`AnalysisPlan::default_for`] takes these).
     pub roles: ClaimRoles,
     /// Facts per task name. A shift's accuracy plot gets a chance line, and its `full` tick a
     /// size, only when every task of the shift is here; otherwise they are left out.
     pub tasks: BTreeMap<String, TaskFacts>,
+    /// The pre-registered primary tests the claims are judged by (Holm within them only).
+    /// Empty: no claim is judged and every comparison is exploratory.
+    pub plan: AnalysisPlan,
+    /// Whether `plan` is the one the run was made with; the default says it is not.
+    pub plan_status: PlanStatus,
 }
 
 /// Writes `out_dir/summary.md` and `out_dir/plots/*.{svg,png}`; returns the files written, the
 /// summary first, then each plot's SVG and PNG.
+/// A plan with a bad shape is an error ([`ReportError::Plan`]); an empty one is not.
 pub fn write_report(inputs: &ReportInputs, out_dir: &Path) -> Result<Vec<PathBuf>> {
+    match inputs.plan.validate() {
+        Ok(()) | Err(PlanError::Empty) => {}
+        Err(e) => return Err(ReportError::Plan(e)),
+    }
     let plots_dir = out_dir.join("plots");
     std::fs::create_dir_all(&plots_dir).map_err(|source| ReportError::Io {
         path: plots_dir.clone(),

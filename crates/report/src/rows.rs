@@ -47,3 +47,25 @@ pub struct SimilarityRow {
     pub module: String,
     pub cka: f64,
 }
+
+/// A one-shot result row with unit costs: the test modules' fixture.
+#[cfg(test)]
+pub(crate) fn one_shot(
+    task: &str,
+    shift: Shift,
+    method: &str,
+    seed: u64,
+    accuracy: f64,
+) -> ResultRow {
+    ResultRow {
+        task: task.into(),
+        shift,
+        method: method.into(),
+        k: Shot::K(1),
+        seed,
+        accuracy,
+        trainable_params: 1,
+        train_seconds: 1.0,
+        samples_per_sec: 1.0,
+    }
+}

@@ -109,6 +109,14 @@ pub(crate) fn holm(p: &[f64]) -> Vec<f64> {
     adjusted
 }
 
+/// A p-value as the summary prints it: three decimals, `<0.001` below that.
+pub(crate) fn p_value(p: f64) -> String {
+    match p < 0.001 {
+        true => "<0.001".into(),
+        false => format!("{p:.3}"),
+    }
+}
+
 pub(crate) fn mean(values: &[f64]) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }

@@ -3,12 +3,14 @@
 
 use crate::aggregate::{self, Grid, Interval};
 use crate::bootstrap::RESAMPLES;
-use crate::claims::{self, WeightTest};
-use crate::family::{ALPHA, Family, Scope};
+use crate::claims;
+use crate::family::{Family, Scope};
+use crate::plan::TestKind;
 use crate::plot;
+use crate::primary::{self, ALPHA, Measured, Primary};
 use crate::rows::BASE_MODULE;
 use crate::rows::{ResultRow, Shift};
-use crate::stats::{Estimate, mean, median, spearman};
+use crate::stats::{Estimate, RhoTest, mean, median, p_value, spearman};
 use crate::{ReportInputs, TaskFacts};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
@@ -22,8 +24,9 @@ pub(crate) fn render(inputs: &ReportInputs, order: &[String], plots: &[String]) 
     }
     let results = &inputs.results;
     let family = Family::of(results, &inputs.comparisons);
-    let weight_tests = claims::weight_tests(inputs);
-    claims::write(&mut md, inputs, &family, &weight_tests);
+    let primary = primary::evaluate(&inputs.plan, inputs);
+    claims::write(&mut md, inputs, &primary);
+    primary_tests(&mut md, inputs, &primary);
 
     let link = |md: &mut String, base: String, alt: &str| {
         let name = plot::svg_file(&base);
@@ -83,8 +86,82 @@ pub(crate) fn render(inputs: &ReportInputs, order: &[String], plots: &[String]) 
     head_to_head(&mut md, &family, plots);
     per_task(&mut md, results, order, &inputs.tasks);
     cost(&mut md, results, order);
-    weights(&mut md, inputs, &weight_tests, plots);
+    weights(&mut md, inputs, plots);
     md
+}
+
+/// `## Primary tests`: the plan's family, one row per test, with how each was computed.
+fn primary_tests(md: &mut String, inputs: &ReportInputs, primary: &[Primary]) {
+    if primary.is_empty() {
+        return;
+    }
+    let m = primary.iter().filter(|p| p.holm.is_some()).count();
+    let margin = inputs.plan.margin;
+    let _ = writeln!(
+        md,
+        "## Primary tests\n\n{}\n\nEach test of `a − b` fits a random-intercept model over \
+         every (task, seed) cell (a − b in points, averaged over the test's shots within each \
+         (task, seed); d = mu + u_task + e, REML): the estimate is mu with its 95% t interval \
+         on tasks − 1 degrees of freedom, tau the between-task standard deviation. \
+         Superiority and non-inferiority (margin {margin} points) are one-sided t tests; \
+         equivalence is TOST at ±{margin} (p the larger of the two one-sided p); an \
+         interaction is a Wald F of equal shift means (mu per shift; shifts − 1 and tasks − \
+         shifts degrees of freedom); similarity is the two-sided permutation test of weights \
+         against CKA. Holm runs over these {m} tests only; a test passes at Holm p < {ALPHA}. \
+         Detectable: the true effect each test finds with 80% power at level {ALPHA}/{m} = \
+         {:.4} (Holm's first step, the strictest level it can face, so conservative), from \
+         the model's standard error and the exact noncentral t (one-sided) or F: for \
+         non-inferiority the true a − b needed; for equivalence the margin TOST would \
+         establish at a true 0 (each side at 90%, a union bound); for an interaction one \
+         shift off from the others, whichever; none for a permutation test.\n\n\
+         | claim | test | pair | shots | estimate [95% interval] | tau | p | Holm p | \
+         detectable | verdict |\n|---:|---|---|---|---:|---:|---:|---:|---:|---|",
+        claims::plan_status(inputs),
+        ALPHA / m.max(1) as f64
+    );
+    for p in primary {
+        let (estimate, tau, raw, holm, detectable) = primary_cells(p);
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {estimate} | {tau} | {raw} | {holm} | {detectable} | {} |",
+            p.test.claim,
+            p.test.test.name(),
+            escape(&claims::pair(p.test)),
+            claims::shots(p.test),
+            escape(&claims::reading(p, margin)),
+        );
+    }
+    md.push('\n');
+}
+
+/// Estimate, tau, p, Holm p and detectable effect of one primary test, as table cells.
+fn primary_cells(p: &Primary) -> (String, String, String, String, String) {
+    let Ok(e) = &p.result else {
+        let dash = || "–".to_string();
+        return (dash(), dash(), dash(), dash(), dash());
+    };
+    let holm = p.holm.map_or("–".into(), p_value);
+    let detectable = match (e.detectable, p.test.test) {
+        (None, _) => "–".to_string(),
+        (Some(x), TestKind::Noninferiority) => format!("true a − b ≥ {x:+.1}"),
+        (Some(x), TestKind::Equivalence) => format!("margin ±{x:.1}"),
+        (Some(x), TestKind::Interaction) => format!("one shift off by {x:.1}"),
+        (Some(x), _) => format!("{x:.1}"),
+    };
+    let (estimate, tau) = match &e.measured {
+        Measured::Difference(d) => (
+            claims::difference(d.mean, d.interval()),
+            format!("{:.1}", d.tau2.sqrt()),
+        ),
+        Measured::Interaction { means, tau2, .. } => {
+            let means: Vec<String> = (means.iter())
+                .map(|(shift, m)| format!("{} {}", shift.name(), claims::points(*m)))
+                .collect();
+            (means.join(", "), format!("{:.1}", tau2.sqrt()))
+        }
+        Measured::Similarity(r) => (format!("rho {:+.2}", r.mean), "–".into()),
+    };
+    (estimate, tau, p_value(e.p), holm, detectable)
 }
 
 fn capitalise(s: &str) -> String {
@@ -173,21 +250,18 @@ fn table(md: &mut String, grid: &Grid, expected: usize, relative: bool) {
 }
 
 /// Paired differences between chosen methods, over all shifts and per shift, then every test
-/// with its raw and Holm-adjusted p: the paper's claims compare compositions with full
-/// fine-tuning and LoRA, not only with the reference.
+/// with its raw p: exploratory, the many comparisons around the primary tests.
 fn head_to_head(md: &mut String, family: &Family, plots: &[String]) {
     if family.tests.is_empty() {
         return;
     }
-    let _ = writeln!(
-        md,
-        "## Head to head\n\nAccuracy of the first method minus the second's on the same \
-         (task, k, seed), in percentage points: mean and 95% two-stage bootstrap interval \
-         (tasks, then seeds within each task, both methods sharing each drawn run). \
-         \"All shifts\" resamples every task as one population. **Bold**: significant after \
-         Holm's correction over all {} tests of this section (adjusted p < {ALPHA}; paired t \
-         over task means, see [Tests](#tests)); the intervals themselves are not adjusted.\n",
-        family.size()
+    md.push_str(
+        "## Head to head (exploratory)\n\nAccuracy of the first method minus the second's on \
+         the same (task, k, seed), in percentage points: mean and 95% two-stage bootstrap \
+         interval (tasks, then seeds within each task, both methods sharing each drawn run). \
+         \"All shifts\" resamples every task as one population. Exploratory: these comparisons \
+         are not in the analysis plan, their p-values (under [Tests](#tests)) are raw, and none \
+         is called significant; only the primary tests decide a claim.\n\n",
     );
     for &scope in &family.scopes {
         let title = match scope {
@@ -205,16 +279,9 @@ fn head_to_head(md: &mut String, family: &Family, plots: &[String]) {
         for (a, b) in &family.pairs {
             let _ = write!(md, "| {} − {} |", escape(a), escape(b));
             for &k in &family.ks {
-                let text = match family.get(scope, a, b, k) {
-                    None => "–".to_string(),
-                    Some(t) => {
-                        let text = cell(Some(&t.estimate), t.estimate.n, true, Interval::Bootstrap);
-                        match t.significant() {
-                            true => format!("**{text}**"),
-                            false => text,
-                        }
-                    }
-                };
+                let text = family.get(scope, a, b, k).map_or("–".to_string(), |t| {
+                    cell(Some(&t.estimate), t.estimate.n, true, Interval::Bootstrap)
+                });
                 let _ = write!(md, " {text} |");
             }
             md.push('\n');
@@ -230,43 +297,46 @@ fn head_to_head(md: &mut String, family: &Family, plots: &[String]) {
     tests(md, family);
 }
 
-/// Every test of the family with its raw and Holm-adjusted p.
+/// `+2.1 [-0.3, +4.4]`, or `+2.1 (single run)`.
+fn estimate_text(e: &Estimate) -> String {
+    match e.interval {
+        Some(interval) => claims::difference(e.mean, interval),
+        None => format!("{:+.1} (single run)", e.mean),
+    }
+}
+
+/// Every exploratory test with its raw p.
 fn tests(md: &mut String, family: &Family) {
     let _ = writeln!(
         md,
-        "### Tests\n\nOne row per test: a paired t over task means (each task's mean \
-         difference over its seeds; df = tasks - 1), or over the seeds where a scope has one \
-         task, which then says nothing about other tasks. Not a bootstrap p-value: with 1 to 5 \
-         tasks, every resample agrees in sign whenever the tasks do, and the p-value would sit \
-         at its floor. Two-sided p, then Holm-adjusted over all {} tests; a single unit cannot \
-         be tested. The bootstrap interval is the one the tables show; with so few tasks it \
-         is usually narrower than the t interval.\n\n\
-         | scope | comparison | k | difference [bootstrap] | t over | t interval | p | Holm p |\n\
-         |---|---|---:|---:|---|---:|---:|---:|",
+        "### Tests\n\nOne row per exploratory test ({} with a p-value): a paired t over task \
+         means (each task's mean difference over its seeds; df = tasks - 1), or over the seeds \
+         where a scope has one task, which then says nothing about other tasks. Two-sided raw \
+         p, not corrected for the number of tests: with this many, several small p-values are \
+         expected by chance. A single unit cannot be tested. The bootstrap interval is the one \
+         the tables show; with so few tasks it is usually narrower than the t interval.\n\n\
+         | scope | comparison | k | difference [bootstrap] | t over | t interval | raw p |\n\
+         |---|---|---:|---:|---|---:|---:|",
         family.size()
     );
     for t in &family.tests {
-        let (interval, p, holm) = match (t.t, t.holm) {
-            (Some(test), Some(holm)) => {
-                let holm = match t.significant() {
-                    true => format!("**{}**", claims::p_value(holm)),
-                    false => claims::p_value(holm),
-                };
+        let (interval, p) = match t.t {
+            Some(test) => {
                 let interval = test.estimate.interval.map_or("–".into(), |(low, high)| {
                     format!("[{low:+.1}, {high:+.1}]")
                 });
-                (interval, claims::p_value(test.p), holm)
+                (interval, p_value(test.p))
             }
-            _ => ("–".into(), "–".into(), "–".into()),
+            None => ("–".into(), "–".into()),
         };
         let _ = writeln!(
             md,
-            "| {} | {} − {} | {} | {} | {} | {interval} | {p} | {holm} |",
+            "| {} | {} − {} | {} | {} | {} | {interval} | {p} |",
             t.scope.name(),
             escape(&t.a),
             escape(&t.b),
             t.k,
-            claims::difference(&t.estimate),
+            estimate_text(&t.estimate),
             t.units.text(),
         );
     }
@@ -330,7 +400,7 @@ fn cost(md: &mut String, results: &[ResultRow], order: &[String]) {
     md.push('\n');
 }
 
-fn weights(md: &mut String, inputs: &ReportInputs, tests: &[WeightTest], plots: &[String]) {
+fn weights(md: &mut String, inputs: &ReportInputs, plots: &[String]) {
     let weights = &inputs.weights;
     let methods = aggregate::first_appearance(weights.iter().map(|w| w.method.as_str()));
     let several = methods.len() > 1;
@@ -377,7 +447,7 @@ fn weights(md: &mut String, inputs: &ReportInputs, tests: &[WeightTest], plots: 
         similarity(
             md,
             inputs,
-            tests.iter().find(|t| &t.method == method),
+            primary::similarity_test(inputs, method),
             method,
             &tasks,
             plot::svg_file(&plot::similarity_name(method, several)),
@@ -389,7 +459,7 @@ fn weights(md: &mut String, inputs: &ReportInputs, tests: &[WeightTest], plots: 
 fn similarity(
     md: &mut String,
     inputs: &ReportInputs,
-    test: Option<&WeightTest>,
+    test: Option<RhoTest>,
     method: &str,
     tasks: &[String],
     plot_name: String,
@@ -425,16 +495,16 @@ fn similarity(
         let _ = writeln!(md, "| `{task}` | {} | {shown} |", pairs.len());
     }
     match test {
-        Some(WeightTest { test, holm, .. }) => {
+        Some(test) => {
             let _ = writeln!(
                 md,
                 "\nMean rho over {} task(s): {:+.2}. Two-sided permutation p = {} (CKA \
                  shuffled among the modules within each task, {RESAMPLES} times; undefined \
-                 rhos left out), Holm-adjusted over the methods with weights: {}.\n",
+                 rhos left out), raw: a similarity test in the plan is judged under Primary \
+                 tests.\n",
                 test.tasks,
                 test.mean,
-                claims::p_value(test.p),
-                claims::p_value(*holm),
+                p_value(test.p),
             );
         }
         None => md.push_str("\nNo task has a defined rho.\n\n"),

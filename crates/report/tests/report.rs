@@ -2,8 +2,9 @@
 //! small synthetic sweep.
 
 use loramix_report::{
-    ClaimRoles, ReportError, ReportInputs, ResultRow, Shift, Shot, SimilarityRow, TaskFacts,
-    WeightRow, read_results, read_weights, write_report, write_results,
+    AnalysisPlan, ClaimRoles, PlanStatus, PrimaryTest, ReportError, ReportInputs, ResultRow, Shift,
+    Shot, SimilarityRow, TaskFacts, TestKind, WeightRow, read_results, read_weights, write_report,
+    write_results,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -257,6 +258,8 @@ fn synthetic() -> ReportInputs {
                 (t.to_string(), facts)
             })
             .into(),
+        plan: AnalysisPlan::default(),
+        plan_status: PlanStatus::default(),
     }
 }
 
@@ -273,12 +276,19 @@ fn head_to_head_pairs_methods_on_task_k_and_seed() {
         "pairs without results are left out"
     );
     // learned - lora = 0.07 - 0.015 * seed: mean 5.5 points over seeds 0, 1, 2 of each task.
-    // Both task means are 5.5 exactly, so the t over task means of "All shifts" is certain.
+    // Both task means are 5.5 exactly, so the t over task means of "All shifts" has p = 0;
+    // exploratory all the same: never bold, never called significant.
     let row = section
         .lines()
         .find(|l| l.starts_with("| learned − lora |"))
         .unwrap();
-    assert!(row.contains("**+5.5 ["), "significant after Holm: {row}");
+    assert!(row.contains("| +5.5 ["), "{row}");
+    assert!(!section.contains("**"), "nothing bold: {section}");
+    assert!(
+        section.contains("| all shifts | learned − lora | 1 | +5.5 [+4.5, +6.5] | 2 task means | [+5.5, +5.5] | <0.001 |"),
+        "{section}"
+    );
+    assert!(section.contains("## Head to head (exploratory)"));
     assert!(section.contains("### All shifts") && section.contains("### Label shift"));
 }
 
@@ -561,19 +571,18 @@ fn summary(inputs: &ReportInputs) -> String {
 
 /// Four tasks in each of two shifts, 3 seeds: `learned` and `uniform` are `few_shot` points
 /// above `full` and `lora` at k = 1, 2, 5 and `at_full` points at full shot, give or take a
-/// task effect of up to half a point; seeds add ±1 point of noise.
+/// task effect of up to half a point; seeds add ±1 point of noise. The plan is the default
+/// family for these methods and shots.
 fn claims_sweep(few_shot: f64, at_full: f64) -> ReportInputs {
     let mut results = Vec::new();
+    let shots = [Shot::K(1), Shot::K(2), Shot::K(5), Shot::Full];
     for (shift, name) in [(Shift::Covariate, "cov"), (Shift::Label, "lab")] {
         for (t, offset) in [-0.5, 0.5, -0.25, 0.25].into_iter().enumerate() {
             let task = format!("{name}-{t}");
             let base = 0.4 + 0.05 * t as f64;
             for seed in 0..3u64 {
                 let noise = [0.0, 0.01, -0.01][seed as usize];
-                for (i, k) in [Shot::K(1), Shot::K(2), Shot::K(5), Shot::Full]
-                    .into_iter()
-                    .enumerate()
-                {
+                for (i, k) in shots.into_iter().enumerate() {
                     let x = base + 0.05 * i as f64;
                     let gain = if k == Shot::Full { at_full } else { few_shot } + offset;
                     results.push(run(&task, shift, "full", k, seed, x + noise / 2.0));
@@ -586,56 +595,62 @@ fn claims_sweep(few_shot: f64, at_full: f64) -> ReportInputs {
             }
         }
     }
-    let pairs = [
-        ("uniform", "full"),
-        ("uniform", "lora"),
-        ("learned", "full"),
-        ("learned", "lora"),
-        ("learned", "uniform"),
-    ];
+    let roles = ClaimRoles::default();
     ReportInputs {
         title: "Claims".into(),
         reference_method: "full".into(),
         results,
-        comparisons: pairs.map(|(a, b)| (a.into(), b.into())).into(),
+        comparisons: roles.comparisons(),
+        plan: AnalysisPlan::default_for(&roles, &shots),
+        roles,
         ..ReportInputs::default()
     }
 }
 
 #[test]
-fn claim_verdicts_follow_the_data() {
+fn claim_verdicts_follow_the_primary_tests() {
     let md = summary(&claims_sweep(6.0, -0.5));
     let one = claim(&md, "1.");
     assert!(
-        one.contains(": **supported**: 12 of 12 differences"),
+        one.contains(": **supported**: 2 of 2 testable primary test(s) support it after Holm"),
         "{one}"
     );
     let two = claim(&md, "2.");
-    assert!(two.contains(": **supported**:"), "{two}");
-    assert!(
-        two.contains("excludes a deficit of more than 2 points"),
-        "{two}"
-    );
+    assert!(two.contains(": **supported**: 1 of 1"), "{two}");
+    assert!(two.contains("`learned` 50000, `lora` 50000"), "{two}");
+    // The same gain in both shifts: no interaction, which cannot prove the claim.
     let three = claim(&md, "3.");
+    assert!(three.contains(": **not contradicted**: 0 of 1"), "{three}");
     assert!(
-        three.contains(": **supported**: claims 1 and 2 both supported in 2 of 2"),
-        "{three}"
+        md.contains("no difference detected; would have detected one shift off by ≥ "),
+        "{md}"
     );
-    assert!(three.contains("no runs of task shift"), "{three}");
+    // One F over 8 tasks in 2 shifts: 1 and 8 - 2 degrees of freedom.
+    assert!(md.contains("over 8 tasks, F(1, 6) = "), "{md}");
+    assert!(
+        claim(&md, "4.").ends_with(": **not tested here**."),
+        "no weights: {md}"
+    );
+    assert!(md.contains("untestable: no learned weights of `learned` with CKA values"));
 
-    // No few-shot gain: claim 1 fails, and with it claim 3; a 6-point deficit at full fails 2.
+    // No few-shot gain: claim 1 fails and says what it could have seen; a 6-point deficit at
+    // full fails claim 2.
     let md = summary(&claims_sweep(0.0, -6.0));
     let one = claim(&md, "1.");
+    assert!(one.contains(": **not supported**: 0 of 2"), "{one}");
     assert!(
-        one.contains(": **not supported**: 0 of 12 differences"),
-        "{one}"
+        md.contains("   - `learned − lora` superiority at k = 1, 2: ")
+            && md.contains("not detected; would have detected ≥ "),
+        "{md}"
     );
     let two = claim(&md, "2.");
     assert!(two.contains(": **not supported**:"), "{two}");
-    assert!(two.contains("-6.0 ["), "{two}");
-    assert!(claim(&md, "3.").contains(": **not supported**: claims 1 and 2 both supported in 0"));
+    assert!(
+        md.contains("   - `learned − lora` noninferiority at k = full: -6.0 ["),
+        "{md}"
+    );
 
-    // Gains in one shift only: mixed.
+    // Gains in one shift only: the interaction detects it, so claim 3 fails.
     let mut inputs = claims_sweep(6.0, 0.0);
     for r in inputs.results.iter_mut() {
         let composed = r.method == "uniform" || r.method == "learned";
@@ -643,15 +658,69 @@ fn claim_verdicts_follow_the_data() {
             r.accuracy -= 0.06;
         }
     }
-    let three = claim(&summary(&inputs), "3.");
-    assert!(
-        three.contains(": **mixed**: claims 1 and 2 both supported in 1 of 2"),
-        "{three}"
-    );
+    let md = summary(&inputs);
+    let three = claim(&md, "3.");
+    assert!(three.contains(": **not supported**: 0 of 1"), "{three}");
+    assert!(md.contains("covariate +6.0, label +0.0"), "{md}");
+    assert!(md.contains("the effect differs across shifts"), "{md}");
+}
+
+/// The `## Primary tests` table's row for `test` (its kind's name) of `pair`.
+fn primary_row<'a>(md: &'a str, kind: &str, pair: &str) -> &'a str {
+    let start = md
+        .find("## Primary tests")
+        .expect("a primary tests section");
+    md[start..]
+        .lines()
+        .find(|l| l.contains(&format!("| {kind} | `{pair}` |")))
+        .unwrap_or_else(|| panic!("no {kind} row of {pair} in {md}"))
 }
 
 #[test]
-fn claims_judge_renamed_methods_by_their_roles() {
+fn holm_runs_over_the_primary_family_only() {
+    // Two primary tests with the same p; the exploratory family holds 60.
+    let mut inputs = claims_sweep(1.0, -0.5);
+    inputs.plan.primary.retain(|t| t.claim == 1);
+    let md = summary(&inputs);
+    assert!(md.contains("Holm runs over these 2 tests only"), "{md}");
+    assert!(md.contains("level 0.05/2 = 0.0250"), "{md}");
+    let row = primary_row(&md, "superiority", "learned − lora");
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    // claim, test, pair, shots, estimate, tau, p, Holm p, detectable, verdict.
+    assert_eq!(
+        cells[1..5],
+        ["1", "superiority", "`learned − lora`", "1, 2"]
+    );
+    assert!(cells[5].starts_with("+1.0 ["), "{row}");
+    let (p, holm): (f64, f64) = (cells[7].parse().unwrap(), cells[8].parse().unwrap());
+    assert!(
+        (holm - 2.0 * p).abs() <= 0.0015 && p > 0.001,
+        "Holm over 2: {row}"
+    );
+    assert_eq!(cells[10], "detected", "{row}");
+
+    // An exploratory test with a tiny p decides nothing: with no plan, no claim is judged.
+    let mut inputs = claims_sweep(6.0, -0.5);
+    inputs.plan = AnalysisPlan::default();
+    let md = summary(&inputs);
+    assert!(md.contains("No analysis plan: no primary test, so no claim is judged"));
+    for item in ["1.", "2.", "3.", "4."] {
+        assert!(
+            claim(&md, item).ends_with(": **not tested here**."),
+            "{item}: {md}"
+        );
+    }
+    assert!(!md.contains("## Primary tests"), "{md}");
+    let tests = &md[md.find("### Tests").unwrap()..];
+    assert!(
+        tests.contains("| <0.001 |") && !tests.contains("**"),
+        "{tests}"
+    );
+    assert!(!md.to_lowercase().contains("significant after"), "{md}");
+}
+
+#[test]
+fn claims_judge_the_methods_the_plan_names() {
     let mut inputs = claims_sweep(6.0, -0.5);
     for row in &mut inputs.results {
         if row.method == "learned" {
@@ -659,45 +728,87 @@ fn claims_judge_renamed_methods_by_their_roles() {
         }
     }
     inputs.roles.learned = Some("mix".into());
-    inputs.comparisons = inputs.roles.comparisons();
+    inputs.plan = AnalysisPlan::default_for(&inputs.roles, &[Shot::K(1), Shot::Full]);
     let md = summary(&inputs);
-    let one = claim(&md, "1.");
+    assert!(claim(&md, "1.").contains(": **supported**: 2 of 2"), "{md}");
     assert!(
-        one.contains(": **supported**: 12 of 12 differences"),
-        "{one}"
+        md.contains("   - `mix − lora` noninferiority at k = full: "),
+        "{md}"
     );
-    assert!(claim(&md, "2.").contains("`mix − lora`"), "{md}");
     assert!(md.contains("learned composition `mix`"), "{md}");
 
-    inputs.roles = ClaimRoles::default();
-    inputs.comparisons = inputs.roles.comparisons();
-    let one = claim(&summary(&inputs), "1.");
+    // A plan naming a method without runs: that test cannot be run, and says why.
+    inputs.plan = AnalysisPlan::default_for(&ClaimRoles::default(), &[Shot::K(1)]);
+    let md = summary(&inputs);
     assert!(
-        one.contains("not tested: `learned − full`, `learned − lora`"),
-        "{one}"
+        md.contains(
+            "untestable: no (task, seed) has both `learned` and `lora` at every listed shot"
+        ),
+        "{md}"
+    );
+    let one = claim(&md, "1.");
+    assert!(
+        one.contains(": **supported**: 1 of 1 testable primary test(s) support it after Holm (1 more untestable)"),
+        "uniform's test still runs: {one}"
     );
 }
 
 #[test]
-fn claims_without_their_comparisons_are_not_tested_here() {
-    let mut inputs = claims_sweep(6.0, 0.0);
-    inputs.comparisons = vec![("learned".into(), "full".into())];
+fn the_summary_says_whose_plan_it_is() {
+    let mut inputs = claims_sweep(6.0, -0.5);
+    let hash = inputs.plan.hash();
+    inputs.plan_status = PlanStatus::RegisteredWithRun;
     let md = summary(&inputs);
-    let one = claim(&md, "1.");
-    assert!(one.contains("not tested: `uniform − full`, `uniform − lora`, `learned − lora`"));
-    for item in ["2.", "4.", "-"] {
-        assert!(
-            claim(&md, item).ends_with(": **not tested here**."),
-            "{item}: {md}"
-        );
-    }
+    assert!(
+        md.contains(&format!(
+            "Analysis plan `{hash}` (SHA-256 of its canonical text), registered with this run"
+        )),
+        "{md}"
+    );
+    assert!(!md.contains("new analysis of old data"), "{md}");
+
+    inputs.plan_status = PlanStatus::Reanalysis {
+        registered_hash: Some("abc123".into()),
+    };
+    let md = summary(&inputs);
+    let claims = &md[..md.find("## Accuracy").unwrap()];
+    assert!(
+        claims.contains("**This is a new analysis of old data**")
+            && claims.contains("the run was made with plan `abc123`"),
+        "{md}"
+    );
+    inputs.plan_status = PlanStatus::default();
+    let md = summary(&inputs);
+    assert!(md.contains("no plan was registered with the run"), "{md}");
+}
+
+#[test]
+fn a_plan_with_a_bad_shape_is_refused() {
+    let mut inputs = claims_sweep(6.0, 0.0);
+    inputs.plan.primary.push(PrimaryTest {
+        claim: 1,
+        test: TestKind::Superiority,
+        a: "learned".into(),
+        b: None,
+        shots: vec![Shot::K(1)],
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let err = write_report(&inputs, dir.path()).unwrap_err();
+    assert!(matches!(err, ReportError::Plan(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "primary test 6: a superiority test needs `b`"
+    );
+}
+
+#[test]
+fn head_to_head_tables_need_their_comparisons() {
+    let mut inputs = claims_sweep(6.0, 0.0);
     inputs.comparisons.clear();
     let md = summary(&inputs);
-    for item in ["1.", "2.", "3."] {
-        assert!(
-            claim(&md, item).ends_with(": **not tested here**."),
-            "{item}: {md}"
-        );
-    }
     assert!(!md.contains("## Head to head"), "{md}");
+    assert!(
+        claim(&md, "1.").contains("**supported**"),
+        "the plan does not need them: {md}"
+    );
 }

@@ -2,7 +2,8 @@
 //! the letters a-j in lower and upper case, white on black, scaled so that the glyph's
 //! longer side spans [`BOX`] of the image's shorter side and centred, as MNIST's digits were
 //! normalised. One rendering per (font, letter, case): no jittered copies that could fall on
-//! both sides of a split.
+//! both sides of a split; and suites split by font family ([`load_glyphs`] says each
+//! rendering's), so no family's design is on both sides either.
 //!
 //! Two labellings of the same renderings: the letter ([`load_glyph_letters`]) and the font's
 //! style from its own tables ([`load_glyph_styles`]): a question about the same pixels that
@@ -29,21 +30,40 @@ const BOX: f32 = 20.0 / 28.0;
 
 /// The letters of every `.ttf` / `.otf` font in `dir` (sorted by file name), labelled `a`-`j`.
 pub fn load_glyph_letters(dir: &Path, target: ImageShape) -> Result<LabelledDataset<ImageItem>> {
-    let items = render_fonts(dir, target, |_, letter| letter)?;
-    Ok(LabelledDataset::new(
-        items,
-        GLYPH_LETTERS.iter().map(|c| c.to_string()).collect(),
-    ))
+    Ok(load_glyphs(dir, target, GlyphLabel::Letter)?.0)
 }
 
 /// The same renderings as [`load_glyph_letters`], labelled by the font's style
 /// ([`GLYPH_STYLES`]).
 pub fn load_glyph_styles(dir: &Path, target: ImageShape) -> Result<LabelledDataset<ImageItem>> {
-    let items = render_fonts(dir, target, |style, _| style)?;
-    Ok(LabelledDataset::new(
-        items,
-        GLYPH_STYLES.iter().map(|s| s.to_string()).collect(),
-    ))
+    Ok(load_glyphs(dir, target, GlyphLabel::Style)?.0)
+}
+
+/// Which question the renderings answer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GlyphLabel {
+    Letter,
+    Style,
+}
+
+/// The renderings labelled by letter or by style, with the font family of each (numbered in
+/// order of first appearance): a suite splits by family, since sibling faces (regular and bold,
+/// condensed, light) share their letters' design and would put near copies of a test letter,
+/// and the family's style habits, in training.
+pub(crate) fn load_glyphs(
+    dir: &Path,
+    target: ImageShape,
+    by: GlyphLabel,
+) -> Result<(LabelledDataset<ImageItem>, Vec<usize>)> {
+    let (items, families) = render_fonts(dir, target, |style, letter| match by {
+        GlyphLabel::Letter => letter,
+        GlyphLabel::Style => style,
+    })?;
+    let classes = match by {
+        GlyphLabel::Letter => GLYPH_LETTERS.iter().map(|c| c.to_string()).collect(),
+        GlyphLabel::Style => GLYPH_STYLES.iter().map(|s| s.to_string()).collect(),
+    };
+    Ok((LabelledDataset::new(items, classes), families))
 }
 
 /// The font files of `dir`, sorted by name.
@@ -60,22 +80,31 @@ fn font_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Renders every font's letters; `label(style, letter)` picks the label of each.
+/// Renders every font's letters, with each rendering's font family; `label(style, letter)`
+/// picks the label of each.
 fn render_fonts(
     dir: &Path,
     target: ImageShape,
     label: impl Fn(usize, usize) -> usize,
-) -> Result<Vec<ImageItem>> {
+) -> Result<(Vec<ImageItem>, Vec<usize>)> {
     let native = ImageShape {
         channels: 1,
         ..target
     };
-    let mut items = Vec::new();
+    let (mut items, mut families) = (Vec::new(), Vec::new());
+    let mut family_names: Vec<String> = Vec::new();
     for path in font_files(dir)? {
         let data = read(&path)?;
         let font = FontRef::try_from_slice(&data)
             .map_err(|e| invalid(&path, format!("not a font file: {e}")))?;
-        let style = style_of(&data).ok_or_else(|| invalid(&path, "unreadable font tables"))?;
+        let face = ttf_parser::Face::parse(&data, 0)
+            .map_err(|_| invalid(&path, "unreadable font tables"))?;
+        let style = style_of(&face);
+        let name = family_of(&face).unwrap_or_else(|| path.display().to_string());
+        let family = (family_names.iter().position(|f| *f == name)).unwrap_or_else(|| {
+            family_names.push(name);
+            family_names.len() - 1
+        });
         for (letter, &lower) in GLYPH_LETTERS.iter().enumerate() {
             for c in [lower, lower.to_ascii_uppercase()] {
                 let pixels = render(&font, c, native)
@@ -84,18 +113,29 @@ fn render_fonts(
                     pixels: convert(&pixels, native, target),
                     label: label(style, letter),
                 });
+                families.push(family);
             }
         }
     }
-    Ok(items)
+    Ok((items, families))
 }
 
-/// The index in [`GLYPH_STYLES`] of the font in `data`.
-fn style_of(data: &[u8]) -> Option<usize> {
-    let face = ttf_parser::Face::parse(data, 0).ok()?;
+/// The family the font's tables name: the typographic family (name 16, which groups the
+/// weights and widths that name 1 lists as families of their own), else the family (name 1).
+fn family_of(face: &ttf_parser::Face) -> Option<String> {
+    let named = |id: u16| {
+        (face.names().into_iter())
+            .filter(|n| n.name_id == id)
+            .find_map(|n| n.to_string())
+    };
+    named(ttf_parser::name_id::TYPOGRAPHIC_FAMILY).or_else(|| named(ttf_parser::name_id::FAMILY))
+}
+
+/// The index in [`GLYPH_STYLES`] of the font.
+fn style_of(face: &ttf_parser::Face) -> usize {
     let bold = face.weight().to_number() >= 600;
     let italic = face.is_italic() || face.is_oblique() || face.italic_angle() != 0.0;
-    Some(usize::from(bold) + 2 * usize::from(italic))
+    usize::from(bold) + 2 * usize::from(italic)
 }
 
 /// `c` drawn white on black into one `shape.height x shape.width` plane, or `None` when the

@@ -12,6 +12,7 @@ use std::path::Path;
 pub use digits::load_digits_csv;
 pub use folder::{MAX_DECODED_SIDE, image_files, load_image_folder, load_image_splits, read_image};
 pub use glyphs::{GLYPH_LETTERS, GLYPH_STYLES, load_glyph_letters, load_glyph_styles};
+pub(crate) use glyphs::{GlyphLabel, load_glyphs};
 pub use idx::{IdxImages, load_idx, read_idx_images, read_idx_labels};
 pub use mnist_json::load_mnist_json;
 

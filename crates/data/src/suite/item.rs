@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 use crate::error::Result;
+use crate::image::GlyphLabel;
+use crate::near;
 use crate::suite::{Modality, Source, TaskSpec};
 use crate::transform::{
     ImageTransform, TextTransform, apply_image_transforms, apply_text_transforms,
@@ -23,7 +25,7 @@ pub trait SuiteItem: Labelled + Clone + Debug + Send + Sync + Sized {
         task: &TaskSpec<Self>,
         data_dir: &Path,
         shape: Option<ImageShape>,
-    ) -> Result<Option<GivenSplits<Self>>>;
+    ) -> Result<Option<SourceData<Self>>>;
 
     fn transformed(
         self,
@@ -35,6 +37,33 @@ pub trait SuiteItem: Labelled + Clone + Debug + Send + Sync + Sized {
     /// A hash of the example's content as its source gives it, normalised so that copies in
     /// two sources (or twice in one) hash alike: the leakage check compares these.
     fn content_key(&self) -> u64;
+
+    /// When two examples are near copies, in words (for messages).
+    const NEAR_COPY_RULE: &'static str;
+
+    /// Pairs `(i, j)`, `i < j`, of `items` that are near copies by [`SuiteItem::NEAR_COPY_RULE`]:
+    /// the same content with small changes, which [`SuiteItem::content_key`] tells apart.
+    fn near_copies(items: &[&Self]) -> Vec<(usize, usize)>;
+
+    /// The start of the example, for messages that show one (`None` for images).
+    fn preview(&self) -> Option<String>;
+}
+
+/// A source as loaded: its splits, and where its examples share an identity that must not
+/// cross a split (the glyph sources' font families), each example's group.
+#[derive(Debug)]
+pub struct SourceData<I> {
+    pub splits: GivenSplits<I>,
+    pub groups: Option<Vec<usize>>,
+}
+
+impl<I> From<GivenSplits<I>> for SourceData<I> {
+    fn from(splits: GivenSplits<I>) -> Self {
+        Self {
+            splits,
+            groups: None,
+        }
+    }
 }
 
 /// FNV-1a: a fixed, dependency-free 64-bit hash, the same on every machine and run.
@@ -128,6 +157,7 @@ pub(crate) fn load_key(task: &TaskSpec<impl SuiteItem>) -> String {
 impl SuiteItem for ImageItem {
     const MODALITY: Modality = Modality::Image;
     type Transform = ImageTransform;
+    const NEAR_COPY_RULE: &'static str = near::image::RULE;
 
     /// The pixels at 8 bits (as the files stored them), with their count.
     fn content_key(&self) -> u64 {
@@ -140,18 +170,37 @@ impl SuiteItem for ImageItem {
         task: &TaskSpec<Self>,
         data_dir: &Path,
         shape: Option<ImageShape>,
-    ) -> Result<Option<GivenSplits<Self>>> {
+    ) -> Result<Option<SourceData<Self>>> {
         let path = location(task, data_dir);
         let shape = shape.unwrap_or(ImageShape::square(1, 28));
-        Ok(Some(match task.source {
+        let splits: GivenSplits<Self> = match task.source {
             Source::FashionMnist => image::load_fashion_mnist(&path, shape)?.into(),
             Source::MnistNpm => image::load_mnist_json(&path, shape)?.into(),
             Source::Digits => image::load_digits_csv(&path, shape)?.into(),
-            Source::GlyphLetters => image::load_glyph_letters(&path, shape)?.into(),
-            Source::GlyphStyles => image::load_glyph_styles(&path, shape)?.into(),
+            Source::GlyphLetters | Source::GlyphStyles => {
+                let by = match task.source {
+                    Source::GlyphLetters => GlyphLabel::Letter,
+                    _ => GlyphLabel::Style,
+                };
+                let (set, families) = image::load_glyphs(&path, shape, by)?;
+                return Ok(Some(SourceData {
+                    splits: set.into(),
+                    groups: Some(families),
+                }));
+            }
             Source::ImageFolder => image::load_image_splits(&path, shape)?,
             _ => return Ok(None),
-        }))
+        };
+        Ok(Some(splits.into()))
+    }
+
+    fn near_copies(items: &[&Self]) -> Vec<(usize, usize)> {
+        let pixels: Vec<&[f32]> = items.iter().map(|i| i.pixels.as_slice()).collect();
+        near::image::near_copies(&pixels)
+    }
+
+    fn preview(&self) -> Option<String> {
+        None
     }
 
     fn transformed(
@@ -170,6 +219,7 @@ impl SuiteItem for ImageItem {
 impl SuiteItem for TextItem {
     const MODALITY: Modality = Modality::Text;
     type Transform = TextTransform;
+    const NEAR_COPY_RULE: &'static str = near::text::RULE;
 
     /// The words, lowercased, whitespace and case differences ignored.
     fn content_key(&self) -> u64 {
@@ -182,9 +232,9 @@ impl SuiteItem for TextItem {
         task: &TaskSpec<Self>,
         data_dir: &Path,
         _shape: Option<ImageShape>,
-    ) -> Result<Option<GivenSplits<Self>>> {
+    ) -> Result<Option<SourceData<Self>>> {
         let path = location(task, data_dir);
-        Ok(Some(match task.source {
+        let splits: GivenSplits<Self> = match task.source {
             Source::SpamAssassin => text::load_spam_assassin(&path)?.into(),
             Source::Tweets => text::load_tweets(&path)?.into(),
             Source::Brown => text::load_brown(&path)?.into(),
@@ -199,7 +249,24 @@ impl SuiteItem for TextItem {
                 task.label_column.as_deref().unwrap_or_default(),
             )?,
             _ => return Ok(None),
-        }))
+        };
+        Ok(Some(splits.into()))
+    }
+
+    fn near_copies(items: &[&Self]) -> Vec<(usize, usize)> {
+        let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+        near::text::near_copies(&texts)
+    }
+
+    /// The first 60 characters, quoted.
+    fn preview(&self) -> Option<String> {
+        let start: String = self.text.chars().take(60).collect();
+        let more = if start.len() < self.text.len() {
+            "..."
+        } else {
+            ""
+        };
+        Some(format!("{start:?}{more}"))
     }
 
     fn transformed(

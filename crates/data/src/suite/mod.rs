@@ -3,6 +3,7 @@
 
 mod item;
 mod loaded;
+mod near;
 mod plan;
 mod spec;
 

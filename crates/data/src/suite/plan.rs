@@ -5,7 +5,8 @@ use std::ops::Range;
 
 use crate::GivenSplits;
 use crate::error::Result;
-use crate::sampler::{Draw, ShotSampler, balanced_split};
+use crate::sampler::{Draw, ShotSampler, balanced_split, grouped_split};
+use crate::suite::item::SourceData;
 use crate::suite::{Suite, SuiteItem, TaskSpec};
 use loramix_rng::derive_seed;
 
@@ -19,49 +20,96 @@ pub(crate) struct SourceItems<I> {
     /// Items `..train` are the given training split.
     pub train: usize,
     pub test: Option<Range<usize>>,
-    /// Examples dropped as copies of an earlier one.
+    /// The group of each item, where the source has groups that must not cross a split.
+    pub groups: Option<Vec<usize>>,
+    /// Examples dropped as copies or near copies of an earlier one.
     pub duplicates: usize,
 }
 
-impl<I: SuiteItem> From<GivenSplits<I>> for SourceItems<I> {
+impl<I: SuiteItem> From<SourceData<I>> for SourceItems<I> {
     /// Keeps each content once (the first copy, in split order): a duplicate could otherwise
     /// sit in an upstream task's training set and a downstream task's test split at once.
-    fn from(splits: GivenSplits<I>) -> Self {
-        let mut seen = BTreeSet::new();
-        let mut duplicates = 0;
-        let mut keep = |items: Vec<I>| -> Vec<I> {
-            let before = items.len();
-            let kept: Vec<I> = (items.into_iter())
-                .filter(|item| seen.insert(item.content_key()))
-                .collect();
-            duplicates += before - kept.len();
-            kept
-        };
-        let mut items = keep(splits.train.items);
+    fn from(data: SourceData<I>) -> Self {
+        let GivenSplits { train, val, test } = data.splits;
+        let classes = train.classes;
+        let mut items = train.items;
         let train = items.len();
-        let val = splits.val.map(|v| keep(v.items)).unwrap_or_default();
-        items.extend(val);
-        let test = splits.test.map(|t| {
+        items.extend(val.map(|v| v.items).unwrap_or_default());
+        let test = test.map(|t| {
             let start = items.len();
-            items.extend(keep(t.items));
+            items.extend(t.items);
             start..items.len()
         });
-        Self {
+        let mut seen = BTreeSet::new();
+        let keep: Vec<bool> = items.iter().map(|i| seen.insert(i.content_key())).collect();
+        let mut source = Self {
             items,
-            classes: splits.train.classes,
+            classes,
             train,
             test,
-            duplicates,
-        }
+            groups: data.groups,
+            duplicates: 0,
+        };
+        source.retain(&keep);
+        source
     }
 }
+
+impl<I> SourceItems<I> {
+    /// Drops every example that is a near copy of an earlier one it keeps (`pairs` are
+    /// `(i, j)`, `i < j`): the near copy of a training example is not in the test split.
+    /// Returns where each example went.
+    pub fn drop_near_copies(&mut self, pairs: &[(usize, usize)]) -> Vec<Option<usize>> {
+        let mut by_later: Vec<(usize, usize)> = pairs.iter().map(|&(i, j)| (j, i)).collect();
+        by_later.sort_unstable();
+        let mut keep = vec![true; self.items.len()];
+        for (later, earlier) in by_later {
+            if keep[earlier] {
+                keep[later] = false;
+            }
+        }
+        self.retain(&keep)
+    }
+
+    /// Keeps the items `keep` marks, with the split boundaries and groups that go with them;
+    /// returns the new position of each old one.
+    fn retain(&mut self, keep: &[bool]) -> Vec<Option<usize>> {
+        let mut kept = 0;
+        let moved: Vec<Option<usize>> = (keep.iter())
+            .map(|&k| {
+                kept += usize::from(k);
+                k.then(|| kept - 1)
+            })
+            .collect();
+        let before = |end: usize| keep[..end].iter().filter(|&&k| k).count();
+        self.train = before(self.train);
+        self.test = self.test.clone().map(|t| before(t.start)..before(t.end));
+        self.items = kept_of(std::mem::take(&mut self.items), keep);
+        self.groups = self.groups.take().map(|g| kept_of(g, keep));
+        self.duplicates += keep.len() - kept;
+        moved
+    }
+}
+
+/// The elements of `all` that `keep` marks.
+fn kept_of<T>(all: Vec<T>, keep: &[bool]) -> Vec<T> {
+    all.into_iter()
+        .zip(keep)
+        .filter_map(|(x, &k)| k.then_some(x))
+        .collect()
+}
+
+/// Examples of a task: their positions in its source, with their task labels.
+pub(crate) type Picks = Vec<(usize, usize)>;
 
 /// A task's examples as positions in its source, with their task labels.
 #[derive(Debug, Clone)]
 pub(crate) struct Plan {
     pub classes: Vec<String>,
-    pub train: Vec<(usize, usize)>,
-    pub test: Vec<(usize, usize)>,
+    pub train: Picks,
+    pub test: Picks,
+    /// Examples left out as copies of trained ones ([`TaskSpec::drop_leaked`]).
+    pub leaked: usize,
 }
 
 /// Task label of each source class (`None`: not in the task), and the task's class names.
@@ -109,46 +157,44 @@ fn label_map<I: SuiteItem>(
     Ok((map, classes))
 }
 
+/// The task's examples: its classes' examples of its part of the source, less `leaked` (see
+/// [`TaskSpec::drop_leaked`]), split into the test split (the given one, else class-balanced,
+/// by whole groups where the source has them) and the training pool (capped).
 pub(crate) fn plan<I: SuiteItem>(
     suite: &Suite<I>,
     task: &TaskSpec<I>,
     source: &SourceItems<I>,
+    leaked: &BTreeSet<usize>,
 ) -> Result<Plan> {
     let (map, classes) = label_map(suite, task, &source.classes)?;
-    let labelled = |positions: Range<usize>| {
-        positions.filter_map(|i| {
+    let labelled = |positions: Range<usize>| -> Picks {
+        (positions.filter_map(|i| {
             map.get(source.items[i].label())
                 .copied()
                 .flatten()
                 .map(|l| (i, l))
-        })
+        }))
+        .collect()
     };
-    let candidates: Vec<(usize, usize)> = labelled(0..source.train)
-        .filter(|(i, _)| task.part.is_none_or(|p| i % p.of == p.index))
-        .collect();
+    let mut candidates = labelled(0..source.train);
+    candidates.retain(|(i, _)| task.part.is_none_or(|p| i % p.of == p.index));
+    let mut given = source.test.clone().map(labelled);
+    let before = candidates.len() + given.as_ref().map_or(0, Vec::len);
+    candidates.retain(|(i, _)| !leaked.contains(i));
+    given
+        .iter_mut()
+        .for_each(|t| t.retain(|(i, _)| !leaked.contains(i)));
+    let dropped = before - candidates.len() - given.as_ref().map_or(0, Vec::len);
     let seed = derive_seed(suite.split_seed, &format!("split/{}", task.name));
-    let (pool, test): (Vec<_>, Vec<_>) = match &source.test {
-        Some(given) => {
-            let test: Vec<_> = labelled(given.clone()).collect();
-            if test.is_empty() {
-                return Err(suite.task_error(
-                    &task.name,
-                    "the given test split holds none of the task's classes",
-                ));
-            }
-            (candidates, test)
+    let (pool, test) = match given {
+        Some(test) if test.is_empty() => {
+            return Err(suite.task_error(
+                &task.name,
+                "the given test split holds none of the task's classes",
+            ));
         }
-        None => {
-            let labels: Vec<usize> = candidates.iter().map(|&(_, l)| l).collect();
-            let test_per_class = match task.test_per_class.or(suite.test_per_class) {
-                Some(n) => n,
-                None => default_test_per_class(suite, task, &labels, &classes)?,
-            };
-            let split = balanced_split(&labels, &classes, test_per_class, seed)
-                .map_err(|e| suite.task_error(&task.name, e.to_string()))?;
-            let at = |positions: Vec<usize>| positions.into_iter().map(|i| candidates[i]).collect();
-            (at(split.train), at(split.test))
-        }
+        Some(test) => (candidates, test),
+        None => split(suite, task, source, candidates, &classes, seed)?,
     };
     let pool_labels: Vec<usize> = pool.iter().map(|&(_, l)| l).collect();
     let mut kept = ShotSampler::new(&pool_labels, &classes, seed).sample(Draw::Pool {
@@ -159,7 +205,34 @@ pub(crate) fn plan<I: SuiteItem>(
         train: kept.iter().map(|&i| pool[i]).collect(),
         test,
         classes,
+        leaked: dropped,
     })
+}
+
+/// The training pool and the test split of a task whose data gives no test split.
+fn split<I: SuiteItem>(
+    suite: &Suite<I>,
+    task: &TaskSpec<I>,
+    source: &SourceItems<I>,
+    candidates: Picks,
+    classes: &[String],
+    seed: u64,
+) -> Result<(Picks, Picks)> {
+    let labels: Vec<usize> = candidates.iter().map(|&(_, l)| l).collect();
+    let test_per_class = match task.test_per_class.or(suite.test_per_class) {
+        Some(n) => n,
+        None => default_test_per_class(suite, task, &labels, classes)?,
+    };
+    let split = match &source.groups {
+        Some(groups) => {
+            let of: Vec<usize> = candidates.iter().map(|&(i, _)| groups[i]).collect();
+            grouped_split(&labels, &of, classes, test_per_class, seed)
+        }
+        None => balanced_split(&labels, classes, test_per_class, seed),
+    }
+    .map_err(|e| suite.task_error(&task.name, e.to_string()))?;
+    let at = |positions: Vec<usize>| positions.into_iter().map(|i| candidates[i]).collect();
+    Ok((at(split.train), at(split.test)))
 }
 
 /// Half the smallest class's examples, at most 100: a test split that small data allows,

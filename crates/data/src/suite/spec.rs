@@ -120,6 +120,12 @@ pub struct TaskSpec<I: SuiteItem> {
     pub max_train: Option<usize>,
     /// Required on downstream tasks, absent elsewhere.
     pub shift: Option<Shift>,
+    /// Downstream tasks only: leave out the examples that copy, or nearly copy, an example that
+    /// pretraining or an upstream task trains on from another source, rather than refuse the
+    /// suite. For corpora that quote each other (a famous line in tweets and in fortunes);
+    /// [`LoadedSuite::leaked`](crate::LoadedSuite::leaked) says how many went.
+    #[serde(default)]
+    pub drop_leaked: bool,
 }
 
 impl<I: SuiteItem> Suite<I> {
@@ -232,6 +238,9 @@ impl<I: SuiteItem> Suite<I> {
             }
             if task.test_per_class == Some(0) || task.max_train == Some(0) {
                 return fail("`test_per_class` and `max_train` must be at least 1");
+            }
+            if task.drop_leaked && role != Role::Downstream {
+                return fail("`drop_leaked` is for downstream tasks");
             }
             match (role, task.shift) {
                 (Role::Downstream, None) => return fail("a downstream task needs `shift`"),

@@ -6,7 +6,6 @@ use std::time::Instant;
 use burn::module::AutodiffModule;
 use burn::nn::Linear;
 use burn::tensor::Tensor;
-use burn::tensor::backend::Backend;
 use indicatif::ProgressBar;
 use loramix_backend::{Device, Inference, Train};
 use loramix_data::Task;
@@ -61,14 +60,30 @@ pub struct Validation<F: Family> {
 }
 
 /// What the tuning chose for a cell: the rates, the steps trained (early stopping) and the
-/// validation score that chose them.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// validation score that chose them, with every candidate's score beside it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Choice {
     pub lr: f64,
     pub head_lr: Option<f64>,
     pub steps: usize,
     /// On the validation examples; `None` without them.
     pub score: Option<ValScore>,
+    /// Every rate factor tried, in order, with its best validation score: the whole curve,
+    /// so a reader sees whether the choice is a peak or an edge.
+    pub tried: Vec<(f64, Option<ValScore>)>,
+    /// The factor added past an edge of the grid because the best candidate lay on it.
+    pub extended: Option<f64>,
+}
+
+/// One more grid step past the edge `best` lies on (once): the grid's own ratio at that edge.
+/// `None` when the best is inside the grid or the grid has a single factor.
+fn extension(factors: &[f64], best: usize) -> Option<f64> {
+    match (factors.len(), best) {
+        (0 | 1, _) => None,
+        (_, 0) => Some(factors[0] * factors[0] / factors[1]),
+        (n, b) if b == n - 1 => Some(factors[b] * factors[b] / factors[b - 1]),
+        _ => None,
+    }
 }
 
 /// What a method reached on a cell.
@@ -159,45 +174,69 @@ impl<F: Family> CellJob<'_, F> {
         })
     }
 
-    /// The schedules a method tries: its own, or with validation its rates times each factor.
-    fn candidates(&self, head_lr: Option<f64>) -> Vec<Schedule> {
-        let own = self.schedule.with_head_lr(head_lr);
+    /// The rate factors a method tries: 1 (its own rates) without validation.
+    fn factors(&self) -> Vec<f64> {
         match &self.validation {
-            None => vec![own],
-            Some(v) => (v.rate_factors.iter())
-                .map(|f| Schedule {
-                    lr: own.lr * f,
-                    head_lr: own.head_lr.map(|h| h * f),
-                    ..own
-                })
-                .collect(),
+            None => vec![1.0],
+            Some(v) => v.rate_factors.clone(),
         }
     }
 
-    /// Runs `attempt` once per candidate schedule, burn's generator reseeded with the cell's
-    /// seed before each so every candidate starts alike, and keeps the one best on validation
-    /// (on a tie, the earlier candidate).
+    /// Runs `attempt` once per rate factor, the generators reseeded with the cell's seed before
+    /// each so every candidate starts alike, and keeps the one best on validation (on a tie, the
+    /// earlier candidate). When the best lies on an edge of the grid, one more factor past that
+    /// edge is tried (once), so a choice is never an untested boundary.
     pub fn best_of<T>(
         &self,
         head_lr: Option<f64>,
         mut attempt: impl FnMut(Schedule) -> std::result::Result<Stopped<T>, TrainError>,
     ) -> Result<(T, Option<Choice>)> {
+        let own = self.schedule.with_head_lr(head_lr);
         let mut best: Option<(T, Choice)> = None;
-        for schedule in self.candidates(head_lr) {
-            <Train as Backend>::seed(self.device, self.seed);
-            let run = attempt(schedule).map_err(|e| self.train_error(e))?;
-            let choice = Choice {
-                lr: schedule.lr,
-                head_lr: schedule.head_lr,
-                steps: run.steps,
-                score: run.score,
+        let mut tried = Vec::new();
+        let mut run_factor = |factor: f64, best: &mut Option<(T, Choice)>| -> Result<bool> {
+            let schedule = Schedule {
+                lr: own.lr * factor,
+                head_lr: own.head_lr.map(|h| h * factor),
+                ..own
             };
-            if (best.as_ref()).is_none_or(|(_, b)| ValScore::improves(choice.score, b.score)) {
-                best = Some((run.model, choice));
+            loramix_lora::init::seed::<Train>(self.device, self.seed);
+            let run = attempt(schedule).map_err(|e| self.train_error(e))?;
+            tried.push((factor, run.score));
+            let better =
+                (best.as_ref()).is_none_or(|(_, b)| ValScore::improves(run.score, b.score));
+            if better {
+                let (lr, head_lr, steps, score) =
+                    (schedule.lr, schedule.head_lr, run.steps, run.score);
+                let choice = Choice {
+                    lr,
+                    head_lr,
+                    steps,
+                    score,
+                    tried: Vec::new(),
+                    extended: None,
+                };
+                *best = Some((run.model, choice));
+            }
+            Ok(better)
+        };
+        let factors = self.factors();
+        let mut best_index = 0;
+        for (i, &factor) in factors.iter().enumerate() {
+            if run_factor(factor, &mut best)? {
+                best_index = i;
             }
         }
-        let (model, choice) =
+        let extended = match self.validation.is_some() {
+            true => extension(&factors, best_index),
+            false => None,
+        };
+        if let Some(factor) = extended {
+            run_factor(factor, &mut best)?;
+        }
+        let (model, mut choice) =
             best.expect("a method has at least one candidate (checked when read)");
+        (choice.tried, choice.extended) = (tried, extended);
         Ok((model, self.validation.as_ref().map(|_| choice)))
     }
 
@@ -302,5 +341,21 @@ impl<F: Family> FrozenCache<F> {
     /// Seconds spent building backbones since the last call.
     pub fn take_setup_seconds(&mut self) -> f64 {
         std::mem::take(&mut self.setup_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::extension;
+
+    #[test]
+    fn the_grid_extends_one_step_past_the_edge_the_best_lies_on() {
+        let grid = [0.1, 0.3, 1.0, 3.0, 10.0];
+        assert_eq!(extension(&grid, 0), Some(0.1 * 0.1 / 0.3));
+        assert_eq!(extension(&grid, 4), Some(10.0 * 10.0 / 3.0));
+        for inside in 1..4 {
+            assert_eq!(extension(&grid, inside), None);
+        }
+        assert_eq!(extension(&[1.0], 0), None);
     }
 }

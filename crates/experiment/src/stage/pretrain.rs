@@ -5,7 +5,6 @@ use std::path::Path;
 
 use burn::module::{AutodiffModule, Module};
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder};
-use burn::tensor::backend::Backend;
 use loramix_backend::{Inference, Train};
 use loramix_models::{Classifier, Trainable};
 use loramix_rng::derive_seed;
@@ -50,7 +49,7 @@ pub fn pretrain<F: Family>(ctx: &Context<F>) -> Result<F::Frozen> {
         .pretrain
         .as_ref()
         .expect("an own backbone has [pretrain] (checked when read)");
-    <Train as Backend>::seed(&ctx.device, derive_seed(0, "pretrain"));
+    loramix_lora::init::seed::<Train>(&ctx.device, derive_seed(0, "pretrain"));
     let model = ctx
         .family
         .init(task.train.classes.len(), &ctx.device)

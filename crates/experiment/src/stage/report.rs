@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use loramix_design::Shot;
 use loramix_lora::AdapterManifest;
 use loramix_report::{
-    ClaimRoles, Location, ReportInputs, ResultRow, SimilarityRow, WeightRow, write_report,
-    write_results,
+    AnalysisPlan, ClaimRoles, Location, ReportInputs, ResultRow, SimilarityRow, WeightRow,
+    write_report, write_results,
 };
 use serde::Serialize;
 
@@ -32,6 +32,12 @@ struct Manifest<'a> {
     stage_seconds: BTreeMap<String, f64>,
     cells: usize,
     stale_rows_ignored: usize,
+    /// The primary tests this report judged the claims by, and their hash.
+    analysis_plan: AnalysisPlan,
+    analysis_plan_hash: String,
+    /// The hash registered with the sweep before its first cell (`sweep/plan.json`); another
+    /// value than `analysis_plan_hash`, or none, makes the report a re-analysis.
+    registered_plan_hash: Option<String>,
 }
 
 /// Rows of a CSV file with where each was read (the header is line 1).
@@ -66,6 +72,8 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
                 cka: r.cka,
             })
             .collect();
+    let analysis = plan.experiment.analysis_plan();
+    let registered = crate::registration::registered(run)?.map(|r| r.hash);
     let manifest = Manifest {
         experiment: &plan.experiment,
         loramix_version: env!("CARGO_PKG_VERSION"),
@@ -75,6 +83,9 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         stage_seconds: Timings::read(run)?.seconds,
         cells: results.len(),
         stale_rows_ignored: stale,
+        analysis_plan_hash: analysis.hash(),
+        analysis_plan: analysis.clone(),
+        registered_plan_hash: registered.clone(),
     };
     write_json(&run.root.join("manifest.json"), &manifest)?;
     let methods = plan.experiment.methods.iter();
@@ -89,6 +100,8 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         comparisons: roles.comparisons(),
         roles,
         tasks: read_task_facts(run)?,
+        plan_status: crate::registration::status(&analysis, registered.as_deref()),
+        plan: analysis,
     };
     let files = write_report(&inputs, &run.root)?;
     eprintln!(
@@ -184,7 +197,11 @@ impl<'a> Current<'a> {
 /// (`results.csv`; `learned_weights.csv`, `similarity.csv` and `tasks.json` when present), with
 /// this build's statistics and plots: how committed results are brought up to date without
 /// their runs.
-pub fn render(dir: &Path) -> Result<Vec<PathBuf>> {
+///
+/// The claims are judged by `plan` when given (an analysis chosen now), else by the plan the
+/// manifest recorded, else by the default family of the manifest's methods; the summary says
+/// whether that plan is the one registered with the run or a new analysis of old data.
+pub fn render(dir: &Path, plan: Option<AnalysisPlan>) -> Result<Vec<PathBuf>> {
     let optional = |name: &str| {
         let path = dir.join(name);
         path.exists().then_some(path)
@@ -212,8 +229,17 @@ pub fn render(dir: &Path) -> Result<Vec<PathBuf>> {
     // (results.csv is sorted by name); methods the manifest does not list go last.
     let rank = |method: &str| methods.iter().position(|(name, _)| *name == method);
     results.sort_by_key(|r| rank(&r.method).unwrap_or(usize::MAX));
+    let registered = made_by
+        .as_ref()
+        .and_then(|m| m.registered_plan_hash.clone());
+    let recorded = made_by.as_ref().and_then(|m| m.analysis_plan.clone());
+    let shots: Vec<Shot> = (results.iter().map(|r| r.k))
+        .collect::<BTreeSet<Shot>>()
+        .into_iter()
+        .collect();
+    let plan = (plan.or(recorded)).unwrap_or_else(|| AnalysisPlan::default_for(&roles, &shots));
     let made_by = (made_by.and_then(|m| m.loramix_revision))
-        .map(|revision| format!(" The runs were made by revision `{revision}`."))
+        .map(|revision| format!(" The runs were made by {}.", revision_text(&revision)))
         .unwrap_or_default();
     let name = dir
         .file_name()
@@ -232,6 +258,8 @@ pub fn render(dir: &Path) -> Result<Vec<PathBuf>> {
         comparisons: roles.comparisons(),
         roles,
         tasks,
+        plan_status: crate::registration::status(&plan, registered.as_deref()),
+        plan,
     };
     let plots = dir.join("plots");
     if plots.is_dir() {
@@ -242,7 +270,9 @@ pub fn render(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Which method plays each part of DESIGN.md's claims: the first method of each kind, by
 /// the name the config gives it.
-fn claim_roles<'a>(methods: impl IntoIterator<Item = (&'a str, &'a str)> + Clone) -> ClaimRoles {
+pub(crate) fn claim_roles<'a>(
+    methods: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+) -> ClaimRoles {
     let named = |kind: &str| {
         (methods.clone().into_iter())
             .find(|(_, k)| *k == kind)
@@ -257,12 +287,16 @@ fn claim_roles<'a>(methods: impl IntoIterator<Item = (&'a str, &'a str)> + Clone
 }
 
 /// What `render` reads from a results folder's `manifest.json`: the revision that made the
-/// runs and the methods' names and kinds.
+/// runs, the methods' names and kinds, and the analysis plan (manifests before plans have none).
 #[derive(serde::Deserialize)]
 struct MadeBy {
     experiment: MadeByExperiment,
     #[serde(alias = "git_revision")]
     loramix_revision: Option<String>,
+    #[serde(default)]
+    analysis_plan: Option<AnalysisPlan>,
+    #[serde(default)]
+    registered_plan_hash: Option<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -357,9 +391,16 @@ fn preamble(plan: &Plan, manifest: &Manifest) -> String {
     ));
     if let Some(tuning) = &t.tuning {
         text.push_str(&format!(
-            "- Tuned on validation (k per class, {} for `full`): rates times {:?}, the best of {} \
-             checks kept; each cell's choice is in the sweep's rows.\n",
+            "- Tuned on validation (k per class, {} for `full`): rates times {:?} (one factor \
+             further when the best lies on an edge), the best of {} checks kept; each cell's \
+             choice and every candidate's validation score are in the sweep's rows.\n",
             tuning.validation_full, tuning.rate_factors, tuning.checks
+        ));
+    }
+    if let Some(reason) = &t.unequal_steps {
+        text.push_str(&format!(
+            "- **Unequal budgets**: the methods train for different numbers of steps, by choice \
+             ({reason}); their comparisons carry that difference.\n"
         ));
     }
     let most = if t.tuning.is_some() { "at most " } else { "" };
@@ -379,14 +420,32 @@ fn preamble(plan: &Plan, manifest: &Manifest) -> String {
         .map(|(s, v)| format!("{s} {:.1} min", v / 60.0))
         .collect();
     text.push_str(&format!(
-        "- Backend `{}`, {} threads, revision `{}`. Time: {} (total {:.1} min).\n",
+        "- Backend `{}`, {} threads, {}. Time: {} (total {:.1} min).\n",
         manifest.backend,
         manifest.threads,
-        manifest.loramix_revision,
+        revision_text(manifest.loramix_revision),
         stages.join(", "),
         total / 60.0
     ));
     text
+}
+
+/// `revision `abc`` for a clean build; for a build with uncommitted changes (build.rs's
+/// `<commit>-dirty-<digest>`), a warning that the code is not the commit's.
+fn revision_text(revision: &str) -> String {
+    match revision.split_once("-dirty") {
+        None => format!("revision `{revision}`"),
+        Some((commit, digest)) => {
+            let digest = match digest.trim_start_matches('-') {
+                "" => "no digest recorded".to_string(),
+                digest => format!("digest `{digest}`"),
+            };
+            format!(
+                "revision `{commit}` **with uncommitted changes** ({digest}): the code that made \
+                 these numbers is not in the repository's history"
+            )
+        }
+    }
 }
 
 /// The backbone in a line: a pretrained checkpoint, or an own size and its pretraining.
@@ -425,6 +484,16 @@ fn describe_base(plan: &Plan) -> String {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_build_with_uncommitted_changes_is_named_so_with_its_digest() {
+        assert_eq!(revision_text("0123abcd"), "revision `0123abcd`");
+        let dirty = revision_text("0123abcd-dirty-fedcba987654");
+        assert!(dirty.starts_with("revision `0123abcd` **with uncommitted changes**"));
+        assert!(dirty.contains("digest `fedcba987654`"), "{dirty}");
+        // Manifests written before build.rs recorded a digest.
+        assert!(revision_text("0123abcd-dirty").contains("no digest recorded"));
+    }
+
     /// A results folder whose manifest renames learned composition `mix` and records LoRA's
     /// name as `null` (manifests before names were resolved).
     #[test]
@@ -450,7 +519,7 @@ mod tests {
             {"name": "mix", "kind": "learned"}, {"name": null, "kind": "lora"}]},
             "loramix_revision": "abc"}"#;
         std::fs::write(dir.join("manifest.json"), manifest).unwrap();
-        render(&dir).unwrap();
+        render(&dir, None).unwrap();
         let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(md.contains("learned composition `mix`"), "{md}");

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 
 use burn::module::AutodiffModule;
 use burn::tensor::Tensor;
-use burn::tensor::backend::Backend;
 use indicatif::ProgressBar;
 use loramix_backend::{Inference, Train};
 use loramix_data::{Draw, Task};
@@ -99,7 +98,7 @@ fn reference_features<F: Family>(
     let n_classes = task.train.classes.len();
     let items = task.shots(Draw::of(Shot::Full, t.full_per_class, n_classes), 0)?;
     let seed = derive_seed(0, &format!("similarity/{}", task.name));
-    <Train as Backend>::seed(&ctx.device, seed);
+    loramix_lora::init::seed::<Train>(&ctx.device, seed);
     let model = F::Trained::from_inner(base.clone())
         .with_head(n_classes, &ctx.device)
         .with_lora(&ctx.plan.lora_config(None, None), &ctx.device)

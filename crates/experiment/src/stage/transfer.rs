@@ -5,7 +5,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use burn::tensor::backend::Backend;
 use loramix_backend::Train;
 use loramix_data::{Draw, Task};
 use loramix_design::Shot;
@@ -16,7 +15,8 @@ use loramix_rng::derive_seed;
 use crate::context::Context;
 use crate::error::{ExperimentError, Result};
 use crate::family::Family;
-use crate::method::{CellJob, FrozenCache, MethodSpec, Validation};
+use crate::fit::ValScore;
+use crate::method::{CellJob, Choice, FrozenCache, MethodSpec, Validation};
 use crate::progress;
 use crate::rows::{CellKey, CellRow, WeightRow};
 use crate::store::{Appender, Shard, read_rows, write_csv, write_task_facts};
@@ -40,6 +40,7 @@ pub fn transfer<F: Family>(
     shard: Shard,
 ) -> Result<()> {
     write_task_facts(&ctx.plan.run, &task_facts(ctx)?)?;
+    crate::registration::register(&ctx.plan.run, &ctx.plan.experiment.analysis_plan())?;
     let results_path = ctx.plan.run.results(shard);
     // Opening first cuts a row left half-written by an interrupted run.
     let mut results = Appender::open(&results_path)?;
@@ -236,7 +237,7 @@ fn run_cell<F: Family>(
         cell.seed as u64,
         &format!("cell/{}/{}/{}", task.name, method.name, cell.shot),
     );
-    <Train as Backend>::seed(&ctx.device, seed);
+    loramix_lora::init::seed::<Train>(&ctx.device, seed);
     let steps = warm_up.map_or(method.steps, |w| w.min(method.steps));
     let schedule = ctx.schedule(steps, t.batch, method.lr);
     let test = &task.test.items;
@@ -272,6 +273,7 @@ fn run_cell<F: Family>(
     let started = Instant::now();
     let outcome = method.kind.run(&job, frozen)?;
     let seconds = started.elapsed().as_secs_f64() - frozen.take_setup_seconds();
+    let choice = outcome.choice.as_ref();
     let row = CellRow {
         task: task.name.clone(),
         shift,
@@ -283,12 +285,23 @@ fn run_cell<F: Family>(
         train_seconds: seconds,
         samples_per_sec: processed as f64 / seconds.max(1e-9),
         config: cell.config.clone(),
-        lr: outcome.choice.map(|c| c.lr),
-        head_lr: outcome.choice.and_then(|c| c.head_lr),
-        steps: outcome.choice.map(|c| c.steps),
-        val_accuracy: outcome.choice.and_then(|c| c.score).map(|s| s.accuracy),
+        lr: choice.map(|c| c.lr),
+        head_lr: choice.and_then(|c| c.head_lr),
+        steps: choice.map(|c| c.steps),
+        val_accuracy: choice.and_then(|c| c.score).map(|s| s.accuracy),
+        candidates: choice.map(candidates_text).unwrap_or_default(),
+        extended_to: choice.and_then(|c| c.extended),
     };
     Ok((row, cell.weight_rows(outcome.weights, adapters)))
+}
+
+/// `0.1=0.625 0.3=0.700 ...`: each factor tried and its validation accuracy (`-` if none).
+fn candidates_text(choice: &Choice) -> String {
+    let one = |(factor, score): &(f64, Option<ValScore>)| match score {
+        Some(s) => format!("{factor}={}", s.accuracy),
+        None => format!("{factor}=-"),
+    };
+    choice.tried.iter().map(one).collect::<Vec<_>>().join(" ")
 }
 
 impl<I> Cell<'_, I> {

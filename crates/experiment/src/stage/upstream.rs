@@ -4,7 +4,6 @@
 use burn::module::AutodiffModule;
 use std::collections::BTreeMap;
 
-use burn::tensor::backend::Backend;
 use loramix_backend::Train;
 use loramix_lora::Adapter;
 use loramix_models::{Classifier, Trainable};
@@ -35,7 +34,7 @@ pub fn upstream<F: Family>(ctx: &Context<F>, base: &F::Frozen) -> Result<Vec<Ada
             continue;
         }
         let task = ctx.suite.task(name)?;
-        <Train as Backend>::seed(&ctx.device, derive_seed(0, &format!("upstream/{name}")));
+        loramix_lora::init::seed::<Train>(&ctx.device, derive_seed(0, &format!("upstream/{name}")));
         let model = F::Trained::from_inner(base.clone())
             .with_head(task.train.classes.len(), &ctx.device)
             .with_lora(&config, &ctx.device)

@@ -81,12 +81,12 @@ lr = 1e-2
 
 [[method]]
 kind = "full"
-steps = 2
+steps = 3
 lr = 1e-4
 
 [[method]]
 kind = "lora"
-steps = 2
+steps = 3
 lr = 1e-3
 
 [[method]]
@@ -114,7 +114,7 @@ lr = 1e-2
 
 [[method]]
 kind = "learned"
-steps = 2
+steps = 3
 lr = 1e-2
 
 [[method]]
