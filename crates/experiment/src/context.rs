@@ -39,7 +39,14 @@ impl<F: Family> Context<F> {
         }
         let suite = suite.load(data)?;
         for (source, dropped) in suite.duplicates() {
-            eprintln!("  {source}: {dropped} copies of earlier examples dropped (kept once)");
+            eprintln!(
+                "  {source}: {dropped} copies or near copies of earlier examples dropped (kept once)"
+            );
+        }
+        for (task, leaked) in suite.leaked() {
+            eprintln!(
+                "  {task}: {leaked} near copies of upstream or pretraining examples left out (drop_leaked)"
+            );
         }
         let mut downstream = Vec::new();
         for name in &plan.downstream {
