@@ -2,19 +2,12 @@
 //! names the code that made it, not whatever repository the run happens to start in.
 
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let git = |args: &[&str]| {
-        Command::new("git")
-            .arg("-C")
-            .arg(&root)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        git(&root, args, None).map(|out| String::from_utf8_lossy(&out).trim().to_string())
     };
     let revision = match git(&["rev-parse", "--short=12", "HEAD"]) {
         Some(rev) => match uncommitted_digest(&root) {
@@ -46,26 +39,13 @@ const SOURCES: [&str; 3] = ["crates", "Cargo.toml", "Cargo.lock"];
 /// files' names and contents), or `None` on a clean tree: two dirty builds with the same digest
 /// were built from the same code, so results made by one can be traced to it.
 fn uncommitted_digest(root: &Path) -> Option<String> {
-    let run = |args: &[&str], input: Option<&[u8]>| -> Option<Vec<u8>> {
-        let mut child = Command::new("git")
-            .arg("-C")
-            .arg(root)
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .ok()?;
-        let mut stdin = child.stdin.take()?;
-        std::io::Write::write_all(&mut stdin, input.unwrap_or_default()).ok()?;
-        drop(stdin);
-        let out = child.wait_with_output().ok()?;
-        out.status.success().then_some(out.stdout)
-    };
-    let mut changes = run(
+    let mut changes = git(
+        root,
         &[&["diff", "HEAD", "--binary", "--"][..], &SOURCES[..]].concat(),
         None,
     )?;
-    let untracked = run(
+    let untracked = git(
+        root,
         &[
             &["ls-files", "--others", "--exclude-standard", "--"][..],
             &SOURCES[..],
@@ -80,7 +60,7 @@ fn uncommitted_digest(root: &Path) -> Option<String> {
     if changes.is_empty() {
         return None;
     }
-    let digest = run(&["hash-object", "--stdin"], Some(&changes))?;
+    let digest = git(root, &["hash-object", "--stdin"], Some(&changes))?;
     Some(
         String::from_utf8_lossy(&digest)
             .trim()
@@ -88,4 +68,23 @@ fn uncommitted_digest(root: &Path) -> Option<String> {
             .take(12)
             .collect(),
     )
+}
+
+/// The standard output of `git -C root args`, fed `input` on its standard input; `None` when git
+/// is missing or fails.
+fn git(root: &Path, args: &[&str], input: Option<&[u8]>) -> Option<Vec<u8>> {
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut stdin = child.stdin.take()?;
+    std::io::Write::write_all(&mut stdin, input.unwrap_or_default()).ok()?;
+    drop(stdin);
+    let out = child.wait_with_output().ok()?;
+    out.status.success().then_some(out.stdout)
 }

@@ -26,13 +26,7 @@ mod selected {
     pub const COMPILES_KERNELS: bool = true;
     pub const BATCH_PARTS: usize = 1;
 
-    pub fn device() -> super::Device {
-        super::Device::default()
-    }
-
-    pub fn accelerator() -> bool {
-        true
-    }
+    pub(super) use super::default_device as device;
 }
 
 #[cfg(all(feature = "wgpu", not(feature = "cuda")))]
@@ -43,13 +37,7 @@ mod selected {
     pub const COMPILES_KERNELS: bool = true;
     pub const BATCH_PARTS: usize = 1;
 
-    pub fn device() -> super::Device {
-        super::Device::default()
-    }
-
-    pub fn accelerator() -> bool {
-        true
-    }
+    pub(super) use super::default_device as device;
 }
 
 #[cfg(all(feature = "tch", not(any(feature = "wgpu", feature = "cuda"))))]
@@ -69,10 +57,6 @@ mod selected {
             burn_tch::LibTorchDevice::Cpu
         }
     }
-
-    pub fn accelerator() -> bool {
-        device() != burn_tch::LibTorchDevice::Cpu
-    }
 }
 
 #[cfg(all(
@@ -85,13 +69,7 @@ mod selected {
     pub const COMPILES_KERNELS: bool = false;
     pub const BATCH_PARTS: usize = 8;
 
-    pub fn device() -> super::Device {
-        super::Device::default()
-    }
-
-    pub fn accelerator() -> bool {
-        false
-    }
+    pub(super) use super::default_device as device;
 }
 
 #[cfg(all(
@@ -109,13 +87,7 @@ mod selected {
     pub const COMPILES_KERNELS: bool = false;
     pub const BATCH_PARTS: usize = 8;
 
-    pub fn device() -> super::Device {
-        super::Device::default()
-    }
-
-    pub fn accelerator() -> bool {
-        false
-    }
+    pub(super) use super::default_device as device;
 }
 
 /// Backend for inference and frozen-feature extraction (no autodiff graph).
@@ -142,7 +114,16 @@ pub const COMPILES_KERNELS: bool = selected::COMPILES_KERNELS;
 /// The backend runs on a GPU (or another accelerator), so larger inputs are affordable: the
 /// default input size of a pretrained ViT is 224 px there, 112 px on the CPU.
 pub fn accelerator() -> bool {
-    selected::accelerator()
+    COMPILES_KERNELS || device() != Device::default()
+}
+
+/// The backend's own default device: every backend but libtorch runs on it.
+#[cfg_attr(
+    all(feature = "tch", not(any(feature = "wgpu", feature = "cuda"))),
+    allow(dead_code)
+)]
+fn default_device() -> Device {
+    Device::default()
 }
 
 /// Sets up the compiled-in backend for this process; call it first thing in a binary, before
