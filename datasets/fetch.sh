@@ -182,9 +182,14 @@ fetch_wordnet() {
   cp "$TMP"/wn/usr/share/wordnet/data.{noun,verb} "$DEST/wordnet/"
 }
 
-# Language identification: the 1000 test sentences of six Lingua language-model crates
-# (Apache-2.0, crates.io), one file per language; close languages, so the task is not trivial.
-LINGUA_LANGUAGES=(afrikaans bokmal danish dutch nynorsk swedish)
+# Language identification: the 1000 test sentences of 60 Lingua language-model crates
+# (Apache-2.0, crates.io), one file per language; suites group close languages into tasks.
+LINGUA_LANGUAGES=(afrikaans bokmal danish dutch nynorsk swedish
+  albanian arabic azerbaijani basque belarusian bengali bosnian bulgarian catalan croatian
+  czech esperanto estonian finnish french ganda german hindi hungarian icelandic indonesian
+  irish italian latin latvian lithuanian macedonian malay maori marathi persian polish
+  portuguese romanian russian serbian shona slovak slovene somali sotho spanish swahili
+  tagalog tsonga tswana turkish ukrainian urdu vietnamese welsh xhosa yoruba zulu)
 fetch_lingua() {
   need curl "install curl"
   local l c

@@ -5,6 +5,8 @@ use flate2::read::GzDecoder;
 
 use thiserror::Error;
 
+use crate::suite::Role;
+
 /// Everything that can go wrong while loading, sampling or materialising data. Parse errors name
 /// the file and the byte offset or line where the input stopped making sense.
 #[derive(Debug, Error)]
@@ -47,10 +49,12 @@ pub enum DataError {
         needed: usize,
     },
     #[error(
-        "leakage: {role} task `{task}` trains on {overlap} examples of downstream task `{downstream}`"
+        "leakage: {role} task `{task}` trains on {overlap} examples of {of_role} task `{downstream}`"
     )]
     Leakage {
-        role: String,
+        role: Role,
+        /// Downstream or tuning: the role of the task whose examples leaked.
+        of_role: Role,
         task: String,
         downstream: String,
         overlap: usize,
@@ -58,10 +62,11 @@ pub enum DataError {
     /// Downstream examples that are near copies (not exact ones) of examples another source
     /// gives a pretraining or upstream task; `rule` says when two examples are near copies.
     #[error(
-        "leakage: {count} examples of downstream task `{downstream}` are near copies of examples {role} task `{task}` trains on ({rule}), e.g. {example}; `drop_leaked = true` on the downstream task leaves them out of it"
+        "leakage: {count} examples of {of_role} task `{downstream}` are near copies of examples {role} task `{task}` trains on ({rule}), e.g. {example}; `drop_leaked = true` on the {of_role} task leaves them out of it"
     )]
     NearCopies {
-        role: String,
+        role: Role,
+        of_role: Role,
         task: String,
         downstream: String,
         count: usize,

@@ -71,6 +71,64 @@ fn text_suite_materialises() {
     assert_eq!(loaded.task("tweets-shouted").unwrap().train, shouted.train);
 }
 
+/// The fixture suite with a tuning task on the tweets' second half, which the downstream task
+/// also draws from.
+fn with_tuning(tuning: &str) -> String {
+    TEXT_SUITE.replace("[[downstream]]", &format!("{tuning}\n[[downstream]]"))
+}
+
+#[test]
+fn tuning_tasks_load_after_upstream_and_before_downstream_and_need_a_shift() {
+    let suite = with_tuning(
+        "[[tuning]]\nname = \"tune-languages\"\nsource = \"lingua\"\nshift = \"label\"\n",
+    );
+    let loaded = text_suite(&suite).load(&fixtures()).unwrap();
+    let roles: Vec<Role> = loaded.task_names().iter().map(|(r, _)| *r).collect();
+    assert_eq!(
+        roles,
+        [
+            Role::Pretrain,
+            Role::Upstream,
+            Role::Upstream,
+            Role::Tuning,
+            Role::Downstream
+        ]
+    );
+    assert_eq!(
+        loaded.task("tune-languages").unwrap().shift,
+        Some(Shift::Label)
+    );
+    let err = Suite::<TextItem>::from_toml(
+        &suite.replace("shift = \"label\"\n", ""),
+        Path::new("fixture.toml"),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("a downstream or tuning task needs `shift`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_downstream_task_may_not_test_on_what_a_tuning_task_tunes_on() {
+    // The tuning task takes the tweets' second half whole: the downstream task's examples.
+    let suite = with_tuning(
+        "[[tuning]]\nname = \"tune\"\nsource = \"tweets\"\npart = { index = 1, of = 2 }\nshift = \"task\"\n",
+    );
+    let err = text_suite(&suite).load(&fixtures()).unwrap_err();
+    assert!(
+        matches!(&err, DataError::Leakage { role, of_role, task, downstream, .. }
+            if *role == Role::Tuning && *of_role == Role::Downstream && task == "tune" && downstream == "sentiment"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("tuning task `tune` trains on")
+            && err.to_string().contains("of downstream task `sentiment`"),
+        "{err}"
+    );
+}
+
 #[test]
 fn leakage_is_rejected() {
     let leaky = TEXT_SUITE.replacen("part = { index = 0, of = 2 }\n", "", 1);
@@ -81,10 +139,11 @@ fn leakage_is_rejected() {
             task,
             downstream,
             overlap,
+            ..
         } => {
             assert_eq!(
-                (role.as_str(), task.as_str(), downstream.as_str()),
-                ("upstream", "tweets-shouted", "sentiment")
+                (*role, task.as_str(), downstream.as_str()),
+                (Role::Upstream, "tweets-shouted", "sentiment")
             );
             assert!(*overlap >= 9, "{err}");
         }
@@ -143,7 +202,7 @@ fn invalid_suites_are_rejected_with_reasons() {
         ),
         (
             TEXT_SUITE.replace("classes = [\"computers\", \"food\"]", "drop_leaked = true"),
-            "`drop_leaked` is for downstream tasks",
+            "`drop_leaked` is for downstream and tuning tasks",
         ),
     ];
     for (toml, reason) in cases {
@@ -667,10 +726,11 @@ fn a_near_copy_of_a_trained_text_in_another_source_is_refused() {
             count,
             rule,
             example,
+            ..
         } => {
             assert_eq!(
-                (role.as_str(), task.as_str(), downstream.as_str(), *count),
-                ("upstream", "elsewhere", "mine-b", 1)
+                (*role, task.as_str(), downstream.as_str(), *count),
+                (Role::Upstream, "elsewhere", "mine-b", 1)
             );
             assert!(
                 rule.contains("5-shingles") && rule.contains("0.8"),
@@ -775,8 +835,8 @@ fn a_near_copy_of_a_downstream_image_in_another_source_is_refused() {
     grey_png(dir.path(), "test", "blank", &vec![0.0; 784]);
     let err = load_suite::<ImageItem>(dir.path(), DIGITS_SUITE).unwrap_err();
     assert!(
-        matches!(&err, DataError::NearCopies { role, task, downstream, count: 1, rule, example }
-            if role == "upstream" && task == "mine" && downstream == "optdigits"
+        matches!(&err, DataError::NearCopies { role, task, downstream, count: 1, rule, example, .. }
+            if *role == Role::Upstream && task == "mine" && downstream == "optdigits"
                 && *rule == "at most 1% of pixel values differ by more than 0.1"
                 && example.starts_with("example 4 of `digits` and example 0 of `image-folder:")),
         "{err}"

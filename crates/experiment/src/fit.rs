@@ -170,6 +170,9 @@ pub struct EarlyStop<'a, M> {
     pub every: usize,
     /// `None` never beats a score.
     pub score: &'a dyn Fn(&M) -> Option<ValScore>,
+    /// Stop once this many checks in a row have not beaten the best (train to convergence);
+    /// `None` trains every step.
+    pub patience: Option<usize>,
 }
 
 impl<M> EarlyStop<'_, M> {
@@ -185,6 +188,9 @@ pub struct Stopped<M> {
     pub model: M,
     pub score: Option<ValScore>,
     pub steps: usize,
+    /// The run ended because validation stopped improving ([`EarlyStop::patience`]), not at
+    /// its last step.
+    pub converged: bool,
 }
 
 /// A training set held as one input and its targets, and how to take rows of the input.
@@ -233,6 +239,7 @@ where
     let mut trainer = Trainer::new(model, &config);
     let mut batches = Minibatches::new(examples.targets.dims()[0], schedule.batch, seed);
     let mut best: Option<Stopped<M>> = None;
+    let mut stale_checks = 0;
     for step in 1..=schedule.steps {
         let (input, targets) = examples.batch(&mut batches);
         trainer.step(input, targets)?;
@@ -250,7 +257,20 @@ where
                     model,
                     score,
                     steps: step,
+                    converged: false,
                 });
+                stale_checks = 0;
+            } else {
+                stale_checks += 1;
+            }
+            if stop.patience.is_some_and(|p| stale_checks >= p) {
+                progress.inc((schedule.steps - step) as u64);
+                return Ok(best
+                    .map(|b| Stopped {
+                        converged: true,
+                        ..b
+                    })
+                    .expect("a check without improvement follows one that set the best"));
             }
         }
     }
@@ -258,6 +278,7 @@ where
         steps: trainer.steps(),
         model: trainer.into_model(),
         score: None,
+        converged: false,
     }))
 }
 
@@ -434,6 +455,7 @@ pub fn fit_head_stopped<I: Labelled>(
     let stop = validation.map(|v| EarlyStop {
         every: EarlyStop::<LinearProbe<Train>>::every(schedule.steps, v.checks),
         score: &score,
+        patience: None,
     });
     let probe = LinearProbe::<Train>::new(dim, n_classes, &device);
     let best = train(
@@ -448,6 +470,7 @@ pub fn fit_head_stopped<I: Labelled>(
         model: best.model.valid().head,
         score: best.score,
         steps: best.steps,
+        converged: best.converged,
     })
 }
 
@@ -679,6 +702,17 @@ mod tests {
         assert_eq!(head_accuracy(&at_lr, x, &items), 1.0);
     }
 
+    /// 100 steps of batch 8 at rate 0.5: the early-stopping tests' schedule.
+    fn hundred_steps() -> Schedule {
+        Schedule {
+            steps: 100,
+            batch: 8,
+            lr: 0.5,
+            head_lr: None,
+            parts: 1,
+        }
+    }
+
     #[test]
     fn early_stopping_breaks_accuracy_ties_by_validation_loss() {
         let _turn = turn();
@@ -689,13 +723,7 @@ mod tests {
             checks: 10,
         };
         loramix_lora::init::seed::<Train>(&loramix_backend::device(), 7);
-        let schedule = Schedule {
-            steps: 100,
-            batch: 8,
-            lr: 0.5,
-            head_lr: None,
-            parts: 1,
-        };
+        let schedule = hundred_steps();
         let best = fit_head_stopped(x.clone(), &items, 2, schedule, 3, Some(&validation)).unwrap();
         // Checks every 10 steps. Separable data is classified perfectly long before step 100,
         // but its loss keeps falling, so the last check wins the accuracy tie.
@@ -703,6 +731,61 @@ mod tests {
         assert_eq!(score.accuracy, 1.0);
         assert_eq!(best.steps, 100);
         assert_eq!(head_score(&best.model, x, &items), score);
+    }
+
+    #[test]
+    fn training_to_convergence_stops_after_patience_checks_without_improvement() {
+        let _turn = turn();
+        let (x, items) = separable(24);
+        let device = loramix_backend::device();
+        let schedule = hundred_steps();
+        let run = |scripted: &[(f64, f64)], patience: Option<usize>| {
+            let calls = std::cell::Cell::new(0);
+            let score = |_: &LinearProbe<Train>| {
+                let (accuracy, loss) = scripted[calls.get().min(scripted.len() - 1)];
+                calls.set(calls.get() + 1);
+                Some(ValScore { accuracy, loss })
+            };
+            let stop = EarlyStop {
+                every: 10,
+                score: &score,
+                patience,
+            };
+            let examples = Examples {
+                input: &Tensor::<Train, 2>::from_inner(x.clone()),
+                targets: &targets::<Train, TextItem>(&items, &device),
+                select: |x: &Tensor<Train, 2>, index| x.clone().select(0, index),
+            };
+            loramix_lora::init::seed::<Train>(&device, 7);
+            let probe = LinearProbe::<Train>::new(2, 2, &device);
+            let hidden = ProgressBar::hidden();
+            let stopped = train(probe, examples, schedule, 3, &hidden, Some(&stop)).unwrap();
+            (stopped, calls.get())
+        };
+        // Best at the second check (step 20); the third ties its accuracy at a higher loss and
+        // the fourth is worse: two checks without improvement end the run there.
+        let scripted = [(0.5, 1.0), (0.7, 0.8), (0.7, 0.9), (0.6, 0.5), (0.9, 0.1)];
+        let (stopped, checks) = run(&scripted, Some(2));
+        assert_eq!((stopped.steps, stopped.converged, checks), (20, true, 4));
+        assert_eq!(stopped.score.unwrap().accuracy, 0.7);
+        // The model kept is the one of step 20: as a run of 20 steps leaves it.
+        let kept = stopped.model.head.weight.val().into_data();
+        let short = Schedule {
+            steps: 20,
+            ..schedule
+        };
+        loramix_lora::init::seed::<Train>(&device, 7);
+        let probe = LinearProbe::<Train>::new(2, 2, &device);
+        let examples = Examples {
+            input: &Tensor::<Train, 2>::from_inner(x.clone()),
+            targets: &targets::<Train, TextItem>(&items, &device),
+            select: |x: &Tensor<Train, 2>, index| x.clone().select(0, index),
+        };
+        let plain = train(probe, examples, short, 3, &ProgressBar::hidden(), None).unwrap();
+        assert_eq!(kept, plain.model.head.weight.val().into_data());
+        // Without patience every step runs and the best check is kept, not marked converged.
+        let (stopped, checks) = run(&scripted, None);
+        assert_eq!((stopped.steps, stopped.converged, checks), (50, false, 10));
     }
 
     #[test]

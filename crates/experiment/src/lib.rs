@@ -23,4 +23,5 @@ pub mod rows;
 pub mod runner;
 pub mod stage;
 pub mod store;
+pub mod tuning;
 pub mod user;

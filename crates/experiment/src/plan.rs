@@ -7,7 +7,7 @@ use std::path::Path;
 use loramix_data::{Role, Suite, SuiteItem};
 use loramix_lora::LoraConfig;
 
-use crate::config::{Experiment, hash_of};
+use crate::config::{Experiment, Selection, hash_of};
 use crate::error::{ExperimentError, Result};
 use crate::method::MethodSpec;
 use crate::store::RunDir;
@@ -22,8 +22,10 @@ pub struct Plan {
     pub base_identity: Option<String>,
     /// Upstream tasks in use, in suite order.
     pub upstream: Vec<String>,
-    /// Downstream tasks in use, in suite order.
+    /// Downstream (evaluation) tasks in use, in suite order.
     pub downstream: Vec<String>,
+    /// The suite's tuning tasks when the sweep chooses its rates on them (empty otherwise).
+    pub tuning: Vec<String>,
     pub run: RunDir,
 }
 
@@ -63,6 +65,18 @@ impl Plan {
                 suite.name
             )));
         }
+        let on_tasks = (experiment.transfer.tuning.as_ref())
+            .is_some_and(|t| t.select == Selection::TuningTasks);
+        let tuning = match on_tasks {
+            true => pick(Role::Tuning, &[], "tuning")?,
+            false => Vec::new(),
+        };
+        if on_tasks && tuning.is_empty() {
+            return Err(ExperimentError::Invalid(format!(
+                "transfer.tuning.select = \"tuning-tasks\" needs `[[tuning]]` tasks in suite `{}`",
+                suite.name
+            )));
+        }
         experiment.check_methods(upstream.len())?;
         let run = RunDir::new(runs, &experiment.name);
         Ok(Self {
@@ -71,6 +85,7 @@ impl Plan {
             base_identity,
             upstream,
             downstream,
+            tuning,
             run,
         })
     }

@@ -1,5 +1,6 @@
 //! The rows the stages write: `sweep/*.csv` (one per cell), `sweep/*.weights.csv` (module
-//! weights a cell chose) and `similarity-*.csv`. Each carries the hash of the config that made
+//! weights a cell chose), `sweep/tuning/` (the tuning tasks' cells and every factor they
+//! tried) and `similarity-*.csv`. Each carries the hash of the config that made
 //! it, so rows of another config are never mistaken for this one's.
 
 use loramix_design::{Shift, Shot};
@@ -53,6 +54,20 @@ pub struct WeightRow {
     pub config: String,
 }
 
+/// One rate factor a tuning cell tried (`sweep/tuning/candidates.csv`), with the validation
+/// score of its best check: what the choice per method and shot is made from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CandidateRow {
+    pub task: String,
+    pub method: String,
+    pub k: Shot,
+    pub seed: usize,
+    pub factor: f64,
+    pub val_accuracy: Option<f64>,
+    pub val_loss: Option<f64>,
+    pub config: String,
+}
+
 /// CKA between a downstream task's representation and an upstream module's.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SimilarityRow {
@@ -61,10 +76,38 @@ pub struct SimilarityRow {
     pub cka: f64,
 }
 
+/// How the similarity stage's reference LoRA of a downstream task trained
+/// (`similarity-<hash>.references.csv`): a reference that stayed near the base makes its
+/// CKA uninformative, so the report states this.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceRow {
+    pub task: String,
+    pub steps: usize,
+    pub max_steps: usize,
+    pub val_accuracy: Option<f64>,
+    /// Stopped because validation stopped improving, before `max_steps`.
+    pub converged: bool,
+    pub test_accuracy: f64,
+}
+
+impl ReferenceRow {
+    /// The file beside the similarity rows at `similarity`.
+    pub fn path(similarity: &std::path::Path) -> std::path::PathBuf {
+        similarity.with_extension("references.csv")
+    }
+}
+
 /// What identifies a cell: task, method, k, seed and the config hash.
 pub type CellKey = (String, String, Shot, usize, String);
 
 impl CellRow {
+    pub fn key(&self) -> CellKey {
+        cell_key(&self.task, &self.method, self.k, self.seed, &self.config)
+    }
+}
+
+impl CandidateRow {
+    /// The key of the tuning cell that tried this factor.
     pub fn key(&self) -> CellKey {
         cell_key(&self.task, &self.method, self.k, self.seed, &self.config)
     }

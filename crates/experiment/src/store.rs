@@ -2,7 +2,7 @@
 //!
 //! Layout: `base-<hash>/` (pretrained model), `upstream-<hash>/<task>/` (adapters),
 //! `sweep/<shard>.csv` and `sweep/<shard>.weights.csv` (finished cells, appended one line at a
-//! time), `similarity-<hash>.csv`, then what `report` writes: `results.csv`, `summary.md`,
+//! time), `sweep/tuning/` (the tuning tasks' cells, when rates are chosen on them), `similarity-<hash>.csv`, then what `report` writes: `results.csv`, `summary.md`,
 //! `plots/`, `learned_weights.csv`, `manifest.json`.
 
 use std::collections::BTreeMap;
@@ -90,6 +90,16 @@ impl RunDir {
 
     pub fn weights(&self, shard: Shard) -> PathBuf {
         self.sweep().join(format!("{}.weights.csv", shard.stem()))
+    }
+
+    /// Cells of the tuning tasks (`transfer.tuning.select = "tuning-tasks"`), one row each.
+    pub fn tuning_cells(&self) -> PathBuf {
+        self.sweep().join("tuning").join("cells.csv")
+    }
+
+    /// Every rate factor each tuning cell tried, with its validation score.
+    pub fn tuning_candidates(&self) -> PathBuf {
+        self.sweep().join("tuning").join("candidates.csv")
     }
 
     /// Every shard's file of one kind (`.csv` results or `.weights.csv`).

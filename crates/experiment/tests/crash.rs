@@ -79,7 +79,11 @@ fn runs_killed_at_random_moments_and_resumed_end_as_an_unbroken_one() {
     assert!(start(&experiment, &unbroken).wait().unwrap().success());
     let whole = started.elapsed();
     let want = outcome(&unbroken.join("tiny"));
-    assert_eq!(want.tables.len(), 2, "learned weights and similarity");
+    assert_eq!(
+        want.tables.len(),
+        3,
+        "learned weights, similarity and its references"
+    );
     assert_eq!(want.adapters.len(), 2);
 
     // Each trial starts afresh and is killed one to three times, each time at a moment drawn

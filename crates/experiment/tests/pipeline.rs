@@ -379,6 +379,21 @@ fn bad_configs_are_refused_before_any_training() {
             "similarity.steps and similarity.examples must be at least 1",
         ),
         (
+            "examples = 3",
+            "examples = 3\nconverge = { validation_per_class = 5, every = 0, patience = 2 }",
+            "similarity.converge: validation_per_class, every and patience must be at least 1",
+        ),
+        (
+            "batch = 4\n",
+            "batch = 4\n\n[transfer.tuning]\nvalidation_full = 1\nrate_factors = [0.1, 0.3, 1.0, 3.0, 10.0]\nchecks = 2\nselect = \"tuning-tasks\"\n",
+            "transfer.tuning.select = \"tuning-tasks\" needs `[[tuning]]` tasks in suite `fixture-vision`",
+        ),
+        (
+            "batch = 4\n",
+            "batch = 4\n\n[transfer.tuning]\nvalidation_full = 1\nrate_factors = [0.1, 0.3, 1.0, 3.0, 10.0]\nchecks = 2\ntuning_seeds = 0\n",
+            "transfer.tuning.validation_full, checks and tuning_seeds must be at least 1",
+        ),
+        (
             "patch_size = 7",
             "patch_size = 7\nmax_len = 100000",
             "model.max_len must be 2 to 4096 tokens, not 100000",
@@ -811,6 +826,251 @@ fn tuning_chooses_rates_and_steps_on_validation_and_records_them() {
         all[CELLS..]
             .iter()
             .all(|r| r.lr.is_none() && r.steps.is_none())
+    );
+}
+
+/// The fixture suite with a tuning task: digits that neither the upstream nor the evaluation
+/// task uses.
+fn suite_with_tuning() -> String {
+    VISION_SUITE.replace(
+        "[[downstream]]",
+        "[[tuning]]\nname = \"optdigits-tune\"\nsource = \"digits\"\nclasses = [\"2\", \"4\", \"5\"]\ntransforms = [{ rotate = 45.0 }]\nshift = \"label\"\n\n[[downstream]]",
+    )
+}
+
+/// The factor an independent reading of `candidates.csv` chooses for `method` at `k`: best mean
+/// validation accuracy over the tuning cells, then lowest mean loss, then the smallest factor.
+fn expected_factor(
+    candidates: &[loramix_experiment::rows::CandidateRow],
+    method: &str,
+    k: &str,
+) -> f64 {
+    let mut per_factor: Vec<(f64, f64, f64, usize)> = Vec::new();
+    for r in candidates
+        .iter()
+        .filter(|r| r.method == method && r.k.to_string() == k)
+    {
+        match per_factor.iter_mut().find(|p| p.0 == r.factor) {
+            Some(p) => {
+                p.1 += r.val_accuracy.unwrap();
+                p.2 += r.val_loss.unwrap();
+                p.3 += 1;
+            }
+            None => per_factor.push((r.factor, r.val_accuracy.unwrap(), r.val_loss.unwrap(), 1)),
+        }
+    }
+    per_factor.sort_by(|a, b| {
+        let (a_acc, b_acc) = (a.1 / a.3 as f64, b.1 / b.3 as f64);
+        b_acc
+            .total_cmp(&a_acc)
+            .then((a.2 / a.3 as f64).total_cmp(&(b.2 / b.3 as f64)))
+            .then(a.0.total_cmp(&b.0))
+    });
+    per_factor[0].0
+}
+
+#[test]
+fn rates_chosen_on_tuning_tasks_are_fixed_for_every_evaluation_cell() {
+    use loramix_experiment::rows::{CandidateRow, CellRow};
+    use loramix_experiment::store::read_rows;
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let tuned = |t: &str| {
+        t.replace(
+            "batch = 4\n",
+            "batch = 4\n\n[transfer.tuning]\nvalidation_full = 1\nrate_factors = [0.1, 0.3, 1.0, 3.0, 10.0]\nchecks = 2\nselect = \"tuning-tasks\"\n",
+        )
+        .replace(
+            "examples = 3\n",
+            "examples = 3\nconverge = { validation_per_class = 1, every = 1, patience = 1 }\n",
+        )
+    };
+    let experiment = write_experiment(dir.path(), &suite_with_tuning(), VISION_EXPERIMENT, tuned);
+    let runs = dir.path().join("runs");
+    run(&experiment, &runs, Stage::Run).unwrap();
+    let root = runs.join("tiny");
+    let parsed = loramix_experiment::config::Experiment::from_file(&experiment).unwrap();
+
+    // Every tuning cell tried the grid with one factor past each edge, and wrote each score.
+    let tuning_cells: Vec<CellRow> = read_rows(&root.join("sweep/tuning/cells.csv")).unwrap();
+    let candidates: Vec<CandidateRow> =
+        read_rows(&root.join("sweep/tuning/candidates.csv")).unwrap();
+    assert_eq!(tuning_cells.len(), CELLS);
+    assert_eq!(candidates.len(), CELLS * 7);
+    assert!(tuning_cells.iter().all(|r| r.task == "optdigits-tune"));
+    let grid = [0.1 / 3.0, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0 / 3.0];
+    for cell in &tuning_cells {
+        let tried: Vec<f64> = (candidates.iter())
+            .filter(|c| c.key() == cell.key())
+            .map(|c| c.factor)
+            .collect();
+        assert_eq!(tried.len(), 7, "{cell:?}");
+        assert!(
+            tried.iter().zip(grid).all(|(a, b)| (a - b).abs() < 1e-12),
+            "{tried:?}"
+        );
+        assert_eq!(
+            cell.extended_to, None,
+            "a tuning cell's grid is bracketed already"
+        );
+    }
+
+    // Each evaluation cell trained the one factor chosen for its method and shot.
+    let eval: Vec<CellRow> = read_rows(&root.join("sweep/all.csv")).unwrap();
+    assert_eq!(eval.len(), CELLS);
+    for row in &eval {
+        let method = parsed.method(&row.method).unwrap();
+        let factor = expected_factor(&candidates, &row.method, &row.k.to_string());
+        let lr = row.lr.unwrap();
+        assert!(
+            (lr - method.lr * factor).abs() < 1e-12 * lr.max(1.0),
+            "{row:?} wants {factor}"
+        );
+        assert_eq!(row.candidates.split(' ').count(), 1, "{row:?}");
+        assert_eq!(row.extended_to, None);
+        assert!(
+            row.steps.is_some_and(|s| (1..=method.steps).contains(&s)),
+            "{row:?}"
+        );
+    }
+
+    // The summary says what was chosen, with the gaps before and after.
+    let summary = fs::read_to_string(root.join("summary.md")).unwrap();
+    assert!(
+        summary.contains("### Rates chosen on tuning tasks"),
+        "{summary}"
+    );
+    assert!(summary.contains("`optdigits-tune`"), "{summary}");
+    assert_eq!(line_count(&root.join("tuning.csv")), 1 + METHODS * 2);
+    // The CKA reference trained until validation stopped improving, and the summary says how.
+    assert!(summary.contains("- CKA references (claim 4)"), "{summary}");
+    let references: Vec<loramix_experiment::rows::ReferenceRow> = fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".references.csv"))
+        .flat_map(|p| read_rows::<loramix_experiment::rows::ReferenceRow>(&p).unwrap())
+        .collect();
+    assert_eq!(references.len(), 1);
+    let reference = &references[0];
+    assert!(reference.val_accuracy.is_some() && (1..=2).contains(&reference.steps));
+    let stopped = format!("{} of 1 stopped", u8::from(reference.converged));
+    assert!(summary.contains(&stopped), "{summary}");
+    let results = rows_without_timings(&root.join("results.csv"));
+    assert!(
+        results.iter().all(|r| r[0] == "optdigits-b-rotated"),
+        "tuning cells are not results"
+    );
+
+    // Run again: nothing is recomputed.
+    run(&experiment, &runs, Stage::Transfer).unwrap();
+    assert_eq!(
+        line_count(&root.join("sweep/tuning/candidates.csv")),
+        1 + CELLS * 7
+    );
+    assert_eq!(line_count(&root.join("sweep/all.csv")), 1 + CELLS);
+
+    // A different choice (lora's k = 1 scores rewritten to favour the top factor) reruns the
+    // evaluation cells of that method, now at the new factor.
+    let top = 100.0 / 3.0;
+    let rewritten: Vec<CandidateRow> = (candidates.iter().cloned())
+        .map(|mut c| {
+            if c.method == "lora" && c.k.to_string() == "1" {
+                let best = (c.factor - top).abs() < 1e-9;
+                c.val_accuracy = Some(if best { 1.0 } else { 0.0 });
+            }
+            c
+        })
+        .collect();
+    loramix_experiment::store::write_csv(&root.join("sweep/tuning/candidates.csv"), &rewritten)
+        .unwrap();
+    run(&experiment, &runs, Stage::Transfer).unwrap();
+    let eval: Vec<CellRow> = read_rows(&root.join("sweep/all.csv")).unwrap();
+    assert_eq!(
+        eval.len(),
+        CELLS + 2 * 2,
+        "lora's cells ran again, the others did not"
+    );
+    let lora_lr = parsed.method("lora").unwrap().lr;
+    assert!(
+        eval[CELLS..]
+            .iter()
+            .filter(|r| r.k.to_string() == "1")
+            .all(|r| r.method == "lora" && (r.lr.unwrap() - lora_lr * top).abs() < 1e-12),
+        "{:?}",
+        &eval[CELLS..]
+    );
+}
+
+#[test]
+fn tuning_cells_are_shared_by_shards_and_evaluation_waits_for_all_of_them() {
+    use loramix_experiment::rows::CellRow;
+    use loramix_experiment::store::read_rows;
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let tuned = |t: &str| {
+        t.replace(
+            "batch = 4\n",
+            "batch = 4\n\n[transfer.tuning]\nvalidation_full = 1\nrate_factors = [0.1, 0.3, 1.0, 3.0, 10.0]\nchecks = 2\nselect = \"tuning-tasks\"\ntuning_seeds = 1\n",
+        )
+    };
+    let experiment = write_experiment(dir.path(), &suite_with_tuning(), VISION_EXPERIMENT, tuned);
+    let runs = dir.path().join("runs");
+    let sweep = runs.join("tiny/sweep");
+    let (first, second) = (Shard { index: 0, count: 2 }, Shard { index: 1, count: 2 });
+    // The first shard runs its half of the tuning cells (one seed each), then stops: the
+    // evaluation cells need the other half.
+    run_shard(&experiment, &runs, Stage::Transfer, first).unwrap();
+    let tuning = |runs: &Path| -> Vec<CellRow> {
+        read_rows(&runs.join("tiny/sweep/tuning/cells.csv")).unwrap()
+    };
+    assert_eq!(
+        tuning(&runs).len(),
+        CELLS / 4,
+        "half of the one-seed tuning cells"
+    );
+    assert!(
+        !sweep.join("shard-0-of-2.csv").exists(),
+        "no evaluation cell ran"
+    );
+    // The second finishes the tuning and runs its evaluation cells; the first, run again, its own.
+    run_shard(&experiment, &runs, Stage::Transfer, second).unwrap();
+    assert_eq!(tuning(&runs).len(), CELLS / 2);
+    run_shard(&experiment, &runs, Stage::Transfer, first).unwrap();
+    assert_eq!(tuning(&runs).len(), CELLS / 2, "no tuning cell ran twice");
+    let shards: usize = ["shard-0-of-2.csv", "shard-1-of-2.csv"]
+        .iter()
+        .map(|f| read_rows::<CellRow>(&sweep.join(f)).unwrap().len())
+        .sum();
+    assert_eq!(shards, CELLS);
+    // Sharded or not, the same cells with the same results.
+    let whole = dir.path().join("whole");
+    run(&experiment, &whole, Stage::Transfer).unwrap();
+    let mut split: Vec<Vec<String>> = ["shard-0-of-2.csv", "shard-1-of-2.csv"]
+        .iter()
+        .flat_map(|f| rows_without_timings(&sweep.join(f)))
+        .collect();
+    let mut all = rows_without_timings(&whole.join("tiny/sweep/all.csv"));
+    split.sort();
+    all.sort();
+    assert_eq!(split, all);
+    // The sweep registered its modules' fingerprints; a rebuilt module with other bits stops it.
+    let registered = sweep.join("modules.json");
+    let text = fs::read_to_string(&registered).unwrap();
+    let modules: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let digest = modules["modules"]["optdigits-a"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(digest.len(), 64);
+    fs::write(&registered, text.replace(&digest, &"0".repeat(64))).unwrap();
+    let err = run(&experiment, &runs, Stage::Transfer)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "upstream module `optdigits-a` is not the one this sweep's cells were computed with"
+        ),
+        "{err}"
     );
 }
 

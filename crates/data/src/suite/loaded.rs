@@ -55,8 +55,8 @@ impl<I: SuiteItem> Suite<I> {
         let partners = near::screen(&mut sources);
         let mut plans = Vec::new();
         for (role, task) in self.tasks() {
-            let leaked = match role == Role::Downstream && task.drop_leaked {
-                true => leaked_into(&self, task, &plans, &partners),
+            let leaked = match role.is_transfer() && task.drop_leaked {
+                true => leaked_into(&self, role, task, &plans, &partners),
                 false => BTreeSet::new(),
             };
             plans.push(plan(&self, task, &sources[&load_key(task)], &leaked)?);
@@ -73,15 +73,16 @@ impl<I: SuiteItem> Suite<I> {
 }
 
 /// Positions in `task`'s source whose copies or near copies in another source are trained on by
-/// the pretraining and upstream tasks planned so far (they come before downstream tasks).
+/// the tasks of earlier roles than `role` (planned before it).
 fn leaked_into<I: SuiteItem>(
     suite: &Suite<I>,
+    role: Role,
     task: &TaskSpec<I>,
     plans: &[Plan],
     partners: &Partners,
 ) -> BTreeSet<usize> {
     let trained: BTreeSet<(String, usize)> = (suite.tasks().zip(plans))
-        .filter(|((role, _), _)| *role != Role::Downstream)
+        .filter(|((earlier, _), _)| *earlier < role)
         .flat_map(|((_, t), p)| p.train.iter().map(move |&(i, _)| (load_key(t), i)))
         .collect();
     (partners.get(&load_key(task)).into_iter().flatten())
@@ -158,8 +159,9 @@ impl<I: SuiteItem> LoadedSuite<I> {
         })
     }
 
-    /// No downstream example (training pool or test split) may be one that pretraining or an
-    /// upstream task trains on: not the same example of a shared source, not the same content
+    /// No downstream or tuning example (training pool or test split) may be one that a task of
+    /// an earlier role trains on (pretraining, an upstream task, and for downstream tasks a
+    /// tuning task, whose data choose the rates): not the same example of a shared source, not the same content
     /// anywhere (a copy in another source, a duplicate within one), and not a near copy of it
     /// in another source (near copies within a source were dropped when it loaded).
     fn check_leakage(&self) -> Result<()> {
@@ -173,39 +175,39 @@ impl<I: SuiteItem> LoadedSuite<I> {
             let items = &self.sources[&load_key(spec)].items;
             picks.iter().map(|&(i, _)| items[i].content_key()).collect()
         };
-        for (_, down, down_plan) in tasks.iter().filter(|(r, ..)| *r == Role::Downstream) {
+        for (down_role, down, down_plan) in tasks.iter().filter(|(r, ..)| r.is_transfer()) {
             let used: BTreeSet<u64> = content(down, &down_plan.train)
                 .union(&content(down, &down_plan.test))
                 .copied()
                 .collect();
-            for (role, up, up_plan) in tasks.iter().filter(|(r, ..)| *r != Role::Downstream) {
+            for (role, up, up_plan) in tasks.iter().filter(|(r, ..)| r < down_role) {
                 let same_examples = match source_key(*up) == source_key(*down) {
                     true => overlap(up_plan, down_plan),
                     false => 0,
                 };
                 let same_content = content(up, &up_plan.train).intersection(&used).count();
                 let overlap = same_examples.max(same_content);
-                let role = format!("{role:?}").to_lowercase();
                 if overlap > 0 {
                     return Err(DataError::Leakage {
-                        role,
+                        role: *role,
+                        of_role: *down_role,
                         task: up.name.clone(),
                         downstream: down.name.clone(),
                         overlap,
                     });
                 }
-                self.check_near_copies((down, down_plan), (&role, up, up_plan))?;
+                self.check_near_copies((*down_role, down, down_plan), (*role, up, up_plan))?;
             }
         }
         Ok(())
     }
 
-    /// Refuses the downstream task if any of its examples has a near copy in what `up` trains
+    /// Refuses the downstream or tuning task if any of its examples has a near copy in what `up` trains
     /// on from another source, naming how many and showing the first.
     fn check_near_copies(
         &self,
-        (down, down_plan): (&TaskSpec<I>, &Plan),
-        (role, up, up_plan): (&str, &TaskSpec<I>, &Plan),
+        (down_role, down, down_plan): (Role, &TaskSpec<I>, &Plan),
+        (role, up, up_plan): (Role, &TaskSpec<I>, &Plan),
     ) -> Result<()> {
         let (down_key, up_key) = (load_key(down), load_key(up));
         let Some(partners) = self.partners.get(&down_key) else {
@@ -235,7 +237,8 @@ impl<I: SuiteItem> LoadedSuite<I> {
             )
         };
         Err(DataError::NearCopies {
-            role: role.to_owned(),
+            role,
+            of_role: down_role,
             task: up.name.clone(),
             downstream: down.name.clone(),
             count: copies.len(),

@@ -11,7 +11,8 @@ use crate::error::{DataError, Result, read};
 use crate::suite::SuiteItem;
 use crate::suite::item::CheckedTransform;
 
-/// A pretraining pool, upstream tasks (one LoRA each) and downstream few-shot tasks.
+/// A pretraining pool, upstream tasks (one LoRA each), downstream few-shot tasks, and tuning
+/// tasks that only choose the sweep's hyperparameters.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, bound(deserialize = ""))]
 pub struct Suite<I: SuiteItem> {
@@ -29,6 +30,11 @@ pub struct Suite<I: SuiteItem> {
     pub test_per_class: Option<usize>,
     pub pretrain: TaskSpec<I>,
     pub upstream: Vec<TaskSpec<I>>,
+    /// Downstream-like tasks kept apart from the evaluation: a sweep that tunes on tasks
+    /// chooses every method's rates on their validation data, then fixes them for the
+    /// `downstream` tasks. Written like downstream tasks (`shift` required).
+    #[serde(default)]
+    pub tuning: Vec<TaskSpec<I>>,
     pub downstream: Vec<TaskSpec<I>>,
 }
 
@@ -39,11 +45,29 @@ pub enum Modality {
     Text,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a task is for, in the order tasks are listed: a task is screened for leakage against
+/// the examples every earlier role trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
     Pretrain,
     Upstream,
+    Tuning,
     Downstream,
+}
+
+impl std::fmt::Display for Role {
+    /// `upstream`, `tuning`, ...: as messages name it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format!("{self:?}").to_lowercase())
+    }
+}
+
+impl Role {
+    /// Tuning and downstream tasks: few-shot cells run on them, they have a `shift`, and their
+    /// examples must not be what an earlier role trained on.
+    pub fn is_transfer(self) -> bool {
+        matches!(self, Role::Tuning | Role::Downstream)
+    }
 }
 
 /// The datasets a task can draw from: the fetched ones, and users' own (with `path`).
@@ -161,10 +185,11 @@ impl<I: SuiteItem> Suite<I> {
         Ok(suite)
     }
 
-    /// Every task with its role, pretraining first.
+    /// Every task with its role, in [`Role`] order.
     pub fn tasks(&self) -> impl Iterator<Item = (Role, &TaskSpec<I>)> {
         std::iter::once((Role::Pretrain, &self.pretrain))
             .chain(self.upstream.iter().map(|t| (Role::Upstream, t)))
+            .chain(self.tuning.iter().map(|t| (Role::Tuning, t)))
             .chain(self.downstream.iter().map(|t| (Role::Downstream, t)))
     }
 
@@ -180,6 +205,7 @@ impl<I: SuiteItem> Suite<I> {
         let base = origin.parent().unwrap_or(Path::new(""));
         let tasks = std::iter::once(&mut self.pretrain)
             .chain(&mut self.upstream)
+            .chain(&mut self.tuning)
             .chain(&mut self.downstream);
         for task in tasks {
             if let Some(path) = &mut task.path {
@@ -239,13 +265,13 @@ impl<I: SuiteItem> Suite<I> {
             if task.test_per_class == Some(0) || task.max_train == Some(0) {
                 return fail("`test_per_class` and `max_train` must be at least 1");
             }
-            if task.drop_leaked && role != Role::Downstream {
-                return fail("`drop_leaked` is for downstream tasks");
+            if task.drop_leaked && !role.is_transfer() {
+                return fail("`drop_leaked` is for downstream and tuning tasks");
             }
-            match (role, task.shift) {
-                (Role::Downstream, None) => return fail("a downstream task needs `shift`"),
-                (Role::Pretrain | Role::Upstream, Some(_)) => {
-                    return fail("only downstream tasks have a `shift`");
+            match (role.is_transfer(), task.shift) {
+                (true, None) => return fail("a downstream or tuning task needs `shift`"),
+                (false, Some(_)) => {
+                    return fail("only downstream and tuning tasks have a `shift`");
                 }
                 _ => {}
             }

@@ -57,6 +57,20 @@ pub struct Validation<F: Family> {
     pub items: Vec<F::Item>,
     pub rate_factors: Vec<f64>,
     pub checks: usize,
+    /// Whether one more factor is tried past the edge the best lies on ([`extension`]): per-cell
+    /// choice does; a tuning cell tries a grid already extended at both edges ([`bracketed`]),
+    /// and an evaluation cell the one factor its tuning chose.
+    pub extend: bool,
+}
+
+/// The grid with one more factor past each edge: what every tuning cell tries, so that the
+/// factors compared across tuning cells are the same and an edge choice is never untested.
+pub fn bracketed(factors: &[f64]) -> Vec<f64> {
+    let mut all = Vec::with_capacity(factors.len() + 2);
+    all.extend(extension(factors, 0));
+    all.extend_from_slice(factors);
+    all.extend(extension(factors, factors.len().saturating_sub(1)));
+    all
 }
 
 /// What the tuning chose for a cell: the rates, the steps trained (early stopping) and the
@@ -171,6 +185,7 @@ impl<F: Family> CellJob<'_, F> {
         Some(EarlyStop {
             every: EarlyStop::<M>::every(schedule.steps, v.checks),
             score,
+            patience: None,
         })
     }
 
@@ -227,7 +242,7 @@ impl<F: Family> CellJob<'_, F> {
                 best_index = i;
             }
         }
-        let extended = match self.validation.is_some() {
+        let extended = match self.validation.as_ref().is_some_and(|v| v.extend) {
             true => extension(&factors, best_index),
             false => None,
         };
@@ -346,7 +361,7 @@ impl<F: Family> FrozenCache<F> {
 
 #[cfg(test)]
 mod tests {
-    use super::extension;
+    use super::{bracketed, extension};
 
     #[test]
     fn the_grid_extends_one_step_past_the_edge_the_best_lies_on() {
@@ -357,5 +372,15 @@ mod tests {
             assert_eq!(extension(&grid, inside), None);
         }
         assert_eq!(extension(&[1.0], 0), None);
+    }
+
+    #[test]
+    fn a_bracketed_grid_adds_one_step_past_each_edge() {
+        let grid = [0.1, 0.3, 1.0, 3.0, 10.0];
+        let all = bracketed(&grid);
+        assert_eq!(all.len(), 7);
+        assert_eq!(&all[1..6], &grid);
+        assert!((all[0] - 0.1 / 3.0).abs() < 1e-12 && (all[6] - 100.0 / 3.0).abs() < 1e-12);
+        assert_eq!(bracketed(&[1.0]), vec![1.0]);
     }
 }

@@ -14,7 +14,7 @@ mod search;
 mod ties;
 mod uniform;
 
-pub use cell::{CellJob, Choice, FrozenCache, Outcome, Validation};
+pub use cell::{CellJob, Choice, FrozenCache, Outcome, Validation, bracketed};
 pub use dare::Dare;
 pub use fixed::Fixed;
 pub use full::Full;

@@ -55,7 +55,8 @@ pub fn pretrain<F: Family>(ctx: &Context<F>) -> Result<F::Frozen> {
         .init(task.train.classes.len(), &ctx.device)
         .trainable(Trainable::All);
     let schedule = ctx.schedule(spec.steps, spec.batch, spec.lr);
-    let trained = ctx.train_on_task(model, &task, schedule, "pretrain", "pretrain/batches")?;
+    let batches = ("pretrain", "pretrain/batches");
+    let trained = ctx.train_on_task(model, &task, schedule, batches, None)?;
     let info = BaseInfo {
         task: name,
         classes: task.train.classes.clone(),

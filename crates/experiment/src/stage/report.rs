@@ -12,12 +12,13 @@ use loramix_report::{
 };
 use serde::Serialize;
 
-use crate::config::Experiment;
+use crate::config::{Experiment, Selection};
 use crate::error::{ExperimentError, Result};
 use crate::method::{Full, Learned, Lora, SweepMethod, Uniform};
 use crate::plan::Plan;
-use crate::rows::{self, CellRow};
+use crate::rows::{self, CellRow, ReferenceRow};
 use crate::store::{Timings, read_rows, read_task_facts, write_csv, write_json};
+use crate::tuning::{Tuned, TuningLine};
 
 /// What a finished run was made with.
 #[derive(Debug, Serialize)]
@@ -38,6 +39,9 @@ struct Manifest<'a> {
     /// The hash registered with the sweep before its first cell (`sweep/plan.json`); another
     /// value than `analysis_plan_hash`, or none, makes the report a re-analysis.
     registered_plan_hash: Option<String>,
+    /// The tasks the rates were chosen on (none when each cell chose its own).
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    tuning_tasks: &'a [String],
 }
 
 /// Rows of a CSV file with where each was read (the header is line 1).
@@ -58,8 +62,13 @@ fn numbered<T>(rows: Vec<T>, file: &Path) -> Vec<(Location, T)> {
 /// into the run folder; returns the files written.
 pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
     let run = &plan.run;
-    let current = Current::of(plan);
+    let tuned = crate::tuning::read(plan)?;
+    let current = Current::of(plan, tuned.as_ref());
     let (results, stale) = current.results()?;
+    let tuning_section = match &tuned {
+        Some(tuned) => tuning_section(plan, tuned, &current)?,
+        None => String::new(),
+    };
     write_results(&run.root.join("results.csv"), &results)?;
     let weights = current.weights(&results)?;
     write_csv(&run.root.join("learned_weights.csv"), &weights)?;
@@ -86,6 +95,7 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         analysis_plan_hash: analysis.hash(),
         analysis_plan: analysis.clone(),
         registered_plan_hash: registered.clone(),
+        tuning_tasks: &plan.tuning,
     };
     write_json(&run.root.join("manifest.json"), &manifest)?;
     let methods = plan.experiment.methods.iter();
@@ -96,7 +106,7 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         results,
         weights,
         similarity,
-        preamble: preamble(plan, &manifest),
+        preamble: preamble(plan, &manifest) + &tuning_section,
         comparisons: roles.comparisons(),
         roles,
         tasks: read_task_facts(run)?,
@@ -120,14 +130,29 @@ struct Current<'a> {
 }
 
 impl<'a> Current<'a> {
-    fn of(plan: &'a Plan) -> Self {
+    /// The evaluation cells' hashes: with the factors `tuned` chose, when the run tunes on tasks.
+    fn of(plan: &'a Plan, tuned: Option<&Tuned>) -> Self {
         let mut hashes = BTreeMap::new();
         for task in &plan.downstream {
             for m in &plan.experiment.methods {
-                hashes.insert((task.clone(), m.name.clone()), plan.cell_hash(m, task));
+                let hash = match tuned {
+                    Some(tuned) => tuned.cell_hash(plan, m, task),
+                    None => plan.cell_hash(m, task),
+                };
+                hashes.insert((task.clone(), m.name.clone()), hash);
             }
         }
         Self { plan, hashes }
+    }
+
+    /// Every shard's rows of this config, as written.
+    fn cell_rows(&self) -> Result<Vec<CellRow>> {
+        let mut rows = Vec::new();
+        for file in self.plan.run.shard_files(false)? {
+            let read = read_rows::<CellRow>(&file)?.into_iter();
+            rows.extend(read.filter(|r| self.holds(&r.task, &r.method, &r.config)));
+        }
+        Ok(rows)
     }
 
     fn holds(&self, task: &str, method: &str, config: &str) -> bool {
@@ -193,6 +218,23 @@ impl<'a> Current<'a> {
     }
 }
 
+/// The summary's tuning section, also written to `tuning.csv` for `render`: per method and
+/// shot, the factor the tuning tasks chose and the validation - test gap before and after.
+fn tuning_section(plan: &Plan, tuned: &Tuned, current: &Current) -> Result<String> {
+    let tuning_cells: Vec<CellRow> = (read_rows::<CellRow>(&plan.run.tuning_cells())?)
+        .into_iter()
+        .filter(|r| plan.tuning.contains(&r.task))
+        .filter(|r| {
+            (plan.experiment.methods.iter())
+                .find(|m| m.name == r.method)
+                .is_some_and(|m| plan.cell_hash(m, &r.task) == r.config)
+        })
+        .collect();
+    let lines = crate::tuning::lines(tuned, &tuning_cells, &current.cell_rows()?);
+    write_csv(&plan.run.root.join("tuning.csv"), &lines)?;
+    Ok(crate::tuning::markdown(&plan.tuning, &lines))
+}
+
 /// Rewrites `summary.md` and `plots/` of a results folder from its CSV files alone
 /// (`results.csv`; `learned_weights.csv`, `similarity.csv` and `tasks.json` when present), with
 /// this build's statistics and plots: how committed results are brought up to date without
@@ -238,6 +280,13 @@ pub fn render(dir: &Path, plan: Option<AnalysisPlan>) -> Result<Vec<PathBuf>> {
         .into_iter()
         .collect();
     let plan = (plan.or(recorded)).unwrap_or_else(|| AnalysisPlan::default_for(&roles, &shots));
+    let tuning_section = match optional("tuning.csv") {
+        Some(path) => {
+            let tasks = (made_by.as_ref()).map_or(&[][..], |m| &m.tuning_tasks[..]);
+            crate::tuning::markdown(tasks, &read_rows::<TuningLine>(&path)?)
+        }
+        None => String::new(),
+    };
     let made_by = (made_by.and_then(|m| m.loramix_revision))
         .map(|revision| format!(" The runs were made by {}.", revision_text(&revision)))
         .unwrap_or_default();
@@ -252,7 +301,7 @@ pub fn render(dir: &Path, plan: Option<AnalysisPlan>) -> Result<Vec<PathBuf>> {
         similarity,
         preamble: format!(
             "Re-rendered from this folder's CSV files by loramix revision `{}`; `manifest.json` \
-             says how the runs were made.{made_by}\n",
+             says how the runs were made.{made_by}\n{tuning_section}",
             env!("LORAMIX_REVISION")
         ),
         comparisons: roles.comparisons(),
@@ -297,6 +346,8 @@ struct MadeBy {
     analysis_plan: Option<AnalysisPlan>,
     #[serde(default)]
     registered_plan_hash: Option<String>,
+    #[serde(default)]
+    tuning_tasks: Vec<String>,
 }
 
 #[derive(serde::Deserialize)]
@@ -342,17 +393,61 @@ fn weight_row(row: rows::WeightRow) -> WeightRow {
 /// records one: how strong the modules being composed are.
 fn upstream_modules(plan: &Plan) -> Vec<String> {
     let dir = plan.run.upstream(&plan.upstream_hash());
-    let accuracy = |task: &str| -> Option<f64> {
+    let metrics = |task: &str| -> Option<BTreeMap<String, f64>> {
         let path = dir.join(task).join("manifest.json");
         let manifest: AdapterManifest = crate::store::read_json(&path).ok()?;
-        manifest.metrics.get("test_accuracy").copied()
+        Some(manifest.metrics)
     };
     (plan.upstream.iter())
-        .map(|task| match accuracy(task) {
-            Some(a) => format!("{task} {:.1}%", 100.0 * a),
-            None => task.clone(),
+        .map(|task| {
+            let m = metrics(task).unwrap_or_default();
+            let mut text = match m.get("test_accuracy") {
+                Some(a) => format!("{task} {:.1}%", 100.0 * a),
+                None => task.clone(),
+            };
+            if let (Some(steps), Some(converged)) = (m.get("steps_trained"), m.get("converged")) {
+                let how = if *converged > 0.0 { "converged" } else { "cap" };
+                text.push_str(&format!(" ({steps} steps, {how})"));
+            }
+            text
         })
         .collect()
+}
+
+/// One line on how the similarity stage's reference LoRAs trained, when it ran.
+fn references_line(plan: &Plan) -> Option<String> {
+    let path = ReferenceRow::path(&plan.run.similarity(&plan.similarity_hash()));
+    let rows: Vec<ReferenceRow> = read_rows(&path).ok().filter(|r| !r.is_empty())?;
+    let spec = &plan.experiment.similarity;
+    let range = |values: Vec<f64>| {
+        let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{:.1}-{:.1}%", 100.0 * low, 100.0 * high)
+    };
+    let test = range(rows.iter().map(|r| r.test_accuracy).collect());
+    let fewest = rows.iter().map(|r| r.steps).min().unwrap_or(0);
+    let most = rows.iter().map(|r| r.steps).max().unwrap_or(0);
+    Some(match spec.converge {
+        Some(c) => format!(
+            "- CKA references (claim 4): a LoRA per downstream task on its full-shot set, \
+             checked on {} held-out examples per class every {} steps; {} of {} stopped when \
+             {} checks in a row did not improve (the rest at the {}-step cap), after \
+             {fewest}-{most} steps; validation {}, test {}.\n",
+            c.validation_per_class,
+            c.every,
+            rows.iter().filter(|r| r.converged).count(),
+            rows.len(),
+            c.patience,
+            spec.steps,
+            range(rows.iter().filter_map(|r| r.val_accuracy).collect()),
+            test
+        ),
+        None => format!(
+            "- CKA references (claim 4): a LoRA per downstream task on its full-shot set, {} \
+             steps with no validation check (convergence not verified); test {test}.\n",
+            spec.steps
+        ),
+    })
 }
 
 fn preamble(plan: &Plan, manifest: &Manifest) -> String {
@@ -389,13 +484,26 @@ fn preamble(plan: &Plan, manifest: &Manifest) -> String {
         t.seeds,
         t.batch
     ));
-    if let Some(tuning) = &t.tuning {
-        text.push_str(&format!(
+    match &t.tuning {
+        Some(tuning) if tuning.select == Selection::TuningTasks => text.push_str(&format!(
+            "- Rates chosen on {} tuning tasks ({}), kept apart from the evaluation: each tuning \
+             cell tried the rates times {:?} and one factor past each edge; per method and shot \
+             the factor of the best mean validation accuracy is fixed for every evaluation \
+             cell, which keeps the best of {} checks on its own validation examples (k per \
+             class, {} for `full`).\n",
+            plan.tuning.len(),
+            plan.tuning.join(", "),
+            tuning.rate_factors,
+            tuning.checks,
+            tuning.validation_full
+        )),
+        Some(tuning) => text.push_str(&format!(
             "- Tuned on validation (k per class, {} for `full`): rates times {:?} (one factor \
              further when the best lies on an edge), the best of {} checks kept; each cell's \
              choice and every candidate's validation score are in the sweep's rows.\n",
             tuning.validation_full, tuning.rate_factors, tuning.checks
-        ));
+        )),
+        None => {}
     }
     if let Some(reason) = &t.unequal_steps {
         text.push_str(&format!(
@@ -413,6 +521,7 @@ fn preamble(plan: &Plan, manifest: &Manifest) -> String {
             m.lr
         ));
     }
+    text.push_str(&references_line(plan).unwrap_or_default());
     let total: f64 = manifest.stage_seconds.values().sum();
     let stages: Vec<String> = manifest
         .stage_seconds

@@ -18,9 +18,9 @@ use crate::cka::linear_cka;
 use crate::context::Context;
 use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
-use crate::fit::{TrainSet, features, fit};
+use crate::fit::{accuracy, features};
 use crate::progress;
-use crate::rows::SimilarityRow;
+use crate::rows::{ReferenceRow, SimilarityRow};
 use crate::store::write_csv;
 
 /// Linear CKA (claim 4) between each downstream task's representation and each upstream
@@ -46,8 +46,10 @@ pub fn similarity<F: Family>(
     }
     let bar = progress::bar(ctx.downstream.len() * spec.steps, "similarity");
     let mut rows = Vec::new();
+    let mut references = Vec::new();
     for task in &ctx.downstream {
-        let reference = reference_features(ctx, base, task, &bar)?;
+        let (reference, trained) = reference_features(ctx, base, task, &bar)?;
+        references.push(trained);
         let probe = &task.test.items[..reference.len()];
         let eval_batch = ctx.plan.experiment.transfer.eval_batch;
         // The baseline a module is judged against: the base itself, with no module.
@@ -76,6 +78,7 @@ pub fn similarity<F: Family>(
     }
     bar.finish_and_clear();
     std::fs::create_dir_all(&ctx.plan.run.root).map_err(io(&ctx.plan.run.root))?;
+    write_csv(&ReferenceRow::path(&path), &references)?;
     write_csv(&path, &rows)?;
     eprintln!("similarity: wrote {}", path.display());
     Ok(Some(path))
@@ -83,42 +86,69 @@ pub fn similarity<F: Family>(
 
 /// The downstream task's representation: features, on the first `similarity.examples` test
 /// inputs, of the base with a LoRA (the upstream modules' settings) trained on the task's
-/// full-shot set.
+/// full-shot set: with `similarity.converge`, until validation examples held out of that set
+/// stop improving. Returns how the reference trained beside them.
 fn reference_features<F: Family>(
     ctx: &Context<F>,
     base: &F::Frozen,
     task: &Task<F::Item>,
     bar: &ProgressBar,
-) -> Result<Vec<Vec<f64>>> {
+) -> Result<(Vec<Vec<f64>>, ReferenceRow)> {
     let (spec, t) = (
         &ctx.plan.experiment.similarity,
         &ctx.plan.experiment.transfer,
     );
     let up = &ctx.plan.experiment.upstream;
     let n_classes = task.train.classes.len();
-    let items = task.shots(Draw::of(Shot::Full, t.full_per_class, n_classes), 0)?;
+    let draw = Draw::of(Shot::Full, t.full_per_class, n_classes);
+    let (items, validation) = match &spec.converge {
+        None => (task.shots(draw, 0)?, Vec::new()),
+        Some(c) => task.shots_and_validation(draw, c.validation_per_class, 0)?,
+    };
     let seed = derive_seed(0, &format!("similarity/{}", task.name));
     loramix_lora::init::seed::<Train>(&ctx.device, seed);
     let model = F::Trained::from_inner(base.clone())
         .with_head(n_classes, &ctx.device)
         .with_lora(&ctx.plan.lora_config(None, None), &ctx.device)
         .trainable(Trainable::AdaptersAndHead);
-    let set = TrainSet::new(&ctx.family, &items, &ctx.device);
     let schedule = ctx.schedule(spec.steps, up.batch, up.lr);
-    let model =
-        fit::<F, _>(model, &set, schedule, seed, bar).map_err(|source| ExperimentError::Train {
+    let stopped = ctx
+        .fit_converging(
+            model,
+            &items,
+            (&validation, spec.converge.as_ref()),
+            schedule,
+            seed,
+            bar,
+        )
+        .map_err(|source| ExperimentError::Train {
             context: format!("similarity reference LoRA for `{}`", task.name),
             source,
         })?;
     let probe = &task.test.items[..spec.examples.min(task.test.items.len())];
-    let model = model.valid().fold_lora();
-    Ok(to_rows(features(
+    let model = stopped.model.valid().fold_lora();
+    let reference = ReferenceRow {
+        task: task.name.clone(),
+        steps: stopped.steps,
+        max_steps: spec.steps,
+        val_accuracy: stopped.score.map(|s| s.accuracy),
+        converged: stopped.converged,
+        test_accuracy: accuracy(
+            &ctx.family,
+            &model,
+            &task.test.items,
+            t.eval_batch,
+            ctx.parts,
+        ),
+    };
+    let features = to_rows(features(
         &ctx.family,
         &model,
         probe,
         t.eval_batch,
         ctx.parts,
-    )))
+    ));
+    Ok((features, reference))
 }
 
 fn to_rows(features: Tensor<Inference, 2>) -> Vec<Vec<f64>> {

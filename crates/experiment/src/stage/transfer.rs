@@ -3,6 +3,7 @@
 //! sweep resumes where it stopped, and shards of one sweep can run on several machines.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 use std::time::Instant;
 
 use loramix_backend::Train;
@@ -11,15 +12,18 @@ use loramix_design::Shot;
 use loramix_lora::Adapter;
 use loramix_report::TaskFacts;
 use loramix_rng::derive_seed;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::context::Context;
 use crate::error::{ExperimentError, Result};
 use crate::family::Family;
 use crate::fit::ValScore;
-use crate::method::{CellJob, Choice, FrozenCache, MethodSpec, Validation};
+use crate::method::{CellJob, Choice, FrozenCache, MethodSpec, Validation, bracketed};
 use crate::progress;
-use crate::rows::{CellKey, CellRow, WeightRow};
+use crate::rows::{CandidateRow, CellKey, CellRow, WeightRow};
 use crate::store::{Appender, Shard, read_rows, write_csv, write_task_facts};
+use crate::tuning::Tuned;
 
 /// One cell of the sweep: a method on a task at k shots with a seed.
 struct Cell<'a, I> {
@@ -30,6 +34,19 @@ struct Cell<'a, I> {
     /// The current config's hash of the method on the task, carried by every row the cell
     /// writes.
     config: String,
+    /// The rate factors it tries, when the sweep tunes.
+    factors: Factors,
+}
+
+/// Which rate factors a tuned cell tries.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Factors {
+    /// The grid, extended past the edge the cell's best lies on (choice per cell).
+    Grid,
+    /// The grid extended at both edges: a tuning cell.
+    Bracketed,
+    /// The one factor the tuning tasks chose: an evaluation cell.
+    Chosen(f64),
 }
 
 /// Runs the cells of `shard` that are not yet in its results file, appending each as it ends.
@@ -41,12 +58,24 @@ pub fn transfer<F: Family>(
 ) -> Result<()> {
     write_task_facts(&ctx.plan.run, &task_facts(ctx)?)?;
     crate::registration::register(&ctx.plan.run, &ctx.plan.experiment.analysis_plan())?;
+    crate::registration::register_modules(&ctx.plan.run, adapters)?;
+    let tuned = match tune(ctx, base, adapters, shard)? {
+        Tuning::PerCell => None,
+        Tuning::Chosen(tuned) => Some(tuned),
+        Tuning::Unfinished { done, all } => {
+            eprintln!(
+                "transfer: {done} of {all} tuning cells are finished; the evaluation cells wait \
+                 for the other shards' tuning cells (run them, then this shard again)"
+            );
+            return Ok(());
+        }
+    };
     let results_path = ctx.plan.run.results(shard);
     // Opening first cuts a row left half-written by an interrupted run.
     let mut results = Appender::open(&results_path)?;
     let done = finished_cells(ctx)?;
-    let mut weights = open_weights(ctx, shard, &done)?;
-    let (todo, in_shard) = cells_to_run(ctx, shard, &done);
+    let mut weights = open_companion::<WeightRow>(&ctx.plan.run.weights(shard), &done)?;
+    let (todo, in_shard) = cells_to_run(ctx, shard, &done, tuned.as_ref());
     eprintln!(
         "transfer: {} of {in_shard} cells to run{} ({} already in {}), writing to {}",
         todo.len(),
@@ -59,20 +88,112 @@ pub fn transfer<F: Family>(
         ctx.plan.run.sweep().display(),
         results_path.display()
     );
-    let bar = progress::bar(todo.len(), "transfer");
+    run_cells(ctx, (base, adapters), todo, "transfer", |_, ran| {
+        weights.append(&ran.weights)?;
+        results.append(&[ran.row])
+    })
+}
+
+/// Runs `cells` in order under a progress bar named `stage`, handing each result to `keep` as
+/// it ends (which writes it, so an interrupted run loses at most the cell in progress).
+fn run_cells<F: Family>(
+    ctx: &Context<F>,
+    (base, adapters): (&F::Frozen, &[Adapter]),
+    cells: Vec<Cell<F::Item>>,
+    stage: &str,
+    mut keep: impl FnMut(&Cell<F::Item>, Ran) -> Result<()>,
+) -> Result<()> {
+    let bar = progress::bar(cells.len(), stage);
     let mut frozen = FrozenCache::default();
-    for cell in todo {
+    for cell in cells {
         bar.set_message(format!(
             "{} {} k={} seed {}",
             cell.task.name, cell.method.name, cell.shot, cell.seed
         ));
-        let (row, weight_rows) = run_cell(ctx, base, adapters, &cell, &mut frozen, None)?;
-        weights.append(&weight_rows)?;
-        results.append(&[row])?;
+        let ran = run_cell(ctx, base, adapters, &cell, &mut frozen, None)?;
+        keep(&cell, ran)?;
         bar.inc(1);
     }
     bar.finish_and_clear();
     Ok(())
+}
+
+/// Where the sweep stands with its tuning tasks.
+enum Tuning {
+    /// Each cell chooses its own factor.
+    PerCell,
+    /// Tuning cells of other shards are still missing.
+    Unfinished {
+        done: usize,
+        all: usize,
+    },
+    Chosen(Tuned),
+}
+
+/// Runs the shard's tuning cells not yet in `sweep/tuning/` (tuning tasks x methods x shots x
+/// seeds, each trying the bracketed grid), and, once every shard's are there, chooses each
+/// method's factor per shot from them.
+fn tune<F: Family>(
+    ctx: &Context<F>,
+    base: &F::Frozen,
+    adapters: &[Adapter],
+    shard: Shard,
+) -> Result<Tuning> {
+    if ctx.tuning.is_empty() {
+        return Ok(Tuning::PerCell);
+    }
+    let run = &ctx.plan.run;
+    let mut cells = Appender::open(&run.tuning_cells())?;
+    let done: BTreeSet<CellKey> = (read_rows::<CellRow>(&run.tuning_cells())?.iter())
+        .map(CellRow::key)
+        .collect();
+    let mut candidates = open_companion::<CandidateRow>(&run.tuning_candidates(), &done)?;
+    let all = all_cells(ctx, &ctx.tuning, None);
+    let total = all.len();
+    let missing = |cell: &Cell<F::Item>| !done.contains(&cell.key());
+    let others_missing = (all.iter().enumerate())
+        .filter(|(i, cell)| !shard.contains(*i) && missing(cell))
+        .count();
+    let todo: Vec<Cell<F::Item>> = (all.into_iter().enumerate())
+        .filter(|(i, cell)| shard.contains(*i) && missing(cell))
+        .map(|(_, cell)| cell)
+        .collect();
+    if !todo.is_empty() {
+        eprintln!(
+            "transfer: {} tuning cells to run on {} ({} of {total} already in {})",
+            todo.len(),
+            ctx.plan.tuning.join(", "),
+            done.len(),
+            run.tuning_cells().display()
+        );
+    }
+    run_cells(ctx, (base, adapters), todo, "tuning", |cell, ran| {
+        candidates.append(&candidate_rows(cell, ran.choice))?;
+        cells.append(&[ran.row])
+    })?;
+    if others_missing > 0 {
+        let done = total - others_missing;
+        return Ok(Tuning::Unfinished { done, all: total });
+    }
+    let rows = read_rows::<CandidateRow>(&run.tuning_candidates())?;
+    Tuned::choose(&ctx.plan, &rows).map(Tuning::Chosen)
+}
+
+/// One row per rate factor a tuning cell tried, with its validation score.
+fn candidate_rows<I>(cell: &Cell<I>, choice: Option<Choice>) -> Vec<CandidateRow> {
+    let tried = choice.map(|c| c.tried).unwrap_or_default();
+    (tried.into_iter())
+        .map(|(factor, score)| CandidateRow {
+            task: cell.task.name.clone(),
+            method: cell.method.name.clone(),
+            k: cell.shot,
+            seed: cell.seed,
+            factor,
+            val_accuracy: score.map(|s| s.accuracy),
+            val_loss: score.map(|s| s.loss),
+            config: cell.config.clone(),
+        })
+        .collect()
 }
 
 /// Steps of a warm-up cell: as in the `warm-up` stage, the first compiles, the next ones run
@@ -93,7 +214,8 @@ pub fn warm_up<F: Family>(
 ) -> Result<usize> {
     let started = Instant::now();
     let done = finished_cells(ctx)?;
-    let (todo, _) = cells_to_run(ctx, shard, &done);
+    let tuned = crate::tuning::read(&ctx.plan).ok().flatten();
+    let (todo, _) = cells_to_run(ctx, shard, &done, tuned.as_ref());
     let mut seen = BTreeSet::new();
     let firsts: Vec<_> = (todo.iter())
         .filter(|cell| seen.insert((&cell.task.name, &cell.method.name)))
@@ -141,67 +263,101 @@ fn finished_cells<F: Family>(ctx: &Context<F>) -> Result<BTreeSet<CellKey>> {
     Ok(done)
 }
 
-/// The shard's weights file, opened for appending. A cell writes its weight rows, then its
-/// result row; one interrupted between the two left weights without a result. It runs again,
-/// so those rows go first (the rerun writes them).
-fn open_weights<F: Family>(
-    ctx: &Context<F>,
-    shard: Shard,
-    done: &BTreeSet<CellKey>,
-) -> Result<Appender> {
-    let path = ctx.plan.run.weights(shard);
-    let written = read_rows::<WeightRow>(&path)?;
-    let (kept, orphans): (Vec<WeightRow>, Vec<WeightRow>) =
+/// A file of rows that belong to cells (a shard's weights, the tuning candidates), opened for
+/// appending. A cell writes these rows, then its result row; one interrupted between the two
+/// left rows without a result. It runs again, so those rows go first (the rerun writes them).
+fn open_companion<R: Companion>(path: &Path, done: &BTreeSet<CellKey>) -> Result<Appender> {
+    let written = read_rows::<R>(path)?;
+    let (kept, orphans): (Vec<R>, Vec<R>) =
         written.into_iter().partition(|r| done.contains(&r.key()));
     if !orphans.is_empty() {
         eprintln!(
-            "transfer: dropping {} weight rows of interrupted cells from {}",
+            "transfer: dropping {} rows of interrupted cells from {}",
             orphans.len(),
             path.display()
         );
-        write_csv(&path, &kept)?;
+        write_csv(path, &kept)?;
     }
-    Appender::open(&path)
+    Appender::open(path)
 }
 
-/// The shard's unfinished cells in the sweep's fixed order (task, method, shot, seed), on which
-/// the shard and resume logic rely; and how many cells the shard has in all.
+/// A row written beside a cell's result row, keyed by that cell.
+trait Companion: Serialize + DeserializeOwned {
+    fn key(&self) -> CellKey;
+}
+
+impl Companion for WeightRow {
+    fn key(&self) -> CellKey {
+        WeightRow::key(self)
+    }
+}
+
+impl Companion for CandidateRow {
+    fn key(&self) -> CellKey {
+        CandidateRow::key(self)
+    }
+}
+
+/// The shard's unfinished evaluation cells in the sweep's fixed order (task, method, shot,
+/// seed), on which the shard and resume logic rely; and how many cells the shard has in all.
 fn cells_to_run<'a, F: Family>(
     ctx: &'a Context<F>,
     shard: Shard,
     done: &BTreeSet<CellKey>,
+    tuned: Option<&Tuned>,
 ) -> (Vec<Cell<'a, F::Item>>, usize) {
+    let all = all_cells(ctx, &ctx.downstream, tuned);
+    let in_shard = (0..all.len()).filter(|&i| shard.contains(i)).count();
+    let todo = (all.into_iter().enumerate())
+        .filter(|(i, cell)| shard.contains(*i) && !done.contains(&cell.key()))
+        .map(|(_, cell)| cell)
+        .collect();
+    (todo, in_shard)
+}
+
+/// Every cell on `tasks` in the sweep's order. Without `tuned` they choose their factors
+/// themselves: per cell, or, on tuning tasks, from the bracketed grid.
+fn all_cells<'a, F: Family>(
+    ctx: &'a Context<F>,
+    tasks: &'a [Task<F::Item>],
+    tuned: Option<&Tuned>,
+) -> Vec<Cell<'a, F::Item>> {
     let t = &ctx.plan.experiment.transfer;
-    let mut todo = Vec::new();
-    let mut index = 0;
-    for task in &ctx.downstream {
+    let tuning_tasks = tuned.is_none() && !ctx.tuning.is_empty();
+    let seeds = match (tuning_tasks, &t.tuning) {
+        (true, Some(tuning)) => tuning.seeds_on_tuning_tasks(t.seeds),
+        _ => t.seeds,
+    };
+    let mut cells = Vec::new();
+    for task in tasks {
         for method in &ctx.plan.experiment.methods {
-            let config = ctx.plan.cell_hash(method, &task.name);
+            let config = match tuned {
+                Some(tuned) => tuned.cell_hash(&ctx.plan, method, &task.name),
+                None => ctx.plan.cell_hash(method, &task.name),
+            };
             for &shot in &t.shots {
-                for seed in 0..t.seeds {
-                    let key = (
-                        task.name.clone(),
-                        method.name.clone(),
+                let factors = match (
+                    tuned.and_then(|t| t.factor(&method.name, shot)),
+                    tuning_tasks,
+                ) {
+                    (Some(factor), _) => Factors::Chosen(factor),
+                    (None, true) => Factors::Bracketed,
+                    (None, false) => Factors::Grid,
+                };
+                for seed in 0..seeds {
+                    cells.push(Cell {
+                        task,
+                        method,
                         shot,
                         seed,
-                        config.clone(),
-                    );
-                    if shard.contains(index) && !done.contains(&key) {
-                        todo.push(Cell {
-                            task,
-                            method,
-                            shot,
-                            seed,
-                            config: config.clone(),
-                        });
-                    }
-                    index += 1;
+                        config: config.clone(),
+                        factors,
+                    });
                 }
             }
         }
     }
-    let in_shard = (0..index).filter(|&i| shard.contains(i)).count();
-    (todo, in_shard)
+    cells
 }
 
 /// Draws the cell's examples, seeds it, lets its method run it, and makes its rows. A warm-up
@@ -213,7 +369,7 @@ fn run_cell<F: Family>(
     cell: &Cell<F::Item>,
     frozen: &mut FrozenCache<F>,
     warm_up: Option<usize>,
-) -> Result<(CellRow, Vec<WeightRow>)> {
+) -> Result<Ran> {
     let t = &ctx.plan.experiment.transfer;
     let (task, method) = (cell.task, cell.method);
     let shift = task.shift.ok_or_else(|| {
@@ -225,10 +381,16 @@ fn run_cell<F: Family>(
         Some(tuning) => {
             let per_class = tuning.validation_per_class(cell.shot);
             let (items, val) = task.shots_and_validation(draw, per_class, cell.seed as u64)?;
+            let (rate_factors, extend) = match cell.factors {
+                Factors::Grid => (tuning.rate_factors.clone(), true),
+                Factors::Bracketed => (bracketed(&tuning.rate_factors), false),
+                Factors::Chosen(factor) => (vec![factor], false),
+            };
             let validation = Validation {
                 items: val,
-                rate_factors: tuning.rate_factors.clone(),
+                rate_factors,
                 checks: tuning.checks,
+                extend,
             };
             (items, Some(validation))
         }
@@ -245,10 +407,7 @@ fn run_cell<F: Family>(
         Some(_) => &test[..t.eval_batch.min(test.len())],
         None => test,
     };
-    let candidates = t
-        .tuning
-        .as_ref()
-        .map_or(1, |tuning| tuning.rate_factors.len());
+    let candidates = validation.as_ref().map_or(1, |v| v.rate_factors.len());
     let processed = candidates * schedule.steps * schedule.batch.min(items.len());
     let job = CellJob {
         family: &ctx.family,
@@ -292,7 +451,18 @@ fn run_cell<F: Family>(
         candidates: choice.map(candidates_text).unwrap_or_default(),
         extended_to: choice.and_then(|c| c.extended),
     };
-    Ok((row, cell.weight_rows(outcome.weights, adapters)))
+    Ok(Ran {
+        row,
+        weights: cell.weight_rows(outcome.weights, adapters),
+        choice: outcome.choice,
+    })
+}
+
+/// What a cell wrote and chose.
+struct Ran {
+    row: CellRow,
+    weights: Vec<WeightRow>,
+    choice: Option<Choice>,
 }
 
 /// `0.1=0.625 0.3=0.700 ...`: each factor tried and its validation accuracy (`-` if none).
@@ -305,6 +475,11 @@ fn candidates_text(choice: &Choice) -> String {
 }
 
 impl<I> Cell<'_, I> {
+    fn key(&self) -> CellKey {
+        let (task, method) = (self.task.name.clone(), self.method.name.clone());
+        (task, method, self.shot, self.seed, self.config.clone())
+    }
+
     /// One row per module weight the method chose, per layer.
     fn weight_rows(&self, chosen: Vec<(String, Vec<f32>)>, adapters: &[Adapter]) -> Vec<WeightRow> {
         let mut rows = Vec::new();

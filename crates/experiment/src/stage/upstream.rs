@@ -41,13 +41,20 @@ pub fn upstream<F: Family>(ctx: &Context<F>, base: &F::Frozen) -> Result<Vec<Ada
             .trainable(Trainable::AdaptersAndHead);
         let schedule = ctx.schedule(spec.steps, spec.batch, spec.lr);
         let batches = format!("upstream/{name}/batches");
-        let trained = ctx.train_on_task(model, &task, schedule, "upstream", &batches)?;
-        let (model, acc, seconds) = (trained.model, trained.accuracy, trained.seconds);
-        let metrics = BTreeMap::from([
-            ("test_accuracy".to_string(), acc),
-            ("train_seconds".to_string(), seconds),
+        let converge = spec.converge.as_ref();
+        let trained =
+            ctx.train_on_task(model, &task, schedule, ("upstream", &batches), converge)?;
+        let mut metrics = BTreeMap::from([
+            ("test_accuracy".to_string(), trained.accuracy),
+            ("train_seconds".to_string(), trained.seconds),
             ("train_examples".to_string(), task.train.items.len() as f64),
+            ("steps_trained".to_string(), trained.steps as f64),
         ]);
+        if let Some(val) = trained.val_accuracy {
+            metrics.insert("val_accuracy".into(), val);
+            metrics.insert("converged".into(), f64::from(u8::from(trained.converged)));
+        }
+        let model = trained.model;
         let adapter = Adapter::extract(&model, name, &config, metrics)?;
         adapter.save(&path)?;
         adapters.push(Adapter::load(&path)?);
