@@ -54,7 +54,7 @@ pub struct WeightRow {
     pub config: String,
 }
 
-/// One rate factor a tuning cell tried (`sweep/tuning/candidates.csv`), with the validation
+/// One rate factor a tuning cell tried (`sweep/tuning/<shard>.candidates.csv`), with the validation
 /// score of its best check: what the choice per method and shot is made from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidateRow {

@@ -2,7 +2,8 @@
 //!
 //! Layout: `base-<hash>/` (pretrained model), `upstream-<hash>/<task>/` (adapters),
 //! `sweep/<shard>.csv` and `sweep/<shard>.weights.csv` (finished cells, appended one line at a
-//! time), `sweep/tuning/` (the tuning tasks' cells, when rates are chosen on them), `similarity-<hash>.csv`, then what `report` writes: `results.csv`, `summary.md`,
+//! time), `sweep/tuning/<shard>.csv` and `.candidates.csv` (the tuning tasks' cells and every
+//! factor they tried, when rates are chosen on them), `similarity-<hash>.csv`, then what `report` writes: `results.csv`, `summary.md`,
 //! `plots/`, `learned_weights.csv`, `manifest.json`.
 
 use std::collections::BTreeMap;
@@ -92,33 +93,63 @@ impl RunDir {
         self.sweep().join(format!("{}.weights.csv", shard.stem()))
     }
 
-    /// Cells of the tuning tasks (`transfer.tuning.select = "tuning-tasks"`), one row each.
-    pub fn tuning_cells(&self) -> PathBuf {
-        self.sweep().join("tuning").join("cells.csv")
+    /// The folder of the tuning tasks' cells (`transfer.tuning.select = "tuning-tasks"`).
+    pub fn tuning(&self) -> PathBuf {
+        self.sweep().join("tuning")
     }
 
-    /// Every rate factor each tuning cell tried, with its validation score.
-    pub fn tuning_candidates(&self) -> PathBuf {
-        self.sweep().join("tuning").join("candidates.csv")
+    /// The shard's tuning cells, one row each.
+    pub fn tuning_cells(&self, shard: Shard) -> PathBuf {
+        self.tuning().join(format!("{}.csv", shard.stem()))
+    }
+
+    /// Every rate factor each of the shard's tuning cells tried, with its validation score.
+    pub fn tuning_candidates(&self, shard: Shard) -> PathBuf {
+        self.tuning()
+            .join(format!("{}.candidates.csv", shard.stem()))
     }
 
     /// Every shard's file of one kind (`.csv` results or `.weights.csv`).
     pub fn shard_files(&self, weights: bool) -> Result<Vec<PathBuf>> {
-        let dir = self.sweep();
-        if !dir.exists() {
-            return Ok(Vec::new());
-        }
-        let mut files: Vec<PathBuf> = fs::read_dir(&dir)
-            .map_err(io(&dir))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                name.ends_with(".csv") && name.ends_with(".weights.csv") == weights
-            })
-            .collect();
-        files.sort();
-        Ok(files)
+        files_ending(&self.sweep(), ".csv", ".weights.csv", weights)
     }
+
+    /// Every shard's tuning files of one kind (`.csv` cells or `.candidates.csv`).
+    pub fn tuning_files(&self, candidates: bool) -> Result<Vec<PathBuf>> {
+        files_ending(&self.tuning(), ".csv", ".candidates.csv", candidates)
+    }
+}
+
+/// The files of `dir` (none if it does not exist) whose names end with `kind`, and with
+/// `special` exactly when `special_wanted`, sorted.
+fn files_ending(
+    dir: &Path,
+    kind: &str,
+    special: &str,
+    special_wanted: bool,
+) -> Result<Vec<PathBuf>> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(io(dir))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.ends_with(kind) && name.ends_with(special) == special_wanted
+        })
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Every row of `files`, in order.
+pub fn read_all<T: DeserializeOwned>(files: &[PathBuf]) -> Result<Vec<T>> {
+    let mut rows = Vec::new();
+    for file in files {
+        rows.extend(read_rows(file)?);
+    }
+    Ok(rows)
 }
 
 /// Rows of a CSV file (empty if it does not exist); a bad row is an error naming the line.

@@ -15,7 +15,7 @@ use crate::error::{ExperimentError, Result};
 use crate::method::MethodSpec;
 use crate::plan::Plan;
 use crate::rows::{CandidateRow, CellRow};
-use crate::store::read_rows;
+use crate::store::read_all;
 
 /// Mean validation score of one rate factor over the tuning cells of a method and shot.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -70,7 +70,7 @@ impl Tuned {
                          evaluation cells",
                         method.name,
                         cells.len(),
-                        plan.run.tuning_candidates().display()
+                        plan.run.tuning().display()
                     )));
                 }
                 let curve = curve(&mine, cells.len());
@@ -150,7 +150,7 @@ pub fn read(plan: &Plan) -> Result<Option<Tuned>> {
     if !on_tasks {
         return Ok(None);
     }
-    let rows = read_rows::<CandidateRow>(&plan.run.tuning_candidates())?;
+    let rows = read_all::<CandidateRow>(&plan.run.tuning_files(true)?)?;
     Tuned::choose(plan, &rows).map(Some)
 }
 

@@ -892,9 +892,9 @@ fn rates_chosen_on_tuning_tasks_are_fixed_for_every_evaluation_cell() {
     let parsed = loramix_experiment::config::Experiment::from_file(&experiment).unwrap();
 
     // Every tuning cell tried the grid with one factor past each edge, and wrote each score.
-    let tuning_cells: Vec<CellRow> = read_rows(&root.join("sweep/tuning/cells.csv")).unwrap();
+    let tuning_cells: Vec<CellRow> = read_rows(&root.join("sweep/tuning/all.csv")).unwrap();
     let candidates: Vec<CandidateRow> =
-        read_rows(&root.join("sweep/tuning/candidates.csv")).unwrap();
+        read_rows(&root.join("sweep/tuning/all.candidates.csv")).unwrap();
     assert_eq!(tuning_cells.len(), CELLS);
     assert_eq!(candidates.len(), CELLS * 7);
     assert!(tuning_cells.iter().all(|r| r.task == "optdigits-tune"));
@@ -964,7 +964,7 @@ fn rates_chosen_on_tuning_tasks_are_fixed_for_every_evaluation_cell() {
     // Run again: nothing is recomputed.
     run(&experiment, &runs, Stage::Transfer).unwrap();
     assert_eq!(
-        line_count(&root.join("sweep/tuning/candidates.csv")),
+        line_count(&root.join("sweep/tuning/all.candidates.csv")),
         1 + CELLS * 7
     );
     assert_eq!(line_count(&root.join("sweep/all.csv")), 1 + CELLS);
@@ -981,7 +981,7 @@ fn rates_chosen_on_tuning_tasks_are_fixed_for_every_evaluation_cell() {
             c
         })
         .collect();
-    loramix_experiment::store::write_csv(&root.join("sweep/tuning/candidates.csv"), &rewritten)
+    loramix_experiment::store::write_csv(&root.join("sweep/tuning/all.candidates.csv"), &rewritten)
         .unwrap();
     run(&experiment, &runs, Stage::Transfer).unwrap();
     let eval: Vec<CellRow> = read_rows(&root.join("sweep/all.csv")).unwrap();
@@ -1021,7 +1021,12 @@ fn tuning_cells_are_shared_by_shards_and_evaluation_waits_for_all_of_them() {
     // evaluation cells need the other half.
     run_shard(&experiment, &runs, Stage::Transfer, first).unwrap();
     let tuning = |runs: &Path| -> Vec<CellRow> {
-        read_rows(&runs.join("tiny/sweep/tuning/cells.csv")).unwrap()
+        let dir = runs.join("tiny/sweep/tuning");
+        let shards = ["shard-0-of-2.csv", "shard-1-of-2.csv"].map(|f| dir.join(f));
+        shards
+            .iter()
+            .flat_map(|f| read_rows::<CellRow>(f).unwrap())
+            .collect()
     };
     assert_eq!(
         tuning(&runs).len(),

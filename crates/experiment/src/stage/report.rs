@@ -17,7 +17,7 @@ use crate::error::{ExperimentError, Result};
 use crate::method::{Full, Learned, Lora, SweepMethod, Uniform};
 use crate::plan::Plan;
 use crate::rows::{self, CellRow, ReferenceRow};
-use crate::store::{Timings, read_rows, read_task_facts, write_csv, write_json};
+use crate::store::{Timings, read_all, read_rows, read_task_facts, write_csv, write_json};
 use crate::tuning::{Tuned, TuningLine};
 
 /// What a finished run was made with.
@@ -221,7 +221,7 @@ impl<'a> Current<'a> {
 /// The summary's tuning section, also written to `tuning.csv` for `render`: per method and
 /// shot, the factor the tuning tasks chose and the validation - test gap before and after.
 fn tuning_section(plan: &Plan, tuned: &Tuned, current: &Current) -> Result<String> {
-    let tuning_cells: Vec<CellRow> = (read_rows::<CellRow>(&plan.run.tuning_cells())?)
+    let tuning_cells: Vec<CellRow> = (read_all::<CellRow>(&plan.run.tuning_files(false)?)?)
         .into_iter()
         .filter(|r| plan.tuning.contains(&r.task))
         .filter(|r| {

@@ -22,7 +22,7 @@ use crate::fit::ValScore;
 use crate::method::{CellJob, Choice, FrozenCache, MethodSpec, Validation, bracketed};
 use crate::progress;
 use crate::rows::{CandidateRow, CellKey, CellRow, WeightRow};
-use crate::store::{Appender, Shard, read_rows, write_csv, write_task_facts};
+use crate::store::{Appender, Shard, read_all, read_rows, write_csv, write_task_facts};
 use crate::tuning::Tuned;
 
 /// One cell of the sweep: a method on a task at k shots with a seed.
@@ -130,7 +130,7 @@ enum Tuning {
     Chosen(Tuned),
 }
 
-/// Runs the shard's tuning cells not yet in `sweep/tuning/` (tuning tasks x methods x shots x
+/// Runs the shard's tuning cells not yet in `sweep/tuning/` (its own files, so shards never write one file) (tuning tasks x methods x shots x
 /// seeds, each trying the bracketed grid), and, once every shard's are there, chooses each
 /// method's factor per shot from them.
 fn tune<F: Family>(
@@ -143,11 +143,12 @@ fn tune<F: Family>(
         return Ok(Tuning::PerCell);
     }
     let run = &ctx.plan.run;
-    let mut cells = Appender::open(&run.tuning_cells())?;
-    let done: BTreeSet<CellKey> = (read_rows::<CellRow>(&run.tuning_cells())?.iter())
+    // Opening first cuts a row left half-written by an interrupted run.
+    let mut cells = Appender::open(&run.tuning_cells(shard))?;
+    let done: BTreeSet<CellKey> = (read_all::<CellRow>(&run.tuning_files(false)?)?.iter())
         .map(CellRow::key)
         .collect();
-    let mut candidates = open_companion::<CandidateRow>(&run.tuning_candidates(), &done)?;
+    let mut candidates = open_companion::<CandidateRow>(&run.tuning_candidates(shard), &done)?;
     let all = all_cells(ctx, &ctx.tuning, None);
     let total = all.len();
     let missing = |cell: &Cell<F::Item>| !done.contains(&cell.key());
@@ -164,7 +165,7 @@ fn tune<F: Family>(
             todo.len(),
             ctx.plan.tuning.join(", "),
             done.len(),
-            run.tuning_cells().display()
+            run.tuning().display()
         );
     }
     run_cells(ctx, (base, adapters), todo, "tuning", |cell, ran| {
@@ -175,7 +176,7 @@ fn tune<F: Family>(
         let done = total - others_missing;
         return Ok(Tuning::Unfinished { done, all: total });
     }
-    let rows = read_rows::<CandidateRow>(&run.tuning_candidates())?;
+    let rows = read_all::<CandidateRow>(&run.tuning_files(true)?)?;
     Tuned::choose(&ctx.plan, &rows).map(Tuning::Chosen)
 }
 
