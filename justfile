@@ -90,3 +90,21 @@ check-gpu:
 # Everything CI runs.
 ci:
     bash .ci/run
+
+# A study's shards on this machine with libtorch (issue 29): the upstream modules once, then
+# `shards` transfer processes side by side, each on one libtorch thread (results do not then
+# depend on the core count), writing into results/<name>/; commit results/<name>/sweep/ as it
+# grows, and run the same command on the next machine to resume. Needs torch==2.9.0 (README).
+study experiment="experiments/paper-minilm-30.toml" shards="2":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    export LIBTORCH=$(python3 -c 'import torch, pathlib; print(pathlib.Path(torch.__file__).parent)')
+    export LD_LIBRARY_PATH=$LIBTORCH/lib OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+    cargo build --release -p loramix-experiment --no-default-features --features tch
+    bash datasets/fetch.sh
+    bin=target/release/loramix
+    $bin upstream {{experiment}} --runs results
+    for i in $(seq 0 $(({{shards}} - 1))); do
+        $bin transfer {{experiment}} --runs results --shard $i/{{shards}} &
+    done
+    wait

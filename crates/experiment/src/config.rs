@@ -70,6 +70,15 @@ pub struct UpstreamSpec {
     /// module trains `steps`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub converge: Option<Convergence>,
+    /// The rate of each module's fresh head (default `lr`): a head at a LoRA's rate barely
+    /// moves in a short run, and the module then learns nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_lr: Option<f64>,
+    /// Points above chance (100 / classes) every module must reach on its own test split;
+    /// below it the run stops before the sweep, naming the modules, instead of composing
+    /// modules that learned nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_above_chance: Option<f64>,
 }
 
 /// Training to a validation-checked convergence: validation examples held out of the task's
@@ -291,6 +300,7 @@ impl Experiment {
         let rates = [
             ("pretrain.lr", self.pretrain.as_ref().map_or(1.0, |p| p.lr)),
             ("upstream.lr", self.upstream.lr),
+            ("upstream.head_lr", self.upstream.head_lr.unwrap_or(1.0)),
         ];
         for (what, lr) in rates {
             if !(lr.is_finite() && lr > 0.0) {

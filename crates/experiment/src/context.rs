@@ -189,11 +189,12 @@ impl<F: Family> Context<F> {
             (None, _) => String::new(),
         };
         eprintln!(
-            "{stage}: {name}, {} examples, {} of {} steps in {seconds:.0}s{stopped_early}, test accuracy {:.1}%",
+            "{stage}: {name}, {} examples, {} of {} steps in {seconds:.0}s{stopped_early}, test accuracy {:.1}% (chance {:.1}%)",
             items.len(),
             stopped.steps,
             schedule.steps,
-            100.0 * accuracy
+            100.0 * accuracy,
+            100.0 / task.train.classes.len().max(1) as f64
         );
         Ok(Trained {
             model,

@@ -1079,6 +1079,35 @@ fn tuning_cells_are_shared_by_shards_and_evaluation_waits_for_all_of_them() {
     );
 }
 
+#[test]
+fn modules_too_close_to_chance_stop_the_run_before_the_sweep() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let bar = |points: &str| {
+        let points = points.to_string();
+        move |t: &str| {
+            t.replace(
+                "targets = [\"query\", \"value\"]\n",
+                &format!("targets = [\"query\", \"value\"]\nmin_above_chance = {points}\n"),
+            )
+        }
+    };
+    // No module of three or four classes can be 100 points above chance.
+    let experiment = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, bar("100.0"));
+    let runs = dir.path().join("runs");
+    let err = run(&experiment, &runs, Stage::Run).unwrap_err().to_string();
+    assert!(
+        err.contains("upstream modules less than 100 points above chance on their own test split")
+            && err.contains("`optdigits-a`")
+            && err.contains("`digits-rotated`"),
+        "{err}"
+    );
+    assert!(!runs.join("tiny/sweep/all.csv").exists(), "no cell ran");
+    // A bar every module passes (below chance itself) lets the run go on.
+    let experiment = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, bar("-100.0"));
+    run(&experiment, &runs, Stage::Upstream).unwrap();
+}
+
 /// The fixture experiment (with `edit` applied) loaded as the stages see it, its runs folder
 /// `dir/runs`.
 fn fixture_context(

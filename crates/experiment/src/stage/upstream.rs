@@ -39,7 +39,9 @@ pub fn upstream<F: Family>(ctx: &Context<F>, base: &F::Frozen) -> Result<Vec<Ada
             .with_head(task.train.classes.len(), &ctx.device)
             .with_lora(&config, &ctx.device)
             .trainable(Trainable::AdaptersAndHead);
-        let schedule = ctx.schedule(spec.steps, spec.batch, spec.lr);
+        let schedule = ctx
+            .schedule(spec.steps, spec.batch, spec.lr)
+            .with_head_lr(spec.head_lr);
         let batches = format!("upstream/{name}/batches");
         let converge = spec.converge.as_ref();
         let trained =
@@ -59,5 +61,36 @@ pub fn upstream<F: Family>(ctx: &Context<F>, base: &F::Frozen) -> Result<Vec<Ada
         adapter.save(&path)?;
         adapters.push(Adapter::load(&path)?);
     }
+    check_above_chance(ctx, &adapters)?;
     Ok(adapters)
+}
+
+/// Each module's test accuracy against chance on its task; with `upstream.min_above_chance`,
+/// modules below chance plus that many points stop the run before the sweep.
+fn check_above_chance<F: Family>(ctx: &Context<F>, adapters: &[Adapter]) -> Result<()> {
+    let bar = ctx.plan.experiment.upstream.min_above_chance;
+    let mut below = Vec::new();
+    for adapter in adapters {
+        let name = &adapter.manifest.task;
+        let Some(accuracy) = adapter.manifest.metrics.get("test_accuracy") else {
+            continue;
+        };
+        let chance = 100.0 / ctx.suite.task(name)?.train.classes.len().max(1) as f64;
+        let gain = 100.0 * accuracy - chance;
+        if bar.is_some_and(|b| gain < b) {
+            below.push(format!(
+                "`{name}` {:.1}% (chance {chance:.1}%)",
+                100.0 * accuracy
+            ));
+        }
+    }
+    match (bar, below.is_empty()) {
+        (Some(bar), false) => Err(ExperimentError::Invalid(format!(
+            "upstream modules less than {bar} points above chance on their own test split: {}; \
+             train them longer or at another rate (`upstream.steps`, `lr`, `head_lr`, \
+             `converge`), or lower `upstream.min_above_chance`",
+            below.join(", ")
+        ))),
+        _ => Ok(()),
+    }
 }
