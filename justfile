@@ -94,7 +94,7 @@ ci:
 # A study's shards on this machine with libtorch (issue 29): the upstream modules once, then
 # `shards` transfer processes side by side, each on one libtorch thread (results do not then
 # depend on the core count), writing into results/<name>/; commit results/<name>/sweep/ as it
-# grows, and run the same command on the next machine to resume. Needs torch==2.9.0 (README).
+# grows, and run the same command on the next machine to resume. Needs torch==2.9.0 (docs/backends.md).
 study experiment="experiments/paper-minilm-30.toml" shards="2":
     #!/usr/bin/env bash
     set -euo pipefail

@@ -703,30 +703,32 @@ fn searched<F: Family>(
     };
     loramix_lora::init::seed::<Train>(&device, job.seed);
     // LoraHub's recipe: the validation examples stay unseen, for the score table.
-    let data = crate::fit::SearchData {
+    let data = crate::method::search::SearchData {
         train: &scorer.splits.train,
         validation: None,
         n_classes: scorer.splits.classes.len(),
         eval_batch: scorer.batch,
     };
-    let found = crate::fit::search(
+    let found = crate::method::search::search(
         scorer.family,
         base,
         adapters,
         &data,
         scorer.schedule,
         &config,
-        crate::fit::SearchObjective::FixedHead,
+        crate::method::search::SearchObjective::FixedHead,
     )
     .map_err(|e| e.in_context("weight search".into()))?;
-    let head = crate::fit::head_on(
+    let head = crate::method::search::head_on(
         scorer.family,
         &found.model,
         &data,
         scorer.schedule,
         job.seed,
     )
-    .map_err(|e| crate::fit::SearchFailure::Train(e).in_context("weight search".into()))?;
+    .map_err(|e| {
+        crate::method::search::SearchFailure::Train(e).in_context("weight search".into())
+    })?;
     let mut host = base.clone();
     attach(&mut host, adapters, &found.weights, &device)?;
     let exported = export(&host, job, record(job, adapters, each(&found.weights)))?;

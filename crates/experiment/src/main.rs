@@ -237,7 +237,7 @@ fn main() -> ExitCode {
                 .as_deref()
                 .map(loramix_experiment::registration::read_plan))
             .transpose()
-            .and_then(|plan| loramix_experiment::stage::report::render(&folder, plan))
+            .and_then(|plan| loramix_experiment::stage::render::render(&folder, plan))
             .map(|_| ());
             return wrote(&folder.join("summary.md"), written);
         }

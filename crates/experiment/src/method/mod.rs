@@ -10,7 +10,7 @@ mod full;
 mod head_only;
 mod learned;
 mod lora;
-mod search;
+pub(crate) mod search;
 mod ties;
 mod uniform;
 

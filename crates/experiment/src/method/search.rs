@@ -1,13 +1,22 @@
 //! LoraHub's recipe (Huang et al. 2023) with a head: module weights searched without gradients
-//! on the cell's loss, folded into the base, then a fresh head.
+//! on the cell's loss, folded into the base, then a fresh head. The search itself ([`search`])
+//! also serves `loramix compose --method search`.
 
 use loramix_compose::SearchConfig;
 use serde::{Deserialize, Serialize};
 
 use super::{CellJob, FrozenCache, Outcome, SweepMethod, in_range};
-use crate::error::Result;
+use burn::nn::Linear;
+use burn::nn::loss::CrossEntropyLoss;
+use burn::tensor::ElementConversion;
+use loramix_backend::Inference;
+use loramix_compose::{ComposeError, attach, search_weights, set_weights, uniform_weights};
+use loramix_lora::Adapter;
+use loramix_models::{Classifier, TrainError};
+
+use crate::error::{ExperimentError, Result};
 use crate::family::Family;
-use crate::fit::{SearchData, SearchObjective, features, head_accuracy, search};
+use crate::fit::{Schedule, features, fit_head, head_accuracy, targets};
 
 /// The search's settings; defaults are LoraHub's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -96,4 +105,109 @@ impl SweepMethod for Search {
             choice,
         })
     }
+}
+
+#[derive(Debug)]
+pub enum SearchFailure {
+    Train(TrainError),
+    Compose(ComposeError),
+}
+
+impl SearchFailure {
+    /// The failure as the command reports it; `context` says which search failed.
+    pub fn in_context(self, context: String) -> ExperimentError {
+        match self {
+            SearchFailure::Train(source) => ExperimentError::Train { context, source },
+            SearchFailure::Compose(e) => e.into(),
+        }
+    }
+}
+
+/// A searched composition: the base with the found weights folded in, and the weights. The
+/// caller fits its head ([`head_on`], or with validation as the sweep's frozen methods do).
+pub struct Searched<F: Family> {
+    pub model: F::Frozen,
+    pub weights: Vec<f32>,
+}
+
+/// What the weight search minimises for a candidate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchObjective {
+    /// LoraHub's recipe with a head: the training loss under one head fitted on the uniform
+    /// composition. That head favours uniform, so the search rarely leaves it.
+    FixedHead,
+    /// Each candidate gets its own head fitted on the training examples; its loss on the
+    /// validation examples (the training ones without) is the objective.
+    #[default]
+    OwnHead,
+}
+
+/// The examples a search fits and scores heads on.
+pub struct SearchData<'a, I> {
+    pub train: &'a [I],
+    /// Scored on instead of `train` when given.
+    pub validation: Option<&'a [I]>,
+    pub n_classes: usize,
+    /// Examples per feature-extraction batch.
+    pub eval_batch: usize,
+}
+
+/// A head fitted on `model`'s features of the training examples, from burn's generator as
+/// `seed` left it.
+pub fn head_on<F: Family>(
+    family: &F,
+    model: &F::Frozen,
+    data: &SearchData<F::Item>,
+    schedule: Schedule,
+    seed: u64,
+) -> std::result::Result<Linear<Inference>, TrainError> {
+    let train = features(family, model, data.train, data.eval_batch, schedule.parts);
+    fit_head(train, data.train, data.n_classes, schedule, seed)
+}
+
+/// Module weights searched without gradients (`config`) for the `objective`, folded into the
+/// base.
+pub fn search<F: Family>(
+    family: &F,
+    base: &F::Frozen,
+    adapters: &[Adapter],
+    data: &SearchData<F::Item>,
+    schedule: Schedule,
+    config: &SearchConfig,
+    objective: SearchObjective,
+) -> std::result::Result<Searched<F>, SearchFailure> {
+    let device = loramix_backend::device();
+    let (parts, n, eval_batch) = (schedule.parts, adapters.len(), data.eval_batch);
+    let mut model = base.clone();
+    attach(&mut model, adapters, &uniform_weights(n), &device).map_err(SearchFailure::Compose)?;
+    let fit = |model: &F::Frozen| head_on(family, model, data, schedule, config.seed);
+    let fixed = match objective {
+        SearchObjective::FixedHead => Some(fit(&model).map_err(SearchFailure::Train)?),
+        SearchObjective::OwnHead => None,
+    };
+    let scored = data.validation.unwrap_or(data.train);
+    let found = search_weights(n, config, |weights| {
+        if set_weights(&mut model, weights, &device).is_err() {
+            return f32::INFINITY;
+        }
+        let head = match &fixed {
+            Some(head) => head.clone(),
+            None => match fit(&model) {
+                Ok(head) => head,
+                Err(_) => return f32::INFINITY,
+            },
+        };
+        let logits = head.forward(features(family, &model, scored, eval_batch, parts));
+        let targets = targets::<Inference, _>(scored, &device);
+        CrossEntropyLoss::new(None, &device)
+            .forward(logits, targets)
+            .into_scalar()
+            .elem()
+    });
+    set_weights(&mut model, &found.weights, &device).map_err(SearchFailure::Compose)?;
+    Ok(Searched {
+        model: model.fold_lora(),
+        weights: found.weights,
+    })
 }

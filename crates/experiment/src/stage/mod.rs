@@ -5,6 +5,7 @@
 //! named by a hash of what made them ([`Plan`](crate::plan::Plan)), so a rerun reuses them.
 
 pub mod pretrain;
+pub mod render;
 pub mod report;
 pub mod similarity;
 pub mod transfer;
