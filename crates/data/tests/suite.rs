@@ -321,7 +321,12 @@ fn shipped_suites_materialise_on_fetched_data() {
     for file in ["vision.toml", "vision-shifts.toml"] {
         report_and_draw(file, &timed_load::<ImageItem>(file, &cache));
     }
-    for file in ["text.toml", "text-minilm.toml", "adapters-text.toml"] {
+    for file in [
+        "text.toml",
+        "text-minilm.toml",
+        "text-minilm-30.toml",
+        "adapters-text.toml",
+    ] {
         report_and_draw(file, &timed_load::<TextItem>(file, &cache));
     }
 }

@@ -1,7 +1,7 @@
 //! Groups runs into the cells that the tables and plots show. Both read from here, so a table
 //! and its plot always agree.
 
-use crate::bootstrap;
+use crate::resample;
 use crate::rows::{ResultRow, Shift, Shot, SimilarityRow, WeightRow};
 use crate::stats::{Estimate, mean};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -64,7 +64,7 @@ impl Grid {
                 let estimate = match interval {
                     Interval::T => Estimate::t(&groups.concat()),
                     Interval::TWithTest(n) => Estimate::t_with_test(&groups.concat(), n),
-                    Interval::Bootstrap => bootstrap::two_stage(&groups),
+                    Interval::Bootstrap => resample::two_stage(&groups),
                 };
                 estimate.map(|e| (key, e))
             })

@@ -2,11 +2,12 @@
 //! only ([`crate::primary`], Holm within that family). The exploratory comparisons further
 //! down never decide a verdict, and nothing here states one the numbers do not give.
 
+use crate::inputs::ReportInputs;
+use crate::plan::ClaimRoles;
 use crate::plan::{PlanStatus, TestKind};
 use crate::primary::{ALPHA, Evaluated, Measured, Outcome, Primary};
 use crate::rows::ResultRow;
 use crate::stats::{median, p_value};
-use crate::{ClaimRoles, ReportInputs};
 use std::fmt::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

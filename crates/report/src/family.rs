@@ -12,7 +12,7 @@
 
 use crate::rows::{ResultRow, Shift, Shot};
 use crate::stats::{Estimate, TTest, t_test};
-use crate::{aggregate, bootstrap};
+use crate::{aggregate, resample};
 
 /// The runs a test pools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +62,7 @@ pub(crate) struct Test {
     pub a: String,
     pub b: String,
     pub k: Shot,
-    /// Mean and two-stage bootstrap interval (see [`crate::bootstrap`]): what the tables and
+    /// Mean and two-stage bootstrap interval (see [`crate::resample`]): what the tables and
     /// plots show.
     pub estimate: Estimate,
     pub units: Units,
@@ -96,7 +96,7 @@ impl Family {
                     let Some(groups) = paired.get(&k) else {
                         continue;
                     };
-                    let Some(estimate) = bootstrap::two_stage(groups) else {
+                    let Some(estimate) = resample::two_stage(groups) else {
                         continue;
                     };
                     let (units, t) = match groups.as_slice() {

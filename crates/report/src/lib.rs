@@ -92,23 +92,25 @@
 //!   [`ReportError`] (every variant names its file, and line where there is one).
 
 mod aggregate;
-mod bootstrap;
 mod claims;
 mod csvio;
 mod error;
 mod family;
+mod inputs;
 mod mixed;
 mod plan;
 mod plot;
 mod power;
 mod primary;
 mod report;
+mod resample;
 mod rows;
 mod stats;
 mod summary;
 
 pub use csvio::{Row, merge, read_results, read_similarity, read_weights, write_results};
 pub use error::{Location, Measurement, ReportError, Result};
-pub use plan::{AnalysisPlan, PlanError, PlanStatus, PrimaryTest, TestKind};
-pub use report::{ClaimRoles, ReportInputs, TaskFacts, write_report};
+pub use inputs::{ReportInputs, TaskFacts};
+pub use plan::{AnalysisPlan, ClaimRoles, PlanError, PlanStatus, PrimaryTest, TestKind};
+pub use report::write_report;
 pub use rows::{BASE_MODULE, ResultRow, Shift, Shot, SimilarityRow, WeightRow};

@@ -2,7 +2,6 @@
 //! before the run. Holm runs within this family only, so its size, not the number of tables
 //! the report prints, sets the bar; everything else the report computes is exploratory.
 
-use crate::ClaimRoles;
 use crate::rows::Shot;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -264,6 +263,48 @@ impl PrimaryTest {
             Some(w) => Err(format!("shot {} is listed twice", w[0])),
             None => Ok(()),
         }
+    }
+}
+
+/// Which method (by its name in the runs) plays each part in DESIGN.md's claims. The experiment
+/// knows each method's kind and fills this in, so a renamed method is still judged; the
+/// default is the names methods get when a config does not rename them (their kinds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRoles {
+    pub uniform: Option<String>,
+    pub learned: Option<String>,
+    pub full: Option<String>,
+    pub lora: Option<String>,
+}
+
+impl Default for ClaimRoles {
+    fn default() -> Self {
+        let name = |n: &str| Some(n.to_string());
+        ClaimRoles {
+            uniform: name("uniform"),
+            learned: name("learned"),
+            full: name("full"),
+            lora: name("lora"),
+        }
+    }
+}
+
+impl ClaimRoles {
+    /// The head-to-head pairs claims 1 and 2 rest on: each composition against full
+    /// fine-tuning and LoRA, then learned against uniform; pairs missing a role are left out.
+    pub fn comparisons(&self) -> Vec<(String, String)> {
+        let (uniform, learned) = (&self.uniform, &self.learned);
+        let (full, lora) = (&self.full, &self.lora);
+        [
+            (uniform, full),
+            (uniform, lora),
+            (learned, full),
+            (learned, lora),
+            (learned, uniform),
+        ]
+        .into_iter()
+        .filter_map(|(a, b)| Some((a.clone()?, b.clone()?)))
+        .collect()
     }
 }
 

@@ -13,12 +13,14 @@
 //! Detectable effects are at 80% power and at the level of Holm's first step, alpha / m over
 //! the m testable primary tests: the level a test is sure to be judged at, so conservative.
 
+use crate::inputs::ReportInputs;
 use crate::mixed::{self, Group};
 use crate::plan::{AnalysisPlan, PrimaryTest, TestKind};
 use crate::power::{self, POWER};
+use crate::resample::{RhoTest, rho_permutation};
 use crate::rows::{ResultRow, Shift, Shot};
-use crate::stats::{RhoTest, holm, t_975};
-use crate::{ReportInputs, aggregate, stats};
+use crate::stats::{holm, t_975};
+use crate::{aggregate, stats};
 use statrs::distribution::{ContinuousCDF, FisherSnedecor, StudentsT};
 use std::collections::{BTreeSet, HashMap};
 
@@ -323,7 +325,7 @@ pub(crate) fn similarity_test(inputs: &ReportInputs, method: &str) -> Option<Rho
             .unzip()
     })
     .collect();
-    stats::rho_permutation(&tasks)
+    rho_permutation(&tasks)
 }
 
 #[cfg(test)]

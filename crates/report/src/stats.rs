@@ -1,7 +1,5 @@
 //! Means with intervals, Holm's correction, medians and Spearman's rank correlation.
 
-use crate::bootstrap::{RESAMPLES, SEED};
-use loramix_rng::Rng;
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
 /// The 0.975 quantile of Student's t with `df >= 1` degrees of freedom, computed exactly (by
@@ -167,57 +165,10 @@ pub(crate) fn spearman(x: &[f64], y: &[f64]) -> Option<f64> {
     (vx > 0.0 && vy > 0.0).then(|| cov / (vx * vy).sqrt())
 }
 
-/// Mean over tasks of Spearman's rho between x and y, with a two-sided permutation p-value.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct RhoTest {
-    pub mean: f64,
-    /// Tasks with a defined rho, the only ones counted.
-    pub tasks: usize,
-    pub p: f64,
-}
-
-/// Tests "y ignores x" over tasks of paired `(x, y)` values. Under that hypothesis every
-/// assignment of a task's x values to its points is equally likely, so x is shuffled within
-/// each task [`RESAMPLES`] times (stream seeded by [`SEED`]) and p = (1 + #{|mean rho*| >=
-/// |mean rho|}) / (B + 1). Exact in design, unlike a t over a handful of rhos; `None` when no
-/// task has a rho.
-pub(crate) fn rho_permutation(tasks: &[(Vec<f64>, Vec<f64>)]) -> Option<RhoTest> {
-    let tasks: Vec<&(Vec<f64>, Vec<f64>)> = tasks
-        .iter()
-        .filter(|(x, y)| spearman(x, y).is_some())
-        .collect();
-    let mean_rho = |tasks: &[(Vec<f64>, &Vec<f64>)]| {
-        tasks
-            .iter()
-            .filter_map(|(x, y)| spearman(x, y))
-            .sum::<f64>()
-            / tasks.len() as f64
-    };
-    if tasks.is_empty() {
-        return None;
-    }
-    let mut shuffled: Vec<(Vec<f64>, &Vec<f64>)> =
-        tasks.iter().map(|(x, y)| (x.clone(), y)).collect();
-    let observed = mean_rho(&shuffled);
-    let mut rng = Rng::new(SEED);
-    let extreme = (0..RESAMPLES)
-        .filter(|_| {
-            for (x, _) in &mut shuffled {
-                rng.shuffle(x);
-            }
-            mean_rho(&shuffled).abs() >= observed.abs() - 1e-12
-        })
-        .count();
-    Some(RhoTest {
-        mean: observed,
-        tasks: tasks.len(),
-        p: (extreme + 1) as f64 / (RESAMPLES + 1) as f64,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resample::rho_permutation;
 
     #[test]
     fn test_split_sampling_widens_the_seeds_interval() {

@@ -2,16 +2,17 @@
 //! interval, each section saying which interval it uses.
 
 use crate::aggregate::{self, Grid, Interval};
-use crate::bootstrap::RESAMPLES;
 use crate::claims;
 use crate::family::{Family, Scope};
+use crate::inputs::{ReportInputs, TaskFacts};
 use crate::plan::TestKind;
 use crate::plot;
 use crate::primary::{self, ALPHA, Measured, Primary};
+use crate::resample::RESAMPLES;
+use crate::resample::RhoTest;
 use crate::rows::BASE_MODULE;
 use crate::rows::{ResultRow, Shift};
-use crate::stats::{Estimate, RhoTest, mean, median, p_value, spearman};
-use crate::{ReportInputs, TaskFacts};
+use crate::stats::{Estimate, mean, median, p_value, spearman};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 

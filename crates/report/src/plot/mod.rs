@@ -7,9 +7,9 @@ mod figure;
 mod heatmap;
 mod palette;
 
-use crate::ReportInputs;
 use crate::aggregate::{self, Grid, Interval};
 use crate::error::Result;
+use crate::inputs::ReportInputs;
 use crate::rows::{ResultRow, Shift, Shot};
 use crate::stats::{Estimate, mean, spearman};
 use chart::{Chart, Guide, Point, Series, XAxis};

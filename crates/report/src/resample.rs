@@ -3,7 +3,7 @@
 //! (task, seed) runs would treat 2 tasks x 5 seeds as 10 independent draws and come out too
 //! narrow whenever tasks differ.
 
-use crate::stats::Estimate;
+use crate::stats::{Estimate, spearman};
 use loramix_rng::Rng;
 
 /// Resamples per estimate (and shuffles per permutation test): enough that the 2.5% and 97.5%
@@ -73,6 +73,54 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     let h = (sorted.len() - 1) as f64 * q;
     let (low, high) = (h.floor() as usize, h.ceil() as usize);
     sorted[low] + (h - low as f64) * (sorted[high] - sorted[low])
+}
+
+/// Mean over tasks of Spearman's rho between x and y, with a two-sided permutation p-value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct RhoTest {
+    pub mean: f64,
+    /// Tasks with a defined rho, the only ones counted.
+    pub tasks: usize,
+    pub p: f64,
+}
+
+/// Tests "y ignores x" over tasks of paired `(x, y)` values. Under that hypothesis every
+/// assignment of a task's x values to its points is equally likely, so x is shuffled within
+/// each task [`RESAMPLES`] times (stream seeded by [`SEED`]) and p = (1 + #{|mean rho*| >=
+/// |mean rho|}) / (B + 1). Exact in design, unlike a t over a handful of rhos; `None` when no
+/// task has a rho.
+pub(crate) fn rho_permutation(tasks: &[(Vec<f64>, Vec<f64>)]) -> Option<RhoTest> {
+    let tasks: Vec<&(Vec<f64>, Vec<f64>)> = tasks
+        .iter()
+        .filter(|(x, y)| spearman(x, y).is_some())
+        .collect();
+    let mean_rho = |tasks: &[(Vec<f64>, &Vec<f64>)]| {
+        tasks
+            .iter()
+            .filter_map(|(x, y)| spearman(x, y))
+            .sum::<f64>()
+            / tasks.len() as f64
+    };
+    if tasks.is_empty() {
+        return None;
+    }
+    let mut shuffled: Vec<(Vec<f64>, &Vec<f64>)> =
+        tasks.iter().map(|(x, y)| (x.clone(), y)).collect();
+    let observed = mean_rho(&shuffled);
+    let mut rng = Rng::new(SEED);
+    let extreme = (0..RESAMPLES)
+        .filter(|_| {
+            for (x, _) in &mut shuffled {
+                rng.shuffle(x);
+            }
+            mean_rho(&shuffled).abs() >= observed.abs() - 1e-12
+        })
+        .count();
+    Some(RhoTest {
+        mean: observed,
+        tasks: tasks.len(),
+        p: (extreme + 1) as f64 / (RESAMPLES + 1) as f64,
+    })
 }
 
 #[cfg(test)]

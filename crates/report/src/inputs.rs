@@ -1,0 +1,49 @@
+//! What a report is made from: the merged rows, the task facts, which method plays which part
+//! of the claims, and the analysis plan. Every module that renders reads these; none of them
+//! is defined where the rendering is.
+
+use crate::plan::{AnalysisPlan, ClaimRoles, PlanStatus};
+use crate::rows::{ResultRow, SimilarityRow, WeightRow};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the plots need to know about a downstream task beyond its runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TaskFacts {
+    /// Number of classes: the chance line of the accuracy plots is at 1/classes.
+    pub classes: usize,
+    /// Mean training examples per class of the task's full training set: the size of `k = full`.
+    pub full_per_class: usize,
+    /// Size of the task's test split, which every run is scored on; 0 when not recorded
+    /// (files written before it was): the per-task intervals then leave its sampling out.
+    #[serde(default)]
+    pub test_examples: usize,
+}
+
+/// Everything the report shows.
+#[derive(Debug, Clone, Default)]
+pub struct ReportInputs {
+    pub title: String,
+    /// The method every other is compared against, paired per (task, k, seed): `head-only`.
+    pub reference_method: String,
+    /// Merged runs; the order methods first appear in is the order of every table and legend.
+    pub results: Vec<ResultRow>,
+    pub weights: Vec<WeightRow>,
+    pub similarity: Vec<SimilarityRow>,
+    /// Markdown placed after the title: config, machine, timings.
+    pub preamble: String,
+    /// Pairs `(a, b)` compared head to head, exploratory: `a` minus `b`, paired on (task, k,
+    /// seed). Pairs naming a method without results are left out.
+    pub comparisons: Vec<(String, String)>,
+    /// Which method plays each part of DESIGN.md's claims, named in the Claims section (the
+    /// verdicts judge the methods the plan names; [`AnalysisPlan::default_for`] takes these).
+    pub roles: ClaimRoles,
+    /// Facts per task name. A shift's accuracy plot gets a chance line, and its `full` tick a
+    /// size, only when every task of the shift is here; otherwise they are left out.
+    pub tasks: BTreeMap<String, TaskFacts>,
+    /// The pre-registered primary tests the claims are judged by (Holm within them only).
+    /// Empty: no claim is judged and every comparison is exploratory.
+    pub plan: AnalysisPlan,
+    /// Whether `plan` is the one the run was made with; the default says it is not.
+    pub plan_status: PlanStatus,
+}
