@@ -358,6 +358,42 @@ fn an_image_larger_than_the_decoded_limit_is_shrunk_by_area_first() {
 }
 
 #[test]
+fn transparent_pixels_are_read_as_white_whatever_colour_they_hide() {
+    let dir = tempfile::tempdir().unwrap();
+    // Left to right: transparent black, transparent green, opaque red, black at half opacity.
+    let pixels = [
+        [0, 0, 0, 0],
+        [0, 255, 0, 0],
+        [255, 0, 0, 255],
+        [0, 0, 0, 128],
+    ];
+    let img = image::RgbaImage::from_fn(4, 1, |x, _| image::Rgba(pixels[x as usize]));
+    img.save(dir.path().join("clip.png")).unwrap();
+    let shape = ImageShape {
+        channels: 3,
+        height: 1,
+        width: 4,
+    };
+    let read = loramix_data::image::read_image(&dir.path().join("clip.png"), shape).unwrap();
+    // Channel-major: the red plane, then green, then blue.
+    let (red, green, blue) = (&read[0..4], &read[4..8], &read[8..12]);
+    let half = 1.0 - 128.0 / 255.0;
+    let want = [
+        [1.0, 1.0, 1.0],
+        [1.0, 1.0, 1.0],
+        [1.0, 0.0, 0.0],
+        [half, half, half],
+    ];
+    for (x, want) in want.iter().enumerate() {
+        let got = [red[x], green[x], blue[x]];
+        assert!(
+            got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-3),
+            "pixel {x}: {got:?}, want {want:?}"
+        );
+    }
+}
+
+#[test]
 fn held_out_splits_skip_a_class_folder_without_images() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();

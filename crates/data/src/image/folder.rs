@@ -168,6 +168,9 @@ pub fn read_image(path: &Path, target: ImageShape) -> Result<Vec<f32>> {
             image::imageops::FilterType::Triangle,
         );
     }
+    if img.color().has_alpha() {
+        img = on_white(img);
+    }
     let (width, height) = (img.width() as usize, img.height() as usize);
     let (pixels, channels) = if target.channels == 1 {
         (img.to_luma32f().into_raw(), 1)
@@ -186,6 +189,21 @@ pub fn read_image(path: &Path, target: ImageShape) -> Result<Vec<f32>> {
         width,
     };
     Ok(convert(&chw, from, target))
+}
+
+/// The image painted over a white background: the colour a file leaves under its transparent
+/// pixels is arbitrary (clip art stores black or stray edge colours there), and read as is it
+/// would make unrelated drawings look alike.
+fn on_white(img: image::DynamicImage) -> image::DynamicImage {
+    let mut rgba = img.to_rgba32f();
+    for pixel in rgba.pixels_mut() {
+        let alpha = pixel[3];
+        for channel in &mut pixel.0[..3] {
+            *channel = *channel * alpha + (1.0 - alpha);
+        }
+        pixel[3] = 1.0;
+    }
+    image::DynamicImage::ImageRgb32F(image::DynamicImage::ImageRgba32F(rgba).to_rgb32f())
 }
 
 /// The images to predict under `root`: those directly in it (no label) and those of its
