@@ -340,40 +340,12 @@ fn references_line(plan: &Plan) -> Option<String> {
     })
 }
 
-fn preamble(plan: &Plan, manifest: &Manifest) -> String {
+/// The protocol lines of the preamble: how rates were chosen, unequal budgets if any, and
+/// each method's steps and rate.
+fn protocol(plan: &Plan) -> String {
     let e = &plan.experiment;
     let t = &e.transfer;
-    let shots: Vec<String> = t.shots.iter().map(ToString::to_string).collect();
     let mut text = String::new();
-    if !e.description.is_empty() {
-        text.push_str(&format!("{}\n\n", e.description));
-    }
-    text.push_str(&format!(
-        "- Suite `{}`: {} upstream modules ({}); downstream tasks: {}.\n",
-        e.suite
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
-        plan.upstream.len(),
-        upstream_modules(plan).join(", "),
-        plan.downstream.join(", ")
-    ));
-    let base = describe_base(plan);
-    text.push_str(&format!(
-        "- Model: {base}; upstream LoRA rank {} alpha {} on {:?}, {} steps (batch {}, lr {}).\n",
-        e.upstream.rank,
-        e.upstream.alpha,
-        e.upstream.targets,
-        e.upstream.steps,
-        e.upstream.batch,
-        e.upstream.lr
-    ));
-    text.push_str(&format!(
-        "- Shots {} per class (`full` = up to {} per class), seeds 0..{}, batch {}.\n",
-        shots.join(", "),
-        t.full_per_class,
-        t.seeds,
-        t.batch
-    ));
     match &t.tuning {
         Some(tuning) if tuning.select == Selection::TuningTasks => text.push_str(&format!(
             "- Rates chosen on {} tuning tasks ({}), kept apart from the evaluation: each tuning \
@@ -411,6 +383,44 @@ fn preamble(plan: &Plan, manifest: &Manifest) -> String {
             m.lr
         ));
     }
+    text
+}
+
+fn preamble(plan: &Plan, manifest: &Manifest) -> String {
+    let e = &plan.experiment;
+    let t = &e.transfer;
+    let shots: Vec<String> = t.shots.iter().map(ToString::to_string).collect();
+    let mut text = String::new();
+    if !e.description.is_empty() {
+        text.push_str(&format!("{}\n\n", e.description));
+    }
+    text.push_str(&format!(
+        "- Suite `{}`: {} upstream modules ({}); downstream tasks: {}.\n",
+        e.suite
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        plan.upstream.len(),
+        upstream_modules(plan).join(", "),
+        plan.downstream.join(", ")
+    ));
+    let base = describe_base(plan);
+    text.push_str(&format!(
+        "- Model: {base}; upstream LoRA rank {} alpha {} on {:?}, {} steps (batch {}, lr {}).\n",
+        e.upstream.rank,
+        e.upstream.alpha,
+        e.upstream.targets,
+        e.upstream.steps,
+        e.upstream.batch,
+        e.upstream.lr
+    ));
+    text.push_str(&format!(
+        "- Shots {} per class (`full` = up to {} per class), seeds 0..{}, batch {}.\n",
+        shots.join(", "),
+        t.full_per_class,
+        t.seeds,
+        t.batch
+    ));
+    text.push_str(&protocol(plan));
     text.push_str(&references_line(plan).unwrap_or_default());
     let total: f64 = manifest.stage_seconds.values().sum();
     let stages: Vec<String> = manifest

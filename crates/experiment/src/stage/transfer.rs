@@ -7,19 +7,20 @@ use std::path::Path;
 use std::time::Instant;
 
 use loramix_backend::Train;
-use loramix_data::{Draw, Task};
-use loramix_design::Shot;
+use loramix_data::{Draw, SuiteItem, Task};
+use loramix_design::{Shift, Shot};
 use loramix_lora::Adapter;
 use loramix_report::TaskFacts;
 use loramix_rng::derive_seed;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::config::TransferSpec;
 use crate::context::Context;
 use crate::error::{ExperimentError, Result};
 use crate::family::Family;
 use crate::fit::ValScore;
-use crate::method::{CellJob, Choice, FrozenCache, MethodSpec, Validation, bracketed};
+use crate::method::{CellJob, Choice, FrozenCache, MethodSpec, Outcome, Validation, bracketed};
 use crate::progress;
 use crate::rows::{CandidateRow, CellKey, CellRow, WeightRow};
 use crate::store::{Appender, Shard, read_all, read_rows, write_csv, write_task_facts};
@@ -130,9 +131,9 @@ enum Tuning {
     Chosen(Tuned),
 }
 
-/// Runs the shard's tuning cells not yet in `sweep/tuning/` (its own files, so shards never write one file) (tuning tasks x methods x shots x
-/// seeds, each trying the bracketed grid), and, once every shard's are there, chooses each
-/// method's factor per shot from them.
+/// Runs the shard's tuning cells not yet in `sweep/tuning/` (tuning tasks x methods x shots x
+/// seeds, each trying the bracketed grid) into the shard's own files there, so shards never
+/// write one file; once every shard's are there, chooses each method's factor per shot.
 fn tune<F: Family>(
     ctx: &Context<F>,
     base: &F::Frozen,
@@ -376,26 +377,7 @@ fn run_cell<F: Family>(
     let shift = task.shift.ok_or_else(|| {
         ExperimentError::Invalid(format!("downstream task `{}` has no shift", task.name))
     })?;
-    let draw = Draw::of(cell.shot, t.full_per_class, task.train.classes.len());
-    let (items, validation) = match &t.tuning {
-        None => (task.shots(draw, cell.seed as u64)?, None),
-        Some(tuning) => {
-            let per_class = tuning.validation_per_class(cell.shot);
-            let (items, val) = task.shots_and_validation(draw, per_class, cell.seed as u64)?;
-            let (rate_factors, extend) = match cell.factors {
-                Factors::Grid => (tuning.rate_factors.clone(), true),
-                Factors::Bracketed => (bracketed(&tuning.rate_factors), false),
-                Factors::Chosen(factor) => (vec![factor], false),
-            };
-            let validation = Validation {
-                items: val,
-                rate_factors,
-                checks: tuning.checks,
-                extend,
-            };
-            (items, Some(validation))
-        }
-    };
+    let (items, validation) = cell.examples(t)?;
     let seed = derive_seed(
         cell.seed as u64,
         &format!("cell/{}/{}/{}", task.name, method.name, cell.shot),
@@ -433,30 +415,70 @@ fn run_cell<F: Family>(
     let started = Instant::now();
     let outcome = method.kind.run(&job, frozen)?;
     let seconds = started.elapsed().as_secs_f64() - frozen.take_setup_seconds();
-    let choice = outcome.choice.as_ref();
-    let row = CellRow {
-        task: task.name.clone(),
-        shift,
-        method: method.name.clone(),
-        k: cell.shot,
-        seed: cell.seed,
-        accuracy: outcome.accuracy,
-        trainable_params: outcome.trainable_params,
-        train_seconds: seconds,
-        samples_per_sec: processed as f64 / seconds.max(1e-9),
-        config: cell.config.clone(),
-        lr: choice.map(|c| c.lr),
-        head_lr: choice.and_then(|c| c.head_lr),
-        steps: choice.map(|c| c.steps),
-        val_accuracy: choice.and_then(|c| c.score).map(|s| s.accuracy),
-        candidates: choice.map(candidates_text).unwrap_or_default(),
-        extended_to: choice.and_then(|c| c.extended),
-    };
+    let samples_per_sec = processed as f64 / seconds.max(1e-9);
+    let row = cell.row(shift, &outcome, (seconds, samples_per_sec));
     Ok(Ran {
         row,
         weights: cell.weight_rows(outcome.weights, adapters),
         choice: outcome.choice,
     })
+}
+
+impl<I: SuiteItem> Cell<'_, I> {
+    /// The cell's training examples and, when the sweep tunes, its validation examples with
+    /// the rate factors it tries.
+    fn examples<F: Family<Item = I>>(
+        &self,
+        t: &TransferSpec,
+    ) -> Result<(Vec<I>, Option<Validation<F>>)> {
+        let task = self.task;
+        let draw = Draw::of(self.shot, t.full_per_class, task.train.classes.len());
+        let Some(tuning) = &t.tuning else {
+            return Ok((task.shots(draw, self.seed as u64)?, None));
+        };
+        let per_class = tuning.validation_per_class(self.shot);
+        let (items, val) = task.shots_and_validation(draw, per_class, self.seed as u64)?;
+        let (rate_factors, extend) = match self.factors {
+            Factors::Grid => (tuning.rate_factors.clone(), true),
+            Factors::Bracketed => (bracketed(&tuning.rate_factors), false),
+            Factors::Chosen(factor) => (vec![factor], false),
+        };
+        let validation = Validation {
+            items: val,
+            rate_factors,
+            checks: tuning.checks,
+            extend,
+        };
+        Ok((items, Some(validation)))
+    }
+
+    /// The cell's result row: what its method reached and chose, and its time.
+    fn row(
+        &self,
+        shift: Shift,
+        outcome: &Outcome,
+        (seconds, samples_per_sec): (f64, f64),
+    ) -> CellRow {
+        let choice = outcome.choice.as_ref();
+        CellRow {
+            task: self.task.name.clone(),
+            shift,
+            method: self.method.name.clone(),
+            k: self.shot,
+            seed: self.seed,
+            accuracy: outcome.accuracy,
+            trainable_params: outcome.trainable_params,
+            train_seconds: seconds,
+            samples_per_sec,
+            config: self.config.clone(),
+            lr: choice.map(|c| c.lr),
+            head_lr: choice.and_then(|c| c.head_lr),
+            steps: choice.map(|c| c.steps),
+            val_accuracy: choice.and_then(|c| c.score).map(|s| s.accuracy),
+            candidates: choice.map(candidates_text).unwrap_or_default(),
+            extended_to: choice.and_then(|c| c.extended),
+        }
+    }
 }
 
 /// What a cell wrote and chose.
