@@ -177,8 +177,8 @@ fn tune<F: Family>(
         let done = total - others_missing;
         return Ok(Tuning::Unfinished { done, all: total });
     }
-    let rows = read_all::<CandidateRow>(&run.tuning_files(true)?)?;
-    Tuned::choose(&ctx.plan, &rows).map(Tuning::Chosen)
+    let tuned = crate::tuning::read(&ctx.plan)?;
+    Ok(tuned.map_or(Tuning::PerCell, Tuning::Chosen))
 }
 
 /// One row per rate factor a tuning cell tried, with its validation score.

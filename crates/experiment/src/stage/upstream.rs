@@ -65,10 +65,12 @@ pub fn upstream<F: Family>(ctx: &Context<F>, base: &F::Frozen) -> Result<Vec<Ada
     Ok(adapters)
 }
 
-/// Each module's test accuracy against chance on its task; with `upstream.min_above_chance`,
-/// modules below chance plus that many points stop the run before the sweep.
+/// With `upstream.min_above_chance`, stops the run before the sweep when a module is less than
+/// that many points above chance (100 / classes) on its own test split.
 fn check_above_chance<F: Family>(ctx: &Context<F>, adapters: &[Adapter]) -> Result<()> {
-    let bar = ctx.plan.experiment.upstream.min_above_chance;
+    let Some(bar) = ctx.plan.experiment.upstream.min_above_chance else {
+        return Ok(());
+    };
     let mut below = Vec::new();
     for adapter in adapters {
         let name = &adapter.manifest.task;
@@ -76,21 +78,20 @@ fn check_above_chance<F: Family>(ctx: &Context<F>, adapters: &[Adapter]) -> Resu
             continue;
         };
         let chance = 100.0 / ctx.suite.task(name)?.train.classes.len().max(1) as f64;
-        let gain = 100.0 * accuracy - chance;
-        if bar.is_some_and(|b| gain < b) {
+        if 100.0 * accuracy - chance < bar {
             below.push(format!(
                 "`{name}` {:.1}% (chance {chance:.1}%)",
                 100.0 * accuracy
             ));
         }
     }
-    match (bar, below.is_empty()) {
-        (Some(bar), false) => Err(ExperimentError::Invalid(format!(
+    match below.is_empty() {
+        true => Ok(()),
+        false => Err(ExperimentError::Invalid(format!(
             "upstream modules less than {bar} points above chance on their own test split: {}; \
              train them longer or at another rate (`upstream.steps`, `lr`, `head_lr`, \
              `converge`), or lower `upstream.min_above_chance`",
             below.join(", ")
         ))),
-        _ => Ok(()),
     }
 }
