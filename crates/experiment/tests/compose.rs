@@ -204,6 +204,7 @@ fn every_method_composes_writes_peft_and_predict_scores_as_reported() {
             ["tiny-bert-lora-qv", "tiny-bert-lora-patterns", "qv-again"]
         );
         assert_eq!(read.manifest.metrics["validation_accuracy"], written);
+        check_verdict(&report, &job.out);
         if method == Method::Uniform {
             // The written update of every layer is the mean of the parents' updates.
             let parents: Vec<Adapter> = job
@@ -252,6 +253,51 @@ fn every_method_composes_writes_peft_and_predict_scores_as_reported() {
             "{csv}"
         );
     }
+}
+
+/// The verdict judges the written adapter against the base and the best adapter alone, every
+/// interval holds its accuracy, and `compose.json` and the table carry the same.
+fn check_verdict(report: &ComposeReport, out: &Path) {
+    let verdict = &report.verdict;
+    assert_eq!(verdict.against_base.against, "head only (base)");
+    let alone = report
+        .scores
+        .iter()
+        .filter(|s| s.candidate.ends_with(" alone"));
+    let best = alone
+        .max_by(|a, b| a.accuracy.total_cmp(&b.accuracy))
+        .unwrap();
+    let best_accuracy = score(report, &verdict.against_best_adapter.against);
+    assert_eq!(best_accuracy, best.accuracy, "{verdict:?}");
+    let written = report.scores.last().unwrap();
+    for (comparison, other) in [
+        (&verdict.against_base, score(report, "head only")),
+        (&verdict.against_best_adapter, best_accuracy),
+    ] {
+        // Discordant pairs differ by exactly the difference in correct answers.
+        let n = report.validation_examples as f64;
+        let gap = comparison.only_composition as f64 - comparison.only_other as f64;
+        assert!(
+            (gap - n * (written.accuracy - other)).abs() < 1e-9,
+            "{comparison:?}"
+        );
+    }
+    for s in &report.scores {
+        assert!(
+            s.interval.0 <= s.accuracy && s.accuracy <= s.interval.1,
+            "{s:?}"
+        );
+        assert_eq!(
+            s.correct as f64,
+            s.accuracy * report.validation_examples as f64
+        );
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("compose.json")).unwrap()).unwrap();
+    assert_eq!(json["verdict"]["line"], verdict.line.as_str());
+    assert!(json["scores"][0]["interval"].is_array(), "{json}");
+    let table = loramix_experiment::compose::table(report);
+    assert!(table.contains(&verdict.line), "{table}");
 }
 
 #[test]
@@ -628,7 +674,11 @@ fn task_names_from_adapter_files_cannot_forge_table_rows() {
     })
     .unwrap();
     let table = loramix_experiment::compose::table(&report);
-    assert_eq!(table.lines().count(), 1 + report.scores.len(), "{table}");
+    let rows = table
+        .lines()
+        .skip(1)
+        .take_while(|l| !l.starts_with("verdict"));
+    assert_eq!(rows.count(), report.scores.len(), "{table}");
     assert!(
         table.contains(r"x\n  head only (base)  100.00%\u{1b}[31m alone"),
         "{table}"

@@ -88,6 +88,8 @@
 //!   When several methods learn weights, the weight and similarity files get a `-<method>`
 //!   suffix. Names outside `[A-Za-z0-9._-]` become `_` in file names, not in the plots.
 //! - [`TaskFacts`]: classes and full training size per task, for the chance line and `full`.
+//! - [`paired`]: for candidates scored on one shared set of examples (`loramix compose`): the
+//!   Wilson 95% interval of an accuracy and McNemar's exact paired test.
 //! - Row types [`ResultRow`], [`WeightRow`], [`SimilarityRow`], [`Shift`], [`Shot`]; errors
 //!   [`ReportError`] (every variant names its file, and line where there is one).
 
@@ -98,6 +100,7 @@ mod error;
 mod family;
 mod inputs;
 mod mixed;
+pub mod paired;
 mod plan;
 mod plot;
 mod power;

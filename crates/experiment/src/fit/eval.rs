@@ -109,16 +109,34 @@ pub fn head_accuracy<I: Labelled>(
 
 /// Share of `items` whose label is the argmax of their row of `logits` (`items` not empty).
 fn fraction_correct<I: Labelled>(logits: Tensor<Inference, 2>, items: &[I]) -> f64 {
+    let correct = hits(logits, items).into_iter().filter(|&hit| hit).count();
+    correct as f64 / items.len() as f64
+}
+
+/// Per item of `items`, whether a head classifies it correctly from its features: what a
+/// paired test of two candidates on the same items compares.
+pub fn head_hits<I: Labelled>(
+    head: &Linear<Inference>,
+    features: Tensor<Inference, 2>,
+    items: &[I],
+) -> Vec<bool> {
+    match items.is_empty() {
+        true => Vec::new(),
+        false => hits(head.forward(features), items),
+    }
+}
+
+/// Per item, whether its label is the argmax of its row of `logits`.
+fn hits<I: Labelled>(logits: Tensor<Inference, 2>, items: &[I]) -> Vec<bool> {
     let predicted = (logits
         .argmax(1)
         .into_data()
         .convert::<i64>()
         .to_vec::<i64>())
     .expect("converted to i64");
-    let correct = (predicted.iter().zip(items))
-        .filter(|(p, item)| **p == item.label() as i64)
-        .count();
-    correct as f64 / items.len() as f64
+    (predicted.iter().zip(items))
+        .map(|(p, item)| *p == item.label() as i64)
+        .collect()
 }
 
 /// Accuracy and mean cross-entropy of `head` on `features` of `items` (not empty).

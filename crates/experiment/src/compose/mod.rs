@@ -24,9 +24,13 @@ use serde::Serialize;
 
 use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
-use crate::fit::{Schedule, TrainSet, features, fit, fit_head, head_accuracy};
+use crate::fit::{Schedule, TrainSet, features, fit, fit_head, head_hits};
 use crate::user::{self, InputArgs, UserBase};
 use crate::{output, progress};
+
+mod verdict;
+
+pub use verdict::{Comparison, Score, Verdict};
 
 /// How the adapters are composed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -113,13 +117,6 @@ pub struct ComposeJob {
     pub parts: usize,
 }
 
-/// One scored candidate.
-#[derive(Debug, Clone, Serialize)]
-pub struct Score {
-    pub candidate: String,
-    pub accuracy: f64,
-}
-
 /// What `compose` did, written as `compose.json` beside the adapter.
 #[derive(Debug, Clone, Serialize)]
 pub struct ComposeReport {
@@ -133,6 +130,8 @@ pub struct ComposeReport {
     pub scored_on: String,
     /// Head only, each adapter alone, the composition, and the adapter as written.
     pub scores: Vec<Score>,
+    /// The adapter as written against the base and the best single adapter.
+    pub verdict: Verdict,
     pub rank: usize,
     pub approximation_error: f64,
     pub seconds: f64,
@@ -382,13 +381,13 @@ impl<F: Family> Scorer<'_, F> {
     }
 
     /// A head fitted on `backbone`, scored: one candidate of the table.
-    fn fit_and_score(&self, backbone: &F::Frozen) -> Result<f64> {
+    fn fit_and_score(&self, backbone: &F::Frozen) -> Result<Vec<bool>> {
         let head = self.fit(backbone)?;
         Ok(self.score(backbone, &head))
     }
 
-    /// Accuracy of `head` on `backbone`'s features of the scored items.
-    fn score(&self, backbone: &F::Frozen, head: &Linear<Inference>) -> f64 {
+    /// Per scored item, whether `head` on `backbone`'s features classifies it correctly.
+    fn score(&self, backbone: &F::Frozen, head: &Linear<Inference>) -> Vec<bool> {
         let items = self.scored();
         let features = features(
             self.family,
@@ -397,7 +396,7 @@ impl<F: Family> Scorer<'_, F> {
             self.batch,
             self.schedule.parts,
         );
-        head_accuracy(head, features, items)
+        head_hits(head, features, items)
     }
 }
 
@@ -468,10 +467,14 @@ fn run<F: Family>(
     })?;
     bar.inc(1);
     bar.finish_and_clear();
-    let exported = score_composed(&scorer, &base, &composed, job, &mut scores)?;
-    let rank = composed.exported.adapter.manifest.rank;
-
+    let written = score_composed(&scorer, &base, &composed, job, &mut scores)?;
     let scored_on = if n_val > 0 { "validation" } else { "training" };
+    let verdict = Verdict::judge(
+        &scores[0],
+        &scores[1..=adapters.len()],
+        scores.last().expect("the written adapter's score"),
+        scored_on,
+    );
     let report = ComposeReport {
         method: job.method,
         base: user::absolute(&job.base),
@@ -481,22 +484,18 @@ fn run<F: Family>(
         validation_examples: n_val,
         scored_on: scored_on.into(),
         scores,
-        rank,
-        approximation_error: composed
-            .exported
-            .adapter
-            .manifest
-            .composition
-            .as_ref()
+        verdict,
+        rank: composed.exported.adapter.manifest.rank,
+        approximation_error: (composed.exported.adapter.manifest.composition.as_ref())
             .map_or(0.0, |c| c.approximation_error),
         seconds: started.elapsed().as_secs_f64(),
     };
-    write(job, names, composed, &report, exported)?;
+    write(job, names, composed, &report, written)?;
     Ok(report)
 }
 
 /// Adds the scores of the composition and of the adapter as written (so that a compressed
-/// adapter reports its own accuracy); returns the latter.
+/// adapter reports its own accuracy); returns the latter's accuracy.
 fn score_composed<F: Family>(
     scorer: &Scorer<F>,
     base: &F::Frozen,
@@ -504,19 +503,20 @@ fn score_composed<F: Family>(
     job: &ComposeJob,
     scores: &mut Vec<Score>,
 ) -> Result<f64> {
-    scores.push(Score {
-        candidate: format!("{} composition", method_name(job)),
-        accuracy: scorer.score(&composed.model, &composed.head),
-    });
+    scores.push(Score::new(
+        format!("{} composition", method_name(job)),
+        scorer.score(&composed.model, &composed.head),
+    ));
     let mut written = base.clone();
     let adapter = &composed.exported.adapter;
     adapter.apply(&mut written, &loramix_backend::device())?;
-    let exported = scorer.score(&written.fold_lora(), &composed.head);
-    scores.push(Score {
-        candidate: format!("written adapter (rank {})", adapter.manifest.rank),
-        accuracy: exported,
-    });
-    Ok(exported)
+    let written = Score::new(
+        format!("written adapter (rank {})", adapter.manifest.rank),
+        scorer.score(&written.fold_lora(), &composed.head),
+    );
+    let accuracy = written.accuracy;
+    scores.push(written);
+    Ok(accuracy)
 }
 
 /// The job's adapters, each checked against the base's layers and fingerprint.
@@ -551,17 +551,14 @@ fn baseline_scores<F: Family>(
         )),
         other => other,
     })?;
-    let mut scores = vec![Score {
-        candidate: "head only (base)".into(),
-        accuracy: head_only,
-    }];
+    let mut scores = vec![Score::new("head only (base)".into(), head_only)];
     bar.inc(1);
     for adapter in adapters {
         let task = user::printable(&adapter.manifest.task);
         bar.set_message(task.clone());
         let mut model = base.clone();
         attach(&mut model, std::slice::from_ref(adapter), &[1.0], &device)?;
-        let accuracy = scorer
+        let hits = scorer
             .fit_and_score(&model.fold_lora())
             .map_err(|e| match e {
                 ExperimentError::NonFiniteFeatures => ExperimentError::Invalid(format!(
@@ -570,10 +567,7 @@ fn baseline_scores<F: Family>(
                 )),
                 other => other,
             })?;
-        scores.push(Score {
-            candidate: format!("{task} alone"),
-            accuracy,
-        });
+        scores.push(Score::new(format!("{task} alone"), hits));
         bar.inc(1);
     }
     Ok(scores)
@@ -842,29 +836,31 @@ fn write<F: Family>(
     staged.commit()
 }
 
-/// The score table `compose` prints.
+/// The score table `compose` prints: each candidate with its 95% interval, then the verdict
+/// and what the examples are too few to tell.
 pub fn table(report: &ComposeReport) -> String {
     let examples = if report.validation_examples > 0 {
         report.validation_examples
     } else {
         report.train_examples
     };
-    let width = report
-        .scores
-        .iter()
+    let width = (report.scores.iter())
         .map(|s| s.candidate.len())
         .max()
         .unwrap_or(0);
     let mut out = format!(
-        "{} accuracy ({examples} examples, {} classes):\n",
+        "{} accuracy ({examples} examples, {} classes), with 95% Wilson intervals:\n",
         report.scored_on,
         report.classes.len()
     );
     for score in &report.scores {
+        let (low, high) = score.interval;
         out.push_str(&format!(
-            "  {:<width$}  {:>6.2}%\n",
+            "  {:<width$}  {:>6.2}%  [{:>5.1}, {:>5.1}]\n",
             score.candidate,
-            100.0 * score.accuracy
+            100.0 * score.accuracy,
+            100.0 * low,
+            100.0 * high
         ));
     }
     if report.approximation_error > 0.0 {
@@ -872,6 +868,14 @@ pub fn table(report: &ComposeReport) -> String {
             "rank {} keeps the composition within a relative error of {:.4} (largest layer)\n",
             report.rank, report.approximation_error
         ));
+    }
+    let verdict = &report.verdict;
+    out.push_str(&format!(
+        "verdict (the written adapter; exact McNemar tests on the same examples, 5% level; the best adapter is picked on these examples, which favours it):\n  {}\n",
+        verdict.line
+    ));
+    for warning in &verdict.warnings {
+        out.push_str(&format!("warning: {warning}\n"));
     }
     out
 }
