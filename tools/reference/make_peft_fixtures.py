@@ -17,6 +17,10 @@ hidden 16, 2 heads):
                             target_modules regex string (query, key, attention
                             output dense, FFN output dense), rank_pattern and
                             alpha_pattern overrides, lora_B ~ N(0, 0.1^2)
+  tiny-bert-lora-dense/     r=4, lora_alpha=8, target_modules=["query","value","dense"]
+                            on tiny-bert given a (seeded, random) pooler: "dense" also
+                            catches pooler.dense, which loramix never reads (mean
+                            pooling) and so leaves out with a note; lora_B ~ N(0, 0.1^2)
   tiny-bert-dora/           use_dora=True (adds lora_magnitude_vector); a format
                             loramix should refuse. Files only, no reference.json.
 
@@ -105,14 +109,15 @@ def load_tokenizer(path):
     return tok
 
 
-def load_bert(model_dir, name):
+def load_bert(model_dir, name, pooler=None):
     # The tiny-bert checkpoint has no pooler; skip it there so that nothing is
-    # randomly initialised (and the RNG stream stays the same).
-    with safe_open(os.path.join(model_dir, "model.safetensors"), "pt") as f:
-        has_pooler = any("pooler" in k for k in f.keys())
+    # randomly initialised (and the RNG stream stays the same), unless asked for.
+    if pooler is None:
+        with safe_open(os.path.join(model_dir, "model.safetensors"), "pt") as f:
+            pooler = any("pooler" in k for k in f.keys())
     model = BertModel.from_pretrained(
         model_dir,
-        add_pooling_layer=has_pooler,
+        add_pooling_layer=pooler,
         attn_implementation="eager",
         dtype=torch.float32,
         local_files_only=True,
@@ -212,9 +217,9 @@ def write_reference(out, pm, base_fresh, tok, base_name, note, extra=None):
     return ref
 
 
-def check_reload(out, model_dir, name, tok, ref):
+def check_reload(out, model_dir, name, tok, ref, pooler=None):
     """Reload the saved adapter on a fresh base and compare to reference.json exactly."""
-    base = load_bert(model_dir, name)
+    base = load_bert(model_dir, name, pooler)
     pm = PeftModel.from_pretrained(base, out)
     pm.eval()
     for t in ref["texts"]:
@@ -272,6 +277,23 @@ def make_tiny(out_root):
         want = m["lora_alpha"] / math.sqrt(m["r"])
         assert abs(m["scaling"] - want) < 1e-12, (k, m)
     results["tiny-bert-lora-patterns"] = ref
+
+    # (d) "dense" in target_modules also catches the pooler, which mean pooling never reads
+    torch.manual_seed(SEED + 3)
+    base = load_bert(TINY_DIR, TINY_NAME, pooler=True)
+    cfg = LoraConfig(r=4, lora_alpha=8, target_modules=["query", "value", "dense"], lora_dropout=0.0,
+                     bias="none")
+    pm = get_peft_model(base, cfg)
+    randomize_B(pm)
+    out = os.path.join(out_root, "tiny-bert-lora-dense")
+    save_adapter(pm, out)
+    ref = write_reference(out, pm, load_bert(TINY_DIR, TINY_NAME), tok, TINY_NAME,
+                          "untrained: lora_A = PEFT default init (kaiming uniform), lora_B ~ N(0, 0.1^2); "
+                          f"torch.manual_seed({SEED + 3}); the base was given a random pooler, which "
+                          "target_modules 'dense' catches (pooler.dense); the pooled outputs do not read it")
+    check_reload(out, TINY_DIR, TINY_NAME, tok, ref, pooler=True)
+    assert "pooler.dense" in ref["modules"], ref["modules"].keys()
+    results["tiny-bert-lora-dense"] = ref
 
     # (c) DoRA: PEFT saves it, loramix should refuse it
     torch.manual_seed(SEED + 2)

@@ -25,6 +25,10 @@ pub struct HfBlockNames {
     /// checkpoint's tensor names: transformers 5 renames Dinov2's attention linears when it
     /// loads a checkpoint, and PEFT adapters name the modules.
     pub modules: Option<&'static HfBlockNames>,
+    /// Linears the Hugging Face model has outside its blocks that loramix's forward pass never
+    /// reads, each with the reason: a LoRA there (PEFT's `target_modules` often catch them)
+    /// cannot change a loramix prediction, so an adapter may carry one and it is left out.
+    pub unread: &'static [(&'static str, &'static str)],
 }
 
 /// BertModel (and every BERT-family encoder with the same names, e.g. MiniLM).
@@ -41,6 +45,10 @@ pub const BERT: HfBlockNames = HfBlockNames {
     scale_attn: None,
     scale_mlp: None,
     modules: None,
+    unread: &[(
+        "pooler.dense",
+        "BertModel's pooler feeds only its pooler_output, and loramix classifies the mean of the token embeddings (sentence-transformers' pooling), so the pooler never reaches a prediction",
+    )],
 };
 
 /// Dinov2Model.
@@ -57,6 +65,7 @@ pub const DINOV2: HfBlockNames = HfBlockNames {
     scale_attn: Some("layer_scale1.lambda1"),
     scale_mlp: Some("layer_scale2.lambda1"),
     modules: Some(&DINOV2_MODULES),
+    unread: &[],
 };
 
 /// Dinov2Model's module names in transformers 5 (`attention.q_proj` where the checkpoint says
@@ -74,6 +83,7 @@ pub const DINOV2_MODULES: HfBlockNames = HfBlockNames {
     scale_attn: Some("layer_scale1.lambda1"),
     scale_mlp: Some("layer_scale2.lambda1"),
     modules: None,
+    unread: &[],
 };
 
 impl HfBlockNames {
@@ -81,6 +91,14 @@ impl HfBlockNames {
     /// are written with.
     pub fn current_modules(&self) -> &HfBlockNames {
         self.modules.unwrap_or(self)
+    }
+
+    /// Why loramix never reads `path`, if it is one of the family's [`unread`](Self::unread)
+    /// linears.
+    pub fn unread_reason(&self, path: &str) -> Option<&'static str> {
+        (self.unread.iter())
+            .find(|(module, _)| *module == path)
+            .map(|(_, why)| *why)
     }
 
     /// The block and target of a module path in the current transformers' names or in the

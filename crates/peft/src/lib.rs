@@ -93,7 +93,9 @@ pub fn read(
 
 /// [`read`], with a note for each tensor left out as PEFT leaves it out: factors of modules
 /// that the config's `target_modules`, `exclude_modules` or `layers_to_transform` do not
-/// target (PEFT puts no LoRA there, so it never loads them).
+/// target (PEFT puts no LoRA there, so it never loads them), and factors of the linears the
+/// family's [`HfBlockNames::unread`] lists (a BERT pooler: loramix's forward pass never reads
+/// it, so they cannot change a prediction). Every other module outside the blocks is refused.
 pub fn read_noting(
     dir: &Path,
     names: &HfBlockNames,
@@ -123,6 +125,7 @@ pub fn read_noting(
     // what is reported first does not depend on the file's order.
     let mut modules: BTreeMap<(usize, Target), Factors> = BTreeMap::new();
     let mut untargeted = Vec::new();
+    let mut unread = Vec::new();
     let mut all = tensors.tensors();
     all.sort_by(|a, b| a.0.cmp(&b.0));
     for (key, view) in all {
@@ -141,6 +144,10 @@ pub fn read_noting(
             .rsplit_once('.')
             .ok_or_else(|| bad(format!("tensor `{key}` is not a LoRA factor")))?;
         let Some(place) = names.parse_any_module(module) else {
+            if let Some(why) = names.unread_reason(module) {
+                unread.push((key, why));
+                continue;
+            }
             return Err(bad(format!(
                 "tensor `{key}`: `{module}` is not an attention or MLP linear of this model family (conv, embedding and other layers are not supported)"
             )));
@@ -170,7 +177,11 @@ pub fn read_noting(
         *slot = Some((key, view));
     }
     if modules.is_empty() {
-        return Err(bad(if untargeted.is_empty() {
+        return Err(bad(if let Some((key, why)) = unread.first() {
+            format!(
+                "its only LoRA tensors are on modules loramix never reads (`{key}`: {why}); it cannot change a prediction"
+            )
+        } else if untargeted.is_empty() {
             "no LoRA tensors".into()
         } else {
             format!(
@@ -179,14 +190,16 @@ pub fn read_noting(
             )
         }));
     }
-    let notes = untargeted
-        .iter()
+    let at = tensors_path.display();
+    let notes = (untargeted.iter())
         .map(|key| {
             format!(
-                "{}: `{key}` left out: the config does not target its module (PEFT does not load it either)",
-                tensors_path.display()
+                "{at}: `{key}` left out: the config does not target its module (PEFT does not load it either)"
             )
         })
+        .chain(
+            (unread.iter()).map(|(key, why)| format!("{at}: `{key}` left out: {why}")),
+        )
         .collect();
 
     let mut shapes = Vec::new();

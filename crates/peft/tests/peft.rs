@@ -260,17 +260,14 @@ fn a_pickle_is_refused_without_being_opened() {
     assert!(error.to_string().contains("does not unpickle"), "{error}");
 }
 
-#[test]
-fn an_adapter_on_a_layer_loramix_cannot_adapt_is_refused_by_tensor() {
+/// An adapter holding one `lora_A` on `module`, with the q/v fixture's config.
+fn one_factor_on(module: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let data = vec![0u8; 4 * 4 * 16];
     let view =
         safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![4, 16], &data).unwrap();
     safetensors::serialize_to_file(
-        [(
-            "base_model.model.pooler.dense.lora_A.weight".to_string(),
-            view,
-        )],
+        [(format!("base_model.model.{module}.lora_A.weight"), view)],
         None,
         &dir.path().join("adapter_model.safetensors"),
     )
@@ -280,12 +277,50 @@ fn an_adapter_on_a_layer_loramix_cannot_adapt_is_refused_by_tensor() {
         dir.path().join("adapter_config.json"),
     )
     .unwrap();
-    let error = refusal(dir.path());
+    dir
+}
+
+#[test]
+fn an_adapter_on_a_layer_loramix_cannot_adapt_is_refused_by_tensor() {
+    let error = refusal(one_factor_on("embeddings.word_embeddings").path());
     assert!(
         error.contains("adapter_model.safetensors")
-            && error.contains("`pooler.dense` is not an attention or MLP linear"),
+            && error.contains("`embeddings.word_embeddings` is not an attention or MLP linear"),
         "{error}"
     );
+    // A pooler is never read, so an adapter with nothing else would change nothing.
+    let error = refusal(one_factor_on("pooler.dense").path());
+    assert!(
+        error.contains("its only LoRA tensors are on modules loramix never reads")
+            && error.contains("pooler.dense.lora_A.weight"),
+        "{error}"
+    );
+}
+
+/// PEFT's `target_modules=["query","value","dense"]` also catches BertModel's pooler, which mean
+/// pooling never reads: the adapter is read without it, with a note saying why, and reproduces
+/// PEFT's pooled outputs.
+#[test]
+fn a_lora_that_also_targets_the_unread_pooler_reproduces_peft_with_a_note() {
+    assert_matches_peft(&tiny_bert(), "tiny-bert-lora-dense", 1e-5);
+    let dir = fixtures().join("tiny-bert-lora-dense");
+    let (adapter, notes) = loramix_peft::read_noting(&dir, &BERT, "f").unwrap();
+    let modules = reference("tiny-bert-lora-dense")["modules"].clone();
+    let peft_modules = modules.as_object().unwrap();
+    assert!(peft_modules.contains_key("pooler.dense"), "{modules}");
+    // Every module PEFT adapted but the pooler: 2 blocks x (query, value, attention output,
+    // MLP in, MLP out).
+    assert_eq!(peft_modules.len(), 11);
+    assert_eq!(adapter.layers.len(), 10);
+    assert_eq!(notes.len(), 2, "{notes:?}");
+    for (note, factor) in notes.iter().zip(["lora_A", "lora_B"]) {
+        assert!(
+            note.contains(&format!(
+                "`base_model.model.pooler.dense.{factor}.weight` left out"
+            )) && note.contains("never reaches a prediction"),
+            "{note}"
+        );
+    }
 }
 
 #[test]
