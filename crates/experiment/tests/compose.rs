@@ -151,6 +151,7 @@ fn every_method_composes_writes_peft_and_predict_scores_as_reported() {
         (Method::Uniform, None),
         (Method::Fixed, Some(vec![1.0, -0.5, 0.25])),
         (Method::Learned, None),
+        (Method::Cat, None),
         (Method::Search, None),
         (Method::Ties, None),
         (Method::Dare, None),
@@ -859,4 +860,144 @@ fn image_classes_without_images_are_refused_naming_the_folder() {
         err.contains("train/empty") && err.contains("no PNG or JPEG image"),
         "{err}"
     );
+}
+
+/// The sweep's cell entry point (`Kind::run`, as a sweep cell calls it) and `compose`, given the
+/// same base, modules, examples, settings and seed, choose the same module weights: one
+/// implementation behind both. The method settings are written out here from compose's
+/// documented options, so a compose option that stopped reaching the method would show.
+#[test]
+fn compose_and_a_sweep_cell_choose_the_same_module_weights() {
+    use loramix_compose::{Normalisation, Penalty, Sharing};
+    use loramix_experiment::fit::Schedule;
+    use loramix_experiment::method::{CellJob, Dare, FrozenCache, Kind, Learned, Search, Update};
+    use loramix_experiment::user::{self, UserBase};
+
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let base_job = job(dir.path(), Method::Uniform);
+    let UserBase::Text(family) = UserBase::open(&tiny_bert(), Some(16), None).unwrap() else {
+        panic!("tiny-bert opens as text")
+    };
+    let family = family.as_ref();
+    let base = user::base_of(family);
+    let fingerprint = loramix_lora::AdapterHost::fingerprint(base);
+    let adapters: Vec<Adapter> = (base_job.adapters.iter())
+        .map(|d| user::load_adapter(d, &BERT, &fingerprint).unwrap())
+        .collect();
+    let train = loramix_data::text::load_csv_splits(&base_job.data, "text", "label")
+        .unwrap()
+        .train;
+    let val = loramix_data::text::load_csv_text(base_job.val.as_ref().unwrap(), "text", "label")
+        .unwrap()
+        .items;
+    let learned = |normalisation| {
+        Kind::Learned(Learned {
+            head_lr: Some(0.03),
+            sharing: Sharing::PerLayer,
+            normalisation,
+            penalty: Penalty::None,
+        })
+    };
+    let dare_weights = vec![0.5, 0.3, 0.2];
+    for (method, kind, weights) in [
+        (Method::Learned, learned(Normalisation::Softmax), None),
+        (Method::Cat, learned(Normalisation::Unconstrained), None),
+        (Method::Search, Kind::Search(Search::default()), None),
+        (
+            Method::Dare,
+            Kind::Dare(Dare {
+                drop: base_job.drop,
+                weights: Some(dare_weights.clone()),
+                seed: 7,
+            }),
+            Some(dare_weights.clone()),
+        ),
+    ] {
+        let out = dir.path().join(format!("{method:?}"));
+        let job = ComposeJob {
+            method,
+            weights,
+            seed: 7,
+            // The weights' rate apart from the heads', so each reaches what it should.
+            lr: 0.1,
+            head_lr: 0.03,
+            out: out.clone(),
+            ..base_job.clone()
+        };
+        let report = compose(&job).unwrap_or_else(|e| panic!("{method:?}: {e}"));
+        let written = loramix_peft::read(&out, &BERT, &fingerprint).unwrap();
+        let parents = written.manifest.composition.clone().unwrap().parents;
+
+        let (steps, lr) = match method {
+            Method::Learned | Method::Cat => (job.steps, job.lr),
+            _ => (job.head_steps, job.head_lr),
+        };
+        let device = loramix_backend::device();
+        let cell = CellJob {
+            family,
+            device: &device,
+            eval_batch: job.batch.max(32),
+            parts: 1,
+            lora: loramix_lora::LoraConfig::new(),
+            base,
+            adapters: &adapters,
+            task: "t",
+            classes: train.classes.len(),
+            test: &val,
+            method: "m",
+            items: train.items.clone(),
+            schedule: Schedule {
+                steps,
+                batch: job.batch,
+                lr,
+                head_lr: None,
+                parts: 1,
+            },
+            seed: 7,
+            label: "cell".into(),
+            validation: None,
+        };
+        loramix_lora::init::seed::<loramix_backend::Train>(&device, 7);
+        if method == Method::Dare {
+            // Its weights are given, not chosen: the sweep's merge, exported at compose's rank,
+            // is the adapter compose wrote (the same entries dropped, the same seed).
+            let composition = kind.compose(&cell).unwrap().unwrap();
+            let Update::Dense(deltas) = composition.update else {
+                panic!("DARE merges dense deltas")
+            };
+            let record = loramix_lora::CompositionRecord {
+                method: "dare".into(),
+                parents: Vec::new(),
+                approximation_error: 0.0,
+            };
+            let ours = loramix_compose::compress_dense(base, deltas, report.rank, "c", record)
+                .unwrap()
+                .adapter;
+            for layer in &written.manifest.layers {
+                let (a, b) = (dense(&ours, &layer.name), dense(&written, &layer.name));
+                let worst = (a.unwrap().iter().zip(b.unwrap()))
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(0.0, f64::max);
+                assert!(worst < 1e-5, "{}: {worst}", layer.name);
+            }
+            continue;
+        }
+        let outcome = kind.run(&cell, &mut FrozenCache::default()).unwrap();
+        assert!(!outcome.weights.is_empty(), "{method:?}");
+        for (m, parent) in parents.iter().enumerate() {
+            let sweep: Vec<f32> = outcome.weights.iter().map(|(_, row)| row[m]).collect();
+            assert_eq!(parent.weights, sweep, "{method:?}, module {m}");
+        }
+        if method == Method::Cat {
+            // Unconstrained: the weights of a layer need not sum to one.
+            let sums = (outcome.weights.iter()).map(|(_, row)| row.iter().sum::<f32>());
+            assert!(
+                sums.clone().any(|s| (s - 1.0).abs() > 1e-4),
+                "{:?}",
+                outcome.weights
+            );
+        }
+        assert!(report.scores.len() == 6, "{method:?}");
+    }
 }

@@ -44,7 +44,8 @@ fn every_kind_reads_with_its_defaults() {
         dare.kind,
         Kind::Dare(Dare {
             drop: 0.9,
-            weights: None
+            weights: None,
+            seed: 0,
         })
     );
     let search = one("kind = \"search\"\nsteps = 1\nlr = 1.0\nbudget = 12");
@@ -158,4 +159,22 @@ fn a_spec_reads_back_what_it_writes() {
     };
     let back: File = toml::from_str(&toml::to_string(&file).unwrap()).unwrap();
     assert_eq!(back.method, file.method);
+}
+
+/// DARE's seed is read when given and left out of the written settings at its default 0, so
+/// the cells of runs from before it existed keep their config hash.
+#[test]
+fn dare_writes_its_seed_only_when_it_is_not_the_default() {
+    let plain = one("kind = \"dare\"\nsteps = 1\nlr = 1.0\ndrop = 0.5");
+    let json = serde_json::to_string(&plain).unwrap();
+    assert_eq!(
+        json,
+        r#"{"name":"dare","steps":1,"lr":1.0,"kind":"dare","drop":0.5,"weights":null}"#
+    );
+    let seeded = one("kind = \"dare\"\nsteps = 1\nlr = 1.0\ndrop = 0.5\nseed = 3");
+    let Kind::Dare(dare) = &seeded.kind else {
+        panic!("dare read as another kind")
+    };
+    assert_eq!(dare.seed, 3);
+    assert!(serde_json::to_string(&seeded).unwrap().contains(r#""seed":3"#));
 }

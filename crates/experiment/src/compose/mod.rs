@@ -7,24 +7,26 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use burn::module::AutodiffModule;
 use burn::nn::Linear;
 use burn::tensor::ElementConversion;
 use indicatif::ProgressBar;
 use loramix_backend::{Inference, Train};
 use loramix_compose::{
-    Compressed, DenseMerge, LearnedComposition, LearnedConfig, SearchConfig, add_to_base, attach,
-    compress, compress_dense, export_exact, merged_deltas, uniform_weights,
+    Compressed, Normalisation, Penalty, Sharing, attach, compress, compress_dense, export_exact,
+    uniform_weights,
 };
 use loramix_data::{ImageItem, Labelled, SuiteItem, TextItem};
-use loramix_lora::{Adapter, AdapterHost, CompositionRecord, ParentModule};
+use loramix_lora::{Adapter, AdapterHost, CompositionRecord, LoraConfig, ParentModule};
+use loramix_models::Classifier;
 use loramix_models::hf::HfBlockNames;
-use loramix_models::{Classifier, Trainable};
 use serde::Serialize;
 
 use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
-use crate::fit::{Schedule, TrainSet, features, fit, fit_head, head_hits};
+use crate::fit::{Schedule, features, fit_head, head_hits};
+use crate::method::{
+    CellJob, Dare, Fixed, Kind, Learned, MethodSpec, Search, Ties, Uniform, Update,
+};
 use crate::user::{self, InputArgs, UserBase};
 use crate::{output, progress};
 
@@ -40,6 +42,9 @@ pub enum Method {
     Uniform,
     /// Per-layer softmax weights over the modules, trained with the head.
     Learned,
+    /// LoRA Soups' CAT: per-layer, per-module scalars of any sign and sum (no softmax), trained
+    /// with the head.
+    Cat,
     /// LoraHub's gradient-free search of one weight per module.
     Search,
     /// TIES-merging of the dense deltas (`--density`, `--lambda`).
@@ -178,7 +183,10 @@ fn check_job(job: &ComposeJob) -> Result<()> {
             ));
         }
         (None, Method::Fixed) => return bad("--method fixed needs --weights".into()),
-        (Some(_), Method::Uniform | Method::Learned | Method::Search | Method::Ties) => {
+        (
+            Some(_),
+            Method::Uniform | Method::Learned | Method::Cat | Method::Search | Method::Ties,
+        ) => {
             return bad(format!(
                 "--weights applies to --method fixed and dare, not {:?}",
                 job.method
@@ -581,11 +589,6 @@ fn method_name(job: &ComposeJob) -> String {
     }
 }
 
-/// One weight per module, each as the module's one value in a composition record.
-fn each(weights: &[f32]) -> Vec<Vec<f32>> {
-    weights.iter().map(|&w| vec![w]).collect()
-}
-
 /// The composition record of `adapters` with one weight vector per module (one value, or one
 /// per composed layer).
 fn record(job: &ComposeJob, adapters: &[Adapter], weights: Vec<Vec<f32>>) -> CompositionRecord {
@@ -604,187 +607,99 @@ fn record(job: &ComposeJob, adapters: &[Adapter], weights: Vec<Vec<f32>>) -> Com
     }
 }
 
-/// The model with its factors composed, exported exactly or at `job.rank`.
-fn export<H: AdapterHost<Inference>>(
-    host: &H,
-    job: &ComposeJob,
-    record: CompositionRecord,
-) -> Result<Compressed> {
-    let task = "composition";
-    Ok(match job.rank {
-        None => export_exact(host, task, record)?,
-        Some(rank) => compress(host, rank, task, record)?,
-    })
-}
-
+/// The method's composition, made by the sweep's own code for the method ([`Kind::compose`])
+/// on the training examples, exported (exactly, or at `--rank`), with a fresh head fitted as
+/// every other candidate's is, so the scores compare compositions rather than head budgets.
 fn compose_with<F: Family>(
     scorer: &Scorer<F>,
     base: &F::Frozen,
     adapters: &[Adapter],
     job: &ComposeJob,
 ) -> Result<Composed<F>> {
+    let spec = method_spec(job);
     let device = loramix_backend::device();
-    let fixed = |weights: Vec<f32>| -> Result<Composed<F>> {
-        let mut model = base.clone();
-        attach(&mut model, adapters, &weights, &device)?;
-        let exported = export(&model, job, record(job, adapters, each(&weights)))?;
-        let model = model.fold_lora();
-        let head = scorer.fit(&model)?;
-        Ok(Composed {
-            model,
-            head,
-            exported,
-        })
-    };
-    match job.method {
-        Method::Uniform => fixed(uniform_weights(adapters.len())),
-        Method::Fixed => fixed(job.weights.clone().expect("checked")),
-        Method::Ties | Method::Dare => merged(scorer, base, adapters, job),
-        Method::Search => searched(scorer, base, adapters, job),
-        Method::Learned => learned(scorer, base, adapters, job),
-    }
-}
-
-/// TIES or DARE: merged dense deltas added to the base, exported through a truncated SVD.
-fn merged<F: Family>(
-    scorer: &Scorer<F>,
-    base: &F::Frozen,
-    adapters: &[Adapter],
-    job: &ComposeJob,
-) -> Result<Composed<F>> {
-    let device = loramix_backend::device();
-    let n = adapters.len();
-    let merge = match job.method {
-        Method::Ties => DenseMerge::Ties {
-            density: job.density,
-            lambda: job.lambda,
-        },
-        _ => DenseMerge::Dare {
-            drop: job.drop,
-            weights: job.weights.clone().unwrap_or_else(|| uniform_weights(n)),
-            seed: job.seed,
-        },
-    };
-    let deltas = merged_deltas(base, adapters, &merge, &device)?;
-    let rank = job.rank.unwrap_or_else(|| widest_stack(base, adapters));
-    let weights = match &merge {
-        DenseMerge::Dare { weights, .. } => each(weights),
-        DenseMerge::Ties { .. } => vec![Vec::new(); n],
-    };
-    let record = record(job, adapters, weights);
-    let exported = compress_dense(base, deltas.clone(), rank, "composition", record)?;
-    let mut model = base.clone();
-    add_to_base(&mut model, deltas);
-    let head = scorer.fit(&model)?;
-    Ok(Composed {
-        model,
-        head,
-        exported,
-    })
-}
-
-/// LoraHub's search for module weights, with a head.
-fn searched<F: Family>(
-    scorer: &Scorer<F>,
-    base: &F::Frozen,
-    adapters: &[Adapter],
-    job: &ComposeJob,
-) -> Result<Composed<F>> {
-    let device = loramix_backend::device();
-    let config = SearchConfig {
-        seed: job.seed,
-        ..SearchConfig::default()
-    };
-    loramix_lora::init::seed::<Train>(&device, job.seed);
-    // LoraHub's recipe: the validation examples stay unseen, for the score table.
-    let data = crate::method::search::SearchData {
-        train: &scorer.splits.train,
-        validation: None,
-        n_classes: scorer.splits.classes.len(),
+    let cell = CellJob {
+        family: scorer.family,
+        device: &device,
         eval_batch: scorer.batch,
-    };
-    let found = crate::method::search::search(
-        scorer.family,
+        parts: job.parts,
+        lora: LoraConfig::new(),
         base,
         adapters,
-        &data,
-        scorer.schedule,
-        &config,
-        crate::method::search::SearchObjective::FixedHead,
-    )
-    .map_err(|e| e.in_context("weight search".into()))?;
-    let head = crate::method::search::head_on(
-        scorer.family,
-        &found.model,
-        &data,
-        scorer.schedule,
-        job.seed,
-    )
-    .map_err(|e| {
-        crate::method::search::SearchFailure::Train(e).in_context("weight search".into())
-    })?;
-    let mut host = base.clone();
-    attach(&mut host, adapters, &found.weights, &device)?;
-    let exported = export(&host, job, record(job, adapters, each(&found.weights)))?;
+        task: "compose",
+        classes: scorer.splits.classes.len(),
+        test: scorer.scored(),
+        method: &spec.name,
+        items: scorer.splits.train.clone(),
+        schedule: Schedule {
+            steps: spec.steps,
+            lr: spec.lr,
+            ..scorer.schedule
+        },
+        seed: job.seed,
+        label: format!("compose --method {}", method_name(job)),
+        // The validation examples stay unseen: they score the table.
+        validation: None,
+    };
+    loramix_lora::init::seed::<Train>(&device, job.seed);
+    let composition = (spec.kind.compose(&cell)).expect("compose offers composing kinds only")?;
+    let record = record(job, adapters, composition.per_module(adapters.len()));
+    let task = "composition";
+    let exported = match (&composition.update, job.rank) {
+        (Update::Attached(host), None) => export_exact(host, task, record)?,
+        (Update::Attached(host), Some(rank)) => compress(host, rank, task, record)?,
+        (Update::Dense(deltas), rank) => {
+            let rank = rank.unwrap_or_else(|| widest_stack(base, adapters));
+            compress_dense(base, deltas.clone(), rank, task, record)?
+        }
+    };
+    let head = scorer.fit(&composition.model)?;
     Ok(Composed {
-        model: found.model,
+        model: composition.model,
         head,
         exported,
     })
 }
 
-/// Per-layer softmax weights and a fresh head trained together on the training items.
-fn learned<F: Family>(
-    scorer: &Scorer<F>,
-    base: &F::Frozen,
-    adapters: &[Adapter],
-    job: &ComposeJob,
-) -> Result<Composed<F>> {
-    let device = loramix_backend::device();
-    let n_classes = scorer.splits.classes.len();
-    loramix_lora::init::seed::<Train>(&device, job.seed);
-    let mut model = F::Trained::from_inner(base.clone()).with_head(n_classes, &device);
-    attach(
-        &mut model,
-        adapters,
-        &uniform_weights(adapters.len()),
-        &device,
-    )?;
-    let composition = LearnedComposition::new(model, LearnedConfig::default(), &device)?
-        .trainable(Trainable::AdaptersAndHead);
-    let set = TrainSet::new(scorer.family, &scorer.splits.train, &device);
-    let schedule = Schedule {
-        steps: job.steps,
-        lr: job.lr,
-        head_lr: Some(job.head_lr),
-        ..scorer.schedule
+/// The job's options as the sweep's method: the same settings, the same code.
+fn method_spec(job: &ComposeJob) -> MethodSpec {
+    let n = job.adapters.len();
+    let learned = |normalisation| {
+        Kind::Learned(Learned {
+            head_lr: Some(job.head_lr),
+            sharing: Sharing::PerLayer,
+            normalisation,
+            penalty: Penalty::None,
+        })
     };
-    let bar = progress::bar(job.steps, "learned");
-    let trained = fit::<F, _>(composition, &set, schedule, job.seed, &bar).map_err(|source| {
-        ExperimentError::Train {
-            context: "learned composition".into(),
-            source,
-        }
-    })?;
-    bar.finish_and_clear();
-    let trained = trained.valid();
-    let weights = trained.weights().into_data().convert::<f32>();
-    let [rows, n] = [weights.shape[0], weights.shape[1]];
-    let values = weights.to_vec::<f32>().expect("f32");
-    let per_module = (0..n)
-        .map(|m| (0..rows).map(|r| values[r * n + m]).collect())
-        .collect();
-    let host = trained.composed();
-    let exported = export(&host, job, record(job, adapters, per_module))?;
-    // A fresh head on the learned composition, fitted as every other candidate's head is, so
-    // the scores compare compositions rather than head budgets.
-    let model = host.fold_lora();
-    let head = scorer.fit(&model)?;
-    Ok(Composed {
-        model,
-        head,
-        exported,
-    })
+    let kind = match job.method {
+        Method::Uniform => Kind::Uniform(Uniform {}),
+        Method::Fixed => Kind::Fixed(Fixed {
+            weights: job.weights.clone().expect("checked: fixed has --weights"),
+        }),
+        Method::Ties => Kind::Ties(Ties {
+            density: job.density,
+            lambda: job.lambda,
+        }),
+        Method::Dare => Kind::Dare(Dare {
+            drop: job.drop,
+            weights: Some(job.weights.clone().unwrap_or_else(|| uniform_weights(n))),
+            seed: job.seed,
+        }),
+        Method::Search => Kind::Search(Search::default()),
+        Method::Learned => learned(Normalisation::Softmax),
+        Method::Cat => learned(Normalisation::Unconstrained),
+    };
+    let (steps, lr) = match job.method {
+        Method::Learned | Method::Cat => (job.steps, job.lr),
+        _ => (job.head_steps, job.head_lr),
+    };
+    MethodSpec {
+        name: kind.label().into(),
+        steps,
+        lr,
+        kind,
+    }
 }
 
 /// The largest total rank of the modules on one layer: what TIES and DARE export at by

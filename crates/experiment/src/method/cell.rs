@@ -8,7 +8,6 @@ use burn::nn::Linear;
 use burn::tensor::Tensor;
 use indicatif::ProgressBar;
 use loramix_backend::{Device, Inference, Train};
-use loramix_data::Task;
 use loramix_lora::{Adapter, LoraConfig};
 use loramix_models::{Classifier, Learner, TrainError, trainable_params};
 
@@ -32,7 +31,10 @@ pub struct CellJob<'a, F: Family> {
     pub lora: LoraConfig,
     pub base: &'a F::Frozen,
     pub adapters: &'a [Adapter],
-    pub task: &'a Task<F::Item>,
+    /// The task's name (what the frozen backbones are cached under).
+    pub task: &'a str,
+    /// The task's classes.
+    pub classes: usize,
     /// The examples the cell is tested on: the task's test split (a warm-up cell takes one
     /// batch of it).
     pub test: &'a [F::Item],
@@ -113,7 +115,7 @@ pub struct Outcome {
 
 impl<F: Family> CellJob<'_, F> {
     pub fn n_classes(&self) -> usize {
-        self.task.train.classes.len()
+        self.classes
     }
 
     /// Weights and biases of a fresh head on the base's features.
@@ -338,9 +340,9 @@ impl<F: Family> FrozenCache<F> {
         job: &CellJob<F>,
         build: impl FnOnce() -> Result<F::Frozen>,
     ) -> Result<&Frozen<F>> {
-        if self.task != job.task.name {
+        if self.task != job.task {
             self.backbones.clear();
-            self.task = job.task.name.clone();
+            self.task = job.task.to_string();
         }
         if !self.backbones.contains_key(job.method) {
             let started = Instant::now();

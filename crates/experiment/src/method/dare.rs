@@ -1,11 +1,12 @@
 //! DARE (Yu et al. 2024): drop each delta entry with probability `drop`, rescale the rest by
 //! 1/(1 - drop), sum with weights; folded into the base, with a fresh head.
 
-use loramix_compose::{DenseMerge, merge_into_base, uniform_weights};
-use loramix_models::Classifier;
+use loramix_compose::{DenseMerge, uniform_weights};
 use serde::{Deserialize, Serialize};
 
-use super::{CellJob, FrozenCache, Outcome, SweepMethod, check_module_weights, in_range};
+use super::{
+    CellJob, Composition, FrozenCache, Outcome, SweepMethod, check_module_weights, in_range,
+};
 use crate::error::Result;
 use crate::family::Family;
 
@@ -17,6 +18,14 @@ pub struct Dare {
     /// One weight per upstream module (default: 1/N each).
     #[serde(default)]
     pub weights: Option<Vec<f32>>,
+    /// Seeds the drops (the same seed drops the same entries at every cell). Left out of the
+    /// written settings at its default, so cells of earlier runs keep their hash.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub seed: u64,
+}
+
+fn is_zero(seed: &u64) -> bool {
+    *seed == 0
 }
 
 impl SweepMethod for Dare {
@@ -40,16 +49,18 @@ impl SweepMethod for Dare {
     }
 
     fn run<F: Family>(&self, job: &CellJob<F>, frozen: &mut FrozenCache<F>) -> Result<Outcome> {
-        job.fit_frozen(frozen, || {
-            let mut model = job.base.clone();
-            let merge = DenseMerge::Dare {
-                drop: self.drop,
-                weights: (self.weights.clone())
-                    .unwrap_or_else(|| uniform_weights(job.adapters.len())),
-                seed: 0,
-            };
-            merge_into_base(&mut model, job.adapters, &merge, job.device)?;
-            Ok(model.fold_lora())
-        })
+        job.fit_frozen(frozen, || Ok(self.compose(job)?.model))
+    }
+}
+
+impl Dare {
+    pub fn compose<F: Family>(&self, job: &CellJob<F>) -> Result<Composition<F>> {
+        let weights = (self.weights.clone()).unwrap_or_else(|| uniform_weights(job.adapters.len()));
+        let merge = DenseMerge::Dare {
+            drop: self.drop,
+            weights: weights.clone(),
+            seed: self.seed,
+        };
+        Composition::merged(job, &merge, vec![("all".into(), weights)])
     }
 }

@@ -1,11 +1,9 @@
 //! Task arithmetic: the modules' deltas with weights the user chose, folded into the base, with
 //! a fresh head.
 
-use loramix_compose::attach;
-use loramix_models::Classifier;
 use serde::{Deserialize, Serialize};
 
-use super::{CellJob, FrozenCache, Outcome, SweepMethod, check_module_weights};
+use super::{CellJob, Composition, FrozenCache, Outcome, SweepMethod, check_module_weights};
 use crate::error::Result;
 use crate::family::Family;
 
@@ -28,10 +26,12 @@ impl SweepMethod for Fixed {
     }
 
     fn run<F: Family>(&self, job: &CellJob<F>, frozen: &mut FrozenCache<F>) -> Result<Outcome> {
-        job.fit_frozen(frozen, || {
-            let mut model = job.base.clone();
-            attach(&mut model, job.adapters, &self.weights, job.device)?;
-            Ok(model.fold_lora())
-        })
+        job.fit_frozen(frozen, || Ok(self.compose(job)?.model))
+    }
+}
+
+impl Fixed {
+    pub fn compose<F: Family>(&self, job: &CellJob<F>) -> Result<Composition<F>> {
+        Composition::attached(job, &self.weights)
     }
 }

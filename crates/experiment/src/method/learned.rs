@@ -9,7 +9,7 @@ use loramix_compose::{
 use loramix_models::{Classifier, Trainable, trainable_params};
 use serde::{Deserialize, Serialize};
 
-use super::{CellJob, FrozenCache, Outcome, SweepMethod, check_rate, in_range};
+use super::{CellJob, Composition, FrozenCache, Outcome, SweepMethod, check_rate, in_range};
 use crate::error::Result;
 use crate::family::Family;
 use crate::fit::fit_stopped;
@@ -47,6 +47,19 @@ impl SweepMethod for Learned {
     }
 
     fn run<F: Family>(&self, job: &CellJob<F>, _: &mut FrozenCache<F>) -> Result<Outcome> {
+        let composition = self.compose(job)?;
+        Ok(Outcome {
+            accuracy: job.test_accuracy(&composition.model),
+            trainable_params: composition.trainable_params,
+            weights: composition.weights,
+            choice: composition.choice,
+        })
+    }
+}
+
+impl Learned {
+    /// The weights and a fresh head trained together; the model keeps that head.
+    pub fn compose<F: Family>(&self, job: &CellJob<F>) -> Result<Composition<F>> {
         let device = job.device;
         let mut model = F::Trained::from_inner(job.base.clone()).with_head(job.n_classes(), device);
         attach(
@@ -80,11 +93,10 @@ impl SweepMethod for Learned {
                 stop.as_ref(),
             )
         })?;
-        Ok(Outcome {
-            weights: learned.layer_weights(),
-            accuracy: job.test_accuracy(&learned.composed().valid().fold_lora()),
+        Ok(Composition {
             trainable_params,
             choice,
+            ..Composition::of_host(learned.composed().valid(), learned.layer_weights())
         })
     }
 }

@@ -1,27 +1,30 @@
 //! The methods of the sweep. Each kind is a type holding only its own settings, with their
 //! defaults and ranges (`[[method]]` in an experiment file, tagged by `kind`), that knows how to
-//! run a cell: train what it trains, test, and report the module weights it chose. Adding a
-//! method is one file here and one variant of [`Kind`].
+//! run a cell: train what it trains, test, and report the module weights it chose. The kinds
+//! that compose the modules also make a [`Composition`] through [`Kind::compose`], the code
+//! `loramix compose` runs too. Adding a method is one file here and one variant of [`Kind`].
 
 mod cell;
+mod composition;
 mod dare;
 mod fixed;
 mod full;
 mod head_only;
 mod learned;
 mod lora;
-pub(crate) mod search;
+mod search;
 mod ties;
 mod uniform;
 
 pub use cell::{CellJob, Choice, FrozenCache, Outcome, Validation, bracketed};
+pub use composition::{Composition, Update};
 pub use dare::Dare;
 pub use fixed::Fixed;
 pub use full::Full;
 pub use head_only::HeadOnly;
 pub use learned::Learned;
 pub use lora::Lora;
-pub use search::Search;
+pub use search::{Search, SearchObjective};
 pub use ties::Ties;
 pub use uniform::Uniform;
 

@@ -1,18 +1,17 @@
 //! LoraHub's recipe (Huang et al. 2023) with a head: module weights searched without gradients
-//! on the cell's loss, folded into the base, then a fresh head. The search itself ([`search`])
-//! also serves `loramix compose --method search`.
+//! on the cell's loss, folded into the base, then a fresh head.
 
 use loramix_compose::SearchConfig;
 use serde::{Deserialize, Serialize};
 
-use super::{CellJob, FrozenCache, Outcome, SweepMethod, in_range};
+use super::{CellJob, Composition, FrozenCache, Outcome, SweepMethod, in_range};
 use burn::nn::Linear;
 use burn::nn::loss::CrossEntropyLoss;
 use burn::tensor::ElementConversion;
 use loramix_backend::Inference;
 use loramix_compose::{ComposeError, attach, search_weights, set_weights, uniform_weights};
 use loramix_lora::Adapter;
-use loramix_models::{Classifier, TrainError};
+use loramix_models::TrainError;
 
 use crate::error::{ExperimentError, Result};
 use crate::family::Family;
@@ -69,6 +68,30 @@ impl SweepMethod for Search {
     }
 
     fn run<F: Family>(&self, job: &CellJob<F>, _: &mut FrozenCache<F>) -> Result<Outcome> {
+        let composition = self.compose(job)?;
+        // The head is fitted on the found composition as every frozen-backbone method's is
+        // (tuned: the candidate rates, early-stopped on validation).
+        let (head, choice) = job.fit_head_on(&composition.model)?;
+        let test = features(
+            job.family,
+            &composition.model,
+            job.test,
+            job.eval_batch,
+            job.parts,
+        );
+        Ok(Outcome {
+            accuracy: head_accuracy(&head, test, job.test),
+            trainable_params: job.head_params() + composition.trainable_params,
+            weights: composition.weights,
+            choice,
+        })
+    }
+}
+
+impl Search {
+    /// One weight per module, searched on the job's examples (scored on its validation
+    /// examples when it has them).
+    pub fn compose<F: Family>(&self, job: &CellJob<F>) -> Result<Composition<F>> {
         let config = SearchConfig {
             budget: self.budget,
             population: self.population,
@@ -77,12 +100,11 @@ impl SweepMethod for Search {
             bound: self.bound,
             seed: job.seed,
         };
-        let eval_batch = job.eval_batch;
         let data = SearchData {
             train: &job.items,
             validation: job.validation.as_ref().map(|v| v.items.as_slice()),
             n_classes: job.n_classes(),
-            eval_batch,
+            eval_batch: job.eval_batch,
         };
         let found = search(
             job.family,
@@ -94,15 +116,9 @@ impl SweepMethod for Search {
             self.objective,
         )
         .map_err(|e| e.in_context(job.label.clone()))?;
-        // The head is fitted on the found composition as every frozen-backbone method's is
-        // (tuned: the candidate rates, early-stopped on validation).
-        let (head, choice) = job.fit_head_on(&found.model)?;
-        let test = features(job.family, &found.model, job.test, eval_batch, job.parts);
-        Ok(Outcome {
-            accuracy: head_accuracy(&head, test, job.test),
-            trainable_params: job.head_params() + job.adapters.len(),
-            weights: vec![("all".to_string(), found.weights)],
-            choice,
+        Ok(Composition {
+            trainable_params: job.adapters.len(),
+            ..Composition::of_host(found.host, vec![("all".into(), found.weights)])
         })
     }
 }
@@ -123,10 +139,10 @@ impl SearchFailure {
     }
 }
 
-/// A searched composition: the base with the found weights folded in, and the weights. The
-/// caller fits its head ([`head_on`], or with validation as the sweep's frozen methods do).
+/// A searched composition: the base with the modules attached at the found weights, and the
+/// weights.
 pub struct Searched<F: Family> {
-    pub model: F::Frozen,
+    pub host: F::Frozen,
     pub weights: Vec<f32>,
 }
 
@@ -155,7 +171,7 @@ pub struct SearchData<'a, I> {
 
 /// A head fitted on `model`'s features of the training examples, from burn's generator as
 /// `seed` left it.
-pub fn head_on<F: Family>(
+fn head_on<F: Family>(
     family: &F,
     model: &F::Frozen,
     data: &SearchData<F::Item>,
@@ -207,7 +223,7 @@ pub fn search<F: Family>(
     });
     set_weights(&mut model, &found.weights, &device).map_err(SearchFailure::Compose)?;
     Ok(Searched {
-        model: model.fold_lora(),
+        host: model,
         weights: found.weights,
     })
 }

@@ -1,11 +1,10 @@
 //! TIES merging (Yadav et al. 2023): trim each delta to its largest entries, elect a sign per
 //! entry, average the agreeing ones; folded into the base, with a fresh head.
 
-use loramix_compose::{DenseMerge, merge_into_base};
-use loramix_models::Classifier;
+use loramix_compose::DenseMerge;
 use serde::{Deserialize, Serialize};
 
-use super::{CellJob, FrozenCache, Outcome, SweepMethod, in_range};
+use super::{CellJob, Composition, FrozenCache, Outcome, SweepMethod, in_range};
 use crate::error::Result;
 use crate::family::Family;
 
@@ -38,14 +37,16 @@ impl SweepMethod for Ties {
     }
 
     fn run<F: Family>(&self, job: &CellJob<F>, frozen: &mut FrozenCache<F>) -> Result<Outcome> {
-        job.fit_frozen(frozen, || {
-            let mut model = job.base.clone();
-            let merge = DenseMerge::Ties {
-                density: self.density,
-                lambda: self.lambda,
-            };
-            merge_into_base(&mut model, job.adapters, &merge, job.device)?;
-            Ok(model.fold_lora())
-        })
+        job.fit_frozen(frozen, || Ok(self.compose(job)?.model))
+    }
+}
+
+impl Ties {
+    pub fn compose<F: Family>(&self, job: &CellJob<F>) -> Result<Composition<F>> {
+        let merge = DenseMerge::Ties {
+            density: self.density,
+            lambda: self.lambda,
+        };
+        Composition::merged(job, &merge, Vec::new())
     }
 }

@@ -1,11 +1,10 @@
 //! The paper's uniform composition: the mean of the modules' exact deltas, folded into the
 //! base, with a fresh head.
 
-use loramix_compose::{attach, uniform_weights};
-use loramix_models::Classifier;
+use loramix_compose::uniform_weights;
 use serde::{Deserialize, Serialize};
 
-use super::{CellJob, FrozenCache, Outcome, SweepMethod};
+use super::{CellJob, Composition, FrozenCache, Outcome, SweepMethod};
 use crate::error::Result;
 use crate::family::Family;
 
@@ -22,11 +21,12 @@ impl SweepMethod for Uniform {
     }
 
     fn run<F: Family>(&self, job: &CellJob<F>, frozen: &mut FrozenCache<F>) -> Result<Outcome> {
-        job.fit_frozen(frozen, || {
-            let mut model = job.base.clone();
-            let weights = uniform_weights(job.adapters.len());
-            attach(&mut model, job.adapters, &weights, job.device)?;
-            Ok(model.fold_lora())
-        })
+        job.fit_frozen(frozen, || Ok(self.compose(job)?.model))
+    }
+}
+
+impl Uniform {
+    pub fn compose<F: Family>(&self, job: &CellJob<F>) -> Result<Composition<F>> {
+        Composition::attached(job, &uniform_weights(job.adapters.len()))
     }
 }
