@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use loramix_experiment::compose::{ComposeJob, ComposeReport, Method, compose};
+use loramix_experiment::method::Then;
 use loramix_experiment::predict::{PredictJob, predict};
 use loramix_experiment::user::InputArgs;
 use loramix_lora::Adapter;
@@ -102,6 +103,8 @@ fn job(dir: &Path, method: Method) -> ComposeJob {
         density: 0.5,
         lambda: 1.0,
         drop: 0.3,
+        top_k: 2,
+        then: Then::Learned,
         steps: 4,
         lr: 0.05,
         head_steps: 20,
@@ -152,6 +155,7 @@ fn every_method_composes_writes_peft_and_predict_scores_as_reported() {
         (Method::Fixed, Some(vec![1.0, -0.5, 0.25])),
         (Method::Learned, None),
         (Method::Cat, None),
+        (Method::Select, None),
         (Method::Search, None),
         (Method::Ties, None),
         (Method::Dare, None),
@@ -200,10 +204,14 @@ fn every_method_composes_writes_peft_and_predict_scores_as_reported() {
         let read = loramix_peft::read(&job.out, &BERT, &fingerprint).unwrap();
         let record = read.manifest.composition.clone().unwrap();
         let tasks: Vec<&str> = record.parents.iter().map(|p| p.task.as_str()).collect();
-        assert_eq!(
-            tasks,
-            ["tiny-bert-lora-qv", "tiny-bert-lora-patterns", "qv-again"]
-        );
+        let all = ["tiny-bert-lora-qv", "tiny-bert-lora-patterns", "qv-again"];
+        if method == Method::Select {
+            // --top-k 2 of the three, each once.
+            assert_eq!(tasks.len(), 2, "{tasks:?}");
+            assert!(tasks[0] != tasks[1] && tasks.iter().all(|t| all.contains(t)));
+        } else {
+            assert_eq!(tasks, all);
+        }
         assert_eq!(read.manifest.metrics["validation_accuracy"], written);
         check_verdict(&report, &job.out);
         if method == Method::Uniform {
@@ -870,7 +878,9 @@ fn image_classes_without_images_are_refused_naming_the_folder() {
 fn compose_and_a_sweep_cell_choose_the_same_module_weights() {
     use loramix_compose::{Normalisation, Penalty, Sharing};
     use loramix_experiment::fit::Schedule;
-    use loramix_experiment::method::{CellJob, Dare, FrozenCache, Kind, Learned, Search, Update};
+    use loramix_experiment::method::{
+        CellJob, Dare, FrozenCache, Kind, Learned, Search, Select, Update,
+    };
     use loramix_experiment::user::{self, UserBase};
 
     let _turn = one_at_a_time();
@@ -905,6 +915,15 @@ fn compose_and_a_sweep_cell_choose_the_same_module_weights() {
         (Method::Cat, learned(Normalisation::Unconstrained), None),
         (Method::Search, Kind::Search(Search::default()), None),
         (
+            Method::Select,
+            Kind::Select(Select {
+                k: 2,
+                then: Then::Learned,
+                head_lr: Some(0.03),
+            }),
+            None,
+        ),
+        (
             Method::Dare,
             Kind::Dare(Dare {
                 drop: base_job.drop,
@@ -930,7 +949,7 @@ fn compose_and_a_sweep_cell_choose_the_same_module_weights() {
         let parents = written.manifest.composition.clone().unwrap().parents;
 
         let (steps, lr) = match method {
-            Method::Learned | Method::Cat => (job.steps, job.lr),
+            Method::Learned | Method::Cat | Method::Select => (job.steps, job.lr),
             _ => (job.head_steps, job.head_lr),
         };
         let device = loramix_backend::device();
@@ -985,10 +1004,25 @@ fn compose_and_a_sweep_cell_choose_the_same_module_weights() {
         }
         let outcome = kind.run(&cell, &mut FrozenCache::default()).unwrap();
         assert!(!outcome.weights.is_empty(), "{method:?}");
-        for (m, parent) in parents.iter().enumerate() {
+        // Parents are the composed adapters (a selection's kept ones, best first); the sweep
+        // names every module, 0 for those left out.
+        let tasks: Vec<&str> = (adapters.iter())
+            .map(|a| a.manifest.task.as_str())
+            .collect();
+        let expected = if method == Method::Select { 2 } else { 3 };
+        assert_eq!(parents.len(), expected, "{method:?}");
+        for parent in &parents {
+            let m = tasks.iter().position(|t| *t == parent.task).unwrap();
             let sweep: Vec<f32> = outcome.weights.iter().map(|(_, row)| row[m]).collect();
             assert_eq!(parent.weights, sweep, "{method:?}, module {m}");
         }
+        let left_out = (0..3).filter(|&m| outcome.weights.iter().all(|(_, row)| row[m] == 0.0));
+        assert_eq!(
+            left_out.count(),
+            3 - expected,
+            "{method:?}: {:?}",
+            outcome.weights
+        );
         if method == Method::Cat {
             // Unconstrained: the weights of a layer need not sum to one.
             let sums = (outcome.weights.iter()).map(|(_, row)| row.iter().sum::<f32>());
@@ -1000,4 +1034,83 @@ fn compose_and_a_sweep_cell_choose_the_same_module_weights() {
         }
         assert!(report.scores.len() == 6, "{method:?}");
     }
+}
+
+/// The selection's score of each module, one backward pass for all, is minus the derivative of
+/// the loss in that module's weight: checked against a central finite difference that adds the
+/// module alone at weights ±0.01 to the base and scores it with the same head.
+#[test]
+fn selection_scores_are_the_loss_gradient_in_each_module_weight() {
+    use burn::nn::loss::CrossEntropyLoss;
+    use burn::tensor::{ElementConversion, Tensor, TensorData};
+    use loramix_experiment::fit::{Schedule, features};
+    use loramix_experiment::method::{CellJob, gradient_scores};
+    use loramix_experiment::user::{self, UserBase};
+    use loramix_models::Classifier;
+
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let paths = job(dir.path(), Method::Uniform);
+    let UserBase::Text(family) = UserBase::open(&tiny_bert(), Some(16), None).unwrap() else {
+        panic!("tiny-bert opens as text")
+    };
+    let family = family.as_ref();
+    let base = user::base_of(family);
+    let fingerprint = loramix_lora::AdapterHost::fingerprint(base);
+    let adapters: Vec<Adapter> = (paths.adapters.iter())
+        .map(|d| user::load_adapter(d, &BERT, &fingerprint).unwrap())
+        .collect();
+    let train = loramix_data::text::load_csv_splits(&paths.data, "text", "label")
+        .unwrap()
+        .train;
+    let device = loramix_backend::device();
+    let cell = CellJob {
+        family,
+        device: &device,
+        eval_batch: 4, // two batches: the scores add up across them
+        parts: 1,
+        lora: loramix_lora::LoraConfig::new(),
+        base,
+        adapters: &adapters,
+        task: "t",
+        classes: 2,
+        test: &train.items,
+        method: "select",
+        items: train.items.clone(),
+        schedule: Schedule {
+            steps: 30,
+            batch: 6,
+            lr: 0.05,
+            head_lr: None,
+            parts: 1,
+        },
+        seed: 7,
+        label: "cell".into(),
+        validation: None,
+    };
+    let scores = gradient_scores(&cell).unwrap();
+    let (head, _) = cell.fit_head_on(base).unwrap();
+    let labels: Vec<i64> = train.items.iter().map(|i| i.label as i64).collect();
+    let targets = Tensor::from_data(TensorData::new(labels, [train.items.len()]), &device);
+    let loss_at = |m: usize, w: f32| -> f64 {
+        let mut weights = vec![0.0; adapters.len()];
+        weights[m] = w;
+        let mut host = base.clone();
+        loramix_compose::attach(&mut host, &adapters, &weights, &device).unwrap();
+        let x = features(family, &host.fold_lora(), &train.items, 6, 1);
+        (CrossEntropyLoss::new(None, &device).forward(head.forward(x), targets.clone()))
+            .into_scalar()
+            .elem()
+    };
+    let eps = 0.01;
+    for (m, score) in scores.iter().enumerate() {
+        let slope = (loss_at(m, eps) - loss_at(m, -eps)) / (2.0 * eps as f64);
+        let error = (-slope - *score as f64).abs();
+        assert!(
+            error < 1e-3 + 1e-2 * slope.abs(),
+            "module {m}: score {score}, finite difference {}",
+            -slope
+        );
+    }
+    assert!(scores.iter().any(|s| s.abs() > 1e-3), "{scores:?}");
 }

@@ -2,7 +2,7 @@
 //! else is refused with the method's name before a run starts.
 
 use loramix_compose::{Normalisation, Penalty, Sharing};
-use loramix_experiment::method::{Dare, Kind, Learned, MethodSpec, Ties};
+use loramix_experiment::method::{Dare, Kind, Learned, MethodSpec, Select, Then, Ties};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize)]
@@ -64,6 +64,18 @@ fn every_kind_reads_with_its_defaults() {
             normalisation: Normalisation::Softmax,
             penalty: Penalty::None,
         })
+    );
+    let select = one("kind = \"select\"\nsteps = 1\nlr = 1.0\nk = 4");
+    assert_eq!(
+        select.kind,
+        Kind::Select(Select {
+            k: 4,
+            then: Then::Uniform,
+            head_lr: None
+        })
+    );
+    assert!(
+        refused("kind = \"select\"\nsteps = 1\nlr = 1.0\nk = 0").contains("`k` must be 1 or more")
     );
     for kind in ["head-only", "full", "lora", "uniform"] {
         let method = one(&format!("kind = \"{kind}\"\nsteps = 1\nlr = 1.0"));
@@ -176,5 +188,9 @@ fn dare_writes_its_seed_only_when_it_is_not_the_default() {
         panic!("dare read as another kind")
     };
     assert_eq!(dare.seed, 3);
-    assert!(serde_json::to_string(&seeded).unwrap().contains(r#""seed":3"#));
+    assert!(
+        serde_json::to_string(&seeded)
+            .unwrap()
+            .contains(r#""seed":3"#)
+    );
 }

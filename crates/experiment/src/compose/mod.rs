@@ -25,7 +25,7 @@ use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
 use crate::fit::{Schedule, features, fit_head, head_hits};
 use crate::method::{
-    CellJob, Dare, Fixed, Kind, Learned, MethodSpec, Search, Ties, Uniform, Update,
+    CellJob, Dare, Fixed, Kind, Learned, MethodSpec, Search, Select, Then, Ties, Uniform, Update,
 };
 use crate::user::{self, InputArgs, UserBase};
 use crate::{output, progress};
@@ -53,6 +53,9 @@ pub enum Method {
     Dare,
     /// The weights given with `--weights` (task arithmetic; negative weights allowed).
     Fixed,
+    /// Ranks the adapters by how fast each lowers the loss on the training examples (one
+    /// gradient for all), keeps the `--top-k` best and composes them (`--then`).
+    Select,
 }
 
 /// Everything `loramix compose` is given (its command-line arguments).
@@ -95,6 +98,12 @@ pub struct ComposeJob {
     /// DARE: probability of dropping a delta entry.
     #[arg(long, default_value_t = 0.5)]
     pub drop: f32,
+    /// --method select: adapters kept.
+    #[arg(long, default_value_t = 8)]
+    pub top_k: usize,
+    /// --method select: how the kept adapters are composed.
+    #[arg(long, value_enum, default_value = "learned")]
+    pub then: Then,
     /// Training steps of the learned composition.
     #[arg(long, default_value_t = 100)]
     pub steps: usize,
@@ -185,7 +194,12 @@ fn check_job(job: &ComposeJob) -> Result<()> {
         (None, Method::Fixed) => return bad("--method fixed needs --weights".into()),
         (
             Some(_),
-            Method::Uniform | Method::Learned | Method::Cat | Method::Search | Method::Ties,
+            Method::Uniform
+            | Method::Learned
+            | Method::Cat
+            | Method::Search
+            | Method::Ties
+            | Method::Select,
         ) => {
             return bad(format!(
                 "--weights applies to --method fixed and dare, not {:?}",
@@ -198,6 +212,9 @@ fn check_job(job: &ComposeJob) -> Result<()> {
         && let Some(v) = w.iter().find(|v| !v.is_finite())
     {
         return bad(format!("--weights: {v} is not a finite number"));
+    }
+    if job.top_k == 0 {
+        return bad("--top-k must be at least 1".into());
     }
     if job.rank == Some(0) {
         return bad("--rank must be at least 1".into());
@@ -585,24 +602,30 @@ fn method_name(job: &ComposeJob) -> String {
     match job.method {
         Method::Ties => format!("ties(density={}, lambda={})", job.density, job.lambda),
         Method::Dare => format!("dare(drop={})", job.drop),
+        Method::Select => format!("select(k={}, then {:?})", job.top_k, job.then).to_lowercase(),
         other => format!("{other:?}").to_lowercase(),
     }
 }
 
-/// The composition record of `adapters` with one weight vector per module (one value, or one
-/// per composed layer).
-fn record(job: &ComposeJob, adapters: &[Adapter], weights: Vec<Vec<f32>>) -> CompositionRecord {
+/// The composition record: each composed adapter (those `kept`, or all) with its weight
+/// vector (one value, or one per composed layer).
+fn record(
+    job: &ComposeJob,
+    adapters: &[Adapter],
+    weights: Vec<Vec<f32>>,
+    kept: Option<&[usize]>,
+) -> CompositionRecord {
+    let all: Vec<usize> = (0..adapters.len()).collect();
+    let parents = (kept.unwrap_or(&all).iter())
+        .map(|&i| ParentModule {
+            task: adapters[i].manifest.task.clone(),
+            base_fingerprint: adapters[i].manifest.base_fingerprint.clone(),
+            weights: weights[i].clone(),
+        })
+        .collect();
     CompositionRecord {
         method: method_name(job),
-        parents: adapters
-            .iter()
-            .zip(weights)
-            .map(|(a, weights)| ParentModule {
-                task: a.manifest.task.clone(),
-                base_fingerprint: a.manifest.base_fingerprint.clone(),
-                weights,
-            })
-            .collect(),
+        parents,
         approximation_error: 0.0,
     }
 }
@@ -643,7 +666,8 @@ fn compose_with<F: Family>(
     };
     loramix_lora::init::seed::<Train>(&device, job.seed);
     let composition = (spec.kind.compose(&cell)).expect("compose offers composing kinds only")?;
-    let record = record(job, adapters, composition.per_module(adapters.len()));
+    let weights = composition.per_module(adapters.len());
+    let record = record(job, adapters, weights, composition.kept.as_deref());
     let task = "composition";
     let exported = match (&composition.update, job.rank) {
         (Update::Attached(host), None) => export_exact(host, task, record)?,
@@ -689,9 +713,14 @@ fn method_spec(job: &ComposeJob) -> MethodSpec {
         Method::Search => Kind::Search(Search::default()),
         Method::Learned => learned(Normalisation::Softmax),
         Method::Cat => learned(Normalisation::Unconstrained),
+        Method::Select => Kind::Select(Select {
+            k: job.top_k,
+            then: job.then,
+            head_lr: Some(job.head_lr),
+        }),
     };
-    let (steps, lr) = match job.method {
-        Method::Learned | Method::Cat => (job.steps, job.lr),
+    let (steps, lr) = match (job.method, job.then) {
+        (Method::Learned | Method::Cat, _) | (Method::Select, Then::Learned) => (job.steps, job.lr),
         _ => (job.head_steps, job.head_lr),
     };
     MethodSpec {

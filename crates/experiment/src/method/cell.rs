@@ -55,6 +55,7 @@ pub struct CellJob<'a, F: Family> {
 
 /// Validation examples set aside from the cell's training pool, the rate factors every method
 /// tries, and the checks per run.
+#[derive(Clone)]
 pub struct Validation<F: Family> {
     pub items: Vec<F::Item>,
     pub rate_factors: Vec<f64>,
@@ -119,6 +120,18 @@ impl<F: Family> CellJob<'_, F> {
     }
 
     /// Weights and biases of a fresh head on the base's features.
+    /// The same cell over other modules (a selection of the cell's).
+    pub fn with_adapters<'b>(&'b self, adapters: &'b [Adapter]) -> CellJob<'b, F> {
+        CellJob {
+            adapters,
+            items: self.items.clone(),
+            label: self.label.clone(),
+            validation: self.validation.clone(),
+            lora: self.lora.clone(),
+            ..*self
+        }
+    }
+
     pub fn head_params(&self) -> usize {
         (self.base.head().weight.dims()[0] + 1) * self.n_classes()
     }

@@ -26,6 +26,9 @@ pub struct Composition<F: Family> {
     pub trainable_params: usize,
     /// What the tuning chose (the learned composition; the others tune only their head).
     pub choice: Option<Choice>,
+    /// The modules composed, by index, when a selection kept only some (their weights are the
+    /// nonzero ones); `None` when every module is.
+    pub kept: Option<Vec<usize>>,
 }
 
 /// The composed update as it is exported.
@@ -61,6 +64,7 @@ impl<F: Family> Composition<F> {
             weights,
             trainable_params: 0,
             choice: None,
+            kept: None,
         })
     }
 
@@ -72,6 +76,7 @@ impl<F: Family> Composition<F> {
             weights,
             trainable_params: 0,
             choice: None,
+            kept: None,
         }
     }
 
@@ -94,6 +99,7 @@ impl Kind {
             Kind::Dare(m) => m.compose(job),
             Kind::Learned(m) => m.compose(job),
             Kind::Search(m) => m.compose(job),
+            Kind::Select(m) => m.compose(job),
             Kind::HeadOnly(_) | Kind::Full(_) | Kind::Lora(_) => return None,
         })
     }

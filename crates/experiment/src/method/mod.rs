@@ -13,6 +13,7 @@ mod head_only;
 mod learned;
 mod lora;
 mod search;
+mod select;
 mod ties;
 mod uniform;
 
@@ -25,6 +26,7 @@ pub use head_only::HeadOnly;
 pub use learned::Learned;
 pub use lora::Lora;
 pub use search::{Search, SearchObjective};
+pub use select::{Select, Then, gradient_scores};
 pub use ties::Ties;
 pub use uniform::Uniform;
 
@@ -84,6 +86,7 @@ pub enum Kind {
     Dare(Dare),
     Learned(Learned),
     Search(Search),
+    Select(Select),
 }
 
 /// `$body` with `$m` bound to the settings of whichever kind `$kind` is.
@@ -99,6 +102,7 @@ macro_rules! each_kind {
             Kind::Dare($m) => $body,
             Kind::Learned($m) => $body,
             Kind::Search($m) => $body,
+            Kind::Select($m) => $body,
         }
     };
 }
@@ -178,7 +182,7 @@ impl TryFrom<toml::Table> for MethodSpec {
     }
 }
 
-const KINDS: &str = "head-only, full, lora, uniform, fixed, ties, dare, learned, search";
+const KINDS: &str = "head-only, full, lora, uniform, fixed, ties, dare, learned, search, select";
 
 /// serde's "unknown field `x`, expected ..." said as a setting of another kind.
 fn misplaced(message: &str, kind: &str) -> String {
