@@ -71,7 +71,8 @@ pub fn export_exact<B: Backend, H: AdapterHost<B>>(
 ///
 /// Works on the factors `D = L R` (`L: [d_in, k]`, `R: [k, d_out]`, `k = sum r_i`): QR of `L`
 /// and of `R^T`, then an SVD of the small `k x k` core, so no `d_in x d_out` matrix is
-/// decomposed. The truncation is the best rank-`rank` approximation (Eckart-Young), and its error
+/// decomposed; when the modules stack wider than the layer (`k > min(d_in, d_out)`), the
+/// `d_in x d_out` product is the smaller one and is decomposed instead. The truncation is the best rank-`rank` approximation (Eckart-Young), and its error
 /// follows from the dropped singular values.
 pub fn compress<B: Backend, H: AdapterHost<B>>(
     host: &H,
@@ -231,6 +232,10 @@ fn truncate_factors(
     right: &DMatrix<f64>,
     rank: usize,
 ) -> Result<(DMatrix<f64>, DMatrix<f64>, f64)> {
+    // Stacked wider than the layer (many modules): the dense product is the smaller matrix.
+    if left.ncols() > left.nrows().min(right.ncols()) {
+        return truncate_dense(layer, finite(layer, left * right)?, rank);
+    }
     let left_qr = left.clone().qr();
     let right_qr = right.transpose().qr();
     let core = finite(layer, left_qr.r() * right_qr.r().transpose())?;

@@ -72,16 +72,26 @@ impl DenseMerge {
         }
     }
 
-    /// Merge one layer's deltas (each `d_in * d_out`, same layout). `layer` seeds DARE's masks.
-    fn merge(&self, deltas: &[Vec<f32>], layer: usize) -> Vec<f32> {
+    /// Merge one layer's deltas (each `len` entries, same layout), which `delta(i)` computes
+    /// for module `i` (`None` where it adapts nothing) as often as asked: one module's delta
+    /// is held at a time, so memory does not grow with the number of modules. `layer` seeds
+    /// DARE's masks.
+    fn merge(
+        &self,
+        modules: usize,
+        len: usize,
+        delta: impl Fn(usize) -> Option<Vec<f32>>,
+        layer: usize,
+    ) -> Vec<f32> {
         match self {
-            DenseMerge::Ties { density, lambda } => ties(deltas, *density, *lambda),
+            DenseMerge::Ties { density, lambda } => ties(modules, len, delta, *density, *lambda),
             DenseMerge::Dare {
                 drop,
                 weights,
                 seed,
             } => dare(
-                deltas,
+                len,
+                delta,
                 *drop,
                 weights,
                 derive_seed(*seed, &format!("dare/{layer}")),
@@ -90,25 +100,35 @@ impl DenseMerge {
     }
 }
 
-fn ties(deltas: &[Vec<f32>], density: f32, lambda: f32) -> Vec<f32> {
-    let trimmed: Vec<Vec<f32>> = deltas.iter().map(|d| keep_largest(d, density)).collect();
-    (0..deltas[0].len())
-        .map(|j| {
-            let sum: f32 = trimmed.iter().map(|t| t[j]).sum();
-            if sum == 0.0 {
-                return 0.0;
+/// Two passes over the modules: the first sums the trimmed deltas to elect each entry's sign,
+/// the second averages the trimmed values that agree with it. Sums run in module order, as
+/// they would over deltas held all at once.
+fn ties(
+    modules: usize,
+    len: usize,
+    delta: impl Fn(usize) -> Option<Vec<f32>>,
+    density: f32,
+    lambda: f32,
+) -> Vec<f32> {
+    let trimmed = |i: usize| delta(i).map(|d| keep_largest(&d, density));
+    let mut sum = vec![0.0f32; len];
+    for t in (0..modules).filter_map(trimmed) {
+        sum.iter_mut().zip(&t).for_each(|(s, v)| *s += v);
+    }
+    let mut agreeing = vec![(0.0f32, 0u32); len];
+    for t in (0..modules).filter_map(trimmed) {
+        for ((total, count), (&v, &s)) in agreeing.iter_mut().zip(t.iter().zip(&sum)) {
+            if v != 0.0 && s != 0.0 && v.signum() == s.signum() {
+                *total += v;
+                *count += 1;
             }
-            let sign = sum.signum();
-            let agreeing: Vec<f32> = trimmed
-                .iter()
-                .map(|t| t[j])
-                .filter(|&v| v != 0.0 && v.signum() == sign)
-                .collect();
-            if agreeing.is_empty() {
-                0.0
-            } else {
-                lambda * agreeing.iter().sum::<f32>() / agreeing.len() as f32
-            }
+        }
+    }
+    agreeing
+        .into_iter()
+        .map(|(total, count)| match count {
+            0 => 0.0,
+            n => lambda * total / n as f32,
         })
         .collect()
 }
@@ -128,12 +148,21 @@ fn keep_largest(delta: &[f32], density: f32) -> Vec<f32> {
         .collect()
 }
 
-fn dare(deltas: &[Vec<f32>], drop: f32, weights: &[f32], seed: u64) -> Vec<f32> {
+/// Module by module, each entry drawn in order: a module that adapts nothing on the layer
+/// draws for its zero delta as well, so every module's masks stay where they were.
+fn dare(
+    len: usize,
+    delta: impl Fn(usize) -> Option<Vec<f32>>,
+    drop: f32,
+    weights: &[f32],
+    seed: u64,
+) -> Vec<f32> {
     let mut rng = Rng::new(seed);
     let rescale = 1.0 / (1.0 - drop);
-    let mut merged = vec![0.0; deltas[0].len()];
-    for (delta, &weight) in deltas.iter().zip(weights) {
-        for (out, &v) in merged.iter_mut().zip(delta) {
+    let mut merged = vec![0.0; len];
+    for (i, &weight) in weights.iter().enumerate() {
+        let delta = delta(i).unwrap_or_else(|| vec![0.0; len]);
+        for (out, &v) in merged.iter_mut().zip(&delta) {
             if rng.unit() >= drop {
                 *out += weight * rescale * v;
             }
@@ -198,23 +227,16 @@ pub fn merged_deltas<B: Backend, H: AdapterHost<B>>(
                 return Ok(None);
             }
             let [d_in, d_out] = shapes[layer];
-            // Dense delta of every module for this layer (zeros where it adapts nothing).
-            let deltas: Vec<Vec<f32>> = adapters
-                .iter()
-                .zip(&placements)
-                .map(
-                    |(adapter, placement)| match placement.iter().position(|&p| p == layer) {
-                        Some(i) => {
-                            let (a, b) = adapter.factors::<B>(i, device);
-                            let scale = adapter.layer_scale(&adapter.manifest.layers[i]);
-                            let dense = a.matmul(b) * scale;
-                            dense.into_data().convert::<f32>().to_vec().expect("f32")
-                        }
-                        None => vec![0.0; d_in * d_out],
-                    },
-                )
-                .collect();
-            let merged = merge.merge(&deltas, layer);
+            // The dense delta of module `m` on this layer, if it adapts it.
+            let delta = |m: usize| {
+                let (adapter, placement) = (&adapters[m], &placements[m]);
+                let i = placement.iter().position(|&p| p == layer)?;
+                let (a, b) = adapter.factors::<B>(i, device);
+                let scale = adapter.layer_scale(&adapter.manifest.layers[i]);
+                let dense = a.matmul(b) * scale;
+                Some(dense.into_data().convert::<f32>().to_vec().expect("f32"))
+            };
+            let merged = merge.merge(adapters.len(), d_in * d_out, delta, layer);
             // Finite weights can still overflow f32 once they multiply a delta.
             if let Some(bad) = merged.iter().find(|v| !v.is_finite()) {
                 return Err(ComposeError::NotFinite {

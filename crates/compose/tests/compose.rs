@@ -574,6 +574,37 @@ fn compression_to_the_full_rank_is_exact_and_saves_as_an_ordinary_adapter() {
     close(restored.logits(x.clone()), model.logits(x), 1e-4);
 }
 
+/// More modules than a layer has room for (total rank past its smaller side), compressed to
+/// that side: exact up to rounding, however the factors are decomposed.
+#[test]
+fn modules_stacked_wider_than_the_layer_compress_exactly_to_its_side() {
+    let device = loramix_backend::device();
+    let base = base::<Inference>();
+    let side = loramix_compose::max_rank(&base);
+    let ranks = vec![4; side / 4 + 3];
+    let adapters = modules(&base, &ranks);
+    let weights: Vec<f32> = (0..ranks.len()).map(|i| 0.1 + 0.05 * i as f32).collect();
+    let model = composed(&base, &adapters, &weights);
+    let compressed = compress(&model, side, "wide", record(&adapters, &weights)).unwrap();
+    assert!(
+        (compressed.layer_errors.iter()).all(|(_, e)| *e < 1e-5),
+        "{:?}",
+        compressed.layer_errors
+    );
+    assert!(
+        compressed
+            .adapter
+            .manifest
+            .layers
+            .iter()
+            .all(|l| l.rank <= side)
+    );
+    let mut restored = base.clone();
+    compressed.adapter.apply(&mut restored, &device).unwrap();
+    let x = images(3);
+    close(restored.logits(x.clone()), model.logits(x), 1e-4);
+}
+
 #[test]
 fn truncation_error_matches_the_dense_residual() {
     let base = base::<Inference>();

@@ -105,6 +105,7 @@ fn job(dir: &Path, method: Method) -> ComposeJob {
         drop: 0.3,
         top_k: 2,
         then: Then::Learned,
+        alone: 16,
         steps: 4,
         lr: 0.05,
         head_steps: 20,
@@ -307,6 +308,34 @@ fn check_verdict(report: &ComposeReport, out: &Path) {
     assert!(json["scores"][0]["interval"].is_array(), "{json}");
     let table = loramix_experiment::compose::table(report);
     assert!(table.contains(&verdict.line), "{table}");
+}
+
+#[test]
+fn with_more_adapters_than_alone_only_the_highest_ranked_are_scored_alone() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let all = compose(&job(dir.path(), Method::Uniform)).unwrap();
+    let one = compose(&ComposeJob {
+        alone: 1,
+        out: dir.path().join("one"),
+        ..job(dir.path(), Method::Uniform)
+    })
+    .unwrap();
+    assert_eq!((all.scored_alone, one.scored_alone), (3, 1));
+    // Head only, one adapter alone, the composition, the adapter as written.
+    assert_eq!(one.scores.len(), 4, "{:?}", one.scores);
+    let alone = &one.scores[1];
+    let same = all
+        .scores
+        .iter()
+        .find(|s| s.candidate == alone.candidate)
+        .unwrap();
+    assert_eq!(same.accuracy, alone.accuracy, "scored alike either way");
+    assert_eq!(one.verdict.against_best_adapter.against, alone.candidate);
+    // What is not scored alone does not change the composition.
+    assert_eq!(one.scores[2].accuracy, all.scores[4].accuracy);
+    let table = loramix_experiment::compose::table(&one);
+    assert!(table.contains("1 of 3 adapters scored alone"), "{table}");
 }
 
 #[test]

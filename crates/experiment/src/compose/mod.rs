@@ -26,6 +26,7 @@ use crate::family::Family;
 use crate::fit::{Schedule, features, fit_head, head_hits};
 use crate::method::{
     CellJob, Dare, Fixed, Kind, Learned, MethodSpec, Search, Select, Then, Ties, Uniform, Update,
+    gradient_scores, top_modules,
 };
 use crate::user::{self, InputArgs, UserBase};
 use crate::{output, progress};
@@ -104,6 +105,11 @@ pub struct ComposeJob {
     /// --method select: how the kept adapters are composed.
     #[arg(long, value_enum, default_value = "learned")]
     pub then: Then,
+    /// Adapters scored alone, each with its own head (the table's references). With more
+    /// adapters than this, those scored are the ones ranked highest by the loss gradient (as
+    /// --method select ranks them): one backward pass instead of a head fit per adapter.
+    #[arg(long, default_value_t = 16)]
+    pub alone: usize,
     /// Training steps of the learned composition.
     #[arg(long, default_value_t = 100)]
     pub steps: usize,
@@ -142,13 +148,18 @@ pub struct ComposeReport {
     pub validation_examples: usize,
     /// `validation`, or `training` when no validation data was given (optimistic).
     pub scored_on: String,
-    /// Head only, each adapter alone, the composition, and the adapter as written.
+    /// Head only, each adapter scored alone, the composition, and the adapter as written.
     pub scores: Vec<Score>,
+    /// Adapters scored alone: all, or (`--alone`) those ranked highest by the loss gradient.
+    pub scored_alone: usize,
     /// The adapter as written against the base and the best single adapter.
     pub verdict: Verdict,
     pub rank: usize,
     pub approximation_error: f64,
     pub seconds: f64,
+    /// Seconds per stage: loading, ranking (which adapters to score alone), references (the
+    /// base and the adapters alone), composition (with its export), scoring.
+    pub stage_seconds: Vec<(String, f64)>,
 }
 
 /// The files `compose` writes in `--out` (what a rerun may replace).
@@ -213,8 +224,8 @@ fn check_job(job: &ComposeJob) -> Result<()> {
     {
         return bad(format!("--weights: {v} is not a finite number"));
     }
-    if job.top_k == 0 {
-        return bad("--top-k must be at least 1".into());
+    if job.top_k == 0 || job.alone == 0 {
+        return bad("--top-k and --alone must be at least 1".into());
     }
     if job.rank == Some(0) {
         return bad("--rank must be at least 1".into());
@@ -425,6 +436,39 @@ impl<F: Family> Scorer<'_, F> {
     }
 }
 
+impl<F: Family> Scorer<'_, F> {
+    /// A sweep cell on the training examples (what the sweep's methods run on), tested on the
+    /// scored examples; the validation examples stay unseen: they score the table.
+    fn cell<'a>(
+        &'a self,
+        base: &'a F::Frozen,
+        adapters: &'a [Adapter],
+        method: &'a str,
+        schedule: Schedule,
+        device: &'a loramix_backend::Device,
+        job: &ComposeJob,
+    ) -> CellJob<'a, F> {
+        CellJob {
+            family: self.family,
+            device,
+            eval_batch: self.batch,
+            parts: job.parts,
+            lora: LoraConfig::new(),
+            base,
+            adapters,
+            task: "compose",
+            classes: self.splits.classes.len(),
+            test: self.scored(),
+            method,
+            items: self.splits.train.clone(),
+            schedule,
+            seed: job.seed,
+            label: format!("compose --method {}", method_name(job)),
+            validation: None,
+        }
+    }
+}
+
 /// The composition a method produced: the model to score, its head, the adapter to write.
 struct Composed<F: Family> {
     model: F::Frozen,
@@ -438,17 +482,108 @@ fn run<F: Family>(
     splits: Splits<F::Item>,
     job: &ComposeJob,
 ) -> Result<ComposeReport> {
-    let started = Instant::now();
+    let mut clock = Stages::start();
     let base = user::base_of(family).clone();
     let adapters = load_adapters(&base, names, job)?;
-    if let Some(rank) = job.rank {
-        let most = loramix_compose::max_rank(&base);
-        if rank > most {
-            return Err(ExperimentError::Invalid(format!(
-                "--rank {rank} is above {most}, the smaller side of this base's widest adapted layer (no update has a higher rank)"
-            )));
+    check_rank(&base, job)?;
+    announce(&adapters, &splits);
+    let scorer = Scorer {
+        family,
+        splits: &splits,
+        schedule: Schedule {
+            steps: job.head_steps,
+            batch: job.batch,
+            lr: job.head_lr,
+            head_lr: None,
+            parts: job.parts,
+        },
+        batch: job.batch.max(32),
+        seed: job.seed,
+    };
+    clock.lap("loading");
+    let alone = alone(&scorer, &base, &adapters, job)?;
+    clock.lap("ranking");
+    let bar = progress::bar(alone.len() + 2, "compose");
+    let mut scores = baseline_scores(&scorer, &base, &adapters, &alone, &bar)?;
+    clock.lap("references");
+    bar.set_message(format!("{:?}", job.method).to_lowercase());
+    let composed = compose_with(&scorer, &base, &adapters, job).map_err(|e| overflow(e, job))?;
+    bar.finish_and_clear();
+    clock.lap("composition");
+    let written = score_composed(&scorer, &base, &composed, job, &mut scores)?;
+    clock.lap("scoring");
+    let n_val = splits.val.as_ref().map_or(0, Vec::len);
+    let scored_on = if n_val > 0 { "validation" } else { "training" };
+    let verdict = Verdict::judge(
+        &scores[0],
+        &scores[1..=alone.len()],
+        scores.last().expect("the written adapter's score"),
+        scored_on,
+    );
+    let record = composed.exported.adapter.manifest.composition.as_ref();
+    let report = ComposeReport {
+        method: job.method,
+        base: user::absolute(&job.base),
+        adapters: job.adapters.iter().map(|a| user::absolute(a)).collect(),
+        classes: splits.classes.clone(),
+        train_examples: splits.train.len(),
+        validation_examples: n_val,
+        scored_on: scored_on.into(),
+        scores,
+        scored_alone: alone.len(),
+        verdict,
+        rank: composed.exported.adapter.manifest.rank,
+        approximation_error: record.map_or(0.0, |c| c.approximation_error),
+        seconds: clock.total(),
+        stage_seconds: clock.laps,
+    };
+    write(job, names, composed, &report, written)?;
+    Ok(report)
+}
+
+/// Seconds spent in each stage of a run, in order.
+struct Stages {
+    started: Instant,
+    last: Instant,
+    laps: Vec<(String, f64)>,
+}
+
+impl Stages {
+    fn start() -> Self {
+        let now = Instant::now();
+        Self {
+            started: now,
+            last: now,
+            laps: Vec::new(),
         }
     }
+
+    /// Ends the stage `name`.
+    fn lap(&mut self, name: &str) {
+        let now = Instant::now();
+        let seconds = (now - self.last).as_secs_f64();
+        self.laps.push((name.into(), seconds));
+        self.last = now;
+    }
+
+    fn total(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+}
+
+/// Refuses `--rank` above what any layer can hold.
+fn check_rank<H: AdapterHost<Inference>>(base: &H, job: &ComposeJob) -> Result<()> {
+    let most = loramix_compose::max_rank(base);
+    match job.rank {
+        Some(rank) if rank > most => Err(ExperimentError::Invalid(format!(
+            "--rank {rank} is above {most}, the smaller side of this base's widest adapted layer (no update has a higher rank)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Says what the run composes, on what.
+fn announce<I>(adapters: &[Adapter], splits: &Splits<I>) {
     let n_val = splits.val.as_ref().map_or(0, Vec::len);
     eprintln!(
         "{} adapters, {} classes, {} training examples, {}",
@@ -461,24 +596,11 @@ fn run<F: Family>(
             "no validation data: scores are on the training examples (optimistic)".into()
         }
     );
-    let schedule = Schedule {
-        steps: job.head_steps,
-        batch: job.batch,
-        lr: job.head_lr,
-        head_lr: None,
-        parts: job.parts,
-    };
-    let scorer = Scorer {
-        family,
-        splits: &splits,
-        schedule,
-        batch: job.batch.max(32),
-        seed: job.seed,
-    };
-    let bar = progress::bar(adapters.len() + 2, "compose");
-    let mut scores = baseline_scores(&scorer, &base, &adapters, &bar)?;
-    bar.set_message(format!("{:?}", job.method).to_lowercase());
-    let composed = compose_with(&scorer, &base, &adapters, job).map_err(|e| match e {
+}
+
+/// A composition that overflows, said in the options' terms.
+fn overflow(e: ExperimentError, job: &ComposeJob) -> ExperimentError {
+    match e {
         ExperimentError::Compose(c @ loramix_compose::ComposeError::NotFinite { .. }) => {
             ExperimentError::Invalid(format!(
                 "{c}: the module weights (--weights, --lambda) are too large for 32-bit floats"
@@ -489,34 +611,7 @@ fn run<F: Family>(
             method_name(job)
         )),
         other => other,
-    })?;
-    bar.inc(1);
-    bar.finish_and_clear();
-    let written = score_composed(&scorer, &base, &composed, job, &mut scores)?;
-    let scored_on = if n_val > 0 { "validation" } else { "training" };
-    let verdict = Verdict::judge(
-        &scores[0],
-        &scores[1..=adapters.len()],
-        scores.last().expect("the written adapter's score"),
-        scored_on,
-    );
-    let report = ComposeReport {
-        method: job.method,
-        base: user::absolute(&job.base),
-        adapters: job.adapters.iter().map(|a| user::absolute(a)).collect(),
-        classes: splits.classes.clone(),
-        train_examples: splits.train.len(),
-        validation_examples: n_val,
-        scored_on: scored_on.into(),
-        scores,
-        verdict,
-        rank: composed.exported.adapter.manifest.rank,
-        approximation_error: (composed.exported.adapter.manifest.composition.as_ref())
-            .map_or(0.0, |c| c.approximation_error),
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    write(job, names, composed, &report, written)?;
-    Ok(report)
+    }
 }
 
 /// Adds the scores of the composition and of the adapter as written (so that a compressed
@@ -560,12 +655,37 @@ fn load_adapters<H: AdapterHost<Inference>>(
     Ok(adapters)
 }
 
+/// The adapters scored alone, by index: all of them, or, when there are more than `--alone`,
+/// the `--alone` ranked highest by the loss gradient (as `--method select` ranks them): one
+/// backward pass for all instead of a feature pass and a head fit per adapter.
+fn alone<F: Family>(
+    scorer: &Scorer<F>,
+    base: &F::Frozen,
+    adapters: &[Adapter],
+    job: &ComposeJob,
+) -> Result<Vec<usize>> {
+    if adapters.len() <= job.alone {
+        return Ok((0..adapters.len()).collect());
+    }
+    eprintln!(
+        "ranking {} adapters by the loss gradient; the {} ranked highest are scored alone (--alone)",
+        adapters.len(),
+        job.alone
+    );
+    let device = loramix_backend::device();
+    let cell = scorer.cell(base, adapters, "alone", scorer.schedule, &device, job);
+    loramix_lora::init::seed::<Train>(&device, job.seed);
+    let scores = gradient_scores(&cell)?;
+    Ok(top_modules(&scores, job.alone))
+}
+
 /// The references a composition is judged against: the base with a head only, and each
-/// adapter alone.
+/// adapter in `alone` by itself.
 fn baseline_scores<F: Family>(
     scorer: &Scorer<F>,
     base: &F::Frozen,
     adapters: &[Adapter],
+    alone: &[usize],
     bar: &ProgressBar,
 ) -> Result<Vec<Score>> {
     let device = loramix_backend::device();
@@ -578,7 +698,7 @@ fn baseline_scores<F: Family>(
     })?;
     let mut scores = vec![Score::new("head only (base)".into(), head_only)];
     bar.inc(1);
-    for adapter in adapters {
+    for adapter in alone.iter().map(|&i| &adapters[i]) {
         let task = user::printable(&adapter.manifest.task);
         bar.set_message(task.clone());
         let mut model = base.clone();
@@ -641,36 +761,24 @@ fn compose_with<F: Family>(
 ) -> Result<Composed<F>> {
     let spec = method_spec(job);
     let device = loramix_backend::device();
-    let cell = CellJob {
-        family: scorer.family,
-        device: &device,
-        eval_batch: scorer.batch,
-        parts: job.parts,
-        lora: LoraConfig::new(),
-        base,
-        adapters,
-        task: "compose",
-        classes: scorer.splits.classes.len(),
-        test: scorer.scored(),
-        method: &spec.name,
-        items: scorer.splits.train.clone(),
-        schedule: Schedule {
-            steps: spec.steps,
-            lr: spec.lr,
-            ..scorer.schedule
-        },
-        seed: job.seed,
-        label: format!("compose --method {}", method_name(job)),
-        // The validation examples stay unseen: they score the table.
-        validation: None,
+    let schedule = Schedule {
+        steps: spec.steps,
+        lr: spec.lr,
+        ..scorer.schedule
     };
+    let cell = scorer.cell(base, adapters, &spec.name, schedule, &device, job);
     loramix_lora::init::seed::<Train>(&device, job.seed);
     let composition = (spec.kind.compose(&cell)).expect("compose offers composing kinds only")?;
     let weights = composition.per_module(adapters.len());
     let record = record(job, adapters, weights, composition.kept.as_deref());
     let task = "composition";
     let exported = match (&composition.update, job.rank) {
-        (Update::Attached(host), None) => export_exact(host, task, record)?,
+        (Update::Attached(host), None) => match stacked_past_the_layer(host) {
+            // Exact up to rounding, and no larger than the layer: PEFT loads rank min(d_in,
+            // d_out) faster than a stack of hundreds of modules.
+            true => compress(host, loramix_compose::max_rank(host), task, record)?,
+            false => export_exact(host, task, record)?,
+        },
         (Update::Attached(host), Some(rank)) => compress(host, rank, task, record)?,
         (Update::Dense(deltas), rank) => {
             let rank = rank.unwrap_or_else(|| widest_stack(base, adapters));
@@ -682,6 +790,16 @@ fn compose_with<F: Family>(
         model: composition.model,
         head,
         exported,
+    })
+}
+
+/// Whether some layer's stacked modules have a higher total rank than the layer's smaller
+/// side (then the exact export would be larger than the layer, and an SVD at that side is
+/// exact).
+fn stacked_past_the_layer<H: AdapterHost<Inference>>(host: &H) -> bool {
+    (host.adaptable_layers().iter()).any(|(_, l)| {
+        l.update_factors()
+            .is_some_and(|(left, _)| left.dims()[1] > l.d_in().min(l.d_out()))
     })
 }
 
@@ -813,6 +931,13 @@ pub fn table(report: &ComposeReport) -> String {
             report.rank, report.approximation_error
         ));
     }
+    let adapters = report.adapters.len();
+    if report.scored_alone < adapters {
+        out.push_str(&format!(
+            "{} of {adapters} adapters scored alone: those ranked highest by the loss gradient (--alone)\n",
+            report.scored_alone
+        ));
+    }
     let verdict = &report.verdict;
     out.push_str(&format!(
         "verdict (the written adapter; exact McNemar tests on the same examples, 5% level; the best adapter is picked on these examples, which favours it):\n  {}\n",
@@ -821,5 +946,14 @@ pub fn table(report: &ComposeReport) -> String {
     for warning in &verdict.warnings {
         out.push_str(&format!("warning: {warning}\n"));
     }
+    let stages: Vec<String> = (report.stage_seconds.iter())
+        .map(|(stage, seconds)| format!("{stage} {seconds:.0}"))
+        .collect();
+    out.push_str(&format!(
+        "took {:.0} s ({})\n",
+        report.seconds,
+        stages.join(", ")
+    ));
+
     out
 }

@@ -26,7 +26,7 @@ pub use head_only::HeadOnly;
 pub use learned::Learned;
 pub use lora::Lora;
 pub use search::{Search, SearchObjective};
-pub use select::{Select, Then, gradient_scores};
+pub use select::{Select, Then, gradient_scores, top_modules};
 pub use ties::Ties;
 pub use uniform::Uniform;
 

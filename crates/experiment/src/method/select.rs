@@ -99,7 +99,7 @@ impl Select {
     pub fn compose<F: Family>(&self, job: &CellJob<F>) -> Result<Composition<F>> {
         let n = job.adapters.len();
         let scores = gradient_scores(job)?;
-        let kept = top(&scores, self.k.min(n));
+        let kept = top_modules(&scores, self.k.min(n));
         let adapters: Vec<Adapter> = kept.iter().map(|&i| job.adapters[i].clone()).collect();
         let sub = job.with_adapters(&adapters);
         let mut composition = match self.then {
@@ -125,7 +125,7 @@ impl Select {
 }
 
 /// The indices of the `k` highest scores, highest first (the lower index on a tie).
-fn top(scores: &[f32], k: usize) -> Vec<usize> {
+pub fn top_modules(scores: &[f32], k: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
     order.truncate(k);
@@ -190,7 +190,7 @@ fn trainable(head: &Linear<Inference>, device: &Device) -> Linear<Train> {
 
 #[cfg(test)]
 mod tests {
-    use super::top;
+    use super::top_modules as top;
 
     #[test]
     fn the_top_scores_come_first_and_ties_keep_module_order() {
