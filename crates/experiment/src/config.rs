@@ -279,17 +279,7 @@ impl Experiment {
                 self.name
             ));
         }
-        if self.methods.is_empty() {
-            return Err("no [[method]] given".into());
-        }
-        let mut names: Vec<&str> = self.methods.iter().map(|m| m.name.as_str()).collect();
-        names.sort();
-        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-            return Err(format!(
-                "two methods are named `{}`; give one a `name`",
-                w[0]
-            ));
-        }
+        self.check_method_names()?;
         if self.transfer.shots.is_empty() || self.transfer.seeds == 0 {
             return Err("transfer needs at least one shot count and one seed".into());
         }
@@ -297,21 +287,51 @@ impl Experiment {
         {
             return Err("similarity.steps and similarity.examples must be at least 1".into());
         }
+        self.check_numbers()?;
+        self.model.check(self.pretrain.is_some())?;
+        self.check_budgets()?;
+        self.check_analysis()?;
+        for (what, converge) in [
+            ("upstream", &self.upstream.converge),
+            ("similarity", &self.similarity.converge),
+        ] {
+            converge.map(|c| c.check(what)).transpose()?;
+        }
+        match &self.transfer.tuning {
+            Some(tuning) => tuning.check(),
+            None => Ok(()),
+        }
+    }
+
+    /// At least one method, each with its own name.
+    fn check_method_names(&self) -> std::result::Result<(), String> {
+        if self.methods.is_empty() {
+            return Err("no [[method]] given".into());
+        }
+        let mut names: Vec<&str> = self.methods.iter().map(|m| m.name.as_str()).collect();
+        names.sort();
+        match names.windows(2).find(|w| w[0] == w[1]) {
+            Some(w) => Err(format!(
+                "two methods are named `{}`; give one a `name`",
+                w[0]
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Rates, sizes and counts in their ranges.
+    fn check_numbers(&self) -> std::result::Result<(), String> {
         let rates = [
             ("pretrain.lr", self.pretrain.as_ref().map_or(1.0, |p| p.lr)),
             ("upstream.lr", self.upstream.lr),
             ("upstream.head_lr", self.upstream.head_lr.unwrap_or(1.0)),
+            ("upstream.alpha", self.upstream.alpha.into()),
         ];
-        for (what, lr) in rates {
-            if !(lr.is_finite() && lr > 0.0) {
-                return Err(format!("{what} must be a positive number, not {lr}"));
-            }
-        }
-        if !(self.upstream.alpha.is_finite() && self.upstream.alpha > 0.0) {
-            return Err(format!(
-                "upstream.alpha must be positive, not {}",
-                self.upstream.alpha
-            ));
+        if let Some((what, lr)) = rates
+            .into_iter()
+            .find(|(_, v)| !(v.is_finite() && *v > 0.0))
+        {
+            return Err(format!("{what} must be a positive number, not {lr}"));
         }
         if let Some(len) = self.model.max_len
             && !(2..=MAX_TOKENS).contains(&len)
@@ -328,19 +348,7 @@ impl Experiment {
                 loramix_data::MAX_IMAGE_SIDE
             ));
         }
-        self.model.check(self.pretrain.is_some())?;
-        self.check_budgets()?;
-        self.check_analysis()?;
-        for (what, converge) in [
-            ("upstream", &self.upstream.converge),
-            ("similarity", &self.similarity.converge),
-        ] {
-            converge.map(|c| c.check(what)).transpose()?;
-        }
-        if let Some(tuning) = &self.transfer.tuning {
-            tuning.check()?;
-        }
-        for (what, value) in [
+        let counts = [
             (
                 "pretrain.batch",
                 self.pretrain.as_ref().map_or(1, |p| p.batch),
@@ -350,12 +358,11 @@ impl Experiment {
             ("transfer.batch", self.transfer.batch),
             ("transfer.eval_batch", self.transfer.eval_batch),
             ("transfer.full_per_class", self.transfer.full_per_class),
-        ] {
-            if value == 0 {
-                return Err(format!("{what} must be at least 1"));
-            }
+        ];
+        match counts.into_iter().find(|(_, v)| *v == 0) {
+            Some((what, _)) => Err(format!("{what} must be at least 1")),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// A declared plan has a sound shape and names methods of this experiment.

@@ -175,13 +175,8 @@ impl<F: Family> Context<F> {
         let model = stopped.model.valid();
         let seconds = started.elapsed().as_secs_f64();
         let eval_batch = self.plan.experiment.transfer.eval_batch;
-        let accuracy = accuracy(
-            &self.family,
-            &model,
-            &task.test.items,
-            eval_batch,
-            self.parts,
-        );
+        let test = &task.test.items;
+        let accuracy = accuracy(&self.family, &model, test, eval_batch, self.parts);
         bar.finish_and_clear();
         let stopped_early = match (stopped.score, stopped.converged) {
             (Some(s), true) => format!(", validation {:.1}% (converged)", 100.0 * s.accuracy),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use loramix_experiment::bench::{self, BenchConfig};
+use loramix_experiment::bench::command::BenchArgs;
 use loramix_experiment::compose::ComposeJob;
 use loramix_experiment::predict::PredictJob;
 use loramix_experiment::runner::{Options, Stage, execute};
@@ -123,55 +123,6 @@ enum Command {
     Bench(BenchArgs),
 }
 
-/// `loramix bench`'s options.
-#[derive(Args)]
-struct BenchArgs {
-    /// Timed steps per run.
-    #[arg(long, default_value_t = 10)]
-    steps: usize,
-    /// Runs per method (the median is reported).
-    #[arg(long, default_value_t = 3)]
-    runs: usize,
-    /// Untimed warm-up steps before each run.
-    #[arg(long, default_value_t = 3)]
-    warmup: usize,
-    /// Training batch (default 64 for the ViT, DESIGN.md's reference; 32 with --minilm).
-    #[arg(long)]
-    batch: Option<usize>,
-    /// Inference batch of the ViT's inference row.
-    #[arg(long, default_value_t = 256)]
-    infer_batch: usize,
-    /// GPU backends: measure without burn's fusion layer (each operation its own kernel); the
-    /// cached-feature rows are left out.
-    #[arg(long)]
-    no_fusion: bool,
-    /// Print every step's seconds as it ends.
-    #[arg(long)]
-    step_times: bool,
-    /// Measure a pretrained BERT-family checkpoint instead (e.g. datasets/cache/minilm-l6):
-    /// inference and a LoRA train step on texts of --tokens random token ids, the rows
-    /// that benches/torch_minilm.py measures in PyTorch.
-    #[arg(long, value_name = "DIR")]
-    minilm: Option<PathBuf>,
-    /// Tokens per text with --minilm.
-    #[arg(long, default_value_t = 64)]
-    tokens: usize,
-    /// Measure learned composition for N = 1, 4, 8, 16, 32 modules instead.
-    #[arg(long)]
-    scaling: bool,
-    /// Also write the rows as JSON here.
-    #[arg(long)]
-    json: Option<PathBuf>,
-    /// Rows of another tool measured in the same window, to print ratios against (the
-    /// JSON of benches/torch_vit.py or benches/torch_minilm.py --json). Without it, no
-    /// ratio is printed.
-    #[arg(long, value_name = "FILE")]
-    reference: Option<PathBuf>,
-    /// Only the rows whose method name contains this text (to profile one row, say).
-    #[arg(long, value_name = "TEXT")]
-    only: Option<String>,
-}
-
 const COMPOSE_EXAMPLE: &str =
     "Example (eight adapters, a 5-shot CSV of texts, validation in val.csv):
   loramix compose --base datasets/cache/minilm-l6 \\
@@ -220,45 +171,7 @@ fn main() -> ExitCode {
         Command::Similarity(args) => (Stage::Similarity, args, Shard::ALL),
         Command::Report(args) => (Stage::Report, args, Shard::ALL),
         Command::Check(args) => (Stage::Check, args, Shard::ALL),
-        Command::Compose(mut job) => {
-            job.parts = parts;
-            let result = loramix_experiment::compose::compose(&job);
-            return wrote(
-                &job.out,
-                result.map(|report| print!("{}", loramix_experiment::compose::table(&report))),
-            );
-        }
-        Command::Predict(mut job) => {
-            job.parts = parts;
-            return predict(&job);
-        }
-        Command::Render { folder, plan } => {
-            let written = (plan
-                .as_deref()
-                .map(loramix_experiment::registration::read_plan))
-            .transpose()
-            .and_then(|plan| loramix_experiment::stage::render::render(&folder, plan))
-            .map(|_| ());
-            return wrote(&folder.join("summary.md"), written);
-        }
-        Command::ExportPeft {
-            adapter,
-            base,
-            image_size,
-            out,
-        } => {
-            return wrote(
-                &out,
-                loramix_experiment::pretrained::export_peft(&adapter, &base, image_size, &out),
-            );
-        }
-        Command::ImportDinov2 { onnx, out } => {
-            return wrote(
-                &out,
-                loramix_experiment::pretrained::import_dinov2(&onnx, &out),
-            );
-        }
-        Command::Bench(args) => return bench(args, parts),
+        tool => return run_tool(tool, parts),
     };
     let options = Options {
         runs: args.runs,
@@ -274,98 +187,6 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// `loramix bench`: exit 2 for options that select nothing or a reference that cannot be read.
-fn bench(args: BenchArgs, parts: usize) -> ExitCode {
-    let reference = match args
-        .reference
-        .as_deref()
-        .map(bench::Reference::read)
-        .transpose()
-    {
-        Ok(reference) => reference,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let default_batch = if args.minilm.is_some() { 32 } else { 64 };
-    let config = BenchConfig {
-        steps: args.steps,
-        runs: args.runs.max(1),
-        warmup: args.warmup,
-        parts,
-        batch: args.batch.unwrap_or(default_batch).max(1),
-        infer_batch: args.infer_batch.max(1),
-        unfused: args.no_fusion,
-        step_times: args.step_times,
-    };
-    if args.no_fusion && !loramix_backend::COMPILES_KERNELS {
-        eprintln!(
-            "error: --no-fusion needs a GPU backend (build with --features cuda or wgpu); this one is {}",
-            loramix_backend::NAME
-        );
-        return ExitCode::from(2);
-    }
-    let Some((methods, inference)) = selected(&args) else {
-        let only = args.only.unwrap_or_default();
-        eprintln!("error: no benchmark row matches --only {only:?}");
-        return ExitCode::from(2);
-    };
-    eprintln!(
-        "benchmarking on {} ({} runs of {} steps per method, {} parts per batch)",
-        loramix_backend::NAME,
-        config.runs,
-        config.steps,
-        config.parts
-    );
-    let report = |row: &bench::BenchRow| {
-        eprintln!(
-            "  {:<40} {:>8.0} samples/s",
-            row.method, row.samples_per_sec
-        )
-    };
-    let rows = match &args.minilm {
-        Some(dir) => bench::run_bert(dir, args.tokens.max(2), &config, report),
-        None => Ok(bench::run(&config, &methods, inference, report)),
-    };
-    let written = rows.map_err(|e| e.to_string()).and_then(|rows| {
-        print!("{}", bench::table(&rows, reference.as_ref()));
-        match &args.json {
-            Some(path) => std::fs::write(
-                path,
-                serde_json::to_string_pretty(&rows).expect("rows serialise"),
-            )
-            .map_err(|e| format!("{}: {e}", path.display())),
-            None => Ok(()),
-        }
-    });
-    match written {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-/// The training rows `--scaling` and `--only` select, and whether the inference row is one of
-/// them; `None` when nothing is.
-fn selected(args: &BenchArgs) -> Option<(Vec<bench::Method>, bool)> {
-    let wanted = |name: &str| {
-        args.only
-            .as_ref()
-            .is_none_or(|text| name.contains(text.as_str()))
-    };
-    let all: &[bench::Method] = if args.scaling {
-        &bench::SCALING
-    } else {
-        &bench::METHODS
-    };
-    let methods: Vec<_> = all.iter().filter(|m| wanted(&m.name())).copied().collect();
-    let inference = !args.scaling && wanted(&bench::inference_name(args.infer_batch));
-    (!methods.is_empty() || inference).then_some((methods, inference))
-}
-
 fn predict(job: &PredictJob) -> ExitCode {
     let result = loramix_experiment::predict::predict(job);
     wrote(
@@ -377,6 +198,53 @@ fn predict(job: &PredictJob) -> ExitCode {
             eprintln!("{} predictions{known}", rows.len());
         }),
     )
+}
+
+/// The commands that are not stages of an experiment.
+fn run_tool(command: Command, parts: usize) -> ExitCode {
+    match command {
+        Command::Compose(mut job) => {
+            job.parts = parts;
+            let result = loramix_experiment::compose::compose(&job);
+            wrote(
+                &job.out,
+                result.map(|report| print!("{}", loramix_experiment::compose::table(&report))),
+            )
+        }
+        Command::Predict(mut job) => {
+            job.parts = parts;
+            predict(&job)
+        }
+        Command::Render { folder, plan } => {
+            let written = (plan.as_deref())
+                .map(loramix_experiment::registration::read_plan)
+                .transpose()
+                .and_then(|plan| loramix_experiment::stage::render::render(&folder, plan))
+                .map(|_| ());
+            wrote(&folder.join("summary.md"), written)
+        }
+        Command::ExportPeft {
+            adapter,
+            base,
+            image_size,
+            out,
+        } => wrote(
+            &out,
+            loramix_experiment::pretrained::export_peft(&adapter, &base, image_size, &out),
+        ),
+        Command::ImportDinov2 { onnx, out } => wrote(
+            &out,
+            loramix_experiment::pretrained::import_dinov2(&onnx, &out),
+        ),
+        Command::Bench(args) => loramix_experiment::bench::command::run(args, parts),
+        Command::Run { .. }
+        | Command::Pretrain(_)
+        | Command::Upstream(_)
+        | Command::Transfer { .. }
+        | Command::Similarity(_)
+        | Command::Report(_)
+        | Command::Check(_) => unreachable!("main runs the stages"),
+    }
 }
 
 /// A failed experiment's error, after the experiment's path unless the error begins with it

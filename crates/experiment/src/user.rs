@@ -342,24 +342,7 @@ pub fn read_head(dir: &Path) -> Result<Head> {
     let (_, header) = SafeTensors::read_metadata(&bytes)
         .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
     let metadata = header.metadata().clone().unwrap_or_default();
-    let classes: Vec<String> = metadata
-        .get("classes")
-        .and_then(|c| serde_json::from_str(c).ok())
-        .ok_or_else(|| bad("no `classes` list in the metadata".into()))?;
-    if classes.len() < 2 {
-        return Err(bad(format!(
-            "{} class; a classifier head needs at least 2",
-            classes.len()
-        )));
-    }
-    let mut sorted: Vec<&String> = classes.iter().collect();
-    sorted.sort();
-    if let Some(twice) = sorted.windows(2).find(|w| w[0] == w[1]) {
-        return Err(bad(format!(
-            "class `{}` is listed twice; predictions would be ambiguous",
-            printable(twice[0])
-        )));
-    }
+    let classes = head_classes(&metadata).map_err(bad)?;
     let origin = match (metadata.get(BASE_KEY), metadata.get(ADAPTER_KEY)) {
         (Some(base), Some(adapter)) => Some(HeadOrigin {
             base_fingerprint: base.clone(),
@@ -369,43 +352,69 @@ pub fn read_head(dir: &Path) -> Result<Head> {
     };
     let tensors = SafeTensors::deserialize(&bytes)
         .map_err(|e| bad(format!("not a readable safetensors file ({e})")))?;
-    let tensor = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
-        let view = tensors
-            .tensor(name)
-            .map_err(|_| bad(format!("no `{name}` tensor")))?;
+    Ok(Head {
+        linear: head_linear(&tensors, classes.len()).map_err(bad)?,
+        classes,
+        origin,
+    })
+}
+
+/// The head file's class names: at least two, none twice.
+fn head_classes(
+    metadata: &std::collections::HashMap<String, String>,
+) -> std::result::Result<Vec<String>, String> {
+    let classes: Vec<String> = (metadata.get("classes"))
+        .and_then(|c| serde_json::from_str(c).ok())
+        .ok_or("no `classes` list in the metadata")?;
+    if classes.len() < 2 {
+        return Err(format!(
+            "{} class; a classifier head needs at least 2",
+            classes.len()
+        ));
+    }
+    let mut sorted: Vec<&String> = classes.iter().collect();
+    sorted.sort();
+    match sorted.windows(2).find(|w| w[0] == w[1]) {
+        Some(twice) => Err(format!(
+            "class `{}` is listed twice; predictions would be ambiguous",
+            printable(twice[0])
+        )),
+        None => Ok(classes),
+    }
+}
+
+/// The head's `weight` `[n, dim]` and `bias` `[n]`, finite, as a linear layer.
+fn head_linear(tensors: &SafeTensors, n: usize) -> std::result::Result<Linear<Inference>, String> {
+    let tensor = |name: &str| -> std::result::Result<(Vec<usize>, Vec<f32>), String> {
+        let view = (tensors.tensor(name)).map_err(|_| format!("no `{name}` tensor"))?;
         let values = loramix_models::checkpoint::f32_values(&view)
-            .ok_or_else(|| bad(format!("`{name}` has dtype {:?}", view.dtype())))?;
-        if let Some(v) = values.iter().find(|v| !v.is_finite()) {
-            return Err(bad(format!(
+            .ok_or_else(|| format!("`{name}` has dtype {:?}", view.dtype()))?;
+        match values.iter().find(|v| !v.is_finite()) {
+            Some(v) => Err(format!(
                 "`{name}` holds {v}; a head's weights must be finite"
-            )));
+            )),
+            None => Ok((view.shape().to_vec(), values)),
         }
-        Ok((view.shape().to_vec(), values))
     };
     let (weight_shape, weight) = tensor("weight")?;
     let (bias_shape, bias) = tensor("bias")?;
-    let n = classes.len();
     let [rows, dim] = weight_shape[..] else {
-        return Err(bad(format!("`weight` has shape {weight_shape:?}")));
+        return Err(format!("`weight` has shape {weight_shape:?}"));
     };
     if rows != n || bias_shape != [n] {
-        return Err(bad(format!(
+        return Err(format!(
             "`weight` {weight_shape:?} and `bias` {bias_shape:?} do not fit {n} classes"
-        )));
+        ));
     }
     if dim == 0 {
-        return Err(bad("`weight` takes 0 features".into()));
+        return Err("`weight` takes 0 features".into());
     }
     let device = loramix_backend::device();
     let weight = Tensor::<Inference, 2>::from_data(TensorData::new(weight, [n, dim]), &device);
     let bias = Tensor::<Inference, 1>::from_data(TensorData::new(bias, [n]), &device);
-    Ok(Head {
-        linear: Linear {
-            weight: Param::from_tensor(weight.transpose()),
-            bias: Some(Param::from_tensor(bias)),
-        },
-        classes,
-        origin,
+    Ok(Linear {
+        weight: Param::from_tensor(weight.transpose()),
+        bias: Some(Param::from_tensor(bias)),
     })
 }
 

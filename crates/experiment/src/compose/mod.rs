@@ -190,70 +190,70 @@ pub fn compose(job: &ComposeJob) -> Result<ComposeReport> {
 }
 
 fn check_job(job: &ComposeJob) -> Result<()> {
-    let bad = |m: String| Err(ExperimentError::Invalid(m));
+    check_weights(job).map_err(ExperimentError::Invalid)?;
+    check_numbers(job).map_err(ExperimentError::Invalid)?;
+    let mut inputs: Vec<&Path> = job.adapters.iter().map(PathBuf::as_path).collect();
+    inputs.extend([job.base.as_path(), job.data.as_path()]);
+    inputs.extend(job.val.as_deref());
+    output::check(&job.out, COMPOSE_OUTPUT, &inputs)
+}
+
+/// Adapters given, and `--weights` where the method takes them: one finite value each.
+fn check_weights(job: &ComposeJob) -> std::result::Result<(), String> {
     if job.adapters.is_empty() {
-        return bad("give at least one adapter directory".into());
+        return Err("give at least one adapter directory".into());
     }
     match (&job.weights, job.method) {
         (Some(w), Method::Fixed | Method::Dare) if w.len() != job.adapters.len() => {
-            return bad(format!(
+            return Err(format!(
                 "--weights has {} values for {} adapters",
                 w.len(),
                 job.adapters.len()
             ));
         }
-        (None, Method::Fixed) => return bad("--method fixed needs --weights".into()),
-        (
-            Some(_),
-            Method::Uniform
-            | Method::Learned
-            | Method::Cat
-            | Method::Search
-            | Method::Ties
-            | Method::Select,
-        ) => {
-            return bad(format!(
-                "--weights applies to --method fixed and dare, not {:?}",
-                job.method
+        (None, Method::Fixed) => return Err("--method fixed needs --weights".into()),
+        (Some(_), method) if !matches!(method, Method::Fixed | Method::Dare) => {
+            return Err(format!(
+                "--weights applies to --method fixed and dare, not {method:?}"
             ));
         }
         _ => {}
     }
-    if let Some(w) = &job.weights
-        && let Some(v) = w.iter().find(|v| !v.is_finite())
-    {
-        return bad(format!("--weights: {v} is not a finite number"));
+    match job.weights.iter().flatten().find(|v| !v.is_finite()) {
+        Some(v) => Err(format!("--weights: {v} is not a finite number")),
+        None => Ok(()),
     }
+}
+
+/// Every other option in its range.
+fn check_numbers(job: &ComposeJob) -> std::result::Result<(), String> {
     if job.top_k == 0 || job.alone == 0 {
-        return bad("--top-k and --alone must be at least 1".into());
+        return Err("--top-k and --alone must be at least 1".into());
     }
     if job.rank == Some(0) {
-        return bad("--rank must be at least 1".into());
+        return Err("--rank must be at least 1".into());
     }
     if !job.lambda.is_finite() {
-        return bad(format!(
+        return Err(format!(
             "--lambda must be a finite number, not {}",
             job.lambda
         ));
     }
     if !(job.density > 0.0 && job.density <= 1.0) {
-        return bad(format!("--density must be in (0, 1], not {}", job.density));
+        return Err(format!("--density must be in (0, 1], not {}", job.density));
     }
     if !(0.0..1.0).contains(&job.drop) {
-        return bad(format!("--drop must be in [0, 1), not {}", job.drop));
+        return Err(format!("--drop must be in [0, 1), not {}", job.drop));
     }
     for (name, lr) in [("--lr", job.lr), ("--head-lr", job.head_lr)] {
         if !(lr > 0.0 && lr.is_finite()) {
-            return bad(format!("{name} must be positive, not {lr}"));
+            return Err(format!("{name} must be positive, not {lr}"));
         }
     }
     if job.steps == 0 || job.head_steps == 0 || job.batch == 0 {
-        return bad("--steps, --head-steps and --batch must be at least 1".into());
+        return Err("--steps, --head-steps and --batch must be at least 1".into());
     }
-    let mut inputs: Vec<&Path> = job.adapters.iter().map(PathBuf::as_path).collect();
-    inputs.extend([job.base.as_path(), job.data.as_path()]);
-    inputs.extend(job.val.as_deref());
-    output::check(&job.out, COMPOSE_OUTPUT, &inputs)
+    Ok(())
 }
 
 const COMPOSE_OUTPUT: output::Kind = output::Kind::Folder {
@@ -383,7 +383,24 @@ struct Scorer<'a, F: Family> {
     seed: u64,
 }
 
-impl<F: Family> Scorer<'_, F> {
+impl<'a, F: Family> Scorer<'a, F> {
+    /// Heads at `--head-steps` and `--head-lr`, features in batches of at least 32.
+    fn new(family: &'a F, splits: &'a Splits<F::Item>, job: &ComposeJob) -> Self {
+        Self {
+            family,
+            splits,
+            schedule: Schedule {
+                steps: job.head_steps,
+                batch: job.batch,
+                lr: job.head_lr,
+                head_lr: None,
+                parts: job.parts,
+            },
+            batch: job.batch.max(32),
+            seed: job.seed,
+        }
+    }
+
     /// The items scores are computed on: validation, else training.
     fn scored(&self) -> &[F::Item] {
         self.splits.val.as_deref().unwrap_or(&self.splits.train)
@@ -487,19 +504,7 @@ fn run<F: Family>(
     let adapters = load_adapters(&base, names, job)?;
     check_rank(&base, job)?;
     announce(&adapters, &splits);
-    let scorer = Scorer {
-        family,
-        splits: &splits,
-        schedule: Schedule {
-            steps: job.head_steps,
-            batch: job.batch,
-            lr: job.head_lr,
-            head_lr: None,
-            parts: job.parts,
-        },
-        batch: job.batch.max(32),
-        seed: job.seed,
-    };
+    let scorer = Scorer::new(family, &splits, job);
     clock.lap("loading");
     let alone = alone(&scorer, &base, &adapters, job)?;
     clock.lap("ranking");

@@ -113,7 +113,10 @@ impl Verdict {
         let half_width = 50.0 * (composition.interval.1 - composition.interval.0);
         let warnings = [&against_base, &against_best_adapter]
             .into_iter()
-            .filter(|c| c.p >= LEVEL && half_width > TOO_WIDE)
+            // No discordant example: the two agree everywhere, nothing to separate.
+            .filter(|c| {
+                c.p >= LEVEL && half_width > TOO_WIDE && c.only_composition + c.only_other > 0
+            })
             .map(|c| too_small(c, n, half_width, scored_on))
             .collect();
         Self {
@@ -175,6 +178,19 @@ mod tests {
         ), "{}", verdict.line);
         assert_eq!(verdict.warnings.len(), 1, "{:?}", verdict.warnings);
         assert!(verdict.warnings[0].contains("cannot separate the composition from b alone"));
+    }
+
+    #[test]
+    fn candidates_that_agree_on_every_example_get_no_warning() {
+        let hits = [[1; 9].as_slice(), &[0; 11]].concat();
+        let verdict = Verdict::judge(
+            &score("base", &hits),
+            &[score("a alone", &hits)],
+            &score("c", &hits),
+            "validation",
+        );
+        assert!(verdict.warnings.is_empty(), "{:?}", verdict.warnings);
+        assert!(verdict.line.contains("does not beat the base (p = 1.000)"));
     }
 
     #[test]

@@ -207,6 +207,38 @@ impl<X: Clone> Examples<'_, X> {
     }
 }
 
+/// The best validation check so far, and the checks since one improved on it.
+struct Checks<M> {
+    best: Option<Stopped<M>>,
+    stale: usize,
+}
+
+impl<M: Clone> Checks<M> {
+    /// Records a check of `model` after `step` steps; true when `patience` checks in a row
+    /// have not improved on the best.
+    fn record(
+        &mut self,
+        model: &M,
+        score: Option<ValScore>,
+        step: usize,
+        patience: Option<usize>,
+    ) -> bool {
+        let improves = (self.best.as_ref()).is_none_or(|b| ValScore::improves(score, b.score));
+        if improves {
+            self.best = Some(Stopped {
+                model: model.clone(),
+                score,
+                steps: step,
+                converged: false,
+            });
+            self.stale = 0;
+        } else {
+            self.stale += 1;
+        }
+        patience.is_some_and(|p| self.stale >= p)
+    }
+}
+
 /// The minibatch loop every training run shares: seeded batches, one [`Trainer`] step each.
 pub(super) fn train<M, X>(
     model: M,
@@ -226,8 +258,10 @@ where
         .with_parts(schedule.parts);
     let mut trainer = Trainer::new(model, &config);
     let mut batches = Minibatches::new(examples.targets.dims()[0], schedule.batch, seed);
-    let mut best: Option<Stopped<M>> = None;
-    let mut stale_checks = 0;
+    let mut checks = Checks {
+        best: None,
+        stale: 0,
+    };
     for step in 1..=schedule.steps {
         let (input, targets) = examples.batch(&mut batches);
         trainer.step(input, targets)?;
@@ -236,33 +270,18 @@ where
             && (step % stop.every == 0 || step == schedule.steps)
         {
             let score = (stop.score)(trainer.model());
-            if best
-                .as_ref()
-                .is_none_or(|b| ValScore::improves(score, b.score))
-            {
-                let model = trainer.model().clone();
-                best = Some(Stopped {
-                    model,
-                    score,
-                    steps: step,
-                    converged: false,
-                });
-                stale_checks = 0;
-            } else {
-                stale_checks += 1;
-            }
-            if stop.patience.is_some_and(|p| stale_checks >= p) {
+            if checks.record(trainer.model(), score, step, stop.patience) {
                 progress.inc((schedule.steps - step) as u64);
-                return Ok(best
-                    .map(|b| Stopped {
-                        converged: true,
-                        ..b
-                    })
-                    .expect("a check without improvement follows one that set the best"));
+                let best = (checks.best)
+                    .expect("a check without improvement follows one that set the best");
+                return Ok(Stopped {
+                    converged: true,
+                    ..best
+                });
             }
         }
     }
-    Ok(best.unwrap_or_else(|| Stopped {
+    Ok(checks.best.unwrap_or_else(|| Stopped {
         steps: trainer.steps(),
         model: trainer.into_model(),
         score: None,

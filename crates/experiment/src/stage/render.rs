@@ -57,16 +57,7 @@ pub fn render(dir: &Path, plan: Option<AnalysisPlan>) -> Result<Vec<PathBuf>> {
         .into_iter()
         .collect();
     let plan = (plan.or(recorded)).unwrap_or_else(|| AnalysisPlan::default_for(&roles, &shots));
-    let tuning_section = match optional("tuning.csv") {
-        Some(path) => {
-            let tasks = (made_by.as_ref()).map_or(&[][..], |m| &m.tuning_tasks[..]);
-            crate::tuning::markdown(tasks, &read_rows::<TuningLine>(&path)?)
-        }
-        None => String::new(),
-    };
-    let made_by = (made_by.and_then(|m| m.loramix_revision))
-        .map(|revision| format!(" The runs were made by {}.", revision_text(&revision)))
-        .unwrap_or_default();
+    let preamble = preamble(made_by, optional("tuning.csv"))?;
     let name = dir
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -76,22 +67,43 @@ pub fn render(dir: &Path, plan: Option<AnalysisPlan>) -> Result<Vec<PathBuf>> {
         results,
         weights,
         similarity,
-        preamble: format!(
-            "Re-rendered from this folder's CSV files by loramix revision `{}`; `manifest.json` \
-             says how the runs were made.{made_by}\n{tuning_section}",
-            env!("LORAMIX_REVISION")
-        ),
+        preamble,
         comparisons: roles.comparisons(),
         roles,
         tasks,
         plan_status: crate::registration::status(&plan, registered.as_deref()),
         plan,
     };
+    rewrite(&inputs, dir)
+}
+
+/// The report written afresh into `dir`: plots of methods no longer there go too.
+fn rewrite(inputs: &ReportInputs, dir: &Path) -> Result<Vec<PathBuf>> {
     let plots = dir.join("plots");
     if plots.is_dir() {
         std::fs::remove_dir_all(&plots).map_err(crate::error::io(&plots))?;
     }
-    Ok(write_report(&inputs, dir)?)
+    Ok(write_report(inputs, dir)?)
+}
+
+/// What the summary says first: which revision rendered it and which made the runs, then the
+/// rates chosen on the tuning tasks (`tuning`, the folder's `tuning.csv`, if any).
+fn preamble(made_by: Option<MadeBy>, tuning: Option<PathBuf>) -> Result<String> {
+    let tuning_section = match tuning {
+        Some(path) => {
+            let tasks = (made_by.as_ref()).map_or(&[][..], |m| &m.tuning_tasks[..]);
+            crate::tuning::markdown(tasks, &read_rows::<TuningLine>(&path)?)
+        }
+        None => String::new(),
+    };
+    let made_by = (made_by.and_then(|m| m.loramix_revision))
+        .map(|revision| format!(" The runs were made by {}.", revision_text(&revision)))
+        .unwrap_or_default();
+    Ok(format!(
+        "Re-rendered from this folder's CSV files by loramix revision `{}`; `manifest.json` \
+         says how the runs were made.{made_by}\n{tuning_section}",
+        env!("LORAMIX_REVISION")
+    ))
 }
 
 /// What `render` reads from a results folder's `manifest.json`: the revision that made the

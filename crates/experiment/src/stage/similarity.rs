@@ -127,28 +127,17 @@ fn reference_features<F: Family>(
         })?;
     let probe = &task.test.items[..spec.examples.min(task.test.items.len())];
     let model = stopped.model.valid().fold_lora();
+    let (eval_batch, parts) = (t.eval_batch, ctx.parts);
     let reference = ReferenceRow {
         task: task.name.clone(),
         steps: stopped.steps,
         max_steps: spec.steps,
         val_accuracy: stopped.score.map(|s| s.accuracy),
         converged: stopped.converged,
-        test_accuracy: accuracy(
-            &ctx.family,
-            &model,
-            &task.test.items,
-            t.eval_batch,
-            ctx.parts,
-        ),
+        test_accuracy: accuracy(&ctx.family, &model, &task.test.items, eval_batch, parts),
     };
-    let features = to_rows(features(
-        &ctx.family,
-        &model,
-        probe,
-        t.eval_batch,
-        ctx.parts,
-    ));
-    Ok((features, reference))
+    let features = features(&ctx.family, &model, probe, eval_batch, parts);
+    Ok((to_rows(features), reference))
 }
 
 fn to_rows(features: Tensor<Inference, 2>) -> Vec<Vec<f64>> {

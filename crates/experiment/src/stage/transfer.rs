@@ -378,10 +378,7 @@ fn run_cell<F: Family>(
         ExperimentError::Invalid(format!("downstream task `{}` has no shift", task.name))
     })?;
     let (items, validation) = cell.examples(t)?;
-    let seed = derive_seed(
-        cell.seed as u64,
-        &format!("cell/{}/{}/{}", task.name, method.name, cell.shot),
-    );
+    let seed = cell.derived_seed();
     loramix_lora::init::seed::<Train>(&ctx.device, seed);
     let steps = warm_up.map_or(method.steps, |w| w.min(method.steps));
     let schedule = ctx.schedule(steps, t.batch, method.lr);
@@ -407,10 +404,7 @@ fn run_cell<F: Family>(
         items,
         schedule,
         seed,
-        label: format!(
-            "task `{}`, method `{}`, k={}, seed {}",
-            task.name, method.name, cell.shot, cell.seed
-        ),
+        label: cell.label(),
         validation,
     };
     let started = Instant::now();
@@ -426,6 +420,23 @@ fn run_cell<F: Family>(
 }
 
 impl<I: SuiteItem> Cell<'_, I> {
+    /// The seed of the cell's minibatches, initialisation and search: its seed, told apart by
+    /// task, method and shot.
+    fn derived_seed(&self) -> u64 {
+        derive_seed(
+            self.seed as u64,
+            &format!("cell/{}/{}/{}", self.task.name, self.method.name, self.shot),
+        )
+    }
+
+    /// Names the cell in errors.
+    fn label(&self) -> String {
+        format!(
+            "task `{}`, method `{}`, k={}, seed {}",
+            self.task.name, self.method.name, self.shot, self.seed
+        )
+    }
+
     /// The cell's training examples and, when the sweep tunes, its validation examples with
     /// the rate factors it tries.
     fn examples<F: Family<Item = I>>(

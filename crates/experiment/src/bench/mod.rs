@@ -3,6 +3,8 @@
 //! window (`--reference`, the JSON that `benches/torch_vit.py` and `benches/torch_minilm.py`
 //! write): figures from another machine or day steer optimisation wrongly.
 
+pub mod command;
+
 use std::time::Instant;
 
 use std::collections::BTreeMap;
