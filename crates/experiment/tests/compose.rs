@@ -899,6 +899,27 @@ fn image_classes_without_images_are_refused_naming_the_folder() {
     );
 }
 
+/// What a sweep cell needs of a compose job on the tiny BERT: the family, the job's adapters
+/// read for it, and its training examples.
+fn sweep_inputs(
+    job: &ComposeJob,
+) -> (
+    Box<loramix_experiment::family::BertText>,
+    Vec<Adapter>,
+    loramix_data::LabelledDataset<loramix_data::TextItem>,
+) {
+    use loramix_experiment::user::{self, UserBase};
+    let UserBase::Text(family) = UserBase::open(&tiny_bert(), Some(16), None).unwrap() else {
+        panic!("tiny-bert opens as text")
+    };
+    let fingerprint = loramix_lora::AdapterHost::fingerprint(user::base_of(family.as_ref()));
+    let adapters = (job.adapters.iter())
+        .map(|d| user::load_adapter(d, &BERT, &fingerprint).unwrap())
+        .collect();
+    let train = loramix_data::text::load_csv_splits(&job.data, "text", "label").unwrap();
+    (family, adapters, train.train)
+}
+
 /// The sweep's cell entry point (`Kind::run`, as a sweep cell calls it) and `compose`, given the
 /// same base, modules, examples, settings and seed, choose the same module weights: one
 /// implementation behind both. The method settings are written out here from compose's
@@ -910,23 +931,14 @@ fn compose_and_a_sweep_cell_choose_the_same_module_weights() {
     use loramix_experiment::method::{
         CellJob, Dare, FrozenCache, Kind, Learned, Search, Select, Update,
     };
-    use loramix_experiment::user::{self, UserBase};
 
     let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let base_job = job(dir.path(), Method::Uniform);
-    let UserBase::Text(family) = UserBase::open(&tiny_bert(), Some(16), None).unwrap() else {
-        panic!("tiny-bert opens as text")
-    };
+    let (family, adapters, train) = sweep_inputs(&base_job);
     let family = family.as_ref();
-    let base = user::base_of(family);
+    let base = loramix_experiment::user::base_of(family);
     let fingerprint = loramix_lora::AdapterHost::fingerprint(base);
-    let adapters: Vec<Adapter> = (base_job.adapters.iter())
-        .map(|d| user::load_adapter(d, &BERT, &fingerprint).unwrap())
-        .collect();
-    let train = loramix_data::text::load_csv_splits(&base_job.data, "text", "label")
-        .unwrap()
-        .train;
     let val = loramix_data::text::load_csv_text(base_job.val.as_ref().unwrap(), "text", "label")
         .unwrap()
         .items;
@@ -1074,24 +1086,13 @@ fn selection_scores_are_the_loss_gradient_in_each_module_weight() {
     use burn::tensor::{ElementConversion, Tensor, TensorData};
     use loramix_experiment::fit::{Schedule, features};
     use loramix_experiment::method::{CellJob, gradient_scores};
-    use loramix_experiment::user::{self, UserBase};
     use loramix_models::Classifier;
 
     let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
-    let paths = job(dir.path(), Method::Uniform);
-    let UserBase::Text(family) = UserBase::open(&tiny_bert(), Some(16), None).unwrap() else {
-        panic!("tiny-bert opens as text")
-    };
+    let (family, adapters, train) = sweep_inputs(&job(dir.path(), Method::Uniform));
     let family = family.as_ref();
-    let base = user::base_of(family);
-    let fingerprint = loramix_lora::AdapterHost::fingerprint(base);
-    let adapters: Vec<Adapter> = (paths.adapters.iter())
-        .map(|d| user::load_adapter(d, &BERT, &fingerprint).unwrap())
-        .collect();
-    let train = loramix_data::text::load_csv_splits(&paths.data, "text", "label")
-        .unwrap()
-        .train;
+    let base = loramix_experiment::user::base_of(family);
     let device = loramix_backend::device();
     let cell = CellJob {
         family,

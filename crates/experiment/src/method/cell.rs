@@ -296,6 +296,21 @@ impl<F: Family> CellJob<'_, F> {
         })
     }
 
+    /// The test accuracy of `backbone` under a fresh head ([`CellJob::fit_head_on`]), with
+    /// what the tuning chose: for backbones made from the cell's own examples, which the
+    /// per-task cache of [`CellJob::fit_frozen`] cannot hold.
+    pub fn test_with_fresh_head(&self, backbone: &F::Frozen) -> Result<(f64, Option<Choice>)> {
+        let (head, choice) = self.fit_head_on(backbone)?;
+        let test = features(
+            self.family,
+            backbone,
+            self.test,
+            self.eval_batch,
+            self.parts,
+        );
+        Ok((head_accuracy(&head, test, self.test), choice))
+    }
+
     /// A fresh head on `backbone`'s features of the cell's examples; tuned, the candidate
     /// rates each fit one and the head best on validation (early-stopped) is kept.
     pub fn fit_head_on(&self, backbone: &F::Frozen) -> Result<(Linear<Inference>, Option<Choice>)> {

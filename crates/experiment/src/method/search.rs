@@ -15,7 +15,7 @@ use loramix_models::TrainError;
 
 use crate::error::{ExperimentError, Result};
 use crate::family::Family;
-use crate::fit::{Schedule, features, fit_head, head_accuracy, targets};
+use crate::fit::{Schedule, features, fit_head, targets};
 
 /// The search's settings; defaults are LoraHub's.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,16 +71,9 @@ impl SweepMethod for Search {
         let composition = self.compose(job)?;
         // The head is fitted on the found composition as every frozen-backbone method's is
         // (tuned: the candidate rates, early-stopped on validation).
-        let (head, choice) = job.fit_head_on(&composition.model)?;
-        let test = features(
-            job.family,
-            &composition.model,
-            job.test,
-            job.eval_batch,
-            job.parts,
-        );
+        let (accuracy, choice) = job.test_with_fresh_head(&composition.model)?;
         Ok(Outcome {
-            accuracy: head_accuracy(&head, test, job.test),
+            accuracy,
             trainable_params: job.head_params() + composition.trainable_params,
             weights: composition.weights,
             choice,

@@ -26,7 +26,7 @@ use super::{
 };
 use crate::error::Result;
 use crate::family::Family;
-use crate::fit::{features, head_accuracy, targets};
+use crate::fit::targets;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,16 +76,9 @@ impl SweepMethod for Select {
         }
         // The selection depends on the cell's examples, so the backbone is not cached per
         // task as the other frozen recipes' are.
-        let (head, choice) = job.fit_head_on(&composition.model)?;
-        let test = features(
-            job.family,
-            &composition.model,
-            job.test,
-            job.eval_batch,
-            job.parts,
-        );
+        let (accuracy, choice) = job.test_with_fresh_head(&composition.model)?;
         Ok(Outcome {
-            accuracy: head_accuracy(&head, test, job.test),
+            accuracy,
             trainable_params: job.head_params(),
             weights: composition.weights,
             choice,
