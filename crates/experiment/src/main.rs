@@ -128,8 +128,9 @@ const COMPOSE_EXAMPLE: &str =
   loramix compose --base datasets/cache/minilm-l6 \\
       --adapter adapters/spam --adapter adapters/sentiment ... \\
       --data my-task/train.csv --val my-task/val.csv --method learned --out my-task/composed
-It prints the validation accuracy of the base with a head only, of each adapter alone, of the
-composition and of the adapter as written; `my-task/composed` then holds adapter_config.json and
+It prints the validation accuracy, with 95% intervals, of the base with a head only, of each
+adapter alone, of the composition and of the adapter as written, then a verdict (McNemar's
+exact test against the base and the best adapter alone); `my-task/composed` then holds adapter_config.json and
 adapter_model.safetensors (PEFT), loramix_manifest.json (parents, weights, scores),
 head.safetensors (the classifier) and compose.json (the score table).";
 
