@@ -309,8 +309,9 @@ proptest! {
 
     #[test]
     fn compose_options(
-        method in 0..6usize,
+        method in 0..8usize,
         weights in proptest::option::of(proptest::collection::vec(any_f32(), 0..4)),
+        (top_k, alone, then_learned) in (any_size(), any_size(), any::<bool>()),
         rank in proptest::option::of(any_size()),
         (density, lambda, drop) in (any_f32(), any_f32(), any_f32()),
         (steps, head_steps, batch) in (0..4usize, 0..4usize, any_size()),
@@ -319,6 +320,7 @@ proptest! {
         seed in any::<u64>(),
     ) {
         use loramix::experiment::compose::{ComposeJob, Method, compose};
+        use loramix::experiment::method::Then;
         let _turn = one_at_a_time();
         let dir = tempfile::tempdir().unwrap();
         let (train, val) = text_task(dir.path());
@@ -329,8 +331,13 @@ proptest! {
             data: train,
             val: Some(val),
             label_column: "label".into(),
-            method: [Method::Uniform, Method::Learned, Method::Search, Method::Ties, Method::Dare, Method::Fixed][method],
+            method: [
+                Method::Uniform, Method::Learned, Method::Search, Method::Ties, Method::Dare,
+                Method::Fixed, Method::Cat, Method::Select,
+            ][method],
             weights, rank, density, lambda, drop, steps, head_steps, lr, head_lr,
+            top_k, alone,
+            then: if then_learned { Then::Learned } else { Then::Uniform },
             batch: batch.min(1 << 20),
             input: loramix::experiment::user::InputArgs {
                 text_column: "text".into(),
@@ -381,6 +388,7 @@ proptest! {
             method: Method::Uniform,
             weights: None, rank: None, density: 0.5, lambda: 1.0, drop: 0.5,
             steps: 1, head_steps: 2, lr: 0.05, head_lr: 0.05, batch: 4,
+            top_k: 8, then: loramix::experiment::method::Then::Learned, alone: 16,
             input: input.clone(),
             seed: 0,
             out: composed.clone(),
