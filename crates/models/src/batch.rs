@@ -3,8 +3,6 @@ use std::ops::Range;
 use burn::tensor::backend::Backend;
 use burn::tensor::{BasicOps, Tensor, TensorKind};
 
-use crate::Classifier;
-
 /// A model input that can be cut along its first (batch) dimension: what a data-parallel step
 /// hands to each of its threads.
 pub trait Batch: Clone + Send + Sync {
@@ -95,22 +93,6 @@ pub fn in_parts<I: Batch, S: Send, T: Send>(
             })
             .collect()
     })
-}
-
-/// `f` (a forward pass with rows first in its output) over [`in_parts`] of `input`, as many as
-/// [`parts_for`] allows of `parts`, concatenated.
-pub fn forward_in_parts<B: Backend, M: Classifier<B>, const D: usize>(
-    model: &M,
-    input: &M::Input,
-    parts: usize,
-    f: impl Fn(&M, M::Input) -> Tensor<B, D> + Sync,
-) -> Tensor<B, D> {
-    let parts = parts_for(input.batch_len(), model.tokens(), parts);
-    let mut outputs = in_parts(input, parts, |_| model.clone(), |m, _, _, x| f(&m, x));
-    match outputs.len() {
-        1 => outputs.remove(0),
-        _ => Tensor::cat(outputs, 0),
-    }
 }
 
 #[cfg(test)]

@@ -4,23 +4,8 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
 use loramix_lora::{AdaptedLinear, AdapterHost, LoraConfig, init};
 
-use crate::{Encoder, Learner};
-use serde::{Deserialize, Serialize};
+use crate::{Encoder, Learner, Trainable};
 use std::collections::BTreeMap;
-
-/// Which parameters an optimizer may change. Everything else is frozen with
-/// [`Module::no_grad`]: it gets no gradient, so the optimizer never sees it (no state, no weight
-/// decay), not merely a zero update.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trainable {
-    /// Full fine-tuning: every weight.
-    All,
-    /// Linear probe: the head only.
-    HeadOnly,
-    /// LoRA: the attached low-rank factors and the head.
-    AdaptersAndHead,
-}
 
 /// A model that maps an input to class logits through features and a linear head: the
 /// [`Learner`] a trainer steps, plus the transformer body adapters attach to.

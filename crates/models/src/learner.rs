@@ -7,7 +7,7 @@ use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 use loramix_lora::init;
 
-use crate::Batch;
+use crate::{Batch, in_parts, parts_for};
 
 /// A model the trainer can step: logits for a batch, the head (which may learn at its own
 /// rate), an optional penalty, and the tokens per example (how finely a batch is worth
@@ -62,5 +62,20 @@ impl<B: Backend> Learner<B> for LinearProbe<B> {
     /// One row of features stands for one token's worth of work.
     fn tokens(&self) -> usize {
         1
+    }
+}
+/// `f` (a forward pass with rows first in its output) over [`in_parts`] of `input`, as many as
+/// [`parts_for`] allows of `parts`, concatenated.
+pub fn forward_in_parts<B: Backend, M: Learner<B>, const D: usize>(
+    model: &M,
+    input: &M::Input,
+    parts: usize,
+    f: impl Fn(&M, M::Input) -> Tensor<B, D> + Sync,
+) -> Tensor<B, D> {
+    let parts = parts_for(input.batch_len(), model.tokens(), parts);
+    let mut outputs = in_parts(input, parts, |_| model.clone(), |m, _, _, x| f(&m, x));
+    match outputs.len() {
+        1 => outputs.remove(0),
+        _ => Tensor::cat(outputs, 0),
     }
 }
