@@ -5,7 +5,7 @@ use flate2::read::GzDecoder;
 
 use thiserror::Error;
 
-use crate::suite::Role;
+use crate::role::Role;
 
 /// Everything that can go wrong while loading, sampling or materialising data. Parse errors name
 /// the file and the byte offset or line where the input stopped making sense.

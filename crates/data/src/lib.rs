@@ -12,6 +12,7 @@ pub mod image;
 mod item;
 mod near;
 mod raster;
+mod role;
 mod sampler;
 mod suite;
 pub mod text;

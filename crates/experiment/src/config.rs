@@ -392,7 +392,7 @@ impl Experiment {
                     .methods
                     .iter()
                     .map(|m| (m.name.as_str(), m.kind.label()));
-                let roles = crate::stage::report::claim_roles(kinds);
+                let roles = crate::method::claim_roles(kinds);
                 AnalysisPlan::default_for(&roles, &self.transfer.shots)
             }
         }

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+pub use crate::role::Role;
 pub use loramix_design::Shift;
 use serde::{Deserialize, Serialize};
 
@@ -43,31 +44,6 @@ pub struct Suite<I: SuiteItem> {
 pub enum Modality {
     Image,
     Text,
-}
-
-/// What a task is for, in the order tasks are listed: a task is screened for leakage against
-/// the examples every earlier role trains on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Role {
-    Pretrain,
-    Upstream,
-    Tuning,
-    Downstream,
-}
-
-impl std::fmt::Display for Role {
-    /// `upstream`, `tuning`, ...: as messages name it.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&format!("{self:?}").to_lowercase())
-    }
-}
-
-impl Role {
-    /// Tuning and downstream tasks: few-shot cells run on them, they have a `shift`, and their
-    /// examples must not be what an earlier role trained on.
-    pub fn is_transfer(self) -> bool {
-        matches!(self, Role::Tuning | Role::Downstream)
-    }
 }
 
 /// The datasets a task can draw from: the fetched ones, and users' own (with `path`).

@@ -231,3 +231,21 @@ fn in_range(
         false => Err(format!("`{name}` must be {range}, not {value}")),
     }
 }
+
+/// Which method plays each part of DESIGN.md's claims: the first method of each kind, by
+/// the name the config gives it.
+pub fn claim_roles<'a>(
+    methods: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
+) -> loramix_report::ClaimRoles {
+    let named = |kind: &str| {
+        (methods.clone().into_iter())
+            .find(|(_, k)| *k == kind)
+            .map(|(name, _)| name.to_string())
+    };
+    loramix_report::ClaimRoles {
+        uniform: named(Uniform::KIND),
+        learned: named(Learned::KIND),
+        full: named(Full::KIND),
+        lora: named(Lora::KIND),
+    }
+}

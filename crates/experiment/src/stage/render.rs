@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use loramix_design::Shot;
 use loramix_report::{AnalysisPlan, ClaimRoles, ReportInputs, write_report};
 
-use super::report::{claim_roles, revision_text};
+use super::report::revision_text;
 use crate::error::Result;
+use crate::method::claim_roles;
 use crate::store::read_rows;
 use crate::tuning::TuningLine;
 

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use loramix_design::Shot;
 use loramix_lora::AdapterManifest;
 use loramix_report::{
-    AnalysisPlan, ClaimRoles, Location, ReportInputs, ResultRow, SimilarityRow, WeightRow,
-    write_report, write_results,
+    AnalysisPlan, Location, ReportInputs, ResultRow, SimilarityRow, WeightRow, write_report,
+    write_results,
 };
 use serde::Serialize;
 
 use crate::config::{Experiment, Selection};
 use crate::error::{ExperimentError, Result};
-use crate::method::{Full, Learned, Lora, SweepMethod, Uniform};
+use crate::method::claim_roles;
 use crate::plan::Plan;
 use crate::rows::{self, CellRow, ReferenceRow};
 use crate::store::{Timings, read_all, read_rows, read_task_facts, write_csv, write_json};
@@ -238,24 +238,6 @@ fn tuning_section(plan: &Plan, tuned: &Tuned, current: &Current) -> Result<Strin
     let lines = crate::tuning::lines(tuned, &tuning_cells, &current.cell_rows()?);
     write_csv(&plan.run.root.join("tuning.csv"), &lines)?;
     Ok(crate::tuning::markdown(&plan.tuning, &lines))
-}
-
-/// Which method plays each part of DESIGN.md's claims: the first method of each kind, by
-/// the name the config gives it.
-pub(crate) fn claim_roles<'a>(
-    methods: impl IntoIterator<Item = (&'a str, &'a str)> + Clone,
-) -> ClaimRoles {
-    let named = |kind: &str| {
-        (methods.clone().into_iter())
-            .find(|(_, k)| *k == kind)
-            .map(|(name, _)| name.to_string())
-    };
-    ClaimRoles {
-        uniform: named(Uniform::KIND),
-        learned: named(Learned::KIND),
-        full: named(Full::KIND),
-        lora: named(Lora::KIND),
-    }
 }
 
 fn result_row(row: CellRow) -> ResultRow {
