@@ -68,13 +68,9 @@ pub struct CandidateRow {
     pub config: String,
 }
 
-/// CKA between a downstream task's representation and an upstream module's.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SimilarityRow {
-    pub task: String,
-    pub module: String,
-    pub cka: f64,
-}
+/// CKA between a downstream task's representation and an upstream module's: the report's own
+/// row type, so the file is written and read by one definition.
+pub use loramix_report::SimilarityRow;
 
 /// How the similarity stage's reference LoRA of a downstream task trained
 /// (`similarity-<hash>.references.csv`): a reference that stayed near the base makes its

@@ -72,7 +72,7 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
     write_results(&run.root.join("results.csv"), &results)?;
     let weights = current.weights(&results)?;
     write_csv(&run.root.join("learned_weights.csv"), &weights)?;
-    let similarity = similarity_rows(plan)?;
+    let similarity = read_rows::<SimilarityRow>(&run.similarity(&plan.similarity_hash()))?;
     let analysis = plan.experiment.analysis_plan();
     let registered = crate::registration::registered(run)?.map(|r| r.hash);
     let manifest = Manifest {
@@ -112,19 +112,6 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         run.root.join("summary.md").display()
     );
     Ok(files)
-}
-
-/// The similarity stage's rows, as the report reads them.
-fn similarity_rows(plan: &Plan) -> Result<Vec<SimilarityRow>> {
-    let path = plan.run.similarity(&plan.similarity_hash());
-    let rows = read_rows::<rows::SimilarityRow>(&path)?.into_iter();
-    Ok(rows
-        .map(|r| SimilarityRow {
-            task: r.task,
-            module: r.module,
-            cka: r.cka,
-        })
-        .collect())
 }
 
 /// The rows of this config: its methods on its tasks, with the hash the config gives them.
