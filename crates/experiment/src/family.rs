@@ -39,9 +39,6 @@ pub trait Family: Clone + Send + Sync + 'static {
 
     /// Items as one input batch.
     fn input<B: Backend>(&self, items: &[Self::Item], device: &B::Device) -> Self::Input<B>;
-
-    /// Rows `index` of a batch (a minibatch drawn from a training set held as one tensor).
-    fn select<B: Backend>(input: &Self::Input<B>, index: Tensor<B, 1, Int>) -> Self::Input<B>;
 }
 
 /// Grey or colour images and a ViT: loramix's own, or a pretrained DINOv2.
@@ -237,10 +234,6 @@ impl Family for Vision {
         let stat = |v: [f32; 3]| Tensor::<B, 1>::from_floats(v, device).reshape([1, 3, 1, 1]);
         (rgb - stat(IMAGENET_MEAN)) / stat(IMAGENET_STD)
     }
-
-    fn select<B: Backend>(input: &Tensor<B, 4>, index: Tensor<B, 1, Int>) -> Tensor<B, 4> {
-        input.clone().select(0, index)
-    }
 }
 
 impl Family for Text {
@@ -263,13 +256,6 @@ impl Family for Text {
         }
         .batch(items.to_vec(), device)
         .tokens
-    }
-
-    fn select<B: Backend>(
-        input: &Tensor<B, 2, Int>,
-        index: Tensor<B, 1, Int>,
-    ) -> Tensor<B, 2, Int> {
-        input.clone().select(0, index)
     }
 }
 
@@ -294,12 +280,5 @@ impl Family for BertText {
         self.tokenizer
             .batch(&texts, device)
             .unwrap_or_else(|e| panic!("{e}"))
-    }
-
-    fn select<B: Backend>(
-        input: &Tensor<B, 2, Int>,
-        index: Tensor<B, 1, Int>,
-    ) -> Tensor<B, 2, Int> {
-        input.clone().select(0, index)
     }
 }

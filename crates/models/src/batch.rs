@@ -1,7 +1,7 @@
 use std::ops::Range;
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{BasicOps, Tensor, TensorKind};
+use burn::tensor::{BasicOps, Int, Tensor, TensorData, TensorKind};
 
 /// A model input that can be cut along its first (batch) dimension: what a data-parallel step
 /// hands to each of its threads.
@@ -11,6 +11,10 @@ pub trait Batch: Clone + Send + Sync {
 
     /// Examples `rows` of the batch.
     fn rows(&self, rows: Range<usize>) -> Self;
+
+    /// Examples `index` of the batch, in that order: a minibatch drawn from a training set
+    /// held as one batch.
+    fn select_rows(&self, index: &[i64]) -> Self;
 }
 
 impl<B: Backend, const D: usize, K> Batch for Tensor<B, D, K>
@@ -24,6 +28,12 @@ where
 
     fn rows(&self, rows: Range<usize>) -> Self {
         self.clone().narrow(0, rows.start, rows.len())
+    }
+
+    fn select_rows(&self, index: &[i64]) -> Self {
+        let data = TensorData::new(index.to_vec(), [index.len()]);
+        self.clone()
+            .select(0, Tensor::<B, 1, Int>::from_data(data, &self.device()))
     }
 }
 

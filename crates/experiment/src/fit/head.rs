@@ -45,7 +45,6 @@ pub fn fit_head_stopped<I: Labelled>(
     let examples = Examples {
         input: &Tensor::<Train, 2>::from_inner(features),
         targets: &targets::<Train, I>(items, &device),
-        select: |x: &Tensor<Train, 2>, index| x.clone().select(0, index),
     };
     let schedule = Schedule {
         lr: schedule.head_lr.unwrap_or(schedule.lr),

@@ -193,7 +193,6 @@ mod tests {
             let examples = Examples {
                 input: &Tensor::<Train, 2>::from_inner(x.clone()),
                 targets: &targets::<Train, TextItem>(&items, &device),
-                select: |x: &Tensor<Train, 2>, index| x.clone().select(0, index),
             };
             loramix_lora::init::seed::<Train>(&device, 7);
             let probe = LinearProbe::<Train>::new(2, 2, &device);
@@ -218,7 +217,6 @@ mod tests {
         let examples = Examples {
             input: &Tensor::<Train, 2>::from_inner(x.clone()),
             targets: &targets::<Train, TextItem>(&items, &device),
-            select: |x: &Tensor<Train, 2>, index| x.clone().select(0, index),
         };
         let plain = train(probe, examples, short, 3, &ProgressBar::hidden(), None).unwrap();
         assert_eq!(kept, plain.model.head.weight.val().into_data());

@@ -7,7 +7,7 @@ use burn::tensor::{Int, Tensor, TensorData};
 use indicatif::ProgressBar;
 use loramix_backend::{Device, Train};
 use loramix_data::Labelled;
-use loramix_models::{Learner, TrainConfig, TrainError, Trainer};
+use loramix_models::{Batch, Learner, TrainConfig, TrainError, Trainer};
 use loramix_rng::Rng;
 
 use crate::family::Family;
@@ -119,7 +119,6 @@ where
     let examples = Examples {
         input: &set.input,
         targets: &set.targets,
-        select: F::select,
     };
     train(model, examples, schedule, seed, progress, stop)
 }
@@ -185,24 +184,17 @@ pub struct Stopped<M> {
 pub(super) struct Examples<'a, X> {
     pub(super) input: &'a X,
     pub(super) targets: &'a Tensor<Train, 1, Int>,
-    pub(super) select: fn(&X, Tensor<Train, 1, Int>) -> X,
 }
 
-impl<X: Clone> Examples<'_, X> {
+impl<X: Batch> Examples<'_, X> {
     /// The next minibatch, or the whole set when it is no larger than the batch.
     fn batch(&self, batches: &mut Minibatches) -> (X, Tensor<Train, 1, Int>) {
         match batches.next() {
             None => (self.input.clone(), self.targets.clone()),
-            Some(index) => {
-                let n = index.len();
-                let device = self.targets.device();
-                let index =
-                    Tensor::<Train, 1, Int>::from_data(TensorData::new(index, [n]), &device);
-                (
-                    (self.select)(self.input, index.clone()),
-                    self.targets.clone().select(0, index),
-                )
-            }
+            Some(index) => (
+                self.input.select_rows(&index),
+                self.targets.select_rows(&index),
+            ),
         }
     }
 }
@@ -250,7 +242,7 @@ pub(super) fn train<M, X>(
 ) -> Result<Stopped<M>, TrainError>
 where
     M: Learner<Train, Input = X> + AutodiffModule<Train>,
-    X: Clone,
+    X: Batch,
 {
     let config = TrainConfig::new()
         .with_lr(schedule.lr)
