@@ -72,8 +72,9 @@ pub fn export_exact<B: Backend, H: AdapterHost<B>>(
 /// Works on the factors `D = L R` (`L: [d_in, k]`, `R: [k, d_out]`, `k = sum r_i`): QR of `L`
 /// and of `R^T`, then an SVD of the small `k x k` core, so no `d_in x d_out` matrix is
 /// decomposed; when the modules stack wider than the layer (`k > min(d_in, d_out)`), the
-/// `d_in x d_out` product is the smaller one and is decomposed instead. The truncation is the best rank-`rank` approximation (Eckart-Young), and its error
-/// follows from the dropped singular values.
+/// `d_in x d_out` product is the smaller one and is decomposed instead. The truncation is the
+/// best rank-`rank` approximation (Eckart-Young), and its error follows from the dropped
+/// singular values.
 pub fn compress<B: Backend, H: AdapterHost<B>>(
     host: &H,
     rank: usize,

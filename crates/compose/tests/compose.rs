@@ -585,6 +585,12 @@ fn modules_stacked_wider_than_the_layer_compress_exactly_to_its_side() {
     let adapters = modules(&base, &ranks);
     let weights: Vec<f32> = (0..ranks.len()).map(|i| 0.1 + 0.05 * i as f32).collect();
     let model = composed(&base, &adapters, &weights);
+    for (name, layer) in model.adaptable_layers() {
+        // The rank read from the shapes is the inner size of the factors built.
+        let built = layer.update_factors().map_or(0, |(left, _)| left.dims()[1]);
+        assert_eq!(layer.update_rank(), built, "{name}");
+        assert!(built == 0 || built > side, "{name}: {built}");
+    }
     let compressed = compress(&model, side, "wide", record(&adapters, &weights)).unwrap();
     assert!(
         (compressed.layer_errors.iter()).all(|(_, e)| *e < 1e-5),

@@ -325,13 +325,18 @@ impl Experiment {
             ("pretrain.lr", self.pretrain.as_ref().map_or(1.0, |p| p.lr)),
             ("upstream.lr", self.upstream.lr),
             ("upstream.head_lr", self.upstream.head_lr.unwrap_or(1.0)),
-            ("upstream.alpha", self.upstream.alpha.into()),
         ];
         if let Some((what, lr)) = rates
             .into_iter()
             .find(|(_, v)| !(v.is_finite() && *v > 0.0))
         {
             return Err(format!("{what} must be a positive number, not {lr}"));
+        }
+        if !(self.upstream.alpha.is_finite() && self.upstream.alpha > 0.0) {
+            return Err(format!(
+                "upstream.alpha must be positive, not {}",
+                self.upstream.alpha
+            ));
         }
         if let Some(len) = self.model.max_len
             && !(2..=MAX_TOKENS).contains(&len)

@@ -154,6 +154,13 @@ impl<B: Backend> AdaptedLinear<B> {
         }
     }
 
+    /// The total rank `k` of the attached updates (the inner size of [`Self::update_factors`]),
+    /// read from their shapes without building the factors; 0 when none is attached.
+    pub fn update_rank(&self) -> usize {
+        let lora = self.lora.as_ref().map_or(0, LoraDelta::rank);
+        lora + self.composition.as_ref().map_or(0, StackedDelta::rank)
+    }
+
     /// The sum of the attached updates as a dense `[d_in, d_out]` matrix, if any is attached.
     pub fn delta_weight(&self) -> Option<Tensor<B, 2>> {
         self.update_factors()

@@ -451,20 +451,18 @@ impl<'a, F: Family> Scorer<'a, F> {
         );
         head_hits(head, features, items)
     }
-}
 
-impl<F: Family> Scorer<'_, F> {
     /// A sweep cell on the training examples (what the sweep's methods run on), tested on the
     /// scored examples; the validation examples stay unseen: they score the table.
-    fn cell<'a>(
-        &'a self,
-        base: &'a F::Frozen,
-        adapters: &'a [Adapter],
-        method: &'a str,
+    fn cell<'c>(
+        &'c self,
+        base: &'c F::Frozen,
+        adapters: &'c [Adapter],
+        method: &'c str,
         schedule: Schedule,
-        device: &'a loramix_backend::Device,
+        device: &'c loramix_backend::Device,
         job: &ComposeJob,
-    ) -> CellJob<'a, F> {
+    ) -> CellJob<'c, F> {
         CellJob {
             family: self.family,
             device,
@@ -802,10 +800,7 @@ fn compose_with<F: Family>(
 /// side (then the exact export would be larger than the layer, and an SVD at that side is
 /// exact).
 fn stacked_past_the_layer<H: AdapterHost<Inference>>(host: &H) -> bool {
-    (host.adaptable_layers().iter()).any(|(_, l)| {
-        l.update_factors()
-            .is_some_and(|(left, _)| left.dims()[1] > l.d_in().min(l.d_out()))
-    })
+    (host.adaptable_layers().iter()).any(|(_, l)| l.update_rank() > l.d_in().min(l.d_out()))
 }
 
 /// The job's options as the sweep's method: the same settings, the same code.
@@ -959,6 +954,5 @@ pub fn table(report: &ComposeReport) -> String {
         report.seconds,
         stages.join(", ")
     ));
-
     out
 }

@@ -119,7 +119,6 @@ impl<F: Family> CellJob<'_, F> {
         self.classes
     }
 
-    /// Weights and biases of a fresh head on the base's features.
     /// The same cell over other modules (a selection of the cell's).
     pub fn with_adapters<'b>(&'b self, adapters: &'b [Adapter]) -> CellJob<'b, F> {
         CellJob {
@@ -132,6 +131,7 @@ impl<F: Family> CellJob<'_, F> {
         }
     }
 
+    /// Weights and biases of a fresh head on the base's features.
     pub fn head_params(&self) -> usize {
         (self.base.head().weight.dims()[0] + 1) * self.n_classes()
     }

@@ -7,7 +7,7 @@ use loramix_backend::Inference;
 use loramix_compose::{DenseMerge, add_to_base, merged_deltas};
 use loramix_models::Classifier;
 
-use super::{CellJob, Choice, Kind};
+use super::{CellJob, Choice, Kind, Outcome};
 use crate::error::Result;
 use crate::family::Family;
 
@@ -77,6 +77,17 @@ impl<F: Family> Composition<F> {
             trainable_params: 0,
             choice: None,
             kept: None,
+        }
+    }
+
+    /// The cell's outcome when the model carries the head trained with its weights (the
+    /// learned composition): its test accuracy with that head.
+    pub fn tested_with_own_head(self, job: &CellJob<F>) -> Outcome {
+        Outcome {
+            accuracy: job.test_accuracy(&self.model),
+            trainable_params: self.trainable_params,
+            weights: self.weights,
+            choice: self.choice,
         }
     }
 

@@ -47,13 +47,7 @@ impl SweepMethod for Learned {
     }
 
     fn run<F: Family>(&self, job: &CellJob<F>, _: &mut FrozenCache<F>) -> Result<Outcome> {
-        let composition = self.compose(job)?;
-        Ok(Outcome {
-            accuracy: job.test_accuracy(&composition.model),
-            trainable_params: composition.trainable_params,
-            weights: composition.weights,
-            choice: composition.choice,
-        })
+        Ok(self.compose(job)?.tested_with_own_head(job))
     }
 }
 

@@ -67,12 +67,7 @@ impl SweepMethod for Select {
     fn run<F: Family>(&self, job: &CellJob<F>, _: &mut FrozenCache<F>) -> Result<Outcome> {
         let composition = self.compose(job)?;
         if self.then == Then::Learned {
-            return Ok(Outcome {
-                accuracy: job.test_accuracy(&composition.model),
-                trainable_params: composition.trainable_params,
-                weights: composition.weights,
-                choice: composition.choice,
-            });
+            return Ok(composition.tested_with_own_head(job));
         }
         // The selection depends on the cell's examples, so the backbone is not cached per
         // task as the other frozen recipes' are.
