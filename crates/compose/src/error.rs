@@ -21,6 +21,11 @@ pub enum ComposeError {
     SvdDiverged { layer: String, iterations: usize },
     #[error("rank {rank} is out of range: 1 to {most} (the widest layer's smaller side)")]
     RankOutOfRange { rank: usize, most: usize },
+    /// Adapters that cannot be routed together (Arrow stacks them per layer).
+    #[error(
+        "{origin}: {problem}; Arrow routes adapters that adapt the same layers at the same ranks"
+    )]
+    Unroutable { origin: String, problem: String },
     #[error("{name} must be in {range}, got {value}")]
     OutOfRange {
         name: &'static str,

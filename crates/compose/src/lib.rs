@@ -9,11 +9,13 @@
 //! - [`attach`] with [`uniform_weights`] or user weights: uniform composition and task arithmetic.
 //! - [`LearnedComposition`]: per-layer (or shared) weights trained with the head.
 //! - [`merge_into_base`] with [`DenseMerge`]: TIES and DARE on the exact deltas.
+//! - [`route`]: Arrow's per-token routing over the modules, with optional GenKnowSub.
 //! - [`search_weights`]: a gradient-free evolutionary search of the weights (as LoraHub does).
 //! - [`export_exact`]: any composition as one adapter of rank `sum r_i`, exactly; [`compress`]
 //!   (factors) and [`compress_dense`] (TIES, DARE) to rank r, with the approximation error.
 //! - Folding for inference is [`Classifier::fold_lora`](loramix_models::Classifier::fold_lora).
 
+mod arrow;
 mod error;
 mod export;
 mod learned;
@@ -21,6 +23,7 @@ mod merge;
 mod search;
 mod stack;
 
+pub use arrow::{ArrowConfig, POWER_STEPS, route, top_right_singular_vector};
 pub use error::ComposeError;
 pub use export::{Compressed, compress, compress_dense, export_exact, max_rank};
 pub use learned::{LearnedComposition, LearnedConfig, Normalisation, Penalty, Sharing};

@@ -11,6 +11,7 @@ pub mod files;
 pub mod init;
 mod linear;
 mod materialize;
+mod routed;
 mod stacked;
 
 pub use adapter::{
@@ -20,4 +21,5 @@ pub use adapter::{
 pub use config::{LoraConfig, Target};
 pub use linear::{AdaptedLinear, LoraDelta};
 pub use materialize::materialize;
+pub use routed::RoutedDelta;
 pub use stacked::{ModuleFactors, StackedDelta};

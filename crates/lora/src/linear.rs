@@ -3,7 +3,7 @@ use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::Tensor;
 use burn::tensor::backend::Backend;
 
-use crate::{LoraConfig, StackedDelta, materialize};
+use crate::{LoraConfig, RoutedDelta, StackedDelta, materialize};
 
 /// The low-rank update `s * B A` of one linear layer.
 ///
@@ -75,6 +75,9 @@ pub struct AdaptedLinear<B: Backend> {
     pub lora: Option<LoraDelta<B>>,
     /// A frozen composition of upstream updates, if one is attached.
     pub composition: Option<StackedDelta<B>>,
+    /// Frozen upstream updates routed per input row, if attached: unlike the others, it
+    /// depends on the input, so it is never folded into the base.
+    pub routing: Option<RoutedDelta<B>>,
 }
 
 impl<B: Backend> From<Linear<B>> for AdaptedLinear<B> {
@@ -83,6 +86,7 @@ impl<B: Backend> From<Linear<B>> for AdaptedLinear<B> {
             base,
             lora: None,
             composition: None,
+            routing: None,
         }
     }
 }
@@ -107,7 +111,7 @@ impl<B: Backend> AdaptedLinear<B> {
         }
     }
 
-    /// Remove every low-rank update (trainable and composed), keeping the base as it is.
+    /// Remove every low-rank update (trainable, composed and routed), keeping the base as it is.
     pub fn without_lora(self) -> Self {
         Self::from(self.base)
     }
@@ -135,14 +139,17 @@ impl<B: Backend> AdaptedLinear<B> {
             output = output + lora.forward(input.clone());
         }
         if let Some(composition) = &self.composition {
-            output = output + composition.forward(input);
+            output = output + composition.forward(input.clone());
+        }
+        if let Some(routing) = &self.routing {
+            output = output + routing.forward(input);
         }
         shape[D - 1] = self.d_out();
         output.reshape(shape)
     }
 
     /// Two factors `(L: [d_in, k], R: [k, d_out])` whose product is the sum of the attached
-    /// updates, if any is attached: what re-compression works on instead of a dense matrix.
+    /// fixed updates (not the routed one, which depends on the input), if any is attached: what re-compression works on instead of a dense matrix.
     pub fn update_factors(&self) -> Option<(Tensor<B, 2>, Tensor<B, 2>)> {
         let lora = self.lora.as_ref().map(|l| (l.a.val(), l.b.val() * l.scale));
         let composition = self.composition.as_ref().map(StackedDelta::factors);
@@ -167,15 +174,18 @@ impl<B: Backend> AdaptedLinear<B> {
             .map(|(left, right)| left.matmul(right))
     }
 
-    /// Merge every update into the base weight: a plain layer with the same outputs and the
-    /// base's inference cost.
+    /// Merge every fixed update into the base weight: the same outputs at the base's inference
+    /// cost. A routed update stays attached (no single matrix equals it).
     pub fn fold(self) -> Self {
         let Some(delta) = self.delta_weight() else {
             return self;
         };
         let mut base = self.base;
         base.weight = base.weight.map(|w| w + delta);
-        Self::from(base)
+        Self {
+            routing: self.routing,
+            ..Self::from(base)
+        }
     }
 }
 

@@ -205,11 +205,15 @@ pub fn read_noting(
     let mut shapes = Vec::new();
     let mut layers = Vec::new();
     let mut targets = Vec::new();
-    // PEFT scales a layer by its alpha / rank; loramix by the adapter's alpha over the layer's
-    // rank. B carries the ratio, so a zero `lora_alpha` (a valid adapter that changes nothing,
-    // or one whose alpha_pattern sets each layer) folds against `r` instead of dividing by 0.
+    // PEFT scales a layer by its alpha / rank (rsLoRA: alpha / sqrt(rank)); loramix by the
+    // adapter's alpha over the layer's rank. B carries any ratio left, so a zero `lora_alpha`
+    // (a valid adapter that changes nothing, or one whose alpha_pattern sets each layer) folds
+    // against `r` instead of dividing by 0. rsLoRA's scale goes into alpha instead, so that B
+    // stays as PEFT wrote it (GenKnowSub subtracts the factors as written).
     let alpha = if config.lora_alpha == 0.0 {
         config.r as f32
+    } else if config.use_rslora {
+        config.lora_alpha * (config.r as f32).sqrt()
     } else {
         config.lora_alpha
     };

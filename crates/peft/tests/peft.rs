@@ -529,11 +529,12 @@ fn non_finite_factors_are_refused_naming_the_tensor() {
         error.contains("layer `encoder.blocks.0.query`") && error.contains("beyond 32-bit floats"),
         "{error}"
     );
-    // And factors that overflow once PEFT's own scale is folded into B (rsLoRA's alpha/sqrt(r)
-    // against loramix's alpha/r: a factor of 2 here).
+    // And factors that overflow once PEFT's own scale is folded into B (an alpha_pattern's 16/4
+    // against loramix's alpha/r, 8/4: a factor of 2 here).
     let mut tensors = qv_tensors();
     tensors.get_mut(&b).unwrap().1[0] = 3e38;
-    let error = refusal(crafted(|c| c["use_rslora"] = serde_json::json!(true), &tensors).path());
+    let pattern = |c: &mut serde_json::Value| c["alpha_pattern"] = serde_json::json!({"query": 16});
+    let error = refusal(crafted(pattern, &tensors).path());
     assert!(error.contains("after PEFT's scale 4"), "{error}");
 }
 

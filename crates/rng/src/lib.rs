@@ -2,6 +2,8 @@
 //! its definition, so a seed gives the same samples, splits and noise on every platform and
 //! with every dependency version, which `rand`'s unspecified `StdRng` does not promise.
 
+pub mod torch;
+
 #[derive(Debug, Clone)]
 pub struct Rng(u64);
 
