@@ -309,9 +309,11 @@ proptest! {
 
     #[test]
     fn compose_options(
-        method in 0..8usize,
+        method in 0..9usize,
         weights in proptest::option::of(proptest::collection::vec(any_f32(), 0..4)),
-        (top_k, alone, then_learned) in (any_size(), any_size(), any::<bool>()),
+        (top_k, alone, then_learned) in
+            (proptest::option::of(any_size()), any_size(), any::<bool>()),
+        (temperature, with_general) in (any_f32(), any::<bool>()),
         rank in proptest::option::of(any_size()),
         (density, lambda, drop) in (any_f32(), any_f32(), any_f32()),
         (steps, head_steps, batch) in (0..4usize, 0..4usize, any_size()),
@@ -333,10 +335,14 @@ proptest! {
             label_column: "label".into(),
             method: [
                 Method::Uniform, Method::Learned, Method::Search, Method::Ties, Method::Dare,
-                Method::Fixed, Method::Cat, Method::Select,
+                Method::Fixed, Method::Cat, Method::Select, Method::Arrow,
             ][method],
             weights, rank, density, lambda, drop, steps, head_steps, lr, head_lr,
-            top_k, alone,
+            top_k, alone, temperature,
+            general: match with_general {
+                true => vec![repo("crates/compose/tests/fixtures/arrow/adapters/gen-0")],
+                false => Vec::new(),
+            },
             then: if then_learned { Then::Learned } else { Then::Uniform },
             batch: batch.min(1 << 20),
             input: loramix::experiment::user::InputArgs {
@@ -388,7 +394,8 @@ proptest! {
             method: Method::Uniform,
             weights: None, rank: None, density: 0.5, lambda: 1.0, drop: 0.5,
             steps: 1, head_steps: 2, lr: 0.05, head_lr: 0.05, batch: 4,
-            top_k: 8, then: loramix::experiment::method::Then::Learned, alone: 16,
+            top_k: None, temperature: 1.0, general: Vec::new(),
+            then: loramix::experiment::method::Then::Learned, alone: 16,
             input: input.clone(),
             seed: 0,
             out: composed.clone(),

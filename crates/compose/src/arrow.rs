@@ -62,10 +62,34 @@ pub fn route<B: Backend, H: AdapterHost<B>>(
     config: &ArrowConfig,
     device: &B::Device,
 ) -> Result<()> {
-    check_config(config, experts.len())?;
+    check_routable(experts, general, config)?;
     let placement = experts[0].check_fits(host)?;
     for adapter in experts.iter().chain(general) {
         adapter.check_fits(host)?;
+    }
+    let shapes = &experts[0].manifest.layers;
+    let mut routed: Vec<Option<RoutedDelta<B>>> =
+        host.adaptable_layers().iter().map(|_| None).collect();
+    for (i, shape) in shapes.iter().enumerate() {
+        routed[placement[i]] = Some(routed_layer(experts, general, i, shape, config, device));
+    }
+    for ((_, layer), routing) in host.adaptable_layers_mut().into_iter().zip(routed) {
+        if routing.is_some() {
+            layer.routing = routing;
+        }
+    }
+    Ok(())
+}
+
+/// The checks of [`route`] that need no model: settings in range, one layout for every
+/// adapter, layers wide enough for torch's start vector.
+pub fn check_routable(
+    experts: &[Adapter],
+    general: &[Adapter],
+    config: &ArrowConfig,
+) -> Result<()> {
+    check_config(config, experts.len())?;
+    for adapter in experts.iter().chain(general) {
         check_layout(&experts[0], adapter)?;
     }
     let shapes = &experts[0].manifest.layers;
@@ -77,16 +101,6 @@ pub fn route<B: Backend, H: AdapterHost<B>>(
                 narrow.name, narrow.d_in
             ),
         });
-    }
-    let mut routed: Vec<Option<RoutedDelta<B>>> =
-        host.adaptable_layers().iter().map(|_| None).collect();
-    for (i, shape) in shapes.iter().enumerate() {
-        routed[placement[i]] = Some(routed_layer(experts, general, i, shape, config, device));
-    }
-    for ((_, layer), routing) in host.adaptable_layers_mut().into_iter().zip(routed) {
-        if routing.is_some() {
-            layer.routing = routing;
-        }
     }
     Ok(())
 }

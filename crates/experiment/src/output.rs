@@ -24,7 +24,8 @@ enum Staging {
 }
 
 /// What an output is: a folder holding only files named in `ours` (what the command writes,
-/// so that a rerun may replace an earlier output), or a single file.
+/// so that a rerun may replace an earlier output; folders named with a trailing `/`), or a
+/// single file.
 #[derive(Debug, Clone, Copy)]
 pub enum Kind<'a> {
     Folder { ours: &'a [&'a str] },
@@ -123,8 +124,12 @@ fn check_existing(target: &Path, meta: &fs::Metadata, kind: Kind) -> Result<()> 
             for entry in fs::read_dir(target).map_err(io(target))? {
                 let entry = entry.map_err(io(target))?;
                 let name = entry.file_name().to_string_lossy().into_owned();
-                let regular = entry.file_type().is_ok_and(|t| t.is_file());
-                if !regular || !ours.contains(&name.as_str()) {
+                let ours = match entry.file_type() {
+                    Ok(t) if t.is_file() => ours.contains(&name.as_str()),
+                    Ok(t) if t.is_dir() => ours.contains(&format!("{name}/").as_str()),
+                    _ => false,
+                };
+                if !ours {
                     return Err(refuse(
                         target,
                         format!(

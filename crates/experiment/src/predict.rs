@@ -22,7 +22,8 @@ pub struct PredictJob {
     /// The base model directory the adapter was composed on.
     #[arg(long)]
     pub base: PathBuf,
-    /// The adapter directory `loramix compose` wrote (PEFT or loramix format + head.safetensors).
+    /// The adapter directory `loramix compose` wrote (PEFT or loramix format, or an Arrow
+    /// composition's arrow_config.json with its adapters; and head.safetensors).
     #[arg(long)]
     pub adapter: PathBuf,
     /// Images (a folder of images, or of <class>/ folders) or a CSV file of texts.
@@ -158,9 +159,25 @@ fn run<F: Family>(
     let fingerprint = model.fingerprint();
     head.check_origin(&job.adapter, &fingerprint)?;
     let (classes, head) = (&head.classes, &head.linear);
-    let adapter = user::load_adapter(&job.adapter, names, &fingerprint)?;
-    user::check_same_base(&model, &job.base, std::slice::from_ref(&adapter))?;
-    adapter.apply(&mut model, &loramix_backend::device())?;
+    let device = loramix_backend::device();
+    match crate::compose::arrow::read(&job.adapter, names, &fingerprint)? {
+        Some(routed) => {
+            user::check_same_base(&model, &job.base, &routed.experts)?;
+            user::check_same_base(&model, &job.base, &routed.general)?;
+            let (experts, general) = (&routed.experts, &routed.general);
+            loramix_compose::route(&mut model, experts, general, &routed.config, &device).map_err(
+                |e| ExperimentError::Artifact {
+                    path: job.adapter.join(crate::compose::arrow::CONFIG_FILE),
+                    message: e.to_string(),
+                },
+            )?;
+        }
+        None => {
+            let adapter = user::load_adapter(&job.adapter, names, &fingerprint)?;
+            user::check_same_base(&model, &job.base, std::slice::from_ref(&adapter))?;
+            adapter.apply(&mut model, &device)?;
+        }
+    }
     let model = model.fold_lora();
     let dim = model.head().weight.dims()[0];
     if head.weight.dims()[0] != dim {

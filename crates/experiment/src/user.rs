@@ -206,16 +206,19 @@ impl HeadOrigin {
     }
 }
 
-/// SHA-256 of the adapter tensors in `dir` (PEFT's `adapter_model.safetensors`, else loramix's
-/// `adapter.safetensors`).
+/// SHA-256 of the adapter in `dir`: an Arrow composition's `arrow_config.json` (which records
+/// its adapters' hashes), else PEFT's `adapter_model.safetensors`, else loramix's
+/// `adapter.safetensors`.
 pub fn adapter_file_sha256(dir: &Path) -> Result<String> {
     use sha2::Digest;
-    let peft = dir.join(loramix_peft::TENSORS_FILE);
-    let path = if peft.exists() {
-        peft
-    } else {
-        dir.join("adapter.safetensors")
-    };
+    let candidates = [
+        crate::compose::arrow::CONFIG_FILE,
+        loramix_peft::TENSORS_FILE,
+        "adapter.safetensors",
+    ];
+    let path = (candidates.iter().map(|name| dir.join(name)))
+        .find(|path| path.exists())
+        .unwrap_or_else(|| dir.join("adapter.safetensors"));
     let bytes = loramix_lora::files::read(&path).map_err(io(&path))?;
     Ok(sha2::Sha256::digest(&bytes)
         .iter()

@@ -103,7 +103,9 @@ fn job(dir: &Path, method: Method) -> ComposeJob {
         density: 0.5,
         lambda: 1.0,
         drop: 0.3,
-        top_k: 2,
+        top_k: Some(2),
+        temperature: 1.0,
+        general: Vec::new(),
         then: Then::Learned,
         alone: 16,
         steps: 4,
@@ -262,6 +264,144 @@ fn every_method_composes_writes_peft_and_predict_scores_as_reported() {
             csv.starts_with("item,prediction,confidence,label\n1,"),
             "{csv}"
         );
+    }
+}
+
+/// An Arrow job on the routable fixtures: the PEFT qv fixture and two adapters made by PEFT
+/// with the same layout, two general ones for GenKnowSub.
+fn arrow_job(dir: &Path) -> ComposeJob {
+    let arrow = fixtures("compose").join("arrow/adapters");
+    ComposeJob {
+        adapters: vec![
+            fixtures("peft").join("tiny-bert-lora-qv"),
+            arrow.join("task-b"),
+            arrow.join("task-c"),
+        ],
+        general: vec![arrow.join("gen-0"), arrow.join("gen-1")],
+        ..job(dir, Method::Arrow)
+    }
+}
+
+#[test]
+fn arrow_writes_the_adapters_for_peft_and_predict_routes_them_as_compose_did() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let job = arrow_job(dir.path());
+    let report = compose(&job).unwrap();
+    // Head only, three adapters alone, the composition (which is what is written).
+    assert_eq!(report.scores.len(), 5, "{:?}", report.scores);
+    let routed = score(&report, "arrow(k=2, temperature=1, genknowsub)");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(job.out.join("arrow_config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["top_k"], 2);
+    assert_eq!(config["use_gks"], true);
+    assert_eq!(config["rng_seed"], 0);
+    assert_eq!(
+        config["task_adapters"],
+        serde_json::json!(["experts/task_0", "experts/task_1", "experts/task_2"])
+    );
+    assert_eq!(
+        config["general_adapters"],
+        serde_json::json!(["general/gks_0", "general/gks_1"])
+    );
+    // Each routed adapter is written as PEFT reads it, with the factors it was given.
+    let fingerprint = {
+        let base = loramix_models::Bert::<loramix_backend::Inference>::from_pretrained(
+            &tiny_bert(),
+            1,
+            &loramix_backend::device(),
+        )
+        .unwrap();
+        loramix_lora::AdapterHost::fingerprint(&base)
+    };
+    for (given, folder) in job.adapters.iter().zip(["task_0", "task_1", "task_2"]) {
+        let given = loramix_peft::read(given, &BERT, &fingerprint).unwrap();
+        let written = job.out.join("experts").join(folder);
+        let written = loramix_peft::read(&written, &BERT, &fingerprint).unwrap();
+        for (g, w) in given.layers.iter().zip(&written.layers) {
+            assert_eq!((&g.a, &g.b), (&w.a, &w.b), "{folder}");
+        }
+    }
+    let predict_job = PredictJob {
+        base: tiny_bert(),
+        adapter: job.out.clone(),
+        data: job.val.clone().unwrap(),
+        input: text_input(),
+        label_column: Some("label".into()),
+        out: dir.path().join("predictions.csv"),
+        batch: 3,
+        parts: 1,
+    };
+    let (_, accuracy) = predict(&predict_job).unwrap();
+    assert_eq!(accuracy, Some(routed));
+
+    // A changed adapter, or a folder outside the output, is refused naming the config.
+    let tensors = job.out.join("experts/task_1/adapter_model.safetensors");
+    let original = std::fs::read(&tensors).unwrap();
+    let other = std::fs::read(job.out.join("experts/task_2/adapter_model.safetensors")).unwrap();
+    std::fs::write(&tensors, &other).unwrap();
+    let error = predict(&predict_job).unwrap_err().to_string();
+    assert!(
+        error.contains("arrow_config.json") && error.contains("changed"),
+        "{error}"
+    );
+    std::fs::write(&tensors, original).unwrap();
+    let path = job.out.join("arrow_config.json");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("\"experts/task_0\"", "\"../experts/task_0\""),
+    )
+    .unwrap();
+    // The head records the config's hash, so predict refuses the edited config...
+    let error = predict(&predict_job).unwrap_err().to_string();
+    assert!(error.contains("another adapter"), "{error}");
+    // ...and the config's reader refuses a folder outside the output by itself.
+    let error = loramix_experiment::compose::arrow::read(&job.out, &BERT, &fingerprint)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not a folder inside"), "{error}");
+}
+
+#[test]
+fn arrow_options_out_of_range_or_on_other_methods_are_refused() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let arrow = arrow_job(dir.path());
+    for (job, expected) in [
+        (
+            ComposeJob {
+                top_k: Some(4),
+                ..arrow.clone()
+            },
+            "--top-k 4 is more than the 3 adapters",
+        ),
+        (
+            ComposeJob {
+                temperature: 0.0,
+                ..arrow.clone()
+            },
+            "--temperature must be positive",
+        ),
+        (
+            ComposeJob {
+                method: Method::Uniform,
+                ..arrow.clone()
+            },
+            "--general applies to --method arrow",
+        ),
+        (
+            ComposeJob {
+                general: Vec::new(),
+                ..job(dir.path(), Method::Arrow)
+            },
+            "tiny-bert-lora-patterns",
+        ),
+    ] {
+        let error = error_of(&job);
+        assert!(error.contains(expected), "{expected}: {error}");
+        assert!(!job.out.exists());
     }
 }
 
@@ -771,8 +911,11 @@ fn predict_refuses_heads_that_cannot_be_right_and_notes_unknown_labels() {
     let copy = |name: &str| {
         let to = dir.path().join(name);
         std::fs::create_dir(&to).unwrap();
+        // The files a uniform composition writes (not Arrow's).
         for file in loramix_experiment::compose::OUTPUT_FILES {
-            std::fs::copy(base.out.join(file), to.join(file)).unwrap();
+            if base.out.join(file).is_file() {
+                std::fs::copy(base.out.join(file), to.join(file)).unwrap();
+            }
         }
         to
     };

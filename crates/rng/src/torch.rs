@@ -66,7 +66,7 @@ pub fn randn(n: usize, seed: u64) -> Vec<f32> {
     for block in values.chunks_exact_mut(16) {
         box_muller(block);
     }
-    if n % 16 != 0 {
+    if !n.is_multiple_of(16) {
         let tail = &mut values[n - 16..];
         for value in tail.iter_mut() {
             *value = mt.unit();
@@ -112,7 +112,7 @@ mod tests {
             -2.1152194,
             0.32227492,
             -1.2633348,
-            0.34998319,
+            0.349_983_2,
             0.30813393,
             0.11984151,
             1.2376579,

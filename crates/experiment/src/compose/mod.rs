@@ -25,12 +25,13 @@ use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
 use crate::fit::{Schedule, features, fit_head, head_hits};
 use crate::method::{
-    CellJob, Dare, Fixed, Kind, Learned, MethodSpec, Search, Select, Then, Ties, Uniform, Update,
-    gradient_scores, top_modules,
+    Arrow, CellJob, Dare, Fixed, Kind, Learned, MethodSpec, Search, Select, Then, Ties, Uniform,
+    Update, gradient_scores, top_modules,
 };
 use crate::user::{self, InputArgs, UserBase};
 use crate::{output, progress};
 
+pub mod arrow;
 mod verdict;
 
 pub use verdict::{Comparison, Score, Verdict};
@@ -57,6 +58,10 @@ pub enum Method {
     /// Ranks the adapters by how fast each lowers the loss on the training examples (one
     /// gradient for all), keeps the `--top-k` best and composes them (`--then`).
     Select,
+    /// Arrow routing: per token, each layer adds the `--top-k` adapters whose prototype best
+    /// matches its input, weighted by a softmax at `--temperature`; nothing is trained but the
+    /// head. Written for PEFT's `create_arrow_model`; `--general` adds GenKnowSub.
+    Arrow,
 }
 
 /// Everything `loramix compose` is given (its command-line arguments).
@@ -99,9 +104,17 @@ pub struct ComposeJob {
     /// DARE: probability of dropping a delta entry.
     #[arg(long, default_value_t = 0.5)]
     pub drop: f32,
-    /// --method select: adapters kept.
-    #[arg(long, default_value_t = 8)]
-    pub top_k: usize,
+    /// --method select: adapters kept (default 8); --method arrow: adapters routed to per
+    /// token (default 3, PEFT's).
+    #[arg(long)]
+    pub top_k: Option<usize>,
+    /// --method arrow: softmax temperature of the routing scores.
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f32,
+    /// --method arrow: a general-domain adapter (PEFT or loramix); their mean is subtracted
+    /// from every routed adapter first (GenKnowSub). Repeat for each.
+    #[arg(long = "general")]
+    pub general: Vec<PathBuf>,
     /// --method select: how the kept adapters are composed.
     #[arg(long, value_enum, default_value = "learned")]
     pub then: Then,
@@ -162,13 +175,17 @@ pub struct ComposeReport {
     pub stage_seconds: Vec<(String, f64)>,
 }
 
-/// The files `compose` writes in `--out` (what a rerun may replace).
-pub const OUTPUT_FILES: [&str; 5] = [
+/// The files `compose` writes in `--out` (what a rerun may replace); a trailing `/` marks a
+/// folder (an Arrow composition's adapters).
+pub const OUTPUT_FILES: [&str; 8] = [
     loramix_peft::CONFIG_FILE,
     loramix_peft::TENSORS_FILE,
     loramix_peft::MANIFEST_FILE,
     user::HEAD_FILE,
     "compose.json",
+    arrow::CONFIG_FILE,
+    "experts/",
+    "general/",
 ];
 
 /// Runs the job and writes its outputs to `job.out`.
@@ -192,7 +209,9 @@ pub fn compose(job: &ComposeJob) -> Result<ComposeReport> {
 fn check_job(job: &ComposeJob) -> Result<()> {
     check_weights(job).map_err(ExperimentError::Invalid)?;
     check_numbers(job).map_err(ExperimentError::Invalid)?;
-    let mut inputs: Vec<&Path> = job.adapters.iter().map(PathBuf::as_path).collect();
+    let mut inputs: Vec<&Path> = (job.adapters.iter().chain(&job.general))
+        .map(PathBuf::as_path)
+        .collect();
     inputs.extend([job.base.as_path(), job.data.as_path()]);
     inputs.extend(job.val.as_deref());
     output::check(&job.out, COMPOSE_OUTPUT, &inputs)
@@ -227,9 +246,10 @@ fn check_weights(job: &ComposeJob) -> std::result::Result<(), String> {
 
 /// Every other option in its range.
 fn check_numbers(job: &ComposeJob) -> std::result::Result<(), String> {
-    if job.top_k == 0 || job.alone == 0 {
+    if job.top_k == Some(0) || job.alone == 0 {
         return Err("--top-k and --alone must be at least 1".into());
     }
+    check_arrow(job)?;
     if job.rank == Some(0) {
         return Err("--rank must be at least 1".into());
     }
@@ -254,6 +274,35 @@ fn check_numbers(job: &ComposeJob) -> std::result::Result<(), String> {
         return Err("--steps, --head-steps and --batch must be at least 1".into());
     }
     Ok(())
+}
+
+/// Arrow's options: `--top-k` within the adapters, a positive temperature, `--general` only
+/// with `--method arrow` (it would be silently unused).
+fn check_arrow(job: &ComposeJob) -> std::result::Result<(), String> {
+    if job.method != Method::Arrow {
+        return match job.general.is_empty() {
+            true => Ok(()),
+            false => Err(format!(
+                "--general applies to --method arrow, not {:?}",
+                job.method
+            )),
+        };
+    }
+    let n = job.adapters.len();
+    match top_k(job) {
+        k if k > n => Err(format!("--top-k {k} is more than the {n} adapters")),
+        _ if !(job.temperature > 0.0 && job.temperature.is_finite()) => Err(format!(
+            "--temperature must be positive, not {}",
+            job.temperature
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `--top-k`, or the method's default: 3 routed per token (PEFT's), 8 selected.
+fn top_k(job: &ComposeJob) -> usize {
+    let default = if job.method == Method::Arrow { 3 } else { 8 };
+    job.top_k.unwrap_or(default)
 }
 
 const COMPOSE_OUTPUT: output::Kind = output::Kind::Folder {
@@ -484,11 +533,19 @@ impl<'a, F: Family> Scorer<'a, F> {
     }
 }
 
-/// The composition a method produced: the model to score, its head, the adapter to write.
+/// The composition a method produced: the model to score, its head, what to write.
 struct Composed<F: Family> {
     model: F::Frozen,
     head: Linear<Inference>,
-    exported: Compressed,
+    exported: Exported,
+}
+
+/// What a composition is written as.
+enum Exported {
+    /// One adapter (every method but Arrow).
+    Adapter(Box<Compressed>),
+    /// The routed adapters themselves, with the routing settings.
+    Arrow(Arrow),
 }
 
 fn run<F: Family>(
@@ -499,7 +556,11 @@ fn run<F: Family>(
 ) -> Result<ComposeReport> {
     let mut clock = Stages::start();
     let base = user::base_of(family).clone();
-    let adapters = load_adapters(&base, names, job)?;
+    let adapters = load_adapters(&base, names, &job.adapters, job)?;
+    let general = load_adapters(&base, names, &job.general, job)?;
+    if let Kind::Arrow(arrow) = method_spec(job, Vec::new()).kind {
+        loramix_compose::check_routable(&adapters, &general, &arrow.config())?;
+    }
     check_rank(&base, job)?;
     announce(&adapters, &splits);
     let scorer = Scorer::new(family, &splits, job);
@@ -510,7 +571,8 @@ fn run<F: Family>(
     let mut scores = baseline_scores(&scorer, &base, &adapters, &alone, &bar)?;
     clock.lap("references");
     bar.set_message(format!("{:?}", job.method).to_lowercase());
-    let composed = compose_with(&scorer, &base, &adapters, job).map_err(|e| overflow(e, job))?;
+    let composed =
+        compose_with(&scorer, &base, &adapters, general, job).map_err(|e| overflow(e, job))?;
     bar.finish_and_clear();
     clock.lap("composition");
     let written = score_composed(&scorer, &base, &composed, job, &mut scores)?;
@@ -523,7 +585,16 @@ fn run<F: Family>(
         scores.last().expect("the written adapter's score"),
         scored_on,
     );
-    let record = composed.exported.adapter.manifest.composition.as_ref();
+    let (rank, approximation_error) = match &composed.exported {
+        Exported::Adapter(exported) => (
+            exported.adapter.manifest.rank,
+            (exported.adapter.manifest.composition.as_ref()).map_or(0.0, |c| c.approximation_error),
+        ),
+        Exported::Arrow(_) => (
+            adapters.iter().map(|a| a.manifest.rank).max().unwrap_or(0),
+            0.0,
+        ),
+    };
     let report = ComposeReport {
         method: job.method,
         base: user::absolute(&job.base),
@@ -535,12 +606,12 @@ fn run<F: Family>(
         scores,
         scored_alone: alone.len(),
         verdict,
-        rank: composed.exported.adapter.manifest.rank,
-        approximation_error: record.map_or(0.0, |c| c.approximation_error),
+        rank,
+        approximation_error,
         seconds: clock.total(),
         stage_seconds: clock.laps,
     };
-    write(job, names, composed, &report, written)?;
+    write(job, names, composed, &adapters, &report, written)?;
     Ok(report)
 }
 
@@ -626,12 +697,19 @@ fn score_composed<F: Family>(
     job: &ComposeJob,
     scores: &mut Vec<Score>,
 ) -> Result<f64> {
-    scores.push(Score::new(
+    let composition = Score::new(
         format!("{} composition", method_name(job)),
         scorer.score(&composed.model, &composed.head),
-    ));
+    );
+    // Arrow writes the adapters it routes, unchanged: the composition is what is written.
+    let Exported::Adapter(exported) = &composed.exported else {
+        let accuracy = composition.accuracy;
+        scores.push(composition);
+        return Ok(accuracy);
+    };
+    scores.push(composition);
     let mut written = base.clone();
-    let adapter = &composed.exported.adapter;
+    let adapter = &exported.adapter;
     adapter.apply(&mut written, &loramix_backend::device())?;
     let written = Score::new(
         format!("written adapter (rank {})", adapter.manifest.rank),
@@ -642,15 +720,15 @@ fn score_composed<F: Family>(
     Ok(accuracy)
 }
 
-/// The job's adapters, each checked against the base's layers and fingerprint.
+/// The adapters in `dirs`, each checked against the base's layers and fingerprint.
 fn load_adapters<H: AdapterHost<Inference>>(
     base: &H,
     names: &HfBlockNames,
+    dirs: &[PathBuf],
     job: &ComposeJob,
 ) -> Result<Vec<Adapter>> {
     let fingerprint = base.fingerprint();
-    let adapters = job
-        .adapters
+    let adapters = dirs
         .iter()
         .map(|dir| user::load_adapter(dir, names, &fingerprint))
         .collect::<Result<Vec<_>>>()?;
@@ -725,7 +803,17 @@ fn method_name(job: &ComposeJob) -> String {
     match job.method {
         Method::Ties => format!("ties(density={}, lambda={})", job.density, job.lambda),
         Method::Dare => format!("dare(drop={})", job.drop),
-        Method::Select => format!("select(k={}, then {:?})", job.top_k, job.then).to_lowercase(),
+        Method::Select => format!("select(k={}, then {:?})", top_k(job), job.then).to_lowercase(),
+        Method::Arrow => format!(
+            "arrow(k={}, temperature={}{})",
+            top_k(job),
+            job.temperature,
+            if job.general.is_empty() {
+                ""
+            } else {
+                ", genknowsub"
+            }
+        ),
         other => format!("{other:?}").to_lowercase(),
     }
 }
@@ -760,9 +848,10 @@ fn compose_with<F: Family>(
     scorer: &Scorer<F>,
     base: &F::Frozen,
     adapters: &[Adapter],
+    general: Vec<Adapter>,
     job: &ComposeJob,
 ) -> Result<Composed<F>> {
-    let spec = method_spec(job);
+    let spec = method_spec(job, general);
     let device = loramix_backend::device();
     let schedule = Schedule {
         steps: spec.steps,
@@ -776,17 +865,31 @@ fn compose_with<F: Family>(
     let record = record(job, adapters, weights, composition.kept.as_deref());
     let task = "composition";
     let exported = match (&composition.update, job.rank) {
-        (Update::Attached(host), None) => match stacked_past_the_layer(host) {
-            // Exact up to rounding, and no larger than the layer: PEFT loads rank min(d_in,
-            // d_out) faster than a stack of hundreds of modules.
-            true => compress(host, loramix_compose::max_rank(host), task, record)?,
-            false => export_exact(host, task, record)?,
-        },
-        (Update::Attached(host), Some(rank)) => compress(host, rank, task, record)?,
+        (Update::Attached(host), None) => {
+            Exported::Adapter(Box::new(match stacked_past_the_layer(host) {
+                // Exact up to rounding, and no larger than the layer: PEFT loads rank min(d_in,
+                // d_out) faster than a stack of hundreds of modules.
+                true => compress(host, loramix_compose::max_rank(host), task, record)?,
+                false => export_exact(host, task, record)?,
+            }))
+        }
+        (Update::Attached(host), Some(rank)) => {
+            Exported::Adapter(Box::new(compress(host, rank, task, record)?))
+        }
         (Update::Dense(deltas), rank) => {
             let rank = rank.unwrap_or_else(|| widest_stack(base, adapters));
-            compress_dense(base, deltas.clone(), rank, task, record)?
+            Exported::Adapter(Box::new(compress_dense(
+                base,
+                deltas.clone(),
+                rank,
+                task,
+                record,
+            )?))
         }
+        (Update::Routed, _) => match spec.kind {
+            Kind::Arrow(arrow) => Exported::Arrow(arrow),
+            _ => unreachable!("only Arrow routes"),
+        },
     };
     let head = scorer.fit(&composition.model)?;
     Ok(Composed {
@@ -804,7 +907,7 @@ fn stacked_past_the_layer<H: AdapterHost<Inference>>(host: &H) -> bool {
 }
 
 /// The job's options as the sweep's method: the same settings, the same code.
-fn method_spec(job: &ComposeJob) -> MethodSpec {
+fn method_spec(job: &ComposeJob, general: Vec<Adapter>) -> MethodSpec {
     let n = job.adapters.len();
     let learned = |normalisation| {
         Kind::Learned(Learned {
@@ -832,9 +935,15 @@ fn method_spec(job: &ComposeJob) -> MethodSpec {
         Method::Learned => learned(Normalisation::Softmax),
         Method::Cat => learned(Normalisation::Unconstrained),
         Method::Select => Kind::Select(Select {
-            k: job.top_k,
+            k: top_k(job),
             then: job.then,
             head_lr: Some(job.head_lr),
+        }),
+        Method::Arrow => Kind::Arrow(Arrow {
+            top_k: top_k(job),
+            temperature: job.temperature,
+            seed: job.seed,
+            general,
         }),
     };
     let (steps, lr) = match (job.method, job.then) {
@@ -873,10 +982,35 @@ fn write<F: Family>(
     job: &ComposeJob,
     names: &HfBlockNames,
     composed: Composed<F>,
+    adapters: &[Adapter],
     report: &ComposeReport,
     accuracy: f64,
 ) -> Result<()> {
-    let mut adapter = composed.exported.adapter;
+    let base_name = report.base.display().to_string();
+    let staged = output::Staged::begin(&job.out, COMPOSE_OUTPUT, &[])?;
+    let dir = staged.path();
+    let origin = match composed.exported {
+        Exported::Adapter(exported) => {
+            let adapter = with_metrics(exported.adapter.clone(), report, accuracy);
+            loramix_peft::write(&adapter, dir, names, &base_name)
+                .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
+            user::HeadOrigin::of(&adapter, dir)?
+        }
+        Exported::Arrow(routing) => {
+            let config = routing.config();
+            arrow::write(dir, adapters, &routing.general, &config, names, &base_name)?;
+            user::HeadOrigin::of(&adapters[0], dir)?
+        }
+    };
+    user::write_head(dir, &composed.head, &report.classes, &origin)?;
+    let path = dir.join("compose.json");
+    let text = serde_json::to_string_pretty(report).expect("report serialises");
+    std::fs::write(&path, text).map_err(io(&path))?;
+    staged.commit()
+}
+
+/// The adapter with its scores on the user's data recorded in its manifest.
+fn with_metrics(mut adapter: Adapter, report: &ComposeReport, accuracy: f64) -> Adapter {
     adapter.manifest.metrics = BTreeMap::from([
         (format!("{}_accuracy", report.scored_on), accuracy),
         ("train_examples".into(), report.train_examples as f64),
@@ -885,17 +1019,7 @@ fn write<F: Family>(
             report.validation_examples as f64,
         ),
     ]);
-    let base_name = report.base.display().to_string();
-    let staged = output::Staged::begin(&job.out, COMPOSE_OUTPUT, &[])?;
-    let dir = staged.path();
-    loramix_peft::write(&adapter, dir, names, &base_name)
-        .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
-    let origin = user::HeadOrigin::of(&adapter, dir)?;
-    user::write_head(dir, &composed.head, &report.classes, &origin)?;
-    let path = dir.join("compose.json");
-    let text = serde_json::to_string_pretty(report).expect("report serialises");
-    std::fs::write(&path, text).map_err(io(&path))?;
-    staged.commit()
+    adapter
 }
 
 /// The score table `compose` prints: each candidate with its 95% interval, then the verdict

@@ -39,6 +39,9 @@ pub enum Update<H> {
     /// Merged dense deltas, one per adaptable layer (TIES, DARE): not low-rank, so exported
     /// through a truncated SVD.
     Dense(Vec<Option<Tensor<Inference, 2>>>),
+    /// The modules routed per token (Arrow): exported as the modules themselves with the
+    /// routing settings, as PEFT's `create_arrow_model` takes them.
+    Routed,
 }
 
 impl<F: Family> Composition<F> {
@@ -111,6 +114,7 @@ impl Kind {
             Kind::Learned(m) => m.compose(job),
             Kind::Search(m) => m.compose(job),
             Kind::Select(m) => m.compose(job),
+            Kind::Arrow(m) => m.compose(job),
             Kind::HeadOnly(_) | Kind::Full(_) | Kind::Lora(_) => return None,
         })
     }

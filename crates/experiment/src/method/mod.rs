@@ -4,6 +4,7 @@
 //! that compose the modules also make a [`Composition`] through [`Kind::compose`], the code
 //! `loramix compose` runs too. Adding a method is one file here and one variant of [`Kind`].
 
+mod arrow;
 mod cell;
 mod composition;
 mod dare;
@@ -17,6 +18,7 @@ mod select;
 mod ties;
 mod uniform;
 
+pub use arrow::Arrow;
 pub use cell::{CellJob, Choice, FrozenCache, Outcome, Validation, bracketed};
 pub use composition::{Composition, Update};
 pub use dare::Dare;
@@ -87,6 +89,7 @@ pub enum Kind {
     Learned(Learned),
     Search(Search),
     Select(Select),
+    Arrow(Arrow),
 }
 
 /// `$body` with `$m` bound to the settings of whichever kind `$kind` is.
@@ -103,6 +106,7 @@ macro_rules! each_kind {
             Kind::Learned($m) => $body,
             Kind::Search($m) => $body,
             Kind::Select($m) => $body,
+            Kind::Arrow($m) => $body,
         }
     };
 }
@@ -182,7 +186,8 @@ impl TryFrom<toml::Table> for MethodSpec {
     }
 }
 
-const KINDS: &str = "head-only, full, lora, uniform, fixed, ties, dare, learned, search, select";
+const KINDS: &str =
+    "head-only, full, lora, uniform, fixed, ties, dare, learned, search, select, arrow";
 
 /// serde's "unknown field `x`, expected ..." said as a setting of another kind.
 fn misplaced(message: &str, kind: &str) -> String {
