@@ -206,13 +206,16 @@ impl HeadOrigin {
     }
 }
 
+/// An Arrow composition's settings and adapters' file (see `compose::arrow`).
+pub const ARROW_CONFIG_FILE: &str = "arrow_config.json";
+
 /// SHA-256 of the adapter in `dir`: an Arrow composition's `arrow_config.json` (which records
 /// its adapters' hashes), else PEFT's `adapter_model.safetensors`, else loramix's
 /// `adapter.safetensors`.
 pub fn adapter_file_sha256(dir: &Path) -> Result<String> {
     use sha2::Digest;
     let candidates = [
-        crate::compose::arrow::CONFIG_FILE,
+        ARROW_CONFIG_FILE,
         loramix_peft::TENSORS_FILE,
         "adapter.safetensors",
     ];

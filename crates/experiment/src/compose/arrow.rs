@@ -16,7 +16,7 @@ use crate::error::{ExperimentError, Result, io};
 use crate::user;
 
 /// The routing settings and adapters' file, in the output folder.
-pub const CONFIG_FILE: &str = "arrow_config.json";
+pub const CONFIG_FILE: &str = user::ARROW_CONFIG_FILE;
 const FORMAT: &str = "loramix-arrow/1";
 
 /// `arrow_config.json`: PEFT's `ArrowConfig` fields under PEFT's names, and the adapters.
