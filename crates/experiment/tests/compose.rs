@@ -72,6 +72,17 @@ fn adapters(dir: &Path) -> Vec<PathBuf> {
     vec![qv, peft.join("tiny-bert-lora-patterns"), own_dir]
 }
 
+fn tiny_bert_fingerprint() -> String {
+    let device = loramix_backend::device();
+    let base = loramix_models::Bert::<loramix_backend::Inference>::from_pretrained(
+        &tiny_bert(),
+        1,
+        &device,
+    )
+    .unwrap();
+    loramix_lora::AdapterHost::fingerprint(&base)
+}
+
 fn text_input() -> InputArgs {
     InputArgs {
         text_column: "text".into(),
@@ -195,15 +206,7 @@ fn every_method_composes_writes_peft_and_predict_scores_as_reported() {
         }
 
         // The written adapter reads back (PEFT format), with its parents recorded.
-        let fingerprint = {
-            let base = loramix_models::Bert::<loramix_backend::Inference>::from_pretrained(
-                &tiny_bert(),
-                1,
-                &loramix_backend::device(),
-            )
-            .unwrap();
-            loramix_lora::AdapterHost::fingerprint(&base)
-        };
+        let fingerprint = tiny_bert_fingerprint();
         let read = loramix_peft::read(&job.out, &BERT, &fingerprint).unwrap();
         let record = read.manifest.composition.clone().unwrap();
         let tasks: Vec<&str> = record.parents.iter().map(|p| p.task.as_str()).collect();
@@ -306,15 +309,7 @@ fn arrow_writes_the_adapters_for_peft_and_predict_routes_them_as_compose_did() {
         serde_json::json!(["general/gks_0", "general/gks_1"])
     );
     // Each routed adapter is written as PEFT reads it, with the factors it was given.
-    let fingerprint = {
-        let base = loramix_models::Bert::<loramix_backend::Inference>::from_pretrained(
-            &tiny_bert(),
-            1,
-            &loramix_backend::device(),
-        )
-        .unwrap();
-        loramix_lora::AdapterHost::fingerprint(&base)
-    };
+    let fingerprint = tiny_bert_fingerprint();
     for (given, folder) in job.adapters.iter().zip(["task_0", "task_1", "task_2"]) {
         let given = loramix_peft::read(given, &BERT, &fingerprint).unwrap();
         let written = job.out.join("experts").join(folder);

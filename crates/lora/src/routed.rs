@@ -1,9 +1,10 @@
 use burn::module::Module;
 use burn::tensor::activation::softmax;
 use burn::tensor::backend::Backend;
-use burn::tensor::{IndexingUpdateOp, Int, Tensor, TensorData};
+use burn::tensor::{IndexingUpdateOp, Int, Tensor};
 
 use crate::ModuleFactors;
+use crate::stacked::side_by_side;
 
 /// Frozen modules routed per token (Arrow, Ostapenko et al. 2024, as PEFT implements it): each
 /// input row `x` scores module `e` by `|x . p_e|` against the module's prototype, keeps the
@@ -42,18 +43,12 @@ impl<B: Backend> RoutedDelta<B> {
             (1..=modules).contains(&top_k),
             "top_k {top_k} with {modules} modules"
         );
-        let device = prototypes.device();
-        let columns: Vec<i64> = factors
-            .iter()
-            .flat_map(|f| std::iter::repeat_n(f.module as i64, f.a.dims()[1]))
-            .collect();
-        let rank = columns.len();
-        let (a, b): (Vec<_>, Vec<_>) = factors.into_iter().map(|f| (f.a, f.b * f.scale)).unzip();
+        let (a, b, column_module) = side_by_side(factors, &prototypes.device());
         Self {
             prototypes,
-            a: Tensor::cat(a, 1),
-            b: Tensor::cat(b, 0),
-            column_module: Tensor::from_data(TensorData::new(columns, [rank]), &device),
+            a,
+            b,
+            column_module,
             top_k,
             temperature,
         }

@@ -30,6 +30,25 @@ pub struct ModuleFactors<B: Backend> {
     pub scale: f32,
 }
 
+/// The modules' factors side by side: every `A` as `[d_in, R]`, every `s_i B_i` stacked as
+/// `[R, d_out]`, and the module of each of the `R` rank columns.
+pub(crate) fn side_by_side<B: Backend>(
+    factors: Vec<ModuleFactors<B>>,
+    device: &B::Device,
+) -> (Tensor<B, 2>, Tensor<B, 2>, Tensor<B, 1, Int>) {
+    let columns: Vec<i64> = factors
+        .iter()
+        .flat_map(|f| std::iter::repeat_n(f.module as i64, f.a.dims()[1]))
+        .collect();
+    let rank = columns.len();
+    let (a, b): (Vec<_>, Vec<_>) = factors.into_iter().map(|f| (f.a, f.b * f.scale)).unzip();
+    (
+        Tensor::cat(a, 1),
+        Tensor::cat(b, 0),
+        Tensor::from_data(TensorData::new(columns, [rank]), device),
+    )
+}
+
 impl<B: Backend> StackedDelta<B> {
     /// Stack `factors` (at least one) for a composition of `weights.dims()[0]` modules; a module
     /// with no factors for this layer contributes nothing here.
@@ -38,17 +57,11 @@ impl<B: Backend> StackedDelta<B> {
             !factors.is_empty(),
             "a stacked update needs at least one module"
         );
-        let device = weights.device();
-        let columns: Vec<i64> = factors
-            .iter()
-            .flat_map(|f| std::iter::repeat_n(f.module as i64, f.a.dims()[1]))
-            .collect();
-        let rank = columns.len();
-        let (a, b): (Vec<_>, Vec<_>) = factors.into_iter().map(|f| (f.a, f.b * f.scale)).unzip();
+        let (a, b, column_module) = side_by_side(factors, &weights.device());
         Self {
-            a: Tensor::cat(a, 1),
-            b: Tensor::cat(b, 0),
-            column_module: Tensor::from_data(TensorData::new(columns, [rank]), &device),
+            a,
+            b,
+            column_module,
             weights,
         }
     }
