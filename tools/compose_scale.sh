@@ -38,3 +38,5 @@ run u1024 1024 --method uniform
 run s1024 1024 --method select --top-k 8 --then learned
 run t1024 1024 --method ties
 run l1024 1024 --method learned
+run a256 256 --method arrow
+run a1024 1024 --method arrow

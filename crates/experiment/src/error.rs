@@ -18,6 +18,12 @@ pub enum ExperimentError {
     Adapter(#[from] loramix_lora::AdapterError),
     #[error("{0}")]
     Compose(#[from] loramix_compose::ComposeError),
+    /// A model checkpoint (config.json, model.safetensors) that cannot be read.
+    #[error("{0}")]
+    Checkpoint(#[from] loramix_models::CheckpointError),
+    /// A PEFT adapter that cannot be read or written.
+    #[error("{0}")]
+    Peft(#[from] loramix_peft::PeftError),
     #[error("{context}: {source}")]
     Train {
         context: String,

@@ -76,10 +76,6 @@ pub struct BertText {
     tokenizer: WordPieceTokenizer,
 }
 
-fn checkpoint_error(e: loramix_models::CheckpointError) -> ExperimentError {
-    ExperimentError::Invalid(e.to_string())
-}
-
 impl Vision {
     /// The family of `model` for images of `shape`; a pretrained backbone is loaded from
     /// `pretrained` (the checkpoint folder).
@@ -93,8 +89,7 @@ impl Vision {
             }
             let size = model.image_size.unwrap_or_else(default_image_size);
             let base =
-                dinov2::from_pretrained::<Inference>(dir, size, 1, &loramix_backend::device())
-                    .map_err(checkpoint_error)?;
+                dinov2::from_pretrained::<Inference>(dir, size, 1, &loramix_backend::device())?;
             return Ok(Self {
                 shape,
                 backbone: VisionBackbone::Pretrained {
@@ -167,8 +162,7 @@ impl BertText {
     /// Loads the checkpoint and `tokenizer.json` in `dir`; texts are cut to `model.max_len`
     /// tokens (default 128, or the checkpoint's positions if fewer).
     pub fn new(model: &ModelSpec, dir: &Path) -> Result<Self> {
-        let base =
-            Bert::from_pretrained(dir, 1, &loramix_backend::device()).map_err(checkpoint_error)?;
+        let base = Bert::from_pretrained(dir, 1, &loramix_backend::device())?;
         let max_len = model.max_len.unwrap_or(base.tokens().min(128));
         if max_len > base.tokens() {
             return Err(ExperimentError::Invalid(format!(
@@ -177,8 +171,7 @@ impl BertText {
             )));
         }
         let mut tokenizer =
-            WordPieceTokenizer::from_file(&dir.join("tokenizer.json"), max_len, base.pad_token)
-                .map_err(checkpoint_error)?;
+            WordPieceTokenizer::from_file(&dir.join("tokenizer.json"), max_len, base.pad_token)?;
         if loramix_backend::COMPILES_KERNELS {
             tokenizer = tokenizer.with_pad_to_multiple_of(GPU_LENGTH_BUCKET);
         }

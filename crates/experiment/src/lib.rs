@@ -12,6 +12,7 @@ pub mod context;
 pub mod error;
 pub mod family;
 pub mod fit;
+pub mod head;
 pub mod method;
 pub mod output;
 pub mod plan;

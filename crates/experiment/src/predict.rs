@@ -14,7 +14,7 @@ use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
 use crate::fit::features;
 use crate::user::{self, InputArgs, UserBase};
-use crate::{output, progress};
+use crate::{head, output, progress};
 
 /// Everything `loramix predict` is given (its command-line arguments).
 #[derive(Debug, Clone, clap::Args)]
@@ -72,8 +72,8 @@ pub fn predict(job: &PredictJob) -> Result<(Vec<Prediction>, Option<f64>)> {
         job.data.as_path(),
     ];
     output::check(&job.out, output::Kind::File, &inputs)?;
-    let names = user::HfFamily::of(&job.base)?.names();
-    let head = user::read_head(&job.adapter)?;
+    let names = loramix_models::hf::HfFamily::of(&job.base)?.names();
+    let head = head::read_head(&job.adapter)?;
     let rows = match UserBase::open(&job.base, job.input.max_len, job.input.image_size)? {
         UserBase::Text(family) => {
             let inputs = texts(
@@ -152,7 +152,7 @@ fn run<F: Family>(
     family: &F,
     names: &loramix_models::hf::HfBlockNames,
     inputs: Vec<Input<F::Item>>,
-    head: &user::Head,
+    head: &head::Head,
     job: &PredictJob,
 ) -> Result<Vec<Prediction>> {
     let mut model = user::base_of(family).clone();
@@ -183,7 +183,7 @@ fn run<F: Family>(
     if head.weight.dims()[0] != dim {
         return Err(ExperimentError::Invalid(format!(
             "{}: the head takes {} features, the base gives {dim}",
-            job.adapter.join(user::HEAD_FILE).display(),
+            job.adapter.join(head::HEAD_FILE).display(),
             head.weight.dims()[0]
         )));
     }

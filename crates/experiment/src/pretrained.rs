@@ -87,7 +87,7 @@ pub fn export_peft(
 ) -> Result<()> {
     let kind = output::Kind::Folder { ours: &PEFT_FILES };
     output::check(out, kind, &[adapter_dir, base])?;
-    let names = crate::user::HfFamily::of(base)?.names();
+    let names = loramix_models::hf::HfFamily::of(base)?.names();
     let adapter = loramix_lora::Adapter::load(adapter_dir)?;
     let fits = match crate::user::UserBase::open(base, None, image_size)? {
         crate::user::UserBase::Text(family) => {
@@ -107,7 +107,6 @@ pub fn export_peft(
     })?;
     let name = crate::user::absolute(base);
     let staged = output::Staged::begin(out, kind, &[])?;
-    loramix_peft::write(&adapter, staged.path(), names, &name.display().to_string())
-        .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
+    loramix_peft::write(&adapter, staged.path(), names, &name.display().to_string())?;
     staged.commit()
 }

@@ -257,3 +257,43 @@ mod tests {
         assert_eq!(BERT.parse_module("encoder.layer.x.output.dense"), None);
     }
 }
+
+/// The Hugging Face model families loramix reads, by `config.json`'s `model_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HfFamily {
+    /// `bert`: BertModel (sentence encoders such as all-MiniLM-L6-v2).
+    Bert,
+    /// `dinov2`: Dinov2Model.
+    Dinov2,
+}
+
+impl HfFamily {
+    /// The family of the checkpoint in `dir`.
+    pub fn of(dir: &std::path::Path) -> Result<Self, crate::CheckpointError> {
+        #[derive(serde::Deserialize)]
+        struct ModelType {
+            #[serde(default)]
+            model_type: String,
+        }
+        let path = dir.join("config.json");
+        let found: ModelType = crate::checkpoint::read_config(&path)?;
+        match found.model_type.as_str() {
+            "bert" => Ok(Self::Bert),
+            "dinov2" => Ok(Self::Dinov2),
+            other => Err(crate::CheckpointError::Config {
+                path,
+                detail: format!(
+                    "model_type `{other}`: loramix reads `bert` (BertModel) and `dinov2` (Dinov2Model) checkpoints"
+                ),
+            }),
+        }
+    }
+
+    /// Its Hugging Face module names.
+    pub fn names(self) -> &'static HfBlockNames {
+        match self {
+            Self::Bert => &BERT,
+            Self::Dinov2 => &DINOV2,
+        }
+    }
+}

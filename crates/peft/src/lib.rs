@@ -53,6 +53,11 @@ pub enum PeftError {
         "{0}: only a pickled `adapter_model.bin` is here; loramix does not unpickle (it can run code). Convert it to safetensors with PEFT (`model.save_pretrained(dir, safe_serialization=True)`)"
     )]
     Pickle(PathBuf),
+    /// A loramix adapter (read by [`read_either`]) that cannot be read.
+    #[error(transparent)]
+    Loramix(#[from] AdapterError),
+    #[error("{0}: not an adapter (no adapter_config.json for PEFT, no manifest.json for loramix)")]
+    NotAnAdapter(PathBuf),
 }
 
 /// The `lora_A` and `lora_B` tensors found for one module (each with its key), and the
@@ -78,6 +83,22 @@ fn parse_layer(name: &str) -> Option<(usize, Target)> {
 /// Whether `dir` holds a PEFT adapter (as opposed to a loramix one).
 pub fn is_peft(dir: &Path) -> bool {
     dir.join(CONFIG_FILE).exists() || dir.join("adapter_model.bin").exists()
+}
+
+/// Reads the adapter in `dir`, PEFT (`adapter_config.json`, with [`read_noting`]'s notes) or
+/// loramix (`manifest.json`), whichever it holds.
+pub fn read_either(
+    dir: &Path,
+    names: &HfBlockNames,
+    base_fingerprint: &str,
+) -> Result<(Adapter, Vec<String>), PeftError> {
+    if is_peft(dir) {
+        read_noting(dir, names, base_fingerprint)
+    } else if dir.join("manifest.json").exists() {
+        Ok((Adapter::load(dir)?, Vec::new()))
+    } else {
+        Err(PeftError::NotAnAdapter(dir.to_path_buf()))
+    }
 }
 
 /// Reads the PEFT adapter in `dir`, for a model whose modules are named by `names` and whose

@@ -13,10 +13,10 @@ use loramix_models::hf::HfBlockNames;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ExperimentError, Result, io};
-use crate::user;
+use crate::{head, user};
 
 /// The routing settings and adapters' file, in the output folder.
-pub const CONFIG_FILE: &str = user::ARROW_CONFIG_FILE;
+pub const CONFIG_FILE: &str = head::ARROW_CONFIG_FILE;
 const FORMAT: &str = "loramix-arrow/1";
 
 /// `arrow_config.json`: PEFT's `ArrowConfig` fields under PEFT's names, and the adapters.
@@ -51,9 +51,8 @@ pub fn write(
             let folder = format!("{parent}/{prefix}_{i}");
             let path = dir.join(&folder);
             std::fs::create_dir_all(&path).map_err(io(&path))?;
-            loramix_peft::write(adapter, &path, names, base_name)
-                .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
-            sha256.insert(folder.clone(), user::adapter_file_sha256(&path)?);
+            loramix_peft::write(adapter, &path, names, base_name)?;
+            sha256.insert(folder.clone(), head::adapter_file_sha256(&path)?);
             written.push(folder);
         }
         Ok(written)
@@ -127,7 +126,7 @@ pub fn read(dir: &Path, names: &HfBlockNames, base_fingerprint: &str) -> Result<
                     .ok_or_else(|| bad(format!("`sha256` records no hash for `{folder}`")))?;
                 let adapter_dir = dir.join(folder);
                 let adapter = user::load_adapter(&adapter_dir, names, base_fingerprint)?;
-                if user::adapter_file_sha256(&adapter_dir)? != *recorded {
+                if head::adapter_file_sha256(&adapter_dir)? != *recorded {
                     return Err(bad(format!(
                         "the tensors in `{folder}` changed since the config was written"
                     )));

@@ -29,7 +29,7 @@ use crate::method::{
     Update, gradient_scores, top_modules,
 };
 use crate::user::{self, InputArgs, UserBase};
-use crate::{output, progress};
+use crate::{head, output, progress};
 
 pub mod arrow;
 mod verdict;
@@ -181,7 +181,7 @@ pub const OUTPUT_FILES: [&str; 8] = [
     loramix_peft::CONFIG_FILE,
     loramix_peft::TENSORS_FILE,
     loramix_peft::MANIFEST_FILE,
-    user::HEAD_FILE,
+    head::HEAD_FILE,
     "compose.json",
     arrow::CONFIG_FILE,
     "experts/",
@@ -192,7 +192,7 @@ pub const OUTPUT_FILES: [&str; 8] = [
 pub fn compose(job: &ComposeJob) -> Result<ComposeReport> {
     check_job(job)?;
     note_repeated_adapters(&job.adapters);
-    let names = user::HfFamily::of(&job.base)?.names();
+    let names = loramix_models::hf::HfFamily::of(&job.base)?.names();
     eprintln!("loading the base model in {}", job.base.display());
     match UserBase::open(&job.base, job.input.max_len, job.input.image_size)? {
         UserBase::Text(family) => {
@@ -992,17 +992,16 @@ fn write<F: Family>(
     let origin = match composed.exported {
         Exported::Adapter(exported) => {
             let adapter = with_metrics(exported.adapter.clone(), report, accuracy);
-            loramix_peft::write(&adapter, dir, names, &base_name)
-                .map_err(|e| ExperimentError::Invalid(e.to_string()))?;
-            user::HeadOrigin::of(&adapter, dir)?
+            loramix_peft::write(&adapter, dir, names, &base_name)?;
+            head::HeadOrigin::of(&adapter, dir)?
         }
         Exported::Arrow(routing) => {
             let config = routing.config();
             arrow::write(dir, adapters, &routing.general, &config, names, &base_name)?;
-            user::HeadOrigin::of(&adapters[0], dir)?
+            head::HeadOrigin::of(&adapters[0], dir)?
         }
     };
-    user::write_head(dir, &composed.head, &report.classes, &origin)?;
+    head::write_head(dir, &composed.head, &report.classes, &origin)?;
     let path = dir.join("compose.json");
     let text = serde_json::to_string_pretty(report).expect("report serialises");
     std::fs::write(&path, text).map_err(io(&path))?;
