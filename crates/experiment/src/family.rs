@@ -80,24 +80,34 @@ impl Vision {
     /// The family of `model` for images of `shape`; a pretrained backbone is loaded from
     /// `pretrained` (the checkpoint folder).
     pub fn new(model: &ModelSpec, shape: ImageShape, pretrained: Option<&Path>) -> Result<Self> {
-        if let Some(dir) = pretrained {
-            if !matches!(shape.channels, 1 | 3) {
-                return Err(ExperimentError::Invalid(format!(
-                    "a pretrained ViT takes grey or RGB images, not {} channels",
-                    shape.channels
-                )));
-            }
-            let size = model.image_size.unwrap_or_else(default_image_size);
-            let base =
-                dinov2::from_pretrained::<Inference>(dir, size, 1, &loramix_backend::device())?;
-            return Ok(Self {
-                shape,
-                backbone: VisionBackbone::Pretrained {
-                    base: Box::new(base),
-                    size,
-                },
-            });
+        match pretrained {
+            Some(dir) => Self::pretrained(dir, shape, model.image_size),
+            None => Self::of_size(model, shape),
         }
+    }
+
+    /// The DINOv2 checkpoint in `dir`, for images of `shape` resized to `image_size` (default
+    /// [`default_image_size`]).
+    pub fn pretrained(dir: &Path, shape: ImageShape, image_size: Option<usize>) -> Result<Self> {
+        if !matches!(shape.channels, 1 | 3) {
+            return Err(ExperimentError::Invalid(format!(
+                "a pretrained ViT takes grey or RGB images, not {} channels",
+                shape.channels
+            )));
+        }
+        let size = image_size.unwrap_or_else(default_image_size);
+        let base = dinov2::from_pretrained::<Inference>(dir, size, 1, &loramix_backend::device())?;
+        Ok(Self {
+            shape,
+            backbone: VisionBackbone::Pretrained {
+                base: Box::new(base),
+                size,
+            },
+        })
+    }
+
+    /// A ViT of `model`'s size that loramix pretrains itself, for images of `shape`.
+    fn of_size(model: &ModelSpec, shape: ImageShape) -> Result<Self> {
         let size = model.own_size().expect("checked when read");
         let patch = model.patch_size.ok_or_else(|| {
             ExperimentError::Invalid("model.patch_size is needed for an image suite".into())
@@ -159,11 +169,11 @@ pub fn default_image_size() -> usize {
 const GPU_LENGTH_BUCKET: usize = 16;
 
 impl BertText {
-    /// Loads the checkpoint and `tokenizer.json` in `dir`; texts are cut to `model.max_len`
+    /// Loads the checkpoint and `tokenizer.json` in `dir`; texts are cut to `max_len`
     /// tokens (default 128, or the checkpoint's positions if fewer).
-    pub fn new(model: &ModelSpec, dir: &Path) -> Result<Self> {
+    pub fn pretrained(dir: &Path, max_len: Option<usize>) -> Result<Self> {
         let base = Bert::from_pretrained(dir, 1, &loramix_backend::device())?;
-        let max_len = model.max_len.unwrap_or(base.tokens().min(128));
+        let max_len = max_len.unwrap_or(base.tokens().min(128));
         if max_len > base.tokens() {
             return Err(ExperimentError::Invalid(format!(
                 "model.max_len {max_len} exceeds the checkpoint's {} positions",

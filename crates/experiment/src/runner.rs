@@ -64,7 +64,7 @@ pub fn execute(path: &Path, stage: Stage, options: &Options) -> Result<()> {
             let suite = Suite::<TextItem>::from_toml(&suite_text, &experiment.suite)?;
             match &pretrained {
                 Some(dir) => {
-                    let family = BertText::new(&experiment.model, dir)?;
+                    let family = BertText::pretrained(dir, experiment.model.max_len)?;
                     go(experiment, suite, keys, family, stage, options)
                 }
                 None => {

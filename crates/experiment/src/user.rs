@@ -8,7 +8,6 @@ use loramix_data::{ImageShape, Labelled};
 use loramix_lora::{Adapter, AdapterHost};
 use loramix_models::hf::{HfBlockNames, HfFamily};
 
-use crate::backbone::ModelSpec;
 use crate::error::{ExperimentError, Result};
 use crate::family::{BertText, Vision};
 
@@ -53,18 +52,8 @@ impl UserBase {
                 loramix_data::MAX_IMAGE_SIDE
             )));
         }
-        let spec = ModelSpec {
-            pretrained: Some(dir.display().to_string()),
-            dim: None,
-            depth: None,
-            heads: None,
-            mlp_dim: None,
-            patch_size: None,
-            max_len,
-            image_size,
-        };
         match HfFamily::of(dir)? {
-            HfFamily::Bert => Ok(Self::Text(Box::new(BertText::new(&spec, dir)?))),
+            HfFamily::Bert => Ok(Self::Text(Box::new(BertText::pretrained(dir, max_len)?))),
             HfFamily::Dinov2 => {
                 let size = image_size.unwrap_or_else(crate::family::default_image_size);
                 let config =
@@ -78,7 +67,7 @@ impl UserBase {
                     )));
                 }
                 let shape = ImageShape::square(3, size);
-                Ok(Self::Vision(Vision::new(&spec, shape, Some(dir))?))
+                Ok(Self::Vision(Vision::pretrained(dir, shape, Some(size))?))
             }
         }
     }
