@@ -859,7 +859,12 @@ fn weight_search_on_a_real_model_composition() {
 fn non_finite_or_overflowing_compositions_are_refused_before_any_svd() {
     let device = loramix_backend::device();
     let base = base::<Inference>();
-    let adapters = modules(&base, &[2, 2]);
+    let mut adapters = modules(&base, &[2, 2]);
+    // Factors of B well above 1 in size, so that weight times scale times B overflows f32 in
+    // most entries whatever the random draw (at N(0, 0.2) a draw could stay finite).
+    for layer in adapters.iter_mut().flat_map(|a| a.layers.iter_mut()) {
+        layer.b.iter_mut().for_each(|v| *v = 10.0 + v.abs());
+    }
     // Finite weights whose products overflow f32: export and compression stop with the layer.
     let huge = [3e38, 3e38];
     let model = composed(&base, &adapters, &huge);

@@ -10,7 +10,7 @@ use burn::nn::Linear;
 use burn::tensor::{Tensor, TensorData};
 use loramix_backend::Inference;
 use loramix_lora::Adapter;
-use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use safetensors::SafeTensors;
 
 use crate::error::{ExperimentError, Result, io};
 use crate::user::printable;
@@ -79,24 +79,11 @@ pub fn write_head(
         .as_ref()
         .map(|b| b.val())
         .unwrap_or_else(|| Tensor::zeros([n], &weight.device()));
-    let bytes = |t: TensorData| -> Vec<u8> {
-        t.convert::<f32>()
-            .to_vec::<f32>()
-            .expect("f32")
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect()
-    };
-    let (weight, bias) = (bytes(weight.into_data()), bytes(bias.into_data()));
-    let views = vec![
-        (
-            "weight".to_string(),
-            TensorView::new(Dtype::F32, vec![n, dim], &weight).expect("shape matches"),
-        ),
-        (
-            "bias".to_string(),
-            TensorView::new(Dtype::F32, vec![n], &bias).expect("shape matches"),
-        ),
+    let values = |t: TensorData| t.convert::<f32>().to_vec::<f32>().expect("f32");
+    let (weight, bias) = (values(weight.into_data()), values(bias.into_data()));
+    let tensors = [
+        ("weight".to_string(), vec![n, dim], weight.as_slice()),
+        ("bias".to_string(), vec![n], bias.as_slice()),
     ];
     let metadata = HashMap::from([
         (
@@ -107,11 +94,12 @@ pub fn write_head(
         (ADAPTER_KEY.to_string(), origin.adapter_sha256.clone()),
     ]);
     let path = dir.join(HEAD_FILE);
-    let encoded =
-        loramix_lora::files::serialize(views, metadata).map_err(|e| ExperimentError::Artifact {
+    let encoded = loramix_lora::files::serialize_f32(&tensors, metadata).map_err(|e| {
+        ExperimentError::Artifact {
             path: path.clone(),
             message: e.to_string(),
-        })?;
+        }
+    })?;
     std::fs::write(&path, encoded).map_err(io(&path))
 }
 

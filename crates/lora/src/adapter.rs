@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
-use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::{AdaptedLinear, LoraConfig, LoraDelta, Target};
@@ -387,38 +387,30 @@ impl Adapter {
         self.check_consistent(dir)?;
         fs::create_dir_all(dir).map_err(|source| io_error(dir, source))?;
         let manifest = serde_json::to_vec_pretty(&self.manifest).expect("manifest serialises");
-        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
-            .manifest
-            .layers
-            .iter()
+        let tensors: Vec<(String, Vec<usize>, &[f32])> = (self.manifest.layers.iter())
             .zip(&self.layers)
             .flat_map(|(shape, layer)| {
                 [
                     (
                         format!("{}.lora_A", shape.name),
-                        f32_bytes(&layer.a),
                         vec![shape.rank, shape.d_in],
+                        layer.a.as_slice(),
                     ),
                     (
                         format!("{}.lora_B", shape.name),
-                        f32_bytes(&layer.b),
                         vec![shape.d_out, shape.rank],
+                        layer.b.as_slice(),
                     ),
                 ]
             })
             .collect();
-        let views = bytes.iter().map(|(name, data, shape)| {
-            let view = TensorView::new(Dtype::F32, shape.clone(), data)
-                .expect("byte length matches shape by construction");
-            (name.clone(), view)
-        });
         let tensors_path = dir.join(TENSORS_FILE);
         let metadata = HashMap::from([
             ("format".to_string(), ADAPTER_FORMAT.to_string()),
             (MANIFEST_HASH_KEY.to_string(), sha256(&manifest)),
         ]);
         let encoded =
-            crate::files::serialize(views, metadata).map_err(|e| AdapterError::Tensors {
+            crate::files::serialize_f32(&tensors, metadata).map_err(|e| AdapterError::Tensors {
                 path: tensors_path.clone(),
                 detail: e.to_string(),
             })?;
@@ -476,11 +468,7 @@ impl Adapter {
                     expected: format!("F32 {shape:?}"),
                 });
             }
-            Ok(view
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect())
+            Ok(crate::files::f32_values(view.data()))
         };
         let layers = manifest
             .layers
@@ -530,10 +518,6 @@ fn to_vec<B: Backend>(tensor: Tensor<B, 2>) -> Vec<f32> {
         .convert::<f32>()
         .into_vec()
         .expect("converted to f32")
-}
-
-fn f32_bytes(values: &[f32]) -> Vec<u8> {
-    values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
 fn io_error(path: &Path, source: io::Error) -> AdapterError {

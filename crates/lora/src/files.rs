@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 
-use safetensors::SafeTensorError;
 use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensorError};
 
 /// The bytes of the regular file at `path`.
 pub fn read(path: &Path) -> io::Result<Vec<u8>> {
@@ -47,10 +47,37 @@ pub fn serialize<'a>(
     Ok(out)
 }
 
+/// F32 tensors (name, shape, row-major values) and metadata as safetensors bytes, through
+/// [`serialize`]. Panics if a shape does not match its values: callers build both.
+pub fn serialize_f32(
+    tensors: &[(String, Vec<usize>, &[f32])],
+    metadata: HashMap<String, String>,
+) -> Result<Vec<u8>, SafeTensorError> {
+    let bytes: Vec<Vec<u8>> = tensors.iter().map(|(_, _, v)| f32_bytes(v)).collect();
+    let views = tensors.iter().zip(&bytes).map(|((name, shape, _), data)| {
+        let view =
+            TensorView::new(Dtype::F32, shape.clone(), data).expect("the shape matches the values");
+        (name.clone(), view)
+    });
+    serialize(views, metadata)
+}
+
+/// Values as little-endian F32 bytes, safetensors' layout.
+pub fn f32_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// Little-endian F32 bytes back into values.
+pub fn f32_values(bytes: &[u8]) -> Vec<f32> {
+    (bytes.chunks_exact(4))
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use safetensors::{Dtype, SafeTensors};
+    use safetensors::SafeTensors;
 
     #[test]
     fn the_bytes_depend_on_the_contents_only_and_read_back() {

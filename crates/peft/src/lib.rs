@@ -378,15 +378,14 @@ pub fn write(
         if shape.rank != m.rank {
             rank_pattern.insert(module.clone(), shape.rank);
         }
-        let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
         tensors.push((
             format!("{PREFIX}{module}.lora_A.weight"),
-            bytes(&layer.a),
+            loramix_lora::files::f32_bytes(&layer.a),
             vec![shape.rank, shape.d_in],
         ));
         tensors.push((
             format!("{PREFIX}{module}.lora_B.weight"),
-            bytes(&layer.b),
+            loramix_lora::files::f32_bytes(&layer.b),
             vec![shape.d_out, shape.rank],
         ));
         modules.push(module);
