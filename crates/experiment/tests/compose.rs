@@ -318,6 +318,21 @@ fn arrow_writes_the_adapters_for_peft_and_predict_routes_them_as_compose_did() {
             assert_eq!((&g.a, &g.b), (&w.a, &w.b), "{folder}");
         }
     }
+    // Read back as predict reads it: the same settings, the general adapters with them.
+    let read_back = loramix_experiment::compose::arrow::read(&job.out, &BERT, &fingerprint)
+        .unwrap()
+        .unwrap();
+    let expected = loramix_compose::ArrowConfig {
+        top_k: 2,
+        temperature: 1.0,
+        seed: 0,
+    };
+    assert_eq!(read_back.config, expected);
+    assert_eq!((read_back.experts.len(), read_back.general.len()), (3, 2));
+    for (given, read) in job.general.iter().zip(&read_back.general) {
+        let given = loramix_peft::read(given, &BERT, &fingerprint).unwrap();
+        assert_eq!(given.layers, read.layers);
+    }
     let predict_job = PredictJob {
         base: tiny_bert(),
         adapter: job.out.clone(),
