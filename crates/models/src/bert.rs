@@ -4,6 +4,10 @@
 //! Embeddings (word + position + token type 0, then LayerNorm), post-norm blocks of the shared
 //! [`Encoder`], mean pooling over non-padding tokens as sentence-transformers does, and a
 //! replaceable linear head. Every attention and MLP linear is LoRA-capable.
+//!
+//! Reproduces `transformers`' `BertModel` (src/transformers/models/bert/modeling_bert.py,
+//! <https://github.com/huggingface/transformers/blob/main/src/transformers/models/bert/modeling_bert.py>),
+//! with its blocks under loramix's names ([`BERT`](crate::hf::BERT) maps them).
 
 use std::path::Path;
 

@@ -6,6 +6,10 @@
 //! The checkpoint's position grid (37x37 for 518 px) is resized once, at load, to the grid of
 //! the input size the experiment uses, by the bicubic interpolation Hugging Face applies on
 //! every forward pass.
+//!
+//! Reproduces `transformers`' `Dinov2Model` (src/transformers/models/dinov2/modeling_dinov2.py,
+//! <https://github.com/huggingface/transformers/blob/main/src/transformers/models/dinov2/modeling_dinov2.py>),
+//! with its blocks under loramix's names ([`DINOV2`](crate::hf::DINOV2) maps them).
 
 use std::path::Path;
 

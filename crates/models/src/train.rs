@@ -81,7 +81,7 @@ impl<B: AutodiffBackend, M: Learner<B> + AutodiffModule<B>> Trainer<B, M> {
     }
 
     /// One optimiser step on a batch; returns the batch loss (with the model's
-    /// [`penalty`](Classifier::penalty), if any) before the update. A non-finite
+    /// [`penalty`](crate::Learner::penalty), if any) before the update. A non-finite
     /// loss leaves the model untouched and is reported as an error.
     ///
     /// The gradients come from [`batch_gradients`] in [`TrainConfig::parts`] parts.

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Which parameters an optimizer may change. Everything else is frozen with
-/// [`Module::no_grad`]: it gets no gradient, so the optimizer never sees it (no state, no weight
+/// [`Module::no_grad`](burn::module::Module::no_grad): it gets no gradient, so the optimizer never sees it (no state, no weight
 /// decay), not merely a zero update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
