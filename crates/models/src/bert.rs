@@ -7,7 +7,7 @@
 //!
 //! Reproduces `transformers`' `BertModel` (src/transformers/models/bert/modeling_bert.py,
 //! <https://github.com/huggingface/transformers/blob/main/src/transformers/models/bert/modeling_bert.py>),
-//! with its blocks under loramix's names ([`BERT`](crate::hf::BERT) maps them).
+//! with its blocks under loramix's names ([`crate::hf::BERT`] maps them).
 
 use std::path::Path;
 

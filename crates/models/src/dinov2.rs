@@ -9,7 +9,7 @@
 //!
 //! Reproduces `transformers`' `Dinov2Model` (src/transformers/models/dinov2/modeling_dinov2.py,
 //! <https://github.com/huggingface/transformers/blob/main/src/transformers/models/dinov2/modeling_dinov2.py>),
-//! with its blocks under loramix's names ([`DINOV2`](crate::hf::DINOV2) maps them).
+//! with its blocks under loramix's names ([`crate::hf::DINOV2`] maps them).
 
 use std::path::Path;
 
