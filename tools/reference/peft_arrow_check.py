@@ -22,12 +22,10 @@ import warnings
 warnings.filterwarnings("ignore")
 os.environ["HF_HUB_OFFLINE"] = "1"
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peft_load_check import log, pooled  # noqa: E402
+from peft_load_check import log, pooled, read_head, text_tokenizer  # noqa: E402
 
-import tokenizers  # noqa: E402
 import torch  # noqa: E402
 from peft import ArrowConfig, create_arrow_model  # noqa: E402
-from safetensors import safe_open  # noqa: E402
 from transformers import BertModel  # noqa: E402
 
 
@@ -46,12 +44,8 @@ def main():
     path = lambda p: os.path.join(composed, p)  # noqa: E731
     model = create_arrow_model(base, [path(p) for p in c["task_adapters"]], config,
                                general_adapter_paths=[path(p) for p in c["general_adapters"]] or None).eval()
-    with safe_open(path("head.safetensors"), "pt") as f:
-        classes = json.loads(f.metadata()["classes"])
-        weight, bias = f.get_tensor("weight"), f.get_tensor("bias")
-    tok = tokenizers.Tokenizer.from_file(os.path.join(base_dir, "tokenizer.json"))
-    tok.no_padding()
-    tok.enable_truncation(max_len)
+    classes, weight, bias = read_head(composed)
+    tok = text_tokenizer(base_dir, max_len)
     with open(data, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     with open(predictions, newline="", encoding="utf-8") as f:

@@ -22,11 +22,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from peft_load_check import load_checked, log, pooled  # noqa: E402
+from peft_load_check import load_checked, log, pooled, read_head, text_tokenizer  # noqa: E402
 
-import tokenizers  # noqa: E402
 import torch  # noqa: E402
-from safetensors import safe_open  # noqa: E402
 
 
 def main():
@@ -37,12 +35,8 @@ def main():
     problems = []
     model = load_checked(base_dir, composed, problems)
 
-    with safe_open(os.path.join(composed, "head.safetensors"), "pt") as f:
-        classes = json.loads(f.metadata()["classes"])
-        weight, bias = f.get_tensor("weight"), f.get_tensor("bias")
-    tok = tokenizers.Tokenizer.from_file(os.path.join(base_dir, "tokenizer.json"))
-    tok.no_padding()
-    tok.enable_truncation(max_len)
+    classes, weight, bias = read_head(composed)
+    tok = text_tokenizer(base_dir, max_len)
     with open(data, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     correct = 0

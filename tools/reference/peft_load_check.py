@@ -89,6 +89,20 @@ def pooled(model, ids):
     return out.last_hidden_state[0].mean(0)
 
 
+def read_head(composed):
+    """The classes, weight and bias of the head.safetensors compose wrote in `composed`."""
+    with safe_open(os.path.join(composed, "head.safetensors"), "pt") as f:
+        return json.loads(f.metadata()["classes"]), f.get_tensor("weight"), f.get_tensor("bias")
+
+
+def text_tokenizer(base_dir, max_len):
+    """The base's tokenizer as loramix applies it: one text at a time, cut to max_len."""
+    tok = tokenizers.Tokenizer.from_file(os.path.join(base_dir, "tokenizer.json"))
+    tok.no_padding()
+    tok.enable_truncation(max_len)
+    return tok
+
+
 def load_checked(base_dir, adapter_dir, problems, base=None):
     """Steps 1-3: PeftModel.from_pretrained with every key accounted for; appends to problems.
     `base` is the model to load onto (default: the BertModel in base_dir)."""

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ComposeError, Result};
 
 /// PEFT's power-iteration steps per prototype.
-pub const POWER_STEPS: usize = 15;
+const POWER_STEPS: usize = 15;
 /// The epsilon PEFT adds to every norm it divides by.
 const EPS: f32 = 1e-8;
 /// Torch's vectorised `randn` (the start vector) needs at least this many entries.
@@ -64,7 +64,7 @@ pub fn route<B: Backend, H: AdapterHost<B>>(
 ) -> Result<()> {
     check_routable(experts, general, config)?;
     let placement = experts[0].check_fits(host)?;
-    for adapter in experts.iter().chain(general) {
+    for adapter in experts[1..].iter().chain(general) {
         adapter.check_fits(host)?;
     }
     let shapes = &experts[0].manifest.layers;
@@ -213,14 +213,13 @@ fn subtract(values: &[f32], mean: Option<&[f32]>) -> Vec<f32> {
 
 /// PEFT's prototype: [`POWER_STEPS`] steps of `v <- A^T (B^T B) A v`, normalised, from `start`
 /// (`a: [r, d_in]`, `b: [d_out, r]`, row-major, PEFT's layout).
-pub fn top_right_singular_vector(
+fn top_right_singular_vector(
     a: &[f32],
     b: &[f32],
     r: usize,
     d_in: usize,
     start: &[f32],
 ) -> Vec<f32> {
-    let d_out = b.len() / r;
     let mut gram = vec![0.0f32; r * r];
     for row in b.chunks_exact(r) {
         for (i, &x) in row.iter().enumerate() {
@@ -229,7 +228,6 @@ pub fn top_right_singular_vector(
             }
         }
     }
-    debug_assert_eq!(b.len(), d_out * r);
     let mut v = normalised(start.to_vec());
     for _ in 0..POWER_STEPS {
         let low: Vec<f32> = a.chunks_exact(d_in).map(|row| dot(row, &v)).collect();

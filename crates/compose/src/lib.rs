@@ -23,7 +23,7 @@ mod merge;
 mod search;
 mod stack;
 
-pub use arrow::{ArrowConfig, POWER_STEPS, check_routable, route, top_right_singular_vector};
+pub use arrow::{ArrowConfig, check_routable, route};
 pub use error::ComposeError;
 pub use export::{Compressed, compress, compress_dense, export_exact, max_rank};
 pub use learned::{LearnedComposition, LearnedConfig, Normalisation, Penalty, Sharing};
