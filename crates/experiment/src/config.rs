@@ -39,9 +39,6 @@ pub struct Experiment {
     /// the methods' kinds ([`AnalysisPlan::default_for`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub analysis: Option<AnalysisPlan>,
-    /// The folder of `model.pretrained`, resolved when the file is read.
-    #[serde(skip)]
-    pub pretrained_dir: Option<PathBuf>,
 }
 
 /// Supervised pretraining of the base model on the suite's pretraining task.
@@ -255,13 +252,12 @@ impl Experiment {
             Some(data) => PathBuf::from(data),
             None => folder.join(&experiment.data),
         };
-        experiment.pretrained_dir = experiment.model.pretrained.as_ref().map(|name| {
-            if name.contains('/') {
-                folder.join(name)
-            } else {
-                experiment.data.join(name)
-            }
-        });
+        if let ModelSpec::Pretrained(pretrained) = &mut experiment.model {
+            pretrained.dir = match pretrained.name.contains('/') {
+                true => folder.join(&pretrained.name),
+                false => experiment.data.join(&pretrained.name),
+            };
+        }
         experiment
             .check_shape()
             .map_err(|message| ExperimentError::Config {
@@ -288,7 +284,7 @@ impl Experiment {
             return Err("similarity.steps and similarity.examples must be at least 1".into());
         }
         self.check_numbers()?;
-        self.model.check(self.pretrain.is_some())?;
+        self.check_pretraining()?;
         self.check_budgets()?;
         self.check_analysis()?;
         for (what, converge) in [
@@ -300,6 +296,20 @@ impl Experiment {
         match &self.transfer.tuning {
             Some(tuning) => tuning.check(),
             None => Ok(()),
+        }
+    }
+
+    /// `[pretrain]` given exactly when the backbone is loramix's own.
+    fn check_pretraining(&self) -> std::result::Result<(), String> {
+        match (&self.model, &self.pretrain) {
+            (ModelSpec::Pretrained(p), Some(_)) => Err(format!(
+                "[pretrain] cannot be given with model.pretrained = {:?}: a pretrained backbone is not pretrained again",
+                p.name
+            )),
+            (ModelSpec::Own(_), None) => {
+                Err("[pretrain] is missing: an own backbone is pretrained first".into())
+            }
+            _ => Ok(()),
         }
     }
 
@@ -338,14 +348,14 @@ impl Experiment {
                 self.upstream.alpha
             ));
         }
-        if let Some(len) = self.model.max_len
+        if let Some(len) = self.model.max_len()
             && !(2..=MAX_TOKENS).contains(&len)
         {
             return Err(format!(
                 "model.max_len must be 2 to {MAX_TOKENS} tokens, not {len}"
             ));
         }
-        if let Some(size) = self.model.image_size
+        if let Some(size) = self.model.image_size()
             && !(1..=loramix_data::MAX_IMAGE_SIDE).contains(&size)
         {
             return Err(format!(

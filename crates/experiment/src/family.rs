@@ -14,10 +14,10 @@ use loramix_data::{ImageBatcher, ImageItem, ImageShape, SuiteItem, TextBatcher, 
 use loramix_models::Learner;
 use loramix_models::{
     Batch, Bert, Classifier, TextTransformer, TextTransformerConfig, Vit, VitConfig,
-    WordPieceTokenizer, dinov2,
+    WordPieceTokenizer,
 };
 
-use crate::backbone::ModelSpec;
+use crate::backbone::{ModelSpec, OwnModel};
 use crate::error::{ExperimentError, Result};
 
 /// A modality: its items, its backbone and the backbone's input.
@@ -77,12 +77,12 @@ pub struct BertText {
 }
 
 impl Vision {
-    /// The family of `model` for images of `shape`; a pretrained backbone is loaded from
-    /// `pretrained` (the checkpoint folder).
-    pub fn new(model: &ModelSpec, shape: ImageShape, pretrained: Option<&Path>) -> Result<Self> {
-        match pretrained {
-            Some(dir) => Self::pretrained(dir, shape, model.image_size),
-            None => Self::of_size(model, shape),
+    /// The family of `model` for images of `shape`: a pretrained backbone is loaded from its
+    /// folder.
+    pub fn new(model: &ModelSpec, shape: ImageShape) -> Result<Self> {
+        match model {
+            ModelSpec::Pretrained(p) => Self::pretrained(&p.dir, shape, p.image_size),
+            ModelSpec::Own(own) => Self::of_size(own, shape),
         }
     }
 
@@ -96,7 +96,7 @@ impl Vision {
             )));
         }
         let size = image_size.unwrap_or_else(default_image_size);
-        let base = dinov2::from_pretrained::<Inference>(dir, size, 1, &loramix_backend::device())?;
+        let base = Vit::<Inference>::from_pretrained(dir, size, 1, &loramix_backend::device())?;
         Ok(Self {
             shape,
             backbone: VisionBackbone::Pretrained {
@@ -107,8 +107,8 @@ impl Vision {
     }
 
     /// A ViT of `model`'s size that loramix pretrains itself, for images of `shape`.
-    fn of_size(model: &ModelSpec, shape: ImageShape) -> Result<Self> {
-        let size = model.own_size().expect("checked when read");
+    fn of_size(model: &OwnModel, shape: ImageShape) -> Result<Self> {
+        let size = model.size;
         let patch = model.patch_size.ok_or_else(|| {
             ExperimentError::Invalid("model.patch_size is needed for an image suite".into())
         })?;
@@ -139,8 +139,8 @@ impl Vision {
 }
 
 impl Text {
-    pub fn new(model: &ModelSpec) -> Result<Self> {
-        let size = model.own_size().expect("checked when read");
+    pub fn new(model: &OwnModel) -> Result<Self> {
+        let size = model.size;
         let max_len = model.max_len.ok_or_else(|| {
             ExperimentError::Invalid("model.max_len is needed for a text suite".into())
         })?;

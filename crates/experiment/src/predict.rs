@@ -155,30 +155,8 @@ fn run<F: Family>(
     head: &head::Head,
     job: &PredictJob,
 ) -> Result<Vec<Prediction>> {
-    let mut model = user::base_of(family).clone();
-    let fingerprint = model.fingerprint();
-    head.check_origin(&job.adapter, &fingerprint)?;
+    let model = adapted_base(family, names, head, job)?;
     let (classes, head) = (&head.classes, &head.linear);
-    let device = loramix_backend::device();
-    match crate::compose::arrow::read(&job.adapter, names, &fingerprint)? {
-        Some(routed) => {
-            user::check_same_base(&model, &job.base, &routed.experts)?;
-            user::check_same_base(&model, &job.base, &routed.general)?;
-            let (experts, general) = (&routed.experts, &routed.general);
-            loramix_compose::route(&mut model, experts, general, &routed.config, &device).map_err(
-                |e| ExperimentError::Artifact {
-                    path: job.adapter.join(crate::compose::arrow::CONFIG_FILE),
-                    message: e.to_string(),
-                },
-            )?;
-        }
-        None => {
-            let adapter = user::load_adapter(&job.adapter, names, &fingerprint)?;
-            user::check_same_base(&model, &job.base, std::slice::from_ref(&adapter))?;
-            adapter.apply(&mut model, &device)?;
-        }
-    }
-    let model = model.fold_lora();
     let dim = model.head().weight.dims()[0];
     if head.weight.dims()[0] != dim {
         return Err(ExperimentError::Invalid(format!(
@@ -217,6 +195,39 @@ fn run<F: Family>(
     }
     bar.finish_and_clear();
     Ok(rows)
+}
+
+/// The base with the written adapter applied (routed, for an Arrow output) and folded, once the
+/// head is shown to come from this base and adapter.
+fn adapted_base<F: Family>(
+    family: &F,
+    names: &loramix_models::hf::HfBlockNames,
+    head: &head::Head,
+    job: &PredictJob,
+) -> Result<F::Frozen> {
+    let mut model = user::base_of(family).clone();
+    let fingerprint = model.fingerprint();
+    head.check_origin(&job.adapter, &fingerprint)?;
+    let device = loramix_backend::device();
+    match crate::compose::arrow::read(&job.adapter, names, &fingerprint)? {
+        Some(routed) => {
+            user::check_same_base(&model, &job.base, &routed.experts)?;
+            user::check_same_base(&model, &job.base, &routed.general)?;
+            let (experts, general) = (&routed.experts, &routed.general);
+            loramix_compose::route(&mut model, experts, general, &routed.config, &device).map_err(
+                |e| ExperimentError::Artifact {
+                    path: job.adapter.join(crate::compose::arrow::CONFIG_FILE),
+                    message: e.to_string(),
+                },
+            )?;
+        }
+        None => {
+            let adapter = user::load_adapter(&job.adapter, names, &fingerprint)?;
+            user::check_same_base(&model, &job.base, std::slice::from_ref(&adapter))?;
+            adapter.apply(&mut model, &device)?;
+        }
+    }
+    Ok(model.fold_lora())
 }
 
 /// Texts of column `text_column` of the CSV `path`, with labels from `label_column` if given.

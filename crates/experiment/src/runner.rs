@@ -7,6 +7,7 @@ use std::time::Instant;
 use loramix_data::{ImageItem, Modality, Suite, TextItem};
 use serde::Deserialize;
 
+use crate::backbone::ModelSpec;
 use crate::config::Experiment;
 use crate::context::Context;
 use crate::error::{ExperimentError, Result, io};
@@ -45,10 +46,12 @@ pub fn execute(path: &Path, stage: Stage, options: &Options) -> Result<()> {
         loramix_lora::files::read_to_string(&experiment.suite).map_err(io(&experiment.suite))?;
     let modality = peek_modality(&experiment.suite, &suite_text)?;
     let keys = SuiteKeys::parse(&suite_text, &experiment.suite)?;
-    let pretrained = experiment.pretrained_dir.clone();
-    if let Some(dir) = &pretrained {
-        crate::pretrained::prepare(dir, &experiment.data)?;
-        eprintln!("loading the pretrained backbone in {}", dir.display());
+    if let ModelSpec::Pretrained(pretrained) = &experiment.model {
+        crate::pretrained::prepare(&pretrained.dir, &experiment.data)?;
+        eprintln!(
+            "loading the pretrained backbone in {}",
+            pretrained.dir.display()
+        );
     }
     match modality {
         Modality::Image => {
@@ -57,18 +60,18 @@ pub fn execute(path: &Path, stage: Stage, options: &Options) -> Result<()> {
                 path: experiment.suite.clone(),
                 message: "an image suite needs `image = { channels, height, width }`".into(),
             })?;
-            let family = Vision::new(&experiment.model, shape, pretrained.as_deref())?;
+            let family = Vision::new(&experiment.model, shape)?;
             go(experiment, suite, keys, family, stage, options)
         }
         Modality::Text => {
             let suite = Suite::<TextItem>::from_toml(&suite_text, &experiment.suite)?;
-            match &pretrained {
-                Some(dir) => {
-                    let family = BertText::pretrained(dir, experiment.model.max_len)?;
+            match &experiment.model {
+                ModelSpec::Pretrained(p) => {
+                    let family = BertText::pretrained(&p.dir, p.max_len)?;
                     go(experiment, suite, keys, family, stage, options)
                 }
-                None => {
-                    let family = Text::new(&experiment.model)?;
+                ModelSpec::Own(own) => {
+                    let family = Text::new(own)?;
                     go(experiment, suite, keys, family, stage, options)
                 }
             }

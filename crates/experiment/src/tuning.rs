@@ -60,7 +60,7 @@ impl Tuned {
                     .filter(|r| r.method == method.name && r.k == shot)
                     .filter(|r| configs.get(r.task.as_str()) == Some(&r.config))
                     .collect();
-                let cells: BTreeSet<(&str, usize)> =
+                let cells: BTreeSet<(&str, u64)> =
                     mine.iter().map(|r| (r.task.as_str(), r.seed)).collect();
                 let expected = plan.tuning.len() * seeds;
                 if cells.len() < expected {
@@ -175,7 +175,10 @@ pub struct TuningLine {
 
 /// The rows of `method` at `shot`.
 fn of<'a>(rows: &'a [CellRow], method: &str, shot: Shot) -> Vec<&'a CellRow> {
-    (rows.iter().filter(|r| r.method == method && r.k == shot)).collect()
+    (rows
+        .iter()
+        .filter(|r| r.result.method == method && r.result.k == shot))
+    .collect()
 }
 
 /// The table's lines: per method and shot, from the tuning cells (each chose per cell among
@@ -183,7 +186,7 @@ fn of<'a>(rows: &'a [CellRow], method: &str, shot: Shot) -> Vec<&'a CellRow> {
 pub fn lines(tuned: &Tuned, tuning_cells: &[CellRow], eval_cells: &[CellRow]) -> Vec<TuningLine> {
     let gap = |rows: Vec<&CellRow>| -> (usize, Option<f64>) {
         let gaps: Vec<f64> = (rows.iter())
-            .filter_map(|r| r.val_accuracy.map(|v| 100.0 * (v - r.accuracy)))
+            .filter_map(|r| (r.facts.val_accuracy).map(|v| 100.0 * (v - r.result.accuracy)))
             .collect();
         let mean = (!gaps.is_empty()).then(|| gaps.iter().sum::<f64>() / gaps.len() as f64);
         (rows.len(), mean)
@@ -262,7 +265,7 @@ pub fn markdown(tuning_tasks: &[String], lines: &[TuningLine]) -> String {
 mod tests {
     use super::*;
 
-    fn row(task: &str, seed: usize, factor: f64, accuracy: f64, loss: f64) -> CandidateRow {
+    fn row(task: &str, seed: u64, factor: f64, accuracy: f64, loss: f64) -> CandidateRow {
         CandidateRow {
             task: task.into(),
             method: "lora".into(),

@@ -626,7 +626,7 @@ fn images_compose_on_a_dinov2_base_and_predict_reads_class_folders() {
     let dir = tempfile::tempdir().unwrap();
     let base_dir = fixtures("models").join("tiny-dinov2");
     let device = loramix_backend::device();
-    let base = loramix_models::dinov2::from_pretrained::<loramix_backend::Inference>(
+    let base = loramix_models::Vit::<loramix_backend::Inference>::from_pretrained(
         &base_dir, 16, 1, &device,
     )
     .unwrap();

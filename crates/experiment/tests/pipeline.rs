@@ -754,13 +754,14 @@ fn tuning_chooses_rates_and_steps_on_validation_and_records_them() {
     assert_eq!(rows.len(), CELLS);
     let parsed = loramix_experiment::config::Experiment::from_file(&experiment).unwrap();
     for row in &rows {
-        let method = parsed.method(&row.method).unwrap();
+        let method = parsed.method(&row.result.method).unwrap();
         let lr = row
+            .facts
             .lr
             .unwrap_or_else(|| panic!("no rate recorded: {row:?}"));
         // The whole curve is recorded: the five factors, then one past an edge when the best
         // of the five lay on it; the chosen rate is the best of those tried.
-        let tried: Vec<(f64, f64)> = (row.candidates.split(' '))
+        let tried: Vec<(f64, f64)> = (row.facts.candidates.split(' '))
             .map(|c| {
                 let (factor, accuracy) = c.split_once('=').unwrap();
                 (factor.parse().unwrap(), accuracy.parse().unwrap())
@@ -771,7 +772,7 @@ fn tuning_chooses_rates_and_steps_on_validation_and_records_them() {
         assert_eq!(factors[..5], grid, "{row:?}");
         // (Equal accuracies are told apart by validation loss, not recorded here.)
         let top = tried[..5].iter().map(|t| t.1).fold(0.0, f64::max);
-        match row.extended_to {
+        match row.facts.extended_to {
             Some(added) => {
                 let edge = if added == 0.1 * 0.1 / 0.3 { 0 } else { 4 };
                 assert!(edge == 0 || added == 10.0 * 10.0 / 3.0, "{row:?}");
@@ -790,18 +791,18 @@ fn tuning_chooses_rates_and_steps_on_validation_and_records_them() {
             }
         }
         let best = tried.iter().map(|t| t.1).fold(0.0, f64::max);
-        assert_eq!(row.val_accuracy, Some(best), "{row:?}");
+        assert_eq!(row.facts.val_accuracy, Some(best), "{row:?}");
         assert!(
             tried
                 .iter()
                 .any(|(f, a)| *a == best && (lr - method.lr * f).abs() < 1e-12),
             "{} chose lr {lr}, not its lr {} times a factor with the best score",
-            row.method,
+            row.result.method,
             method.lr
         );
-        let steps = row.steps.unwrap();
+        let steps = row.facts.steps.unwrap();
         assert!((1..=method.steps).contains(&steps), "{row:?}");
-        let val = row.val_accuracy.unwrap();
+        let val = row.facts.val_accuracy.unwrap();
         assert!((0.0..=1.0).contains(&val), "{row:?}");
     }
     // The same cells again: identical choices and accuracies (the rows are reused, and a
@@ -825,7 +826,7 @@ fn tuning_chooses_rates_and_steps_on_validation_and_records_them() {
     assert!(
         all[CELLS..]
             .iter()
-            .all(|r| r.lr.is_none() && r.steps.is_none())
+            .all(|r| r.facts.lr.is_none() && r.facts.steps.is_none())
     );
 }
 
@@ -897,7 +898,11 @@ fn rates_chosen_on_tuning_tasks_are_fixed_for_every_evaluation_cell() {
         read_rows(&root.join("sweep/tuning/all.candidates.csv")).unwrap();
     assert_eq!(tuning_cells.len(), CELLS);
     assert_eq!(candidates.len(), CELLS * 7);
-    assert!(tuning_cells.iter().all(|r| r.task == "optdigits-tune"));
+    assert!(
+        tuning_cells
+            .iter()
+            .all(|r| r.result.task == "optdigits-tune")
+    );
     let grid = [0.1 / 3.0, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0 / 3.0];
     for cell in &tuning_cells {
         let tried: Vec<f64> = (candidates.iter())
@@ -910,7 +915,7 @@ fn rates_chosen_on_tuning_tasks_are_fixed_for_every_evaluation_cell() {
             "{tried:?}"
         );
         assert_eq!(
-            cell.extended_to, None,
+            cell.facts.extended_to, None,
             "a tuning cell's grid is bracketed already"
         );
     }
@@ -919,17 +924,19 @@ fn rates_chosen_on_tuning_tasks_are_fixed_for_every_evaluation_cell() {
     let eval: Vec<CellRow> = read_rows(&root.join("sweep/all.csv")).unwrap();
     assert_eq!(eval.len(), CELLS);
     for row in &eval {
-        let method = parsed.method(&row.method).unwrap();
-        let factor = expected_factor(&candidates, &row.method, &row.k.to_string());
-        let lr = row.lr.unwrap();
+        let method = parsed.method(&row.result.method).unwrap();
+        let factor = expected_factor(&candidates, &row.result.method, &row.result.k.to_string());
+        let lr = row.facts.lr.unwrap();
         assert!(
             (lr - method.lr * factor).abs() < 1e-12 * lr.max(1.0),
             "{row:?} wants {factor}"
         );
-        assert_eq!(row.candidates.split(' ').count(), 1, "{row:?}");
-        assert_eq!(row.extended_to, None);
+        assert_eq!(row.facts.candidates.split(' ').count(), 1, "{row:?}");
+        assert_eq!(row.facts.extended_to, None);
         assert!(
-            row.steps.is_some_and(|s| (1..=method.steps).contains(&s)),
+            row.facts
+                .steps
+                .is_some_and(|s| (1..=method.steps).contains(&s)),
             "{row:?}"
         );
     }
@@ -994,8 +1001,9 @@ fn rates_chosen_on_tuning_tasks_are_fixed_for_every_evaluation_cell() {
     assert!(
         eval[CELLS..]
             .iter()
-            .filter(|r| r.k.to_string() == "1")
-            .all(|r| r.method == "lora" && (r.lr.unwrap() - lora_lr * top).abs() < 1e-12),
+            .filter(|r| r.result.k.to_string() == "1")
+            .all(|r| r.result.method == "lora"
+                && (r.facts.lr.unwrap() - lora_lr * top).abs() < 1e-12),
         "{:?}",
         &eval[CELLS..]
     );
@@ -1123,7 +1131,7 @@ fn fixture_context(
     let experiment = Experiment::from_file(&path).unwrap();
     let suite = Suite::<ImageItem>::from_file(&experiment.suite).unwrap();
     let keys = SuiteKeys::parse(VISION_SUITE, &experiment.suite).unwrap();
-    let family = Vision::new(&experiment.model, suite.image.unwrap(), None).unwrap();
+    let family = Vision::new(&experiment.model, suite.image.unwrap()).unwrap();
     let plan = Plan::new(experiment, &suite, keys, None, &dir.join("runs")).unwrap();
     Context::new(plan, suite, family, 1).unwrap()
 }

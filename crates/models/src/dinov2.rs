@@ -141,44 +141,47 @@ impl Dinov2Config {
 /// (518 pixels in patches of 14, 37 x 37). Attention memory grows with the square of the count.
 pub const MAX_PATCHES: usize = 37 * 37;
 
-/// Loads the DINOv2 checkpoint in `dir` as a [`Vit`] for square images of `image_size` pixels
-/// (a multiple of the patch size), with a fresh head of `n_classes`.
-pub fn from_pretrained<B: Backend>(
-    dir: &Path,
-    image_size: usize,
-    n_classes: usize,
-    device: &B::Device,
-) -> Result<Vit<B>, CheckpointError> {
-    let config = Dinov2Config::from_file(&dir.join("config.json"))?;
-    if image_size == 0 || !image_size.is_multiple_of(config.patch_size) {
-        return Err(CheckpointError::Config {
-            path: dir.join("config.json"),
-            detail: format!(
-                "input size {image_size} is not a positive multiple of patch_size {}",
-                config.patch_size
-            ),
-        });
+impl<B: Backend> Vit<B> {
+    /// Loads the DINOv2 checkpoint in `dir` for square images of `image_size` pixels (a
+    /// multiple of the patch size), with a fresh head of `n_classes`: the one way a pretrained
+    /// ViT loads, as [`crate::Bert::from_pretrained`] is for BERT.
+    pub fn from_pretrained(
+        dir: &Path,
+        image_size: usize,
+        n_classes: usize,
+        device: &B::Device,
+    ) -> Result<Self, CheckpointError> {
+        let config = Dinov2Config::from_file(&dir.join("config.json"))?;
+        if image_size == 0 || !image_size.is_multiple_of(config.patch_size) {
+            return Err(CheckpointError::Config {
+                path: dir.join("config.json"),
+                detail: format!(
+                    "input size {image_size} is not a positive multiple of patch_size {}",
+                    config.patch_size
+                ),
+            });
+        }
+        let checkpoint = Checkpoint::open(&dir.join("model.safetensors"))?
+            .strip_prefix_if_all("dinov2.", "embeddings.cls_token")
+            .ignoring(&["embeddings.mask_token", "classifier."]);
+        checkpoint.check_holds(&dir.join("config.json"), config.weights_at_least())?;
+        let grid = image_size / config.patch_size;
+        if grid * grid > MAX_PATCHES {
+            return Err(CheckpointError::Config {
+                path: dir.join("config.json"),
+                detail: format!(
+                    "input size {image_size} cuts images into {grid}x{grid} patches of {} pixels; at most {MAX_PATCHES} patches are allowed (attention grows with their square): use a smaller image size",
+                    config.patch_size
+                ),
+            });
+        }
+        let vit = checkpoint::load(
+            config.vit(n_classes).init(device),
+            &checkpoint,
+            dinov2_source,
+        )?;
+        Ok(resize_positions(vit, grid))
     }
-    let checkpoint = Checkpoint::open(&dir.join("model.safetensors"))?
-        .strip_prefix_if_all("dinov2.", "embeddings.cls_token")
-        .ignoring(&["embeddings.mask_token", "classifier."]);
-    checkpoint.check_holds(&dir.join("config.json"), config.weights_at_least())?;
-    let grid = image_size / config.patch_size;
-    if grid * grid > MAX_PATCHES {
-        return Err(CheckpointError::Config {
-            path: dir.join("config.json"),
-            detail: format!(
-                "input size {image_size} cuts images into {grid}x{grid} patches of {} pixels; at most {MAX_PATCHES} patches are allowed (attention grows with their square): use a smaller image size",
-                config.patch_size
-            ),
-        });
-    }
-    let vit = checkpoint::load(
-        config.vit(n_classes).init(device),
-        &checkpoint,
-        dinov2_source,
-    )?;
-    Ok(resize_positions(vit, grid))
 }
 
 /// The checkpoint tensor of each [`Vit`] parameter (the head stays fresh).

@@ -376,7 +376,7 @@ fn tiny_dinov2(dir: &Path) -> Tensors {
 fn a_dinov2_checkpoint_loads_into_the_vit() {
     let dir = tempfile::tempdir().unwrap();
     let written = tiny_dinov2(dir.path());
-    let vit: Vit<Inference> = dinov2::from_pretrained(dir.path(), 6, 4, &device()).unwrap();
+    let vit: Vit<Inference> = Vit::from_pretrained(dir.path(), 6, 4, &device()).unwrap();
     let params = named_params(&vit);
     let get = |path: &str| values(&params[path]);
     let hf = |name: &str| written[name].1.clone();
@@ -413,11 +413,11 @@ fn a_dinov2_checkpoint_loads_into_the_vit() {
 fn dinov2_positions_are_resized_once_to_the_input_grid() {
     let dir = tempfile::tempdir().unwrap();
     tiny_dinov2(dir.path());
-    let vit: Vit<Inference> = dinov2::from_pretrained(dir.path(), 10, 4, &device()).unwrap();
+    let vit: Vit<Inference> = Vit::from_pretrained(dir.path(), 10, 4, &device()).unwrap();
     assert_eq!(vit.positions.dims(), [1, 26, HIDDEN]);
     let images = Tensor::<Inference, 4>::ones([2, 3, 10, 10], &device());
     assert_eq!(vit.features(images).dims(), [2, HIDDEN]);
-    let error = dinov2::from_pretrained::<Inference>(dir.path(), 7, 4, &device()).unwrap_err();
+    let error = Vit::<Inference>::from_pretrained(dir.path(), 7, 4, &device()).unwrap_err();
     assert!(
         error
             .to_string()
@@ -576,7 +576,7 @@ fn tiny_dinov2_matches_pytorch_at_sizes_it_was_not_trained_for() {
     let dir = fixture_dir("tiny-dinov2");
     let reference = fixture("tiny-dinov2/reference.json");
     for size in [24, 8] {
-        let vit: Vit<Inference> = dinov2::from_pretrained(&dir, size, 2, &device()).unwrap();
+        let vit: Vit<Inference> = Vit::from_pretrained(&dir, size, 2, &device()).unwrap();
         for kind in ["gradient", "pattern"] {
             let expected = &reference["results"][format!("{kind}_{size}").as_str()];
             let mut pixels = vec![0.0f32; 3 * size * size];
@@ -779,7 +779,7 @@ fn dinov2_matches_onnxruntime_at_224_and_112_pixels() {
         ),
     ] {
         let vit: Vit<Inference> =
-            dinov2::from_pretrained(&dir.path().join("dinov2-s"), size, 2, &device()).unwrap();
+            Vit::from_pretrained(&dir.path().join("dinov2-s"), size, 2, &device()).unwrap();
         for (kind, expected) in ["gradient", "pattern"].into_iter().zip(kinds) {
             let states = vit.token_states(reference_image(kind, size));
             let [_, tokens, dim] = states.dims();
@@ -809,7 +809,7 @@ fn dinov2_matches_onnxruntime_at_224_and_112_pixels() {
 fn lora_on_dinov2_starts_exact_and_folds_exactly() {
     let dir = converted_dinov2();
     let vit: Vit<Inference> =
-        dinov2::from_pretrained(&dir.path().join("dinov2-s"), 112, 2, &device()).unwrap();
+        Vit::from_pretrained(&dir.path().join("dinov2-s"), 112, 2, &device()).unwrap();
     let images = Tensor::cat(
         vec![
             reference_image("gradient", 112),
@@ -872,7 +872,7 @@ fn config_sizes_the_checkpoint_cannot_hold_are_refused_before_anything_is_built(
 fn dinov2_inputs_of_too_many_patches_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     tiny_dinov2(dir.path());
-    let load = |size| dinov2::from_pretrained::<Inference>(dir.path(), size, 2, &device());
+    let load = |size| Vit::<Inference>::from_pretrained(dir.path(), size, 2, &device());
     // Patch 2: 74 pixels are 37x37 patches, DINOv2's own largest grid; 76 are more.
     load(74).unwrap();
     let error = load(76).unwrap_err().to_string();

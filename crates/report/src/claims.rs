@@ -11,7 +11,7 @@ use crate::stats::{median, p_value};
 use std::fmt::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
+pub(crate) enum Verdict {
     Supported,
     NotSupported,
     /// Only an interaction test stood between the claim and "supported": it can refute
@@ -157,6 +157,16 @@ fn test_line(p: &Primary, margin: f64) -> String {
         (Ok(e), Some(holm)) => format!("{what}: {}: {}", numbers(e, holm), reading(p, margin)),
         _ => format!("{what}: {}", reading(p, margin)),
     }
+}
+
+/// The verdict on each of the four claims (`None`: not tested here).
+pub(crate) fn verdicts(primary: &[Primary]) -> [Option<Verdict>; 4] {
+    std::array::from_fn(|i| {
+        let tests: Vec<&Primary> = (primary.iter())
+            .filter(|p| usize::from(p.test.claim) == i + 1)
+            .collect();
+        Verdict::of(&tests)
+    })
 }
 
 /// One claim: its verdict from its primary tests, then one line per test.

@@ -20,6 +20,17 @@ pub struct TaskFacts {
     pub test_examples: usize,
 }
 
+/// An upstream module's score on its own task, for the summary's opening lines: composing
+/// modules that learned nothing would show nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModuleFacts {
+    pub task: String,
+    /// Accuracy on the module's own test split, in [0, 1].
+    pub test_accuracy: f64,
+    /// Classes of the module's task (chance is 1/classes); `None` when not recorded.
+    pub classes: Option<usize>,
+}
+
 /// Everything the report shows.
 #[derive(Debug, Clone, Default)]
 pub struct ReportInputs {
@@ -30,6 +41,8 @@ pub struct ReportInputs {
     pub results: Vec<ResultRow>,
     pub weights: Vec<WeightRow>,
     pub similarity: Vec<SimilarityRow>,
+    /// The upstream modules composed, in the order they were trained.
+    pub modules: Vec<ModuleFacts>,
     /// Markdown placed after the title: config, machine, timings.
     pub preamble: String,
     /// Pairs `(a, b)` compared head to head, exploratory: `a` minus `b`, paired on (task, k,

@@ -14,6 +14,7 @@
 //!     results,
 //!     weights: read_weights(&[PathBuf::from("out/learned_weights.csv")])?,
 //!     similarity: read_similarity(&[])?,
+//!     modules: Vec::new(), // upstream modules' own test accuracy, for the summary's opening
 //!     preamble: String::new(),
 //!     comparisons: vec![("learned".into(), "lora".into())], // a head-to-head table and plot
 //!     roles: ClaimRoles::default(), // `learned` is learned composition, ... (Claims section)
@@ -46,7 +47,9 @@
 //!   data ([`PlanStatus::Reanalysis`], the default), which the summary then says plainly.
 //! - [`write_report`] with [`ReportInputs`]: `summary.md` and `plots/`. A plan with a bad
 //!   shape is a [`ReportError::Plan`]; an empty plan judges no claim. The summary opens with
-//!   **Claims**: one verdict per claim of DESIGN.md (supported / not supported / not
+//!   **In brief** (the modules' own scores from [`ReportInputs::modules`], what ran, the
+//!   claims supported and the primary differences, and what the run is too small to show;
+//!   [`in_brief`] alone), then **Claims**: one verdict per claim of DESIGN.md (supported / not supported / not
 //!   contradicted / not tested here) from that claim's primary tests only, never written by
 //!   hand; a non-detection says what the test would have detected. Then **Primary tests**: per
 //!   test the estimate of a random-intercept model over every (task, seed) cell (REML; mu,
@@ -94,6 +97,7 @@
 //!   [`ReportError`] (every variant names its file, and line where there is one).
 
 mod aggregate;
+mod brief;
 mod claims;
 mod csvio;
 mod error;
@@ -113,7 +117,7 @@ mod summary;
 
 pub use csvio::{Row, merge, read_results, read_similarity, read_weights, write_results};
 pub use error::{Location, Measurement, ReportError, Result};
-pub use inputs::{ReportInputs, TaskFacts};
+pub use inputs::{ModuleFacts, ReportInputs, TaskFacts};
 pub use plan::{AnalysisPlan, ClaimRoles, PlanError, PlanStatus, PrimaryTest, TestKind};
-pub use report::write_report;
+pub use report::{in_brief, write_report};
 pub use rows::{BASE_MODULE, ResultRow, Shift, Shot, SimilarityRow, WeightRow};

@@ -36,3 +36,11 @@ pub fn write_report(inputs: &ReportInputs, out_dir: &Path) -> Result<Vec<PathBuf
     })?;
     Ok(std::iter::once(path).chain(plots).collect())
 }
+
+/// The summary's "In brief" section alone: what the run composed, ran, shows and cannot show.
+pub fn in_brief(inputs: &ReportInputs) -> String {
+    let primary = crate::primary::evaluate(&inputs.plan, inputs);
+    let mut md = String::new();
+    crate::brief::write(&mut md, inputs, &primary);
+    md
+}

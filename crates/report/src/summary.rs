@@ -26,6 +26,7 @@ pub(crate) fn render(inputs: &ReportInputs, order: &[String], plots: &[String]) 
     let results = &inputs.results;
     let family = Family::of(results, &inputs.comparisons);
     let primary = primary::evaluate(&inputs.plan, inputs);
+    crate::brief::write(&mut md, inputs, &primary);
     claims::write(&mut md, inputs, &primary);
     primary_tests(&mut md, inputs, &primary);
 

@@ -2,9 +2,9 @@
 //! small synthetic sweep.
 
 use loramix_report::{
-    AnalysisPlan, ClaimRoles, PlanStatus, PrimaryTest, ReportError, ReportInputs, ResultRow, Shift,
-    Shot, SimilarityRow, TaskFacts, TestKind, WeightRow, read_results, read_weights, write_report,
-    write_results,
+    AnalysisPlan, ClaimRoles, ModuleFacts, PlanStatus, PrimaryTest, ReportError, ReportInputs,
+    ResultRow, Shift, Shot, SimilarityRow, TaskFacts, TestKind, WeightRow, read_results,
+    read_weights, write_report, write_results,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -241,6 +241,18 @@ fn synthetic() -> ReportInputs {
         results,
         weights,
         similarity,
+        modules: vec![
+            ModuleFacts {
+                task: "up-a".into(),
+                test_accuracy: 0.42,
+                classes: Some(10),
+            },
+            ModuleFacts {
+                task: "up-b".into(),
+                test_accuracy: 0.61,
+                classes: Some(2),
+            },
+        ],
         preamble: "Config: `synthetic.toml`.".into(),
         comparisons: vec![
             ("learned".into(), "lora".into()),
@@ -361,11 +373,15 @@ fn report_writes_summary_and_decodable_plots() {
     assert!(lab.contains("| head-only | 41.0 ± 2.5 |"), "{md}");
     // learned - head-only is exactly +5 pp in every pair; descriptive, so never bold.
     assert!(md.contains("| learned | +5.0 [+5.0, +5.0] |"), "{md}");
-    // The claims come first, right after the preamble.
-    let claims = md.find("## Claims").unwrap();
+    // In brief comes first, right after the preamble, then the claims.
+    let (brief, claims) = (
+        md.find("## In brief").unwrap(),
+        md.find("## Claims").unwrap(),
+    );
     assert!(claims < md.find("## Accuracy").unwrap(), "{md}");
+    assert!(brief < claims, "{md}");
     assert!(
-        md[..claims].ends_with("Config: `synthetic.toml`.\n\n"),
+        md[..brief].ends_with("Config: `synthetic.toml`.\n\n"),
         "{md}"
     );
     assert!(md.contains("top module"), "{md}");
@@ -811,4 +827,60 @@ fn head_to_head_tables_need_their_comparisons() {
         claim(&md, "1.").contains("**supported**"),
         "the plan does not need them: {md}"
     );
+}
+
+/// The section between `## In brief` and `## Claims`.
+fn brief(md: &str) -> String {
+    let start = md.find("## In brief").expect("an In brief section");
+    let end = md.find("## Claims").expect("a claims section");
+    assert!(start < end, "In brief comes before the claims");
+    md[start..end].to_string()
+}
+
+#[test]
+fn in_brief_states_the_modules_the_runs_and_what_the_tests_show() {
+    let md = summary(&synthetic());
+    let section = brief(&md);
+    assert!(
+        section.contains(
+            "- **Modules:** 2 upstream LoRA modules score 42.0% to 61.0% on their own tasks' \
+             test splits; the weakest against chance, `up-b`, is +11.0 points from it (2 classes)."
+        ),
+        "{section}"
+    );
+    let results = &synthetic().results;
+    let runs = format!(
+        "- **Runs:** {} runs: 2 downstream tasks (1 covariate, 1 label shift)",
+        results.len()
+    );
+    assert!(section.contains(&runs), "{section}");
+    assert_eq!(
+        section,
+        loramix_report::in_brief(&synthetic()),
+        "the section alone is the same text"
+    );
+
+    // Every few-shot difference large and consistent: claim 1 supported, and nothing left
+    // that a larger run is needed for among the superiority tests.
+    let strong = summary(&claims_sweep(6.0, -0.5));
+    let strong = brief(&strong);
+    assert!(
+        strong.contains("claims judged here supported (claim 1"),
+        "{strong}"
+    );
+    assert!(!strong.contains("would take roughly"), "{strong}");
+
+    // No difference: claim 1 not supported (claim 2, non-inferiority, is), and the power of
+    // the most sensitive superiority test stated; these 8 tasks reach 3 points already.
+    let null = summary(&claims_sweep(0.0, 0.0));
+    let null = brief(&null);
+    assert!(
+        null.contains("- **Shows:** 1 of the 3 claims judged here supported (claim 2)."),
+        "{null}"
+    );
+    assert!(
+        null.contains("- **Cannot show:** With 8 tasks, the most sensitive superiority test would detect only a true difference of 1.0 points or more"),
+        "{null}"
+    );
+    assert!(!null.contains("would take roughly"), "{null}");
 }

@@ -83,8 +83,7 @@ pub struct Routed {
     pub config: ArrowConfig,
 }
 
-/// The routed adapters and settings in `dir`, if it holds an Arrow composition; every folder is checked to lie inside `dir` and to hold the tensors the
-/// config recorded.
+/// The routed adapters and settings in `dir`, if it holds an Arrow composition.
 pub fn read(dir: &Path, names: &HfBlockNames, base_fingerprint: &str) -> Result<Option<Routed>> {
     let path = dir.join(CONFIG_FILE);
     if !path.exists() {
@@ -108,31 +107,8 @@ pub fn read(dir: &Path, names: &HfBlockNames, base_fingerprint: &str) -> Result<
         ));
     }
     let load = |folders: &[String]| -> Result<Vec<Adapter>> {
-        folders
-            .iter()
-            .map(|folder| {
-                let inside = Path::new(folder)
-                    .components()
-                    .all(|c| matches!(c, Component::Normal(_)));
-                if !inside || folder.is_empty() {
-                    return Err(bad(format!(
-                        "`{folder}` is not a folder inside {}",
-                        dir.display()
-                    )));
-                }
-                let recorded = file
-                    .sha256
-                    .get(folder)
-                    .ok_or_else(|| bad(format!("`sha256` records no hash for `{folder}`")))?;
-                let adapter_dir = dir.join(folder);
-                let adapter = user::load_adapter(&adapter_dir, names, base_fingerprint)?;
-                if head::adapter_file_sha256(&adapter_dir)? != *recorded {
-                    return Err(bad(format!(
-                        "the tensors in `{folder}` changed since the config was written"
-                    )));
-                }
-                Ok(adapter)
-            })
+        (folders.iter())
+            .map(|folder| read_folder(dir, &file, folder, names, base_fingerprint))
             .collect()
     };
     Ok(Some(Routed {
@@ -144,4 +120,38 @@ pub fn read(dir: &Path, names: &HfBlockNames, base_fingerprint: &str) -> Result<
             seed: file.rng_seed,
         },
     }))
+}
+
+/// The adapter in `folder` of an Arrow output in `dir`, once the folder is shown to lie inside
+/// `dir` and to hold the tensors whose hash the config recorded.
+fn read_folder(
+    dir: &Path,
+    file: &ArrowFile,
+    folder: &str,
+    names: &HfBlockNames,
+    base_fingerprint: &str,
+) -> Result<Adapter> {
+    let bad = |message: String| ExperimentError::Artifact {
+        path: dir.join(CONFIG_FILE),
+        message,
+    };
+    let inside = Path::new(folder)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_)));
+    if !inside || folder.is_empty() {
+        return Err(bad(format!(
+            "`{folder}` is not a folder inside {}",
+            dir.display()
+        )));
+    }
+    let recorded = (file.sha256.get(folder))
+        .ok_or_else(|| bad(format!("`sha256` records no hash for `{folder}`")))?;
+    let adapter_dir = dir.join(folder);
+    let adapter = user::load_adapter(&adapter_dir, names, base_fingerprint)?;
+    if head::adapter_file_sha256(&adapter_dir)? != *recorded {
+        return Err(bad(format!(
+            "the tensors in `{folder}` changed since the config was written"
+        )));
+    }
+    Ok(adapter)
 }

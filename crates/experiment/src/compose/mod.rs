@@ -12,8 +12,8 @@ use burn::tensor::ElementConversion;
 use indicatif::ProgressBar;
 use loramix_backend::{Inference, Train};
 use loramix_compose::{
-    Compressed, Normalisation, Penalty, Sharing, attach, compress, compress_dense, export_exact,
-    uniform_weights,
+    ArrowConfig, Compressed, Normalisation, Penalty, Sharing, attach, compress, compress_dense,
+    export_exact, uniform_weights,
 };
 use loramix_data::{ImageItem, Labelled, SuiteItem, TextItem};
 use loramix_lora::{Adapter, AdapterHost, CompositionRecord, LoraConfig, ParentModule};
@@ -544,8 +544,30 @@ struct Composed<F: Family> {
 enum Exported {
     /// One adapter (every method but Arrow).
     Adapter(Box<Compressed>),
-    /// The routed adapters themselves, with the routing settings.
-    Arrow(Arrow),
+    /// The routed adapters themselves, with the routing settings and GenKnowSub's general
+    /// adapters.
+    Arrow {
+        config: ArrowConfig,
+        general: Vec<Adapter>,
+    },
+}
+
+impl Exported {
+    /// The written rank and the relative error of writing the composition at that rank (none
+    /// for Arrow, whose adapters are written as they are).
+    fn rank_and_error(&self, adapters: &[Adapter]) -> (usize, f64) {
+        match self {
+            Exported::Adapter(exported) => {
+                let manifest = &exported.adapter.manifest;
+                let error = manifest.composition.as_ref();
+                (manifest.rank, error.map_or(0.0, |c| c.approximation_error))
+            }
+            Exported::Arrow { .. } => (
+                adapters.iter().map(|a| a.manifest.rank).max().unwrap_or(0),
+                0.0,
+            ),
+        }
+    }
 }
 
 fn run<F: Family>(
@@ -558,8 +580,9 @@ fn run<F: Family>(
     let base = user::base_of(family).clone();
     let adapters = load_adapters(&base, names, &job.adapters, job)?;
     let general = load_adapters(&base, names, &job.general, job)?;
-    if let Kind::Arrow(arrow) = method_spec(job, Vec::new()).kind {
-        loramix_compose::check_routable(&adapters, &general, &arrow.config())?;
+    let spec = method_spec(job, general);
+    if let Kind::Arrow(arrow) = &spec.kind {
+        loramix_compose::check_routable(&adapters, &arrow.general, &arrow.config())?;
     }
     check_rank(&base, job)?;
     announce(&adapters, &splits);
@@ -572,7 +595,7 @@ fn run<F: Family>(
     clock.lap("references");
     bar.set_message(format!("{:?}", job.method).to_lowercase());
     let composed =
-        compose_with(&scorer, &base, &adapters, general, job).map_err(|e| overflow(e, job))?;
+        compose_with(&scorer, &base, &adapters, spec, job).map_err(|e| overflow(e, job))?;
     bar.finish_and_clear();
     clock.lap("composition");
     let written = score_composed(&scorer, &base, &composed, job, &mut scores)?;
@@ -585,16 +608,7 @@ fn run<F: Family>(
         scores.last().expect("the written adapter's score"),
         scored_on,
     );
-    let (rank, approximation_error) = match &composed.exported {
-        Exported::Adapter(exported) => (
-            exported.adapter.manifest.rank,
-            (exported.adapter.manifest.composition.as_ref()).map_or(0.0, |c| c.approximation_error),
-        ),
-        Exported::Arrow(_) => (
-            adapters.iter().map(|a| a.manifest.rank).max().unwrap_or(0),
-            0.0,
-        ),
-    };
+    let (rank, approximation_error) = composed.exported.rank_and_error(&adapters);
     let report = ComposeReport {
         method: job.method,
         base: user::absolute(&job.base),
@@ -848,10 +862,9 @@ fn compose_with<F: Family>(
     scorer: &Scorer<F>,
     base: &F::Frozen,
     adapters: &[Adapter],
-    general: Vec<Adapter>,
+    spec: MethodSpec,
     job: &ComposeJob,
 ) -> Result<Composed<F>> {
-    let spec = method_spec(job, general);
     let device = loramix_backend::device();
     let schedule = Schedule {
         steps: spec.steps,
@@ -886,9 +899,9 @@ fn compose_with<F: Family>(
                 record,
             )?))
         }
-        (Update::Routed, _) => match spec.kind {
-            Kind::Arrow(arrow) => Exported::Arrow(arrow),
-            _ => unreachable!("only Arrow routes"),
+        (Update::Routed { config, general }, _) => Exported::Arrow {
+            config: *config,
+            general: general.clone(),
         },
     };
     let head = scorer.fit(&composition.model)?;
@@ -995,9 +1008,8 @@ fn write<F: Family>(
             loramix_peft::write(&adapter, dir, names, &base_name)?;
             head::HeadOrigin::of(&adapter, dir)?
         }
-        Exported::Arrow(routing) => {
-            let config = routing.config();
-            arrow::write(dir, adapters, &routing.general, &config, names, &base_name)?;
+        Exported::Arrow { config, general } => {
+            arrow::write(dir, adapters, &general, &config, names, &base_name)?;
             head::HeadOrigin::of(&adapters[0], dir)?
         }
     };

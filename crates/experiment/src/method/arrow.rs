@@ -88,7 +88,10 @@ impl Arrow {
         )?;
         Ok(Composition {
             model: host.fold_lora(),
-            update: Update::Routed,
+            update: Update::Routed {
+                config: self.config(),
+                general: self.general.clone(),
+            },
             weights: Vec::new(),
             trainable_params: 0,
             choice: None,

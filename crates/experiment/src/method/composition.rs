@@ -4,7 +4,8 @@
 
 use burn::tensor::Tensor;
 use loramix_backend::Inference;
-use loramix_compose::{DenseMerge, add_to_base, merged_deltas};
+use loramix_compose::{ArrowConfig, DenseMerge, add_to_base, merged_deltas};
+use loramix_lora::Adapter;
 use loramix_models::Classifier;
 
 use super::{CellJob, Choice, Kind, Outcome};
@@ -40,8 +41,12 @@ pub enum Update<H> {
     /// through a truncated SVD.
     Dense(Vec<Option<Tensor<Inference, 2>>>),
     /// The modules routed per token (Arrow): exported as the modules themselves with the
-    /// routing settings, as PEFT's `create_arrow_model` takes them.
-    Routed,
+    /// routing settings and GenKnowSub's general adapters, as PEFT's `create_arrow_model`
+    /// takes them.
+    Routed {
+        config: ArrowConfig,
+        general: Vec<Adapter>,
+    },
 }
 
 impl<F: Family> Composition<F> {

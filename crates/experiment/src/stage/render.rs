@@ -68,6 +68,7 @@ pub fn render(dir: &Path, plan: Option<AnalysisPlan>) -> Result<Vec<PathBuf>> {
         results,
         weights,
         similarity,
+        modules: Vec::new(), // the run's upstream folder is not among the CSVs
         preamble,
         comparisons: roles.comparisons(),
         roles,

@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 use loramix_design::Shot;
 use loramix_lora::AdapterManifest;
 use loramix_report::{
-    AnalysisPlan, Location, ReportInputs, ResultRow, SimilarityRow, WeightRow, write_report,
-    write_results,
+    AnalysisPlan, Location, ModuleFacts, ReportInputs, ResultRow, SimilarityRow, WeightRow,
+    write_report, write_results,
 };
 use serde::Serialize;
 
+use crate::backbone::ModelSpec;
 use crate::config::{Experiment, Selection};
 use crate::error::{ExperimentError, Result};
 use crate::method::claim_roles;
@@ -98,6 +99,7 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         results,
         weights,
         similarity,
+        modules: module_facts(plan),
         preamble: preamble(plan, &manifest) + &tuning_section,
         comparisons: roles.comparisons(),
         roles,
@@ -106,6 +108,7 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         plan: analysis,
     };
     let files = write_report(&inputs, &run.root)?;
+    eprint!("{}", loramix_report::in_brief(&inputs));
     eprintln!(
         "report: wrote {} files; read {}",
         files.len() + 3,
@@ -142,7 +145,7 @@ impl<'a> Current<'a> {
         let mut rows = Vec::new();
         for file in self.plan.run.shard_files(false)? {
             let read = read_rows::<CellRow>(&file)?.into_iter();
-            rows.extend(read.filter(|r| self.holds(&r.task, &r.method, &r.config)));
+            rows.extend(read.filter(|r| self.holds_cell(r)));
         }
         Ok(rows)
     }
@@ -150,6 +153,10 @@ impl<'a> Current<'a> {
     fn holds(&self, task: &str, method: &str, config: &str) -> bool {
         let key = (task.to_string(), method.to_string());
         self.hashes.get(&key).is_some_and(|h| h == config)
+    }
+
+    fn holds_cell(&self, row: &CellRow) -> bool {
+        self.holds(&row.result.task, &row.result.method, &row.facts.config)
     }
 
     /// Every shard's result rows of this config, merged by the report crate's one rule (a
@@ -161,8 +168,8 @@ impl<'a> Current<'a> {
         let mut located = Vec::new();
         for file in run.shard_files(false)? {
             for (line, row) in numbered(read_rows::<CellRow>(&file)?, &file) {
-                match self.holds(&row.task, &row.method, &row.config) {
-                    true => located.push((result_row(row), line)),
+                match self.holds_cell(&row) {
+                    true => located.push((row.result, line)),
                     false => stale += 1,
                 }
             }
@@ -195,14 +202,10 @@ impl<'a> Current<'a> {
         let mut located = Vec::new();
         for file in self.plan.run.shard_files(true)? {
             for (line, row) in numbered(read_rows::<rows::WeightRow>(&file)?, &file) {
-                let key = (
-                    row.task.as_str(),
-                    row.method.as_str(),
-                    row.k,
-                    row.seed as u64,
-                );
-                if self.holds(&row.task, &row.method, &row.config) && finished.contains(&key) {
-                    located.push((weight_row(row), line));
+                let w = &row.weight;
+                let key = (w.task.as_str(), w.method.as_str(), w.k, w.seed);
+                if self.holds(&w.task, &w.method, &row.config) && finished.contains(&key) {
+                    located.push((row.weight, line));
                 }
             }
         }
@@ -215,11 +218,11 @@ impl<'a> Current<'a> {
 fn tuning_section(plan: &Plan, tuned: &Tuned, current: &Current) -> Result<String> {
     let tuning_cells: Vec<CellRow> = (read_all::<CellRow>(&plan.run.tuning_files(false)?)?)
         .into_iter()
-        .filter(|r| plan.tuning.contains(&r.task))
+        .filter(|r| plan.tuning.contains(&r.result.task))
         .filter(|r| {
             (plan.experiment.methods.iter())
-                .find(|m| m.name == r.method)
-                .is_some_and(|m| plan.cell_hash(m, &r.task) == r.config)
+                .find(|m| m.name == r.result.method)
+                .is_some_and(|m| plan.cell_hash(m, &r.result.task) == r.facts.config)
         })
         .collect();
     let lines = crate::tuning::lines(tuned, &tuning_cells, &current.cell_rows()?);
@@ -227,35 +230,8 @@ fn tuning_section(plan: &Plan, tuned: &Tuned, current: &Current) -> Result<Strin
     Ok(crate::tuning::markdown(&plan.tuning, &lines))
 }
 
-fn result_row(row: CellRow) -> ResultRow {
-    ResultRow {
-        task: row.task,
-        shift: row.shift,
-        method: row.method,
-        k: row.k,
-        seed: row.seed as u64,
-        accuracy: row.accuracy,
-        trainable_params: row.trainable_params as u64,
-        train_seconds: row.train_seconds,
-        samples_per_sec: row.samples_per_sec,
-    }
-}
-
-fn weight_row(row: rows::WeightRow) -> WeightRow {
-    WeightRow {
-        task: row.task,
-        method: row.method,
-        k: row.k,
-        seed: row.seed as u64,
-        layer: row.layer,
-        module: row.module,
-        weight: row.weight,
-    }
-}
-
-/// The upstream modules, each with its test accuracy on its own task where its manifest
-/// records one: how strong the modules being composed are.
-fn upstream_modules(plan: &Plan) -> Vec<String> {
+/// The metrics each upstream module's manifest records (none where it cannot be read).
+fn module_metrics(plan: &Plan) -> Vec<(String, BTreeMap<String, f64>)> {
     let dir = plan.run.upstream(&plan.upstream_hash());
     let metrics = |task: &str| -> Option<BTreeMap<String, f64>> {
         let path = dir.join(task).join("manifest.json");
@@ -263,8 +239,28 @@ fn upstream_modules(plan: &Plan) -> Vec<String> {
         Some(manifest.metrics)
     };
     (plan.upstream.iter())
-        .map(|task| {
-            let m = metrics(task).unwrap_or_default();
+        .map(|task| (task.clone(), metrics(task).unwrap_or_default()))
+        .collect()
+}
+
+/// Each upstream module's own test accuracy and classes, where its manifest records them.
+fn module_facts(plan: &Plan) -> Vec<ModuleFacts> {
+    (module_metrics(plan).into_iter())
+        .filter_map(|(task, m)| {
+            Some(ModuleFacts {
+                test_accuracy: *m.get("test_accuracy")?,
+                classes: m.get("classes").map(|c| *c as usize),
+                task,
+            })
+        })
+        .collect()
+}
+
+/// The upstream modules, each with its test accuracy on its own task where its manifest
+/// records one: how strong the modules being composed are.
+fn upstream_modules(plan: &Plan) -> Vec<String> {
+    (module_metrics(plan).into_iter())
+        .map(|(task, m)| {
             let mut text = match m.get("test_accuracy") {
                 Some(a) => format!("{task} {:.1}%", 100.0 * a),
                 None => task.clone(),
@@ -434,31 +430,28 @@ pub(super) fn revision_text(revision: &str) -> String {
 /// The backbone in a line: a pretrained checkpoint, or an own size and its pretraining.
 fn describe_base(plan: &Plan) -> String {
     let e = &plan.experiment;
-    match (&e.model.pretrained, e.model.own_size(), &e.pretrain) {
-        (Some(name), _, _) => format!(
-            "pretrained `{name}` ({}){}",
+    match &e.model {
+        ModelSpec::Pretrained(p) => format!(
+            "pretrained `{}` ({}){}",
+            p.name,
             plan.base_identity
                 .as_deref()
                 .unwrap_or("fingerprint unknown"),
-            e.model
-                .image_size
+            p.image_size
                 .map_or_else(String::new, |s| format!(", images at {s} px"))
         ),
-        (None, Some(size), Some(pretrain)) => format!(
-            "dim {}, depth {}, heads {}, MLP {}{}. Pretraining {} steps (batch {}, lr {})",
-            size.dim,
-            size.depth,
-            size.heads,
-            size.mlp_dim,
-            e.model
-                .patch_size
+        ModelSpec::Own(own) => format!(
+            "dim {}, depth {}, heads {}, MLP {}{}{}",
+            own.size.dim,
+            own.size.depth,
+            own.size.heads,
+            own.size.mlp_dim,
+            own.patch_size
                 .map_or_else(String::new, |p| format!(", patch {p}")),
-            pretrain.steps,
-            pretrain.batch,
-            pretrain.lr,
-        ),
-        _ => unreachable!(
-            "an experiment names a checkpoint or a size and [pretrain] (checked when read)"
+            e.pretrain.as_ref().map_or_else(String::new, |p| format!(
+                ". Pretraining {} steps (batch {}, lr {})",
+                p.steps, p.batch, p.lr
+            )),
         ),
     }
 }

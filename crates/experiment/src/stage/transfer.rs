@@ -22,16 +22,17 @@ use crate::family::Family;
 use crate::fit::ValScore;
 use crate::method::{CellJob, Choice, FrozenCache, MethodSpec, Outcome, Validation, bracketed};
 use crate::progress;
-use crate::rows::{CandidateRow, CellKey, CellRow, WeightRow};
+use crate::rows::{CandidateRow, CellFacts, CellKey, CellRow, WeightRow};
 use crate::store::{Appender, Shard, read_all, read_rows, write_csv, write_task_facts};
 use crate::tuning::Tuned;
+use loramix_report::ResultRow;
 
 /// One cell of the sweep: a method on a task at k shots with a seed.
 struct Cell<'a, I> {
     task: &'a Task<I>,
     method: &'a MethodSpec,
     shot: Shot,
-    seed: usize,
+    seed: u64,
     /// The current config's hash of the method on the task, carried by every row the cell
     /// writes.
     config: String,
@@ -346,7 +347,7 @@ fn all_cells<'a, F: Family>(
                     (None, true) => Factors::Bracketed,
                     (None, false) => Factors::Grid,
                 };
-                for seed in 0..seeds {
+                for seed in 0..seeds as u64 {
                     cells.push(Cell {
                         task,
                         method,
@@ -424,7 +425,7 @@ impl<I: SuiteItem> Cell<'_, I> {
     /// task, method and shot.
     fn derived_seed(&self) -> u64 {
         derive_seed(
-            self.seed as u64,
+            self.seed,
             &format!("cell/{}/{}/{}", self.task.name, self.method.name, self.shot),
         )
     }
@@ -446,10 +447,10 @@ impl<I: SuiteItem> Cell<'_, I> {
         let task = self.task;
         let draw = Draw::of(self.shot, t.full_per_class, task.train.classes.len());
         let Some(tuning) = &t.tuning else {
-            return Ok((task.shots(draw, self.seed as u64)?, None));
+            return Ok((task.shots(draw, self.seed)?, None));
         };
         let per_class = tuning.validation_per_class(self.shot);
-        let (items, val) = task.shots_and_validation(draw, per_class, self.seed as u64)?;
+        let (items, val) = task.shots_and_validation(draw, per_class, self.seed)?;
         let (rate_factors, extend) = match self.factors {
             Factors::Grid => (tuning.rate_factors.clone(), true),
             Factors::Bracketed => (bracketed(&tuning.rate_factors), false),
@@ -472,16 +473,18 @@ impl<I: SuiteItem> Cell<'_, I> {
         (seconds, samples_per_sec): (f64, f64),
     ) -> CellRow {
         let choice = outcome.choice.as_ref();
-        CellRow {
+        let result = ResultRow {
             task: self.task.name.clone(),
             shift,
             method: self.method.name.clone(),
             k: self.shot,
             seed: self.seed,
             accuracy: outcome.accuracy,
-            trainable_params: outcome.trainable_params,
+            trainable_params: outcome.trainable_params as u64,
             train_seconds: seconds,
             samples_per_sec,
+        };
+        let facts = CellFacts {
             config: self.config.clone(),
             lr: choice.map(|c| c.lr),
             head_lr: choice.and_then(|c| c.head_lr),
@@ -489,7 +492,8 @@ impl<I: SuiteItem> Cell<'_, I> {
             val_accuracy: choice.and_then(|c| c.score).map(|s| s.accuracy),
             candidates: choice.map(candidates_text).unwrap_or_default(),
             extended_to: choice.and_then(|c| c.extended),
-        }
+        };
+        CellRow { result, facts }
     }
 }
 
@@ -520,7 +524,7 @@ impl<I> Cell<'_, I> {
         let mut rows = Vec::new();
         for (layer, weights) in chosen {
             for (module, weight) in adapters.iter().zip(weights) {
-                rows.push(WeightRow {
+                let weight = loramix_report::WeightRow {
                     task: self.task.name.clone(),
                     method: self.method.name.clone(),
                     k: self.shot,
@@ -528,8 +532,9 @@ impl<I> Cell<'_, I> {
                     layer: layer.clone(),
                     module: module.manifest.task.clone(),
                     weight: weight as f64,
-                    config: self.config.clone(),
-                });
+                };
+                let config = self.config.clone();
+                rows.push(WeightRow { weight, config });
             }
         }
         rows

@@ -51,6 +51,7 @@ pub fn upstream<F: Family>(ctx: &Context<F>, base: &F::Frozen) -> Result<Vec<Ada
             ("train_seconds".to_string(), trained.seconds),
             ("train_examples".to_string(), task.train.items.len() as f64),
             ("steps_trained".to_string(), trained.steps as f64),
+            ("classes".to_string(), task.train.classes.len() as f64),
         ]);
         if let Some(val) = trained.val_accuracy {
             metrics.insert("val_accuracy".into(), val);
@@ -86,7 +87,12 @@ fn check_above_chance<F: Family>(ctx: &Context<F>, adapters: &[Adapter]) -> Resu
         }
     }
     match below.is_empty() {
-        true => Ok(()),
+        true => {
+            eprintln!(
+                "upstream: every module is at least {bar} points above chance on its own test split"
+            );
+            Ok(())
+        }
         false => Err(ExperimentError::Invalid(format!(
             "upstream modules less than {bar} points above chance on their own test split: {}; \
              train them longer or at another rate (`upstream.steps`, `lr`, `head_lr`, \
