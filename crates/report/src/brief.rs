@@ -101,9 +101,8 @@ fn shows(inputs: &ReportInputs, primary: &[Primary]) -> String {
                 return None;
             };
             Some(format!(
-                "{} at k = {}: {} points",
-                claims::pair(p.test),
-                claims::shots(p.test),
+                "{}: {} points",
+                claims::test_name(p.test),
                 claims::difference(d.mean, d.interval())
             ))
         })
@@ -120,30 +119,24 @@ fn shows(inputs: &ReportInputs, primary: &[Primary]) -> String {
 
 /// What the run is too small to tell, and roughly how many tasks would tell it.
 fn cannot_show(primary: &[Primary]) -> String {
-    let missed: Vec<(usize, f64)> = (primary.iter())
+    // (tasks, detectable, |measured|) of each superiority test that detected nothing.
+    let missed: Vec<(usize, f64, f64)> = (primary.iter())
         .filter(|p| p.outcome() == Outcome::NotDetected && p.test.test == TestKind::Superiority)
         .filter_map(|p| {
             let e = p.result.as_ref().ok()?;
             let Measured::Difference(d) = &e.measured else {
                 return None;
             };
-            Some((d.tasks, e.detectable?))
+            Some((d.tasks, e.detectable?, d.mean.abs()))
         })
         .collect();
-    let largest = (primary.iter())
-        .filter_map(|p| match &p.result.as_ref().ok()?.measured {
-            Measured::Difference(d) => Some(d.mean.abs()),
-            _ => None,
-        })
-        .reduce(f64::max);
     let mut parts = Vec::new();
-    if let (Some(&(tasks, detectable)), Some(largest)) =
-        (missed.iter().min_by(|a, b| a.1.total_cmp(&b.1)), largest)
-    {
+    if let Some(&(tasks, detectable, _)) = missed.iter().min_by(|a, b| a.1.total_cmp(&b.1)) {
+        let largest = missed.iter().map(|m| m.2).fold(0.0, f64::max);
         let mut part = format!(
             "with {tasks} tasks, the most sensitive superiority test would detect only a true \
-             difference of {detectable:.1} points or more (80% power), and the largest \
-             difference measured is {largest:.1} points"
+             difference of {detectable:.1} points or more (80% power), while the superiority \
+             differences measured are {largest:.1} points or less in size"
         );
         if let Some(needed) = tasks_needed(tasks, detectable) {
             let _ = write!(
@@ -158,7 +151,7 @@ fn cannot_show(primary: &[Primary]) -> String {
     let untestable: Vec<String> = (primary.iter())
         .filter_map(|p| {
             let why = p.result.as_ref().err()?;
-            Some(format!("{} ({why})", claims::pair(p.test)))
+            Some(format!("{} ({why})", claims::test_name(p.test)))
         })
         .collect();
     if !untestable.is_empty() {

@@ -148,11 +148,16 @@ fn numbers(e: &Evaluated, holm: f64) -> String {
     }
 }
 
+/// `` `learned − lora` superiority at k = 1, 5 ``, or `` `learned` weights vs CKA ``.
+pub(crate) fn test_name(test: &crate::plan::PrimaryTest) -> String {
+    match test.test {
+        TestKind::Similarity => format!("{} weights vs CKA", pair(test)),
+        kind => format!("{} {} at k = {}", pair(test), kind.name(), shots(test)),
+    }
+}
+
 fn test_line(p: &Primary, margin: f64) -> String {
-    let what = match p.test.test {
-        TestKind::Similarity => format!("{} weights vs CKA", pair(p.test)),
-        kind => format!("{} {} at k = {}", pair(p.test), kind.name(), shots(p.test)),
-    };
+    let what = test_name(p.test);
     match (&p.result, p.holm) {
         (Ok(e), Some(holm)) => format!("{what}: {}: {}", numbers(e, holm), reading(p, margin)),
         _ => format!("{what}: {}", reading(p, margin)),
