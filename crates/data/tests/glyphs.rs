@@ -230,3 +230,38 @@ fn a_glyph_task_with_one_font_family_cannot_be_split() {
         "{err}"
     );
 }
+
+/// Letters are rendered grey at the suite's size and given their channels per task: every
+/// example of an RGB suite equals the loader's own rendering at that shape.
+#[test]
+fn glyphs_kept_grey_give_the_examples_rendered_at_the_suites_shape() {
+    let target = ImageShape {
+        channels: 3,
+        height: 56,
+        width: 56,
+    };
+    let data = two_families();
+    let toml = GLYPH_SUITE.replace(
+        "image = { channels = 1, height = 28, width = 28 }",
+        "image = { channels = 3, height = 56, width = 56 }",
+    );
+    let loaded = (Suite::<ImageItem>::from_toml(&toml, Path::new("g.toml")).unwrap())
+        .load(data.path())
+        .unwrap();
+    let bits = |item: &ImageItem| -> Vec<u32> { item.pixels.iter().map(|p| p.to_bits()).collect() };
+    let glyphs = data.path().join("glyphs");
+    for (name, reference) in [
+        ("letters", load_glyph_letters(&glyphs, target).unwrap()),
+        ("styles", load_glyph_styles(&glyphs, target).unwrap()),
+    ] {
+        let rendered: BTreeSet<Vec<u32>> = reference.items.iter().map(bits).collect();
+        let task = loaded.task(name).unwrap();
+        for item in task.train.items.iter().chain(&task.test.items) {
+            assert_eq!(item.pixels.len(), target.len(), "{name}");
+            assert!(
+                rendered.contains(&bits(item)),
+                "{name}: not the loader's rendering"
+            );
+        }
+    }
+}

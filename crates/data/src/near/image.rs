@@ -86,8 +86,33 @@ fn near(a: &[f32], b: &[f32], most: usize) -> bool {
     a.len() == b.len()
 }
 
-/// Pairs `(i, j)`, `i < j`, of `images` (pixel values, one shape) that are near copies.
+/// Pairs `(i, j)`, `i < j`, of `images` (pixel values) that are near copies: only images of
+/// one size can be (sources kept at different sizes are screened size by size, so the short
+/// ones do not all share the buckets of positions they lack).
 pub(crate) fn near_copies(images: &[&[f32]]) -> Vec<(usize, usize)> {
+    let mut by_len: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (i, image) in images.iter().enumerate() {
+        by_len.entry(image.len()).or_default().push(i);
+    }
+    if by_len.len() == 1 {
+        return near_copies_of_one_size(images);
+    }
+    let mut pairs: Vec<(usize, usize)> = (by_len.values())
+        .flat_map(|at| {
+            let group: Vec<&[f32]> = at.iter().map(|&i| images[i]).collect();
+            let found = near_copies_of_one_size(&group);
+            found
+                .into_iter()
+                .map(|(i, j)| (at[i], at[j]))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    pairs.sort_unstable();
+    pairs
+}
+
+/// [`near_copies`] among images of one size.
+fn near_copies_of_one_size(images: &[&[f32]]) -> Vec<(usize, usize)> {
     let len = images.iter().map(|i| i.len()).max().unwrap_or(0);
     let tables = tables(len);
     let keys = parallel_map(images.len(), |i| keys(images[i], &tables));
@@ -125,6 +150,21 @@ mod tests {
             .collect();
         let images = [&original[..], &stroke(0.0, 20.0), &edited, &noisy];
         assert_eq!(near_copies(&images), [(0, 2), (0, 3), (2, 3)]);
+    }
+
+    #[test]
+    fn images_of_two_sizes_are_screened_size_by_size() {
+        let original = stroke(0.3, 6.0);
+        let mut edited = original.clone();
+        edited[300] = 1.0 - edited[300];
+        // The same strokes at 14x14 (every other pixel of every other row).
+        let small = |image: &[f32]| -> Vec<f32> {
+            (0..196).map(|i| image[(i / 14) * 56 + (i % 14) * 2]).collect()
+        };
+        let (small_original, small_edited) = (small(&original), small(&edited));
+        let other = stroke(0.0, 20.0);
+        let images = [&original[..], &small_original, &other, &edited, &small_edited];
+        assert_eq!(near_copies(&images), [(0, 3), (1, 4)]);
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub trait SuiteItem: Labelled + Clone + Debug + Send + Sync + Sized {
         shape: Option<ImageShape>,
     ) -> Result<Option<SourceData<Self>>>;
 
+    /// The example, stored at `stored` by its source, at the suite's `shape` (images; a text
+    /// is itself).
+    fn fitted(self, stored: Option<ImageShape>, shape: Option<ImageShape>) -> Self;
+
     fn transformed(
         self,
         transforms: &[Self::Transform],
@@ -49,12 +53,17 @@ pub trait SuiteItem: Labelled + Clone + Debug + Send + Sync + Sized {
     fn preview(&self) -> Option<String>;
 }
 
-/// A source as loaded: its splits, and where its examples share an identity that must not
-/// cross a split (the glyph sources' font families), each example's group.
+/// A source as loaded: its splits; where its examples share an identity that must not cross
+/// a split (the glyph sources' font families), each example's group; and the shape its images
+/// are kept at when not the suite's.
 #[derive(Debug)]
 pub struct SourceData<I> {
     pub splits: GivenSplits<I>,
     pub groups: Option<Vec<usize>>,
+    /// The shape of the images as kept (`None`: the suite's). The 28x28 grey datasets are kept
+    /// as they are and brought to the suite's shape one task at a time, so a suite at 112x112
+    /// RGB holds 70,000 Fashion-MNIST images in 0.2 GB instead of 10.5 GB.
+    pub shape: Option<ImageShape>,
 }
 
 impl<I> From<GivenSplits<I>> for SourceData<I> {
@@ -62,6 +71,7 @@ impl<I> From<GivenSplits<I>> for SourceData<I> {
         Self {
             splits,
             groups: None,
+            shape: None,
         }
     }
 }
@@ -173,19 +183,37 @@ impl SuiteItem for ImageItem {
     ) -> Result<Option<SourceData<Self>>> {
         let path = location(task, data_dir);
         let shape = shape.unwrap_or(ImageShape::square(1, 28));
+        // Grey 28x28 as the files hold them; converted when a task is built (identical to
+        // converting here, which a 28x28 grey suite never does).
+        let kept = |native: ImageShape| Some(native).filter(|&n| n != shape);
+        let mnist = ImageShape::square(1, 28);
         let splits: GivenSplits<Self> = match task.source {
-            Source::FashionMnist => image::load_fashion_mnist(&path, shape)?.into(),
-            Source::MnistNpm => image::load_mnist_json(&path, shape)?.into(),
+            Source::FashionMnist | Source::MnistNpm => {
+                let set = match task.source {
+                    Source::FashionMnist => image::load_fashion_mnist(&path, mnist)?,
+                    _ => image::load_mnist_json(&path, mnist)?,
+                };
+                return Ok(Some(SourceData {
+                    shape: kept(mnist),
+                    ..SourceData::from(GivenSplits::from(set))
+                }));
+            }
             Source::Digits => image::load_digits_csv(&path, shape)?.into(),
             Source::GlyphLetters | Source::GlyphStyles => {
                 let by = match task.source {
                     Source::GlyphLetters => GlyphLabel::Letter,
                     _ => GlyphLabel::Style,
                 };
-                let (set, families) = image::load_glyphs(&path, shape, by)?;
+                // Rendered grey at the suite's size; its channels are made per task.
+                let grey = ImageShape {
+                    channels: 1,
+                    ..shape
+                };
+                let (set, families) = image::load_glyphs(&path, grey, by)?;
                 return Ok(Some(SourceData {
                     splits: set.into(),
                     groups: Some(families),
+                    shape: kept(grey),
                 }));
             }
             Source::ImageFolder => image::load_image_splits(&path, shape)?,
@@ -201,6 +229,15 @@ impl SuiteItem for ImageItem {
 
     fn preview(&self) -> Option<String> {
         None
+    }
+
+    fn fitted(mut self, stored: Option<ImageShape>, shape: Option<ImageShape>) -> Self {
+        if let (Some(stored), Some(shape)) = (stored, shape)
+            && stored != shape
+        {
+            self.pixels = crate::raster::convert(&self.pixels, stored, shape);
+        }
+        self
     }
 
     fn transformed(
@@ -251,6 +288,10 @@ impl SuiteItem for TextItem {
             _ => return Ok(None),
         };
         Ok(Some(splits.into()))
+    }
+
+    fn fitted(self, _stored: Option<ImageShape>, _shape: Option<ImageShape>) -> Self {
+        self
     }
 
     fn near_copies(items: &[&Self]) -> Vec<(usize, usize)> {

@@ -139,11 +139,8 @@ impl<I: SuiteItem> LoadedSuite<I> {
             let items = picks
                 .iter()
                 .map(|&(i, label)| {
-                    let mut item = source.items[i].clone().transformed(
-                        &spec.transforms,
-                        shape,
-                        example_seed(seed, i),
-                    );
+                    let item = source.items[i].clone().fitted(source.shape, shape);
+                    let mut item = item.transformed(&spec.transforms, shape, example_seed(seed, i));
                     item.set_label(label);
                     item
                 })

@@ -24,6 +24,8 @@ pub(crate) struct SourceItems<I> {
     pub groups: Option<Vec<usize>>,
     /// Examples dropped as copies or near copies of an earlier one.
     pub duplicates: usize,
+    /// The shape the images are kept at, when not the suite's ([`SourceData::shape`]).
+    pub shape: Option<crate::ImageShape>,
 }
 
 impl<I: SuiteItem> From<SourceData<I>> for SourceItems<I> {
@@ -49,6 +51,7 @@ impl<I: SuiteItem> From<SourceData<I>> for SourceItems<I> {
             test,
             groups: data.groups,
             duplicates: 0,
+            shape: data.shape,
         };
         source.retain(&keep);
         source
