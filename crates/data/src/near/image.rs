@@ -159,11 +159,19 @@ mod tests {
         edited[300] = 1.0 - edited[300];
         // The same strokes at 14x14 (every other pixel of every other row).
         let small = |image: &[f32]| -> Vec<f32> {
-            (0..196).map(|i| image[(i / 14) * 56 + (i % 14) * 2]).collect()
+            (0..196)
+                .map(|i| image[(i / 14) * 56 + (i % 14) * 2])
+                .collect()
         };
         let (small_original, small_edited) = (small(&original), small(&edited));
         let other = stroke(0.0, 20.0);
-        let images = [&original[..], &small_original, &other, &edited, &small_edited];
+        let images = [
+            &original[..],
+            &small_original,
+            &other,
+            &edited,
+            &small_edited,
+        ];
         assert_eq!(near_copies(&images), [(0, 3), (1, 4)]);
     }
 
