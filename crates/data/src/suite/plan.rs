@@ -180,7 +180,10 @@ pub(crate) fn plan<I: SuiteItem>(
         .collect()
     };
     let mut candidates = labelled(0..source.train);
-    candidates.retain(|(i, _)| task.part.is_none_or(|p| i % p.of == p.index));
+    // A source with groups (the glyphs' font families) is parted by whole groups, so no group
+    // has examples in two parts.
+    let unit = |i: usize| source.groups.as_ref().map_or(i, |g| g[i]);
+    candidates.retain(|&(i, _)| task.part.is_none_or(|p| unit(i) % p.of == p.index));
     let mut given = source.test.clone().map(labelled);
     let before = candidates.len() + given.as_ref().map_or(0, Vec::len);
     candidates.retain(|(i, _)| !leaked.contains(i));
@@ -273,4 +276,65 @@ pub(crate) fn overlap(trained: &Plan, downstream: &Plan) -> usize {
         .iter()
         .filter(|(i, _)| used.contains(i))
         .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ImageItem;
+    use std::path::Path;
+
+    /// Eight examples of classes a and b in four groups of two (0 0 1 1 2 2 3 3), with tasks
+    /// on parts 0 and 1 of 2.
+    #[test]
+    fn a_source_with_groups_is_parted_by_whole_groups() {
+        let toml = r#"
+name = "groups"
+modality = "image"
+image = { channels = 1, height = 1, width = 1 }
+split_seed = 1
+test_per_class = 1
+
+[pretrain]
+name = "even"
+source = "glyph-letters"
+part = { index = 0, of = 2 }
+
+[[upstream]]
+name = "also-even"
+source = "glyph-letters"
+part = { index = 0, of = 2 }
+
+[[downstream]]
+name = "odd"
+source = "glyph-letters"
+part = { index = 1, of = 2 }
+shift = "covariate"
+"#;
+        let suite = Suite::<ImageItem>::from_toml(toml, Path::new("g.toml")).unwrap();
+        let items = (0..8)
+            .map(|i| ImageItem {
+                pixels: vec![i as f32 / 8.0],
+                label: i % 2,
+            })
+            .collect();
+        let source = SourceItems {
+            items,
+            classes: vec!["a".into(), "b".into()],
+            train: 8,
+            test: None,
+            groups: Some(vec![0, 0, 1, 1, 2, 2, 3, 3]),
+            duplicates: 0,
+            shape: None,
+        };
+        let groups_of = |task: &TaskSpec<ImageItem>| -> BTreeSet<usize> {
+            let plan = plan(&suite, task, &source, &BTreeSet::new()).unwrap();
+            (plan.train.iter().chain(&plan.test))
+                .map(|&(i, _)| i / 2)
+                .collect()
+        };
+        let tasks: Vec<&TaskSpec<ImageItem>> = suite.tasks().map(|(_, t)| t).collect();
+        assert_eq!(groups_of(tasks[0]), BTreeSet::from([0, 2]));
+        assert_eq!(groups_of(tasks[2]), BTreeSet::from([1, 3]));
+    }
 }
