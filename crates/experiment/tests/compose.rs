@@ -208,66 +208,79 @@ fn every_method_composes_writes_peft_and_predict_scores_as_reported() {
         // The written adapter reads back (PEFT format), with its parents recorded.
         let fingerprint = tiny_bert_fingerprint();
         let read = loramix_peft::read(&job.out, &BERT, &fingerprint).unwrap();
-        let record = read.manifest.composition.clone().unwrap();
-        let tasks: Vec<&str> = record.parents.iter().map(|p| p.task.as_str()).collect();
-        let all = ["tiny-bert-lora-qv", "tiny-bert-lora-patterns", "qv-again"];
-        if method == Method::Select {
-            // --top-k 2 of the three, each once.
-            assert_eq!(tasks.len(), 2, "{tasks:?}");
-            assert!(tasks[0] != tasks[1] && tasks.iter().all(|t| all.contains(t)));
-        } else {
-            assert_eq!(tasks, all);
-        }
+        check_parents(&read, method);
         assert_eq!(read.manifest.metrics["validation_accuracy"], written);
         check_verdict(&report, &job.out);
         if method == Method::Uniform {
-            // The written update of every layer is the mean of the parents' updates.
-            let parents: Vec<Adapter> = job
-                .adapters
-                .iter()
-                .map(|dir| {
-                    loramix_experiment::user::load_adapter(dir, &BERT, &fingerprint).unwrap()
-                })
-                .collect();
-            for layer in &read.manifest.layers {
-                let got = dense(&read, &layer.name).unwrap();
-                let mut mean = vec![0.0; got.len()];
-                for parent in &parents {
-                    if let Some(delta) = dense(parent, &layer.name) {
-                        mean.iter_mut().zip(delta).for_each(|(m, d)| *m += d / 3.0);
-                    }
-                }
-                let worst = got
-                    .iter()
-                    .zip(&mean)
-                    .map(|(g, m)| (g - m).abs())
-                    .fold(0.0, f64::max);
-                assert!(worst < 1e-6, "{}: {worst}", layer.name);
-            }
+            check_the_mean_of_the_parents(&read, &job, &fingerprint);
         }
 
-        // `predict` on the validation file reproduces the reported accuracy, by another path
-        // (the files on disk, the head read back).
-        let out = dir.path().join("predictions.csv");
-        let (rows, accuracy) = predict(&PredictJob {
-            base: tiny_bert(),
-            adapter: job.out.clone(),
-            data: job.val.clone().unwrap(),
-            input: text_input(),
-            label_column: Some("label".into()),
-            out: out.clone(),
-            batch: 3,
-            parts: 1,
-        })
-        .unwrap();
-        assert_eq!(rows.len(), 8);
-        assert_eq!(accuracy, Some(written), "{method:?}");
-        let csv = std::fs::read_to_string(&out).unwrap();
-        assert!(
-            csv.starts_with("item,prediction,confidence,label\n1,"),
-            "{csv}"
-        );
+        predict_scores_as_reported(dir.path(), &job, written);
     }
+}
+
+/// The composition's parents as recorded: `--top-k 2` of the three for select, all three in
+/// order otherwise.
+fn check_parents(read: &Adapter, method: Method) {
+    let record = read.manifest.composition.clone().unwrap();
+    let tasks: Vec<&str> = record.parents.iter().map(|p| p.task.as_str()).collect();
+    let all = ["tiny-bert-lora-qv", "tiny-bert-lora-patterns", "qv-again"];
+    if method == Method::Select {
+        // --top-k 2 of the three, each once.
+        assert_eq!(tasks.len(), 2, "{tasks:?}");
+        assert!(tasks[0] != tasks[1] && tasks.iter().all(|t| all.contains(t)));
+    } else {
+        assert_eq!(tasks, all);
+    }
+}
+
+/// The written update of every layer is the mean of the parents' updates (uniform).
+fn check_the_mean_of_the_parents(read: &Adapter, job: &ComposeJob, fingerprint: &str) {
+    // The written update of every layer is the mean of the parents' updates.
+    let parents: Vec<Adapter> = job
+        .adapters
+        .iter()
+        .map(|dir| loramix_experiment::user::load_adapter(dir, &BERT, fingerprint).unwrap())
+        .collect();
+    for layer in &read.manifest.layers {
+        let got = dense(read, &layer.name).unwrap();
+        let mut mean = vec![0.0; got.len()];
+        for parent in &parents {
+            if let Some(delta) = dense(parent, &layer.name) {
+                mean.iter_mut().zip(delta).for_each(|(m, d)| *m += d / 3.0);
+            }
+        }
+        let worst = got
+            .iter()
+            .zip(&mean)
+            .map(|(g, m)| (g - m).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-6, "{}: {worst}", layer.name);
+    }
+}
+
+/// `predict` on the validation file reproduces the reported accuracy, by another path (the
+/// files on disk, the head read back).
+fn predict_scores_as_reported(dir: &Path, job: &ComposeJob, written: f64) {
+    let out = dir.join("predictions.csv");
+    let (rows, accuracy) = predict(&PredictJob {
+        base: tiny_bert(),
+        adapter: job.out.clone(),
+        data: job.val.clone().unwrap(),
+        input: text_input(),
+        label_column: Some("label".into()),
+        out: out.clone(),
+        batch: 3,
+        parts: 1,
+    })
+    .unwrap();
+    assert_eq!(rows.len(), 8);
+    assert_eq!(accuracy, Some(written), "{:?}", job.method);
+    let csv = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        csv.starts_with("item,prediction,confidence,label\n1,"),
+        "{csv}"
+    );
 }
 
 /// An Arrow job on the routable fixtures: the PEFT qv fixture and two adapters made by PEFT
@@ -294,20 +307,7 @@ fn arrow_writes_the_adapters_for_peft_and_predict_routes_them_as_compose_did() {
     // Head only, three adapters alone, the composition (which is what is written).
     assert_eq!(report.scores.len(), 5, "{:?}", report.scores);
     let routed = score(&report, "arrow(k=2, temperature=1, genknowsub)");
-    let config: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(job.out.join("arrow_config.json")).unwrap())
-            .unwrap();
-    assert_eq!(config["top_k"], 2);
-    assert_eq!(config["use_gks"], true);
-    assert_eq!(config["rng_seed"], 0);
-    assert_eq!(
-        config["task_adapters"],
-        serde_json::json!(["experts/task_0", "experts/task_1", "experts/task_2"])
-    );
-    assert_eq!(
-        config["general_adapters"],
-        serde_json::json!(["general/gks_0", "general/gks_1"])
-    );
+    check_arrow_config(&job.out);
     // Each routed adapter is written as PEFT reads it, with the factors it was given.
     let fingerprint = tiny_bert_fingerprint();
     for (given, folder) in job.adapters.iter().zip(["task_0", "task_1", "task_2"]) {
@@ -346,18 +346,40 @@ fn arrow_writes_the_adapters_for_peft_and_predict_routes_them_as_compose_did() {
     let (_, accuracy) = predict(&predict_job).unwrap();
     assert_eq!(accuracy, Some(routed));
 
-    // A changed adapter, or a folder outside the output, is refused naming the config.
-    let tensors = job.out.join("experts/task_1/adapter_model.safetensors");
+    tampered_arrow_outputs_are_refused(&job.out, &predict_job, &fingerprint);
+}
+
+/// `arrow_config.json` as PEFT's `ArrowConfig` takes it, with the folders it names.
+fn check_arrow_config(out: &Path) {
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("arrow_config.json")).unwrap())
+            .unwrap();
+    assert_eq!(config["top_k"], 2);
+    assert_eq!(config["use_gks"], true);
+    assert_eq!(config["rng_seed"], 0);
+    assert_eq!(
+        config["task_adapters"],
+        serde_json::json!(["experts/task_0", "experts/task_1", "experts/task_2"])
+    );
+    assert_eq!(
+        config["general_adapters"],
+        serde_json::json!(["general/gks_0", "general/gks_1"])
+    );
+}
+
+/// A changed adapter, or a folder outside the output, is refused naming the config.
+fn tampered_arrow_outputs_are_refused(out: &Path, predict_job: &PredictJob, fingerprint: &str) {
+    let tensors = out.join("experts/task_1/adapter_model.safetensors");
     let original = std::fs::read(&tensors).unwrap();
-    let other = std::fs::read(job.out.join("experts/task_2/adapter_model.safetensors")).unwrap();
+    let other = std::fs::read(out.join("experts/task_2/adapter_model.safetensors")).unwrap();
     std::fs::write(&tensors, &other).unwrap();
-    let error = predict(&predict_job).unwrap_err().to_string();
+    let error = predict(predict_job).unwrap_err().to_string();
     assert!(
         error.contains("arrow_config.json") && error.contains("changed"),
         "{error}"
     );
     std::fs::write(&tensors, original).unwrap();
-    let path = job.out.join("arrow_config.json");
+    let path = out.join("arrow_config.json");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
         &path,
@@ -365,10 +387,10 @@ fn arrow_writes_the_adapters_for_peft_and_predict_routes_them_as_compose_did() {
     )
     .unwrap();
     // The head records the config's hash, so predict refuses the edited config...
-    let error = predict(&predict_job).unwrap_err().to_string();
+    let error = predict(predict_job).unwrap_err().to_string();
     assert!(error.contains("another adapter"), "{error}");
     // ...and the config's reader refuses a folder outside the output by itself.
-    let error = loramix_experiment::compose::arrow::read(&job.out, &BERT, &fingerprint)
+    let error = loramix_experiment::compose::arrow::read(out, &BERT, fingerprint)
         .unwrap_err()
         .to_string();
     assert!(error.contains("not a folder inside"), "{error}");

@@ -55,6 +55,42 @@ fn run_writes_every_artifact_and_reuses_them() {
     run(&experiment, &runs, Stage::Run).unwrap();
 
     let root = runs.join("tiny");
+    check_results(&root);
+    check_report(&root);
+
+    // A second run reuses the base, the adapters and every cell.
+    let sweep = root.join("sweep/all.csv");
+    let base_dirs = |root: &Path| {
+        fs::read_dir(root)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("base-")
+            })
+            .count()
+    };
+    run(&experiment, &runs, Stage::Run).unwrap();
+    assert_eq!(line_count(&sweep), CELLS + 1);
+    assert_eq!(base_dirs(&root), 1);
+
+    // Changing one method's learning rate redoes that method's cells only.
+    let changed = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, |t| {
+        t.replace(
+            "kind = \"uniform\"\nsteps = 3\nlr = 1e-2",
+            "kind = \"uniform\"\nsteps = 3\nlr = 2e-2",
+        )
+    });
+    run(&changed, &runs, Stage::Transfer).unwrap();
+    assert_eq!(line_count(&sweep), CELLS + 1 + 4);
+    assert_eq!(base_dirs(&root), 1);
+}
+
+/// `results.csv` of the fixture run: its header, one label-shift row per cell with an
+/// accuracy, and each method's trainable parameters.
+fn check_results(root: &Path) {
     let results = root.join("results.csv");
     let header = fs::read_to_string(&results)
         .unwrap()
@@ -89,7 +125,10 @@ fn run_writes_every_artifact_and_reuses_them() {
         "one weight per module per composed layer"
     );
     assert!(params("lora") > 51 && params("full") > params("lora"));
+}
 
+/// The run's learned weights, summary, plots and manifest.
+fn check_report(root: &Path) {
     let weights = fs::read_to_string(root.join("learned_weights.csv")).unwrap();
     assert!(weights.starts_with("task,method,k,seed,layer,module,weight"));
     assert!(weights.contains("encoder.blocks.0.query"), "{weights}");
@@ -129,35 +168,6 @@ fn run_writes_every_artifact_and_reuses_them() {
             .iter()
             .all(|s| stages.contains_key(*s))
     );
-
-    // A second run reuses the base, the adapters and every cell.
-    let sweep = root.join("sweep/all.csv");
-    let base_dirs = |root: &Path| {
-        fs::read_dir(root)
-            .unwrap()
-            .filter(|e| {
-                e.as_ref()
-                    .unwrap()
-                    .file_name()
-                    .to_string_lossy()
-                    .starts_with("base-")
-            })
-            .count()
-    };
-    run(&experiment, &runs, Stage::Run).unwrap();
-    assert_eq!(line_count(&sweep), CELLS + 1);
-    assert_eq!(base_dirs(&root), 1);
-
-    // Changing one method's learning rate redoes that method's cells only.
-    let changed = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, |t| {
-        t.replace(
-            "kind = \"uniform\"\nsteps = 3\nlr = 1e-2",
-            "kind = \"uniform\"\nsteps = 3\nlr = 2e-2",
-        )
-    });
-    run(&changed, &runs, Stage::Transfer).unwrap();
-    assert_eq!(line_count(&sweep), CELLS + 1 + 4);
-    assert_eq!(base_dirs(&root), 1);
 }
 
 #[test]
@@ -347,124 +357,127 @@ fn an_upstream_rank_above_the_layers_is_refused_before_upstream_training() {
     assert!(err.contains("upstream.rank 100000 is above 16"), "{err}");
 }
 
+/// Edits of the fixture experiment (`from` replaced by `to`), each refused with `expected` in
+/// its message before anything trains.
+const BAD_CONFIGS: &[(&str, &str, &str)] = &[
+    ("name = \"tiny\"", "name = \"..\"", "it names a folder"),
+    (
+        "budget = 4",
+        "bound = -1.0",
+        "`bound` must be positive, not -1",
+    ),
+    (
+        "budget = 4",
+        "sigma = nan",
+        "`sigma` must be positive, not NaN",
+    ),
+    (
+        "density = 0.5",
+        "density = 0.0",
+        "`density` must be (0, 1], not 0",
+    ),
+    ("drop = 0.5", "drop = 1.0", "`drop` must be [0, 1), not 1"),
+    (
+        "kind = \"lora\"",
+        "kind = \"lora\"\nrank = 0",
+        "`rank` must be 1 or more, not 0",
+    ),
+    (
+        "examples = 3",
+        "examples = 0",
+        "similarity.steps and similarity.examples must be at least 1",
+    ),
+    (
+        "examples = 3",
+        "examples = 3\nconverge = { validation_per_class = 5, every = 0, patience = 2 }",
+        "similarity.converge: validation_per_class, every and patience must be at least 1",
+    ),
+    (
+        "batch = 4\n",
+        "batch = 4\n\n[transfer.tuning]\nvalidation_full = 1\nrate_factors = [0.1, 0.3, 1.0, 3.0, 10.0]\nchecks = 2\nselect = \"tuning-tasks\"\n",
+        "transfer.tuning.select = \"tuning-tasks\" needs `[[tuning]]` tasks in suite `fixture-vision`",
+    ),
+    (
+        "batch = 4\n",
+        "batch = 4\n\n[transfer.tuning]\nvalidation_full = 1\nrate_factors = [0.1, 0.3, 1.0, 3.0, 10.0]\nchecks = 2\ntuning_seeds = 0\n",
+        "transfer.tuning.validation_full, checks and tuning_seeds must be at least 1",
+    ),
+    (
+        "patch_size = 7",
+        "patch_size = 7\nmax_len = 100000",
+        "model.max_len must be 2 to 4096 tokens, not 100000",
+    ),
+    (
+        "kind = \"uniform\"",
+        "kind = \"magic\"",
+        "unknown variant `magic`",
+    ),
+    (
+        "data = \"DATA\"",
+        "data = \"/no/such/folder\"",
+        "does not exist",
+    ),
+    (
+        "shots = [1, \"full\"]",
+        "shots = [1, 3]",
+        "optdigits-b-rotated",
+    ),
+    (
+        "kind = \"lora\"",
+        "kind = \"lora\"\ndensity = 0.5",
+        "`density` does not apply",
+    ),
+    (
+        "weights = [1.0, -0.5]",
+        "weights = [1.0]",
+        "1 weights given for 2 upstream modules",
+    ),
+    (
+        "[model]",
+        "[model]\npretrained = \"minilm-l6\"",
+        "model.dim cannot be set with model.pretrained",
+    ),
+    (
+        "[model]\ndim = 16\ndepth = 1\nheads = 2\nmlp_dim = 32\npatch_size = 7",
+        "[model]\npretrained = \"/no/such/checkpoint\"",
+        "[pretrain] cannot be given with model.pretrained",
+    ),
+    (
+        "[pretrain]\nsteps = 4\nbatch = 8\nlr = 1e-3",
+        "",
+        "[pretrain] is missing",
+    ),
+    (
+        "[upstream]\nsteps = 3\nbatch = 8\nlr = 1e-3",
+        "[upstream]\nsteps = 3\nbatch = 8\nlr = -1.0",
+        "upstream.lr must be a positive number, not -1",
+    ),
+    (
+        "[pretrain]\nsteps = 4\nbatch = 8\nlr = 1e-3",
+        "[pretrain]\nsteps = 4\nbatch = 8\nlr = nan",
+        "pretrain.lr must be a positive number, not NaN",
+    ),
+    (
+        "name = \"tiny\"",
+        "name = \"ttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt\"",
+        "must be 1 to 100 letters",
+    ),
+    (
+        "kind = \"lora\"\nsteps = 3",
+        "kind = \"lora\"\nsteps = 30",
+        "the methods train for different numbers of steps (head-only 3, full 3, lora 30,",
+    ),
+    (
+        "batch = 4\n",
+        "batch = 4\nunequal_steps = \" \"\n",
+        "transfer.unequal_steps must say why",
+    ),
+];
+
 #[test]
 fn bad_configs_are_refused_before_any_training() {
     let _turn = one_at_a_time();
-    let cases: Vec<(&str, &str, &str)> = vec![
-        ("name = \"tiny\"", "name = \"..\"", "it names a folder"),
-        (
-            "budget = 4",
-            "bound = -1.0",
-            "`bound` must be positive, not -1",
-        ),
-        (
-            "budget = 4",
-            "sigma = nan",
-            "`sigma` must be positive, not NaN",
-        ),
-        (
-            "density = 0.5",
-            "density = 0.0",
-            "`density` must be (0, 1], not 0",
-        ),
-        ("drop = 0.5", "drop = 1.0", "`drop` must be [0, 1), not 1"),
-        (
-            "kind = \"lora\"",
-            "kind = \"lora\"\nrank = 0",
-            "`rank` must be 1 or more, not 0",
-        ),
-        (
-            "examples = 3",
-            "examples = 0",
-            "similarity.steps and similarity.examples must be at least 1",
-        ),
-        (
-            "examples = 3",
-            "examples = 3\nconverge = { validation_per_class = 5, every = 0, patience = 2 }",
-            "similarity.converge: validation_per_class, every and patience must be at least 1",
-        ),
-        (
-            "batch = 4\n",
-            "batch = 4\n\n[transfer.tuning]\nvalidation_full = 1\nrate_factors = [0.1, 0.3, 1.0, 3.0, 10.0]\nchecks = 2\nselect = \"tuning-tasks\"\n",
-            "transfer.tuning.select = \"tuning-tasks\" needs `[[tuning]]` tasks in suite `fixture-vision`",
-        ),
-        (
-            "batch = 4\n",
-            "batch = 4\n\n[transfer.tuning]\nvalidation_full = 1\nrate_factors = [0.1, 0.3, 1.0, 3.0, 10.0]\nchecks = 2\ntuning_seeds = 0\n",
-            "transfer.tuning.validation_full, checks and tuning_seeds must be at least 1",
-        ),
-        (
-            "patch_size = 7",
-            "patch_size = 7\nmax_len = 100000",
-            "model.max_len must be 2 to 4096 tokens, not 100000",
-        ),
-        (
-            "kind = \"uniform\"",
-            "kind = \"magic\"",
-            "unknown variant `magic`",
-        ),
-        (
-            "data = \"DATA\"",
-            "data = \"/no/such/folder\"",
-            "does not exist",
-        ),
-        (
-            "shots = [1, \"full\"]",
-            "shots = [1, 3]",
-            "optdigits-b-rotated",
-        ),
-        (
-            "kind = \"lora\"",
-            "kind = \"lora\"\ndensity = 0.5",
-            "`density` does not apply",
-        ),
-        (
-            "weights = [1.0, -0.5]",
-            "weights = [1.0]",
-            "1 weights given for 2 upstream modules",
-        ),
-        (
-            "[model]",
-            "[model]\npretrained = \"minilm-l6\"",
-            "model.dim cannot be set with model.pretrained",
-        ),
-        (
-            "[model]\ndim = 16\ndepth = 1\nheads = 2\nmlp_dim = 32\npatch_size = 7",
-            "[model]\npretrained = \"/no/such/checkpoint\"",
-            "[pretrain] cannot be given with model.pretrained",
-        ),
-        (
-            "[pretrain]\nsteps = 4\nbatch = 8\nlr = 1e-3",
-            "",
-            "[pretrain] is missing",
-        ),
-        (
-            "[upstream]\nsteps = 3\nbatch = 8\nlr = 1e-3",
-            "[upstream]\nsteps = 3\nbatch = 8\nlr = -1.0",
-            "upstream.lr must be a positive number, not -1",
-        ),
-        (
-            "[pretrain]\nsteps = 4\nbatch = 8\nlr = 1e-3",
-            "[pretrain]\nsteps = 4\nbatch = 8\nlr = nan",
-            "pretrain.lr must be a positive number, not NaN",
-        ),
-        (
-            "name = \"tiny\"",
-            "name = \"ttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttttt\"",
-            "must be 1 to 100 letters",
-        ),
-        (
-            "kind = \"lora\"\nsteps = 3",
-            "kind = \"lora\"\nsteps = 30",
-            "the methods train for different numbers of steps (head-only 3, full 3, lora 30,",
-        ),
-        (
-            "batch = 4\n",
-            "batch = 4\nunequal_steps = \" \"\n",
-            "transfer.unequal_steps must say why",
-        ),
-    ];
-    for (from, to, expected) in cases {
+    for &(from, to, expected) in BAD_CONFIGS {
         let dir = tempfile::tempdir().unwrap();
         let experiment = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, |t| {
             t.replacen(from, to, 1)
@@ -754,56 +767,7 @@ fn tuning_chooses_rates_and_steps_on_validation_and_records_them() {
     assert_eq!(rows.len(), CELLS);
     let parsed = loramix_experiment::config::Experiment::from_file(&experiment).unwrap();
     for row in &rows {
-        let method = parsed.method(&row.result.method).unwrap();
-        let lr = row
-            .facts
-            .lr
-            .unwrap_or_else(|| panic!("no rate recorded: {row:?}"));
-        // The whole curve is recorded: the five factors, then one past an edge when the best
-        // of the five lay on it; the chosen rate is the best of those tried.
-        let tried: Vec<(f64, f64)> = (row.facts.candidates.split(' '))
-            .map(|c| {
-                let (factor, accuracy) = c.split_once('=').unwrap();
-                (factor.parse().unwrap(), accuracy.parse().unwrap())
-            })
-            .collect();
-        let grid = [0.1, 0.3, 1.0, 3.0, 10.0];
-        let factors: Vec<f64> = tried.iter().map(|t| t.0).collect();
-        assert_eq!(factors[..5], grid, "{row:?}");
-        // (Equal accuracies are told apart by validation loss, not recorded here.)
-        let top = tried[..5].iter().map(|t| t.1).fold(0.0, f64::max);
-        match row.facts.extended_to {
-            Some(added) => {
-                let edge = if added == 0.1 * 0.1 / 0.3 { 0 } else { 4 };
-                assert!(edge == 0 || added == 10.0 * 10.0 / 3.0, "{row:?}");
-                assert_eq!(
-                    tried[edge].1, top,
-                    "extended past an edge that was not best: {row:?}"
-                );
-                assert_eq!(factors.get(5), Some(&added), "{row:?}");
-            }
-            None => {
-                assert_eq!(factors.len(), 5, "{row:?}");
-                assert!(
-                    (1..4).any(|i| tried[i].1 == top),
-                    "best on an edge, not extended: {row:?}"
-                );
-            }
-        }
-        let best = tried.iter().map(|t| t.1).fold(0.0, f64::max);
-        assert_eq!(row.facts.val_accuracy, Some(best), "{row:?}");
-        assert!(
-            tried
-                .iter()
-                .any(|(f, a)| *a == best && (lr - method.lr * f).abs() < 1e-12),
-            "{} chose lr {lr}, not its lr {} times a factor with the best score",
-            row.result.method,
-            method.lr
-        );
-        let steps = row.facts.steps.unwrap();
-        assert!((1..=method.steps).contains(&steps), "{row:?}");
-        let val = row.facts.val_accuracy.unwrap();
-        assert!((0.0..=1.0).contains(&val), "{row:?}");
+        check_tuned_row(row, parsed.method(&row.result.method).unwrap());
     }
     // The same cells again: identical choices and accuracies (the rows are reused, and a
     // fresh run reproduces them).
@@ -828,6 +792,64 @@ fn tuning_chooses_rates_and_steps_on_validation_and_records_them() {
             .iter()
             .all(|r| r.facts.lr.is_none() && r.facts.steps.is_none())
     );
+}
+
+/// A cell tuned per cell: the whole curve recorded (the five factors, and one past an edge
+/// when the best of the five lay on it), the chosen rate the best of those tried, and the steps
+/// and validation accuracy in range.
+fn check_tuned_row(
+    row: &loramix_experiment::rows::CellRow,
+    method: &loramix_experiment::method::MethodSpec,
+) {
+    let lr = row
+        .facts
+        .lr
+        .unwrap_or_else(|| panic!("no rate recorded: {row:?}"));
+    // The whole curve is recorded: the five factors, then one past an edge when the best
+    // of the five lay on it; the chosen rate is the best of those tried.
+    let tried: Vec<(f64, f64)> = (row.facts.candidates.split(' '))
+        .map(|c| {
+            let (factor, accuracy) = c.split_once('=').unwrap();
+            (factor.parse().unwrap(), accuracy.parse().unwrap())
+        })
+        .collect();
+    let grid = [0.1, 0.3, 1.0, 3.0, 10.0];
+    let factors: Vec<f64> = tried.iter().map(|t| t.0).collect();
+    assert_eq!(factors[..5], grid, "{row:?}");
+    // (Equal accuracies are told apart by validation loss, not recorded here.)
+    let top = tried[..5].iter().map(|t| t.1).fold(0.0, f64::max);
+    match row.facts.extended_to {
+        Some(added) => {
+            let edge = if added == 0.1 * 0.1 / 0.3 { 0 } else { 4 };
+            assert!(edge == 0 || added == 10.0 * 10.0 / 3.0, "{row:?}");
+            assert_eq!(
+                tried[edge].1, top,
+                "extended past an edge that was not best: {row:?}"
+            );
+            assert_eq!(factors.get(5), Some(&added), "{row:?}");
+        }
+        None => {
+            assert_eq!(factors.len(), 5, "{row:?}");
+            assert!(
+                (1..4).any(|i| tried[i].1 == top),
+                "best on an edge, not extended: {row:?}"
+            );
+        }
+    }
+    let best = tried.iter().map(|t| t.1).fold(0.0, f64::max);
+    assert_eq!(row.facts.val_accuracy, Some(best), "{row:?}");
+    assert!(
+        tried
+            .iter()
+            .any(|(f, a)| *a == best && (lr - method.lr * f).abs() < 1e-12),
+        "{} chose lr {lr}, not its lr {} times a factor with the best score",
+        row.result.method,
+        method.lr
+    );
+    let steps = row.facts.steps.unwrap();
+    assert!((1..=method.steps).contains(&steps), "{row:?}");
+    let val = row.facts.val_accuracy.unwrap();
+    assert!((0.0..=1.0).contains(&val), "{row:?}");
 }
 
 /// The fixture suite with a tuning task: digits that neither the upstream nor the evaluation
@@ -872,7 +894,7 @@ fn expected_factor(
 
 #[test]
 fn rates_chosen_on_tuning_tasks_are_fixed_for_every_evaluation_cell() {
-    use loramix_experiment::rows::{CandidateRow, CellRow};
+    use loramix_experiment::rows::CellRow;
     use loramix_experiment::store::read_rows;
     let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
@@ -892,6 +914,66 @@ fn rates_chosen_on_tuning_tasks_are_fixed_for_every_evaluation_cell() {
     let root = runs.join("tiny");
     let parsed = loramix_experiment::config::Experiment::from_file(&experiment).unwrap();
 
+    let candidates = check_tuned_cells(&root, &parsed);
+    check_tuning_summary(&root);
+
+    // Run again: nothing is recomputed.
+    run(&experiment, &runs, Stage::Transfer).unwrap();
+    assert_eq!(
+        line_count(&root.join("sweep/tuning/all.candidates.csv")),
+        1 + CELLS * 7
+    );
+    assert_eq!(line_count(&root.join("sweep/all.csv")), 1 + CELLS);
+
+    // A different choice (lora's k = 1 scores rewritten to favour the top factor) reruns the
+    // evaluation cells of that method, now at the new factor.
+    let top = 100.0 / 3.0;
+    let rewritten = favouring(&candidates, top);
+    loramix_experiment::store::write_csv(&root.join("sweep/tuning/all.candidates.csv"), &rewritten)
+        .unwrap();
+    run(&experiment, &runs, Stage::Transfer).unwrap();
+    let eval: Vec<CellRow> = read_rows(&root.join("sweep/all.csv")).unwrap();
+    assert_eq!(
+        eval.len(),
+        CELLS + 2 * 2,
+        "lora's cells ran again, the others did not"
+    );
+    let lora_lr = parsed.method("lora").unwrap().lr;
+    assert!(
+        eval[CELLS..]
+            .iter()
+            .filter(|r| r.result.k.to_string() == "1")
+            .all(|r| r.result.method == "lora"
+                && (r.facts.lr.unwrap() - lora_lr * top).abs() < 1e-12),
+        "{:?}",
+        &eval[CELLS..]
+    );
+}
+
+/// The candidates with lora's k = 1 scores rewritten so that `factor` is best.
+fn favouring(
+    candidates: &[loramix_experiment::rows::CandidateRow],
+    factor: f64,
+) -> Vec<loramix_experiment::rows::CandidateRow> {
+    (candidates.iter().cloned())
+        .map(|mut c| {
+            if c.method == "lora" && c.k.to_string() == "1" {
+                let best = (c.factor - factor).abs() < 1e-9;
+                c.val_accuracy = Some(if best { 1.0 } else { 0.0 });
+            }
+            c
+        })
+        .collect()
+}
+
+/// The tuning cells tried the bracketed grid and wrote each score; each evaluation cell trained
+/// the one factor chosen for its method and shot. Returns the candidates.
+fn check_tuned_cells(
+    root: &Path,
+    parsed: &loramix_experiment::config::Experiment,
+) -> Vec<loramix_experiment::rows::CandidateRow> {
+    use loramix_experiment::rows::{CandidateRow, CellRow};
+    use loramix_experiment::store::read_rows;
     // Every tuning cell tried the grid with one factor past each edge, and wrote each score.
     let tuning_cells: Vec<CellRow> = read_rows(&root.join("sweep/tuning/all.csv")).unwrap();
     let candidates: Vec<CandidateRow> =
@@ -940,7 +1022,12 @@ fn rates_chosen_on_tuning_tasks_are_fixed_for_every_evaluation_cell() {
             "{row:?}"
         );
     }
+    candidates
+}
 
+/// The summary's tuning section, `tuning.csv`, and the CKA reference's convergence line.
+fn check_tuning_summary(root: &Path) {
+    use loramix_experiment::store::read_rows;
     // The summary says what was chosen, with the gaps before and after.
     let summary = fs::read_to_string(root.join("summary.md")).unwrap();
     assert!(
@@ -951,7 +1038,7 @@ fn rates_chosen_on_tuning_tasks_are_fixed_for_every_evaluation_cell() {
     assert_eq!(line_count(&root.join("tuning.csv")), 1 + METHODS * 2);
     // The CKA reference trained until validation stopped improving, and the summary says how.
     assert!(summary.contains("- CKA references (claim 4)"), "{summary}");
-    let references: Vec<loramix_experiment::rows::ReferenceRow> = fs::read_dir(&root)
+    let references: Vec<loramix_experiment::rows::ReferenceRow> = fs::read_dir(root)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.to_string_lossy().ends_with(".references.csv"))
@@ -966,46 +1053,6 @@ fn rates_chosen_on_tuning_tasks_are_fixed_for_every_evaluation_cell() {
     assert!(
         results.iter().all(|r| r[0] == "optdigits-b-rotated"),
         "tuning cells are not results"
-    );
-
-    // Run again: nothing is recomputed.
-    run(&experiment, &runs, Stage::Transfer).unwrap();
-    assert_eq!(
-        line_count(&root.join("sweep/tuning/all.candidates.csv")),
-        1 + CELLS * 7
-    );
-    assert_eq!(line_count(&root.join("sweep/all.csv")), 1 + CELLS);
-
-    // A different choice (lora's k = 1 scores rewritten to favour the top factor) reruns the
-    // evaluation cells of that method, now at the new factor.
-    let top = 100.0 / 3.0;
-    let rewritten: Vec<CandidateRow> = (candidates.iter().cloned())
-        .map(|mut c| {
-            if c.method == "lora" && c.k.to_string() == "1" {
-                let best = (c.factor - top).abs() < 1e-9;
-                c.val_accuracy = Some(if best { 1.0 } else { 0.0 });
-            }
-            c
-        })
-        .collect();
-    loramix_experiment::store::write_csv(&root.join("sweep/tuning/all.candidates.csv"), &rewritten)
-        .unwrap();
-    run(&experiment, &runs, Stage::Transfer).unwrap();
-    let eval: Vec<CellRow> = read_rows(&root.join("sweep/all.csv")).unwrap();
-    assert_eq!(
-        eval.len(),
-        CELLS + 2 * 2,
-        "lora's cells ran again, the others did not"
-    );
-    let lora_lr = parsed.method("lora").unwrap().lr;
-    assert!(
-        eval[CELLS..]
-            .iter()
-            .filter(|r| r.result.k.to_string() == "1")
-            .all(|r| r.result.method == "lora"
-                && (r.facts.lr.unwrap() - lora_lr * top).abs() < 1e-12),
-        "{:?}",
-        &eval[CELLS..]
     );
 }
 
@@ -1067,6 +1114,13 @@ fn tuning_cells_are_shared_by_shards_and_evaluation_waits_for_all_of_them() {
     all.sort();
     assert_eq!(split, all);
     // The sweep registered its modules' fingerprints; a rebuilt module with other bits stops it.
+    a_changed_module_stops_the_sweep(&experiment, &runs);
+}
+
+/// Rewrites one module's registered fingerprint in the run in `runs`: the next transfer
+/// refuses to add cells computed with another module.
+fn a_changed_module_stops_the_sweep(experiment: &Path, runs: &Path) {
+    let sweep = runs.join("tiny/sweep");
     let registered = sweep.join("modules.json");
     let text = fs::read_to_string(&registered).unwrap();
     let modules: serde_json::Value = serde_json::from_str(&text).unwrap();
@@ -1076,7 +1130,7 @@ fn tuning_cells_are_shared_by_shards_and_evaluation_waits_for_all_of_them() {
         .to_string();
     assert_eq!(digest.len(), 64);
     fs::write(&registered, text.replace(&digest, &"0".repeat(64))).unwrap();
-    let err = run(&experiment, &runs, Stage::Transfer)
+    let err = run(experiment, runs, Stage::Transfer)
         .unwrap_err()
         .to_string();
     assert!(
