@@ -638,22 +638,19 @@ fn write_images(root: &Path, split: &str, per_class: u8) {
     }
 }
 
-#[test]
-fn images_compose_on_a_dinov2_base_and_predict_reads_class_folders() {
-    let _turn = one_at_a_time();
+/// Two loramix-format adapters on the DINOv2 fixture in `base_dir` with random `B` factors,
+/// saved under `dir`.
+fn random_dinov2_adapters(base_dir: &Path, dir: &Path) -> Vec<PathBuf> {
     use burn::module::Param;
     use burn::tensor::{Distribution, Tensor};
     use loramix_lora::{AdapterHost, LoraConfig, Target};
     use loramix_models::Classifier;
-    let dir = tempfile::tempdir().unwrap();
-    let base_dir = fixtures("models").join("tiny-dinov2");
     let device = loramix_backend::device();
     let base = loramix_models::Vit::<loramix_backend::Inference>::from_pretrained(
-        &base_dir, 16, 1, &device,
+        base_dir, 16, 1, &device,
     )
     .unwrap();
-    // Two loramix-format adapters with random factors.
-    let adapters: Vec<PathBuf> = (0..2)
+    (0..2)
         .map(|i| {
             let config = LoraConfig::new()
                 .with_rank(2)
@@ -672,11 +669,19 @@ fn images_compose_on_a_dinov2_base_and_predict_reads_class_folders() {
             }
             let task = format!("random-{i}");
             let adapter = Adapter::extract(&model, &task, &config, Default::default()).unwrap();
-            let path = dir.path().join(&task);
+            let path = dir.join(&task);
             adapter.save(&path).unwrap();
             path
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn images_compose_on_a_dinov2_base_and_predict_reads_class_folders() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let base_dir = fixtures("models").join("tiny-dinov2");
+    let adapters = random_dinov2_adapters(&base_dir, dir.path());
     let data = dir.path().join("colours");
     write_images(&data, "train", 3);
     write_images(&data, "val", 4);
@@ -920,24 +925,62 @@ fn write_head(dir: &Path, rows: usize, dim: usize, fill: f32, classes: &[&str]) 
     safetensors::serialize_to_file(views, Some(metadata), &dir.join("head.safetensors")).unwrap();
 }
 
+/// `predict` on the tiny BERT base with `adapter`, texts of `data` labelled by `label`.
+fn predict_text(
+    adapter: &Path,
+    data: &Path,
+    out: &Path,
+) -> loramix_experiment::error::Result<(Vec<loramix_experiment::predict::Prediction>, Option<f64>)>
+{
+    predict(&PredictJob {
+        base: tiny_bert(),
+        adapter: adapter.to_path_buf(),
+        data: data.to_path_buf(),
+        input: text_input(),
+        label_column: Some("label".into()),
+        out: out.to_path_buf(),
+        batch: 3,
+        parts: 1,
+    })
+}
+
+/// Heads `predict` must refuse, naming `head.safetensors` and the problem: (folder, classes,
+/// width, every weight, class names, expected).
+#[allow(clippy::type_complexity)]
+const BAD_HEADS: &[(&str, usize, usize, f32, &[&str], &str)] = &[
+    ("zero-classes", 0, 16, 0.0, &[], "0 class"),
+    (
+        "zero-dim",
+        2,
+        0,
+        0.0,
+        &["digits", "letters"],
+        "takes 0 features",
+    ),
+    (
+        "nan",
+        2,
+        16,
+        f32::NAN,
+        &["digits", "letters"],
+        "`weight` holds NaN",
+    ),
+    (
+        "twice",
+        2,
+        16,
+        0.0,
+        &["a", "a"],
+        "class `a` is listed twice",
+    ),
+];
+
 #[test]
 fn predict_refuses_heads_that_cannot_be_right_and_notes_unknown_labels() {
     let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let base = job(dir.path(), Method::Uniform);
     compose(&base).unwrap();
-    let predict_with = |adapter: &Path, data: &Path, out: &Path| {
-        predict(&PredictJob {
-            base: tiny_bert(),
-            adapter: adapter.to_path_buf(),
-            data: data.to_path_buf(),
-            input: text_input(),
-            label_column: Some("label".into()),
-            out: out.to_path_buf(),
-            batch: 3,
-            parts: 1,
-        })
-    };
     let out = dir.path().join("p.csv");
     let val = base.val.clone().unwrap();
     let copy = |name: &str| {
@@ -951,36 +994,10 @@ fn predict_refuses_heads_that_cannot_be_right_and_notes_unknown_labels() {
         }
         to
     };
-    for (name, rows, dim, fill, classes, expected) in [
-        ("zero-classes", 0, 16, 0.0, &[][..], "0 class"),
-        (
-            "zero-dim",
-            2,
-            0,
-            0.0,
-            &["digits", "letters"][..],
-            "takes 0 features",
-        ),
-        (
-            "nan",
-            2,
-            16,
-            f32::NAN,
-            &["digits", "letters"][..],
-            "`weight` holds NaN",
-        ),
-        (
-            "twice",
-            2,
-            16,
-            0.0,
-            &["a", "a"][..],
-            "class `a` is listed twice",
-        ),
-    ] {
+    for &(name, rows, dim, fill, classes, expected) in BAD_HEADS {
         let adapter = copy(name);
         write_head(&adapter, rows, dim, fill, classes);
-        let err = predict_with(&adapter, &val, &out).unwrap_err().to_string();
+        let err = predict_text(&adapter, &val, &out).unwrap_err().to_string();
         assert!(
             err.contains("head.safetensors") && err.contains(expected),
             "{name}: {err}"
@@ -999,14 +1016,14 @@ fn predict_refuses_heads_that_cannot_be_right_and_notes_unknown_labels() {
         mixed.join("head.safetensors"),
     )
     .unwrap();
-    let err = predict_with(&mixed, &val, &out).unwrap_err().to_string();
+    let err = predict_text(&mixed, &val, &out).unwrap_err().to_string();
     assert!(err.contains("beside another adapter"), "{err}");
     // Writing over the data is refused; labels the head lacks are predicted and counted wrong.
-    let err = predict_with(&base.out, &val, &val).unwrap_err().to_string();
+    let err = predict_text(&base.out, &val, &val).unwrap_err().to_string();
     assert!(err.contains("is the input"), "{err}");
     let three = dir.path().join("three.csv");
     std::fs::write(&three, "text,label\nabc def,letters\n123 456,neutral\n").unwrap();
-    let (rows, accuracy) = predict_with(&base.out, &three, &out).unwrap();
+    let (rows, accuracy) = predict_text(&base.out, &three, &out).unwrap();
     assert_eq!(rows.len(), 2);
     assert!(accuracy.unwrap() <= 0.5);
 }
@@ -1076,6 +1093,36 @@ fn image_classes_without_images_are_refused_naming_the_folder() {
 
 /// What a sweep cell needs of a compose job on the tiny BERT: the family, the job's adapters
 /// read for it, and its training examples.
+/// A sweep cell on the tiny BERT of [`sweep_inputs`]: `items` to train on with `schedule`,
+/// `test` to score, seed 7, no validation split.
+fn text_cell<'a>(
+    family: &'a loramix_experiment::family::BertText,
+    device: &'a loramix_backend::Device,
+    adapters: &'a [Adapter],
+    (items, test): (Vec<loramix_data::TextItem>, &'a [loramix_data::TextItem]),
+    (method, eval_batch): (&'a str, usize),
+    schedule: loramix_experiment::fit::Schedule,
+) -> loramix_experiment::method::CellJob<'a, loramix_experiment::family::BertText> {
+    loramix_experiment::method::CellJob {
+        family,
+        device,
+        eval_batch,
+        parts: 1,
+        lora: loramix_lora::LoraConfig::new(),
+        base: loramix_experiment::user::base_of(family),
+        adapters,
+        task: "t",
+        classes: 2,
+        test,
+        method,
+        items,
+        schedule,
+        seed: 7,
+        label: "cell".into(),
+        validation: None,
+    }
+}
+
 fn sweep_inputs(
     job: &ComposeJob,
 ) -> (
@@ -1099,24 +1146,29 @@ fn sweep_inputs(
 /// same base, modules, examples, settings and seed, choose the same module weights: one
 /// implementation behind both. The method settings are written out here from compose's
 /// documented options, so a compose option that stopped reaching the method would show.
-#[test]
-fn compose_and_a_sweep_cell_choose_the_same_module_weights() {
-    use loramix_compose::{Normalisation, Penalty, Sharing};
-    use loramix_experiment::fit::Schedule;
-    use loramix_experiment::method::{
-        CellJob, Dare, FrozenCache, Kind, Learned, Search, Select, Update,
+/// The steps and rate compose trains `job`'s method with: the weights' for the methods that
+/// learn them, the head's for the rest.
+fn compose_schedule(job: &ComposeJob) -> loramix_experiment::fit::Schedule {
+    let (steps, lr) = match job.method {
+        Method::Learned | Method::Cat | Method::Select => (job.steps, job.lr),
+        _ => (job.head_steps, job.head_lr),
     };
+    loramix_experiment::fit::Schedule {
+        steps,
+        batch: job.batch,
+        lr,
+        head_lr: None,
+        parts: 1,
+    }
+}
 
-    let _turn = one_at_a_time();
-    let dir = tempfile::tempdir().unwrap();
-    let base_job = job(dir.path(), Method::Uniform);
-    let (family, adapters, train) = sweep_inputs(&base_job);
-    let family = family.as_ref();
-    let base = loramix_experiment::user::base_of(family);
-    let fingerprint = loramix_lora::AdapterHost::fingerprint(base);
-    let val = loramix_data::text::load_csv_text(base_job.val.as_ref().unwrap(), "text", "label")
-        .unwrap()
-        .items;
+/// Each method compose offers beside uniform, as a sweep `[[method]]` written out from
+/// compose's documented options (`job`'s, seed 7), with the weights compose is given.
+fn kinds_written_out(
+    job: &ComposeJob,
+) -> Vec<(Method, loramix_experiment::method::Kind, Option<Vec<f32>>)> {
+    use loramix_compose::{Normalisation, Penalty, Sharing};
+    use loramix_experiment::method::{Dare, Kind, Learned, Search, Select};
     let learned = |normalisation| {
         Kind::Learned(Learned {
             head_lr: Some(0.03),
@@ -1126,7 +1178,7 @@ fn compose_and_a_sweep_cell_choose_the_same_module_weights() {
         })
     };
     let dare_weights = vec![0.5, 0.3, 0.2];
-    for (method, kind, weights) in [
+    vec![
         (Method::Learned, learned(Normalisation::Softmax), None),
         (Method::Cat, learned(Normalisation::Unconstrained), None),
         (Method::Search, Kind::Search(Search::default()), None),
@@ -1142,13 +1194,92 @@ fn compose_and_a_sweep_cell_choose_the_same_module_weights() {
         (
             Method::Dare,
             Kind::Dare(Dare {
-                drop: base_job.drop,
+                drop: job.drop,
                 weights: Some(dare_weights.clone()),
                 seed: 7,
             }),
             Some(dare_weights.clone()),
         ),
-    ] {
+    ]
+}
+
+/// DARE's weights are given, not chosen: the sweep's merge, exported at compose's rank, is the
+/// adapter compose wrote (the same entries dropped, the same seed).
+fn dare_is_the_sweeps_merge(
+    kind: &loramix_experiment::method::Kind,
+    cell: &loramix_experiment::method::CellJob<'_, loramix_experiment::family::BertText>,
+    rank: usize,
+    written: &Adapter,
+) {
+    use loramix_experiment::method::Update;
+    let composition = kind.compose(cell).unwrap().unwrap();
+    let Update::Dense(deltas) = composition.update else {
+        panic!("DARE merges dense deltas")
+    };
+    let record = loramix_lora::CompositionRecord {
+        method: "dare".into(),
+        parents: Vec::new(),
+        approximation_error: 0.0,
+    };
+    let ours = loramix_compose::compress_dense(cell.base, deltas, rank, "c", record)
+        .unwrap()
+        .adapter;
+    for layer in &written.manifest.layers {
+        let (a, b) = (dense(&ours, &layer.name), dense(written, &layer.name));
+        let worst = (a.unwrap().iter().zip(b.unwrap()))
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        assert!(worst < 1e-5, "{}: {worst}", layer.name);
+    }
+}
+
+/// The weights compose recorded for its parents are the sweep cell's (a selection's kept
+/// modules, best first; the sweep names every module, 0 for those left out).
+fn sweep_weights_are_the_parents(
+    method: Method,
+    weights: &[(String, Vec<f32>)],
+    parents: &[loramix_lora::ParentModule],
+    adapters: &[Adapter],
+) {
+    assert!(!weights.is_empty(), "{method:?}");
+    let tasks: Vec<&str> = (adapters.iter())
+        .map(|a| a.manifest.task.as_str())
+        .collect();
+    let expected = if method == Method::Select { 2 } else { 3 };
+    assert_eq!(parents.len(), expected, "{method:?}");
+    for parent in parents {
+        let m = tasks.iter().position(|t| *t == parent.task).unwrap();
+        let sweep: Vec<f32> = weights.iter().map(|(_, row)| row[m]).collect();
+        assert_eq!(parent.weights, sweep, "{method:?}, module {m}");
+    }
+    let left_out = (0..3).filter(|&m| weights.iter().all(|(_, row)| row[m] == 0.0));
+    assert_eq!(left_out.count(), 3 - expected, "{method:?}: {:?}", weights);
+    if method == Method::Cat {
+        // Unconstrained: the weights of a layer need not sum to one.
+        let sums = (weights.iter()).map(|(_, row)| row.iter().sum::<f32>());
+        assert!(
+            sums.clone().any(|s| (s - 1.0).abs() > 1e-4),
+            "{:?}",
+            weights
+        );
+    }
+}
+
+#[test]
+fn compose_and_a_sweep_cell_choose_the_same_module_weights() {
+    use loramix_experiment::method::FrozenCache;
+
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let base_job = job(dir.path(), Method::Uniform);
+    let (family, adapters, train) = sweep_inputs(&base_job);
+    let family = family.as_ref();
+    let base = loramix_experiment::user::base_of(family);
+    let fingerprint = loramix_lora::AdapterHost::fingerprint(base);
+    let val = loramix_data::text::load_csv_text(base_job.val.as_ref().unwrap(), "text", "label")
+        .unwrap()
+        .items;
+    for (method, kind, weights) in kinds_written_out(&base_job) {
         let out = dir.path().join(format!("{method:?}"));
         let job = ComposeJob {
             method,
@@ -1164,90 +1295,25 @@ fn compose_and_a_sweep_cell_choose_the_same_module_weights() {
         let written = loramix_peft::read(&out, &BERT, &fingerprint).unwrap();
         let parents = written.manifest.composition.clone().unwrap().parents;
 
-        let (steps, lr) = match method {
-            Method::Learned | Method::Cat | Method::Select => (job.steps, job.lr),
-            _ => (job.head_steps, job.head_lr),
-        };
         let device = loramix_backend::device();
-        let cell = CellJob {
+        assert_eq!(train.classes.len(), 2);
+        let schedule = compose_schedule(&job);
+        let examples = (train.items.clone(), &val[..]);
+        let cell = text_cell(
             family,
-            device: &device,
-            eval_batch: job.batch.max(32),
-            parts: 1,
-            lora: loramix_lora::LoraConfig::new(),
-            base,
-            adapters: &adapters,
-            task: "t",
-            classes: train.classes.len(),
-            test: &val,
-            method: "m",
-            items: train.items.clone(),
-            schedule: Schedule {
-                steps,
-                batch: job.batch,
-                lr,
-                head_lr: None,
-                parts: 1,
-            },
-            seed: 7,
-            label: "cell".into(),
-            validation: None,
-        };
+            &device,
+            &adapters,
+            examples,
+            ("m", job.batch.max(32)),
+            schedule,
+        );
         loramix_lora::init::seed::<loramix_backend::Train>(&device, 7);
         if method == Method::Dare {
-            // Its weights are given, not chosen: the sweep's merge, exported at compose's rank,
-            // is the adapter compose wrote (the same entries dropped, the same seed).
-            let composition = kind.compose(&cell).unwrap().unwrap();
-            let Update::Dense(deltas) = composition.update else {
-                panic!("DARE merges dense deltas")
-            };
-            let record = loramix_lora::CompositionRecord {
-                method: "dare".into(),
-                parents: Vec::new(),
-                approximation_error: 0.0,
-            };
-            let ours = loramix_compose::compress_dense(base, deltas, report.rank, "c", record)
-                .unwrap()
-                .adapter;
-            for layer in &written.manifest.layers {
-                let (a, b) = (dense(&ours, &layer.name), dense(&written, &layer.name));
-                let worst = (a.unwrap().iter().zip(b.unwrap()))
-                    .map(|(x, y)| (x - y).abs())
-                    .fold(0.0, f64::max);
-                assert!(worst < 1e-5, "{}: {worst}", layer.name);
-            }
+            dare_is_the_sweeps_merge(&kind, &cell, report.rank, &written);
             continue;
         }
         let outcome = kind.run(&cell, &mut FrozenCache::default()).unwrap();
-        assert!(!outcome.weights.is_empty(), "{method:?}");
-        // Parents are the composed adapters (a selection's kept ones, best first); the sweep
-        // names every module, 0 for those left out.
-        let tasks: Vec<&str> = (adapters.iter())
-            .map(|a| a.manifest.task.as_str())
-            .collect();
-        let expected = if method == Method::Select { 2 } else { 3 };
-        assert_eq!(parents.len(), expected, "{method:?}");
-        for parent in &parents {
-            let m = tasks.iter().position(|t| *t == parent.task).unwrap();
-            let sweep: Vec<f32> = outcome.weights.iter().map(|(_, row)| row[m]).collect();
-            assert_eq!(parent.weights, sweep, "{method:?}, module {m}");
-        }
-        let left_out = (0..3).filter(|&m| outcome.weights.iter().all(|(_, row)| row[m] == 0.0));
-        assert_eq!(
-            left_out.count(),
-            3 - expected,
-            "{method:?}: {:?}",
-            outcome.weights
-        );
-        if method == Method::Cat {
-            // Unconstrained: the weights of a layer need not sum to one.
-            let sums = (outcome.weights.iter()).map(|(_, row)| row.iter().sum::<f32>());
-            assert!(
-                sums.clone().any(|s| (s - 1.0).abs() > 1e-4),
-                "{:?}",
-                outcome.weights
-            );
-        }
+        sweep_weights_are_the_parents(method, &outcome.weights, &parents, &adapters);
         assert!(report.scores.len() == 6, "{method:?}");
     }
 }
@@ -1260,7 +1326,7 @@ fn selection_scores_are_the_loss_gradient_in_each_module_weight() {
     use burn::nn::loss::CrossEntropyLoss;
     use burn::tensor::{ElementConversion, Tensor, TensorData};
     use loramix_experiment::fit::{Schedule, features};
-    use loramix_experiment::method::{CellJob, gradient_scores};
+    use loramix_experiment::method::gradient_scores;
     use loramix_models::Classifier;
 
     let _turn = one_at_a_time();
@@ -1269,30 +1335,23 @@ fn selection_scores_are_the_loss_gradient_in_each_module_weight() {
     let family = family.as_ref();
     let base = loramix_experiment::user::base_of(family);
     let device = loramix_backend::device();
-    let cell = CellJob {
-        family,
-        device: &device,
-        eval_batch: 4, // two batches: the scores add up across them
+    let schedule = Schedule {
+        steps: 30,
+        batch: 6,
+        lr: 0.05,
+        head_lr: None,
         parts: 1,
-        lora: loramix_lora::LoraConfig::new(),
-        base,
-        adapters: &adapters,
-        task: "t",
-        classes: 2,
-        test: &train.items,
-        method: "select",
-        items: train.items.clone(),
-        schedule: Schedule {
-            steps: 30,
-            batch: 6,
-            lr: 0.05,
-            head_lr: None,
-            parts: 1,
-        },
-        seed: 7,
-        label: "cell".into(),
-        validation: None,
     };
+    let examples = (train.items.clone(), &train.items[..]);
+    // An eval batch of 4 makes two batches: the scores add up across them.
+    let cell = text_cell(
+        family,
+        &device,
+        &adapters,
+        examples,
+        ("select", 4),
+        schedule,
+    );
     let scores = gradient_scores(&cell).unwrap();
     let (head, _) = cell.fit_head_on(base).unwrap();
     let labels: Vec<i64> = train.items.iter().map(|i| i.label as i64).collect();
