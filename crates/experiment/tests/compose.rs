@@ -263,17 +263,7 @@ fn check_the_mean_of_the_parents(read: &Adapter, job: &ComposeJob, fingerprint: 
 /// files on disk, the head read back).
 fn predict_scores_as_reported(dir: &Path, job: &ComposeJob, written: f64) {
     let out = dir.join("predictions.csv");
-    let (rows, accuracy) = predict(&PredictJob {
-        base: tiny_bert(),
-        adapter: job.out.clone(),
-        data: job.val.clone().unwrap(),
-        input: text_input(),
-        label_column: Some("label".into()),
-        out: out.clone(),
-        batch: 3,
-        parts: 1,
-    })
-    .unwrap();
+    let (rows, accuracy) = predict_text(&job.out, job.val.as_ref().unwrap(), &out).unwrap();
     assert_eq!(rows.len(), 8);
     assert_eq!(accuracy, Some(written), "{:?}", job.method);
     let csv = std::fs::read_to_string(&out).unwrap();
