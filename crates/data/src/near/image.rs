@@ -94,9 +94,6 @@ pub(crate) fn near_copies(images: &[&[f32]]) -> Vec<(usize, usize)> {
     for (i, image) in images.iter().enumerate() {
         by_len.entry(image.len()).or_default().push(i);
     }
-    if by_len.len() == 1 {
-        return near_copies_of_one_size(images);
-    }
     let mut pairs: Vec<(usize, usize)> = (by_len.values())
         .flat_map(|at| {
             let group: Vec<&[f32]> = at.iter().map(|&i| images[i]).collect();

@@ -91,6 +91,7 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         tuning_tasks: &plan.tuning,
     };
     write_json(&run.root.join("manifest.json"), &manifest)?;
+    let metrics = module_metrics(plan);
     let methods = plan.experiment.methods.iter();
     let roles = claim_roles(methods.map(|m| (m.name.as_str(), m.kind.label())));
     let inputs = ReportInputs {
@@ -99,8 +100,8 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         results,
         weights,
         similarity,
-        modules: module_facts(plan),
-        preamble: preamble(plan, &manifest) + &tuning_section,
+        modules: module_facts(&metrics),
+        preamble: preamble(plan, &manifest, &metrics) + &tuning_section,
         comparisons: roles.comparisons(),
         roles,
         tasks: read_task_facts(run)?,
@@ -244,13 +245,13 @@ fn module_metrics(plan: &Plan) -> Vec<(String, BTreeMap<String, f64>)> {
 }
 
 /// Each upstream module's own test accuracy and classes, where its manifest records them.
-fn module_facts(plan: &Plan) -> Vec<ModuleFacts> {
-    (module_metrics(plan).into_iter())
+fn module_facts(metrics: &[(String, BTreeMap<String, f64>)]) -> Vec<ModuleFacts> {
+    (metrics.iter())
         .filter_map(|(task, m)| {
             Some(ModuleFacts {
                 test_accuracy: *m.get("test_accuracy")?,
                 classes: m.get("classes").map(|c| *c as usize),
-                task,
+                task: task.clone(),
             })
         })
         .collect()
@@ -258,8 +259,8 @@ fn module_facts(plan: &Plan) -> Vec<ModuleFacts> {
 
 /// The upstream modules, each with its test accuracy on its own task where its manifest
 /// records one: how strong the modules being composed are.
-fn upstream_modules(plan: &Plan) -> Vec<String> {
-    (module_metrics(plan).into_iter())
+fn upstream_modules(metrics: &[(String, BTreeMap<String, f64>)]) -> Vec<String> {
+    (metrics.iter())
         .map(|(task, m)| {
             let mut text = match m.get("test_accuracy") {
                 Some(a) => format!("{task} {:.1}%", 100.0 * a),
@@ -356,7 +357,11 @@ fn protocol(plan: &Plan) -> String {
     text
 }
 
-fn preamble(plan: &Plan, manifest: &Manifest) -> String {
+fn preamble(
+    plan: &Plan,
+    manifest: &Manifest,
+    metrics: &[(String, BTreeMap<String, f64>)],
+) -> String {
     let e = &plan.experiment;
     let t = &e.transfer;
     let shots: Vec<String> = t.shots.iter().map(ToString::to_string).collect();
@@ -370,7 +375,7 @@ fn preamble(plan: &Plan, manifest: &Manifest) -> String {
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
         plan.upstream.len(),
-        upstream_modules(plan).join(", "),
+        upstream_modules(metrics).join(", "),
         plan.downstream.join(", ")
     ));
     let base = describe_base(plan);
