@@ -424,22 +424,25 @@ EOF
   cp "$p/LICENSE" "$o/LICENSE"
 }
 
-# Battle for Wesnoth 1.16 art (GPL-2+).
+# Battle for Wesnoth 1.16 art (GPL-2+). Each class is cut into halves a and b that share no unit
+# or tile set, so that a suite can train on one half and test on the other (a covariate twin
+# sees new units or tiles, not new frames of trained ones): the larger units or sets first,
+# each to the half with fewer images so far.
 # wesnoth/units/<race>-<a|b>/: the unit sprites of data/core/images/units/<race>/ (base image and
-#   animation frames; death frames left out), each unit whole in half a or half b (a unit = the
-#   first word of its file names, or its own sub-folder; the larger units first, each to the half
-#   with fewer frames so far), so that a suite can train on some units of a race and test on
-#   others. Races with fewer than 60 frames left out (woses, human-peasants, ogres).
-# wesnoth/terrain/<type>/: every tile of data/core/images/terrain/<type>/ and its sub-folders
-#   (full hexes and transition pieces); the non-terrain folders (misc, symbols, off-map, portals,
-#   masks, fog, void, light) left out, and walls (half of its 284 pieces are thin wall edges that
-#   are nearly blank once drawn on a background).
+#   animation frames; death frames left out); a unit is the first word of its file names, or its
+#   own sub-folder. Races with fewer than 60 frames left out (woses, human-peasants, ogres).
+# wesnoth/terrain/<type>-<a|b>/: every tile of data/core/images/terrain/<type>/ and its
+#   sub-folders (full hexes and transition pieces); a tile set is the first two words of a file
+#   name, digits dropped, the second only where it names no piece (deciduous-fall-sparse2 ->
+#   deciduous-fall, mushrooms-ne -> mushrooms), a sub-folder's name being its first word. The non-terrain folders (misc, symbols, off-map, portals, masks, fog, void,
+#   light) left out, and walls (half of its 284 pieces are thin wall edges that are nearly blank
+#   once drawn on a background).
 WESNOTH_RACES=(dwarves drakes elves-wood orcs human-loyalists human-outlaws human-magi undead
   undead-skeletal undead-necromancers monsters saurians nagas dunefolk goblins merfolk trolls)
 WESNOTH_TERRAIN=(forest village castle bridge flat grass interior water sand cave unwalkable
   mountains hills chasm embellishments frozen swamp desert_mountains)
 fetch_wesnoth() {
-  local d s o c
+  local d s o
   d=$(deb wesnoth-1.16-data=1:1.16.9-1)
   s=./usr/share/games/wesnoth/1.16/data/core/images
   mkdir -p "$TMP/wn"
@@ -447,28 +450,47 @@ fetch_wesnoth() {
     tar -x -C "$TMP/wn" "$s/units" "$s/terrain" ./usr/share/doc/wesnoth-1.16-data/copyright
   s=$TMP/wn/$s
   o=$DEST/wesnoth
-  for c in "${WESNOTH_TERRAIN[@]}"; do png_class "$s/terrain/$c" "$o/terrain/$c"; done
-  mkdir -p "$o/units"
-  python3 - "$s/units" "$o/units" "${WESNOTH_RACES[@]}" <<'EOF' || die "could not sort the Wesnoth unit sprites"
+  mkdir -p "$o/units" "$o/terrain"
+  python3 - "$s" "$o" "${WESNOTH_RACES[@]}" -- "${WESNOTH_TERRAIN[@]}" <<'EOF' || die "could not sort the Wesnoth images"
 import os, re, shutil, sys
-units, out, races = sys.argv[1], sys.argv[2], sys.argv[3:]
-for race in races:
-    frames = {}
-    for root, _, files in os.walk(f'{units}/{race}'):
+images, out = sys.argv[1:3]
+cut = sys.argv.index('--')
+races, terrains = sys.argv[3:cut], sys.argv[cut + 1:]
+
+def unit(rel, name):
+    return rel.split('/')[0] if '/' in rel else re.split(r'[-+]', name[:-4])[0]
+
+# Words that name a piece of a tile set (its direction, shape or role), not the set.
+PIECES = set('n ne e se s sw w nw l r tl tr bl br tile small sparse base beam concave convex to overlay'.split())
+
+def tile_set(rel, name):
+    words = re.sub(r'\d', '', rel[:-4]).replace('/', '-').split('-')
+    return '-'.join(words[:1] + [w for w in words[1:2] if w not in PIECES])
+
+def halves(src, dst, key, skip=None):
+    """Copies the PNG files under src (regular files: links alias other folders' files) into
+    dst-a and dst-b, each group of key whole on one side, paths flattened (a/b.png -> a-b.png)."""
+    groups = {}
+    for root, _, files in os.walk(src):
         for name in files:
             path = os.path.join(root, name)
-            if not name.endswith('.png') or os.path.islink(path) or re.search(r'-(die|death|dying)', name):
+            if not name.endswith('.png') or os.path.islink(path) or (skip and skip(name)):
                 continue
-            rel = os.path.relpath(path, f'{units}/{race}')
-            key = rel.split('/')[0] if '/' in rel else re.split(r'[-+]', name[:-4])[0]
-            frames.setdefault(key, []).append(rel)
+            rel = os.path.relpath(path, src)
+            groups.setdefault(key(rel, name), []).append(rel)
     sizes = {'a': 0, 'b': 0}
-    for key in sorted(frames, key=lambda k: (-len(frames[k]), k)):
+    for group in sorted(groups, key=lambda g: (-len(groups[g]), g)):
         half = min(sizes, key=lambda h: (sizes[h], h))
-        sizes[half] += len(frames[key])
-        os.makedirs(f'{out}/{race}-{half}', exist_ok=True)
-        for rel in frames[key]:
-            shutil.copy(f'{units}/{race}/{rel}', f"{out}/{race}-{half}/{rel.replace('/', '-')}")
+        sizes[half] += len(groups[group])
+        os.makedirs(f'{dst}-{half}', exist_ok=True)
+        for rel in groups[group]:
+            shutil.copy(f'{src}/{rel}', f"{dst}-{half}/{rel.replace('/', '-')}")
+
+for race in races:
+    halves(f'{images}/units/{race}', f'{out}/units/{race}', unit,
+           skip=lambda name: re.search(r'-(die|death|dying)', name))
+for terrain in terrains:
+    halves(f'{images}/terrain/{terrain}', f'{out}/terrain/{terrain}', tile_set)
 EOF
   cp "$TMP/wn/usr/share/doc/wesnoth-1.16-data/copyright" "$o/copyright"
 }

@@ -358,6 +358,19 @@ fn an_image_larger_than_the_decoded_limit_is_shrunk_by_area_first() {
 }
 
 #[test]
+fn a_larger_image_is_shrunk_by_area_so_its_thin_lines_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    // A one-pixel black line every tenth column: each pixel of the 4x4 result covers one, so
+    // averages to 0.9; sampled at the centre of each 10-pixel block, it would read white.
+    let img = image::GrayImage::from_fn(40, 40, |x, _| image::Luma([u8::from(x % 10 != 0) * 255]));
+    img.save(dir.path().join("grid.png")).unwrap();
+    let pixels =
+        loramix_data::image::read_image(&dir.path().join("grid.png"), ImageShape::square(1, 4))
+            .unwrap();
+    assert!(pixels.iter().all(|p| (p - 0.9).abs() < 0.05), "{pixels:?}");
+}
+
+#[test]
 fn transparent_pixels_are_read_as_white_whatever_colour_they_hide() {
     let dir = tempfile::tempdir().unwrap();
     // Left to right: transparent black, transparent green, opaque red, black at half opacity.

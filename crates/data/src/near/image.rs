@@ -86,6 +86,27 @@ fn near(a: &[f32], b: &[f32], most: usize) -> bool {
     a.len() == b.len()
 }
 
+/// Whether `pixels` (`channels` planes) is a near copy of a plain canvas: at most
+/// [`MAX_CHANGED`] of its values differ by more than [`TOLERANCE`] from their plane's median
+/// (the background). Any two such images are near copies of each other, whatever they hold, so
+/// one in a downstream task would be refused as a copy of one that an upstream task trains on.
+pub(crate) fn is_blank(pixels: &[f32], channels: usize) -> bool {
+    let plane = pixels.len() / channels.max(1);
+    let most = (MAX_CHANGED * pixels.len() as f64) as usize;
+    let changed: usize = (pixels.chunks(plane.max(1)))
+        .map(|values| {
+            let mut sorted = values.to_vec();
+            sorted.sort_unstable_by(f32::total_cmp);
+            let background = sorted[sorted.len() / 2];
+            values
+                .iter()
+                .filter(|v| (*v - background).abs() > TOLERANCE)
+                .count()
+        })
+        .sum();
+    changed <= most
+}
+
 /// Pairs `(i, j)`, `i < j`, of `images` (pixel values) that are near copies: only images of
 /// one size can be (sources kept at different sizes are screened size by size, so the short
 /// ones do not all share the buckets of positions they lack).
@@ -170,6 +191,21 @@ mod tests {
             &small_edited,
         ];
         assert_eq!(near_copies(&images), [(0, 3), (1, 4)]);
+    }
+
+    #[test]
+    fn a_canvas_with_a_few_marks_is_blank_on_any_background() {
+        for background in [1.0, 0.0, 0.4] {
+            let mut canvas = vec![background; 3 * 784];
+            // 23 of 2352 values (1%) marked: still blank; one more is not.
+            for at in (0..23).map(|i| i * 97) {
+                canvas[at] = 1.0 - background;
+            }
+            assert!(is_blank(&canvas, 3), "background {background}");
+            canvas[2351] = 1.0 - background;
+            assert!(!is_blank(&canvas, 3), "background {background}");
+        }
+        assert!(!is_blank(&stroke(0.3, 6.0), 1));
     }
 
     #[test]

@@ -64,6 +64,8 @@ pub struct SourceData<I> {
     /// as they are and brought to the suite's shape one task at a time, so a suite at 112x112
     /// RGB holds 70,000 Fashion-MNIST images in 0.2 GB instead of 10.5 GB.
     pub shape: Option<ImageShape>,
+    /// Images left out as blank ([`without_blank`]).
+    pub blank: usize,
 }
 
 impl<I> From<GivenSplits<I>> for SourceData<I> {
@@ -72,7 +74,32 @@ impl<I> From<GivenSplits<I>> for SourceData<I> {
             splits,
             groups: None,
             shape: None,
+            blank: 0,
         }
+    }
+}
+
+/// An image folder's splits without its blank images (drawn with almost nothing: see
+/// [`near::image::is_blank`]), and how many those were. A blank image shows nothing to
+/// learn, and is a near copy of every other blank image, from any source.
+fn without_blank(splits: GivenSplits<ImageItem>, channels: usize) -> SourceData<ImageItem> {
+    let mut blank = 0;
+    let mut keep = |set: crate::LabelledDataset<ImageItem>| {
+        let before = set.items.len();
+        let items: Vec<ImageItem> = (set.items.into_iter())
+            .filter(|i| !near::image::is_blank(&i.pixels, channels))
+            .collect();
+        blank += before - items.len();
+        crate::LabelledDataset::new(items, set.classes)
+    };
+    let splits = GivenSplits {
+        train: keep(splits.train),
+        val: splits.val.map(&mut keep),
+        test: splits.test.map(&mut keep),
+    };
+    SourceData {
+        blank,
+        ..splits.into()
     }
 }
 
@@ -214,9 +241,13 @@ impl SuiteItem for ImageItem {
                     splits: set.into(),
                     groups: Some(families),
                     shape: kept(grey),
+                    blank: 0,
                 }));
             }
-            Source::ImageFolder => image::load_image_splits(&path, shape)?,
+            Source::ImageFolder => {
+                let splits = image::load_image_splits(&path, shape)?;
+                return Ok(Some(without_blank(splits, shape.channels)));
+            }
             _ => return Ok(None),
         };
         Ok(Some(splits.into()))

@@ -114,6 +114,14 @@ impl<I: SuiteItem> LoadedSuite<I> {
             .collect()
     }
 
+    /// Sources that left out blank images, with how many.
+    pub fn blank(&self) -> Vec<(String, usize)> {
+        (self.sources.iter())
+            .filter(|(_, s)| s.blank > 0)
+            .map(|(key, s)| (key.clone(), s.blank))
+            .collect()
+    }
+
     /// Names of the tasks with their roles, pretraining first.
     pub fn task_names(&self) -> Vec<(Role, &str)> {
         self.suite

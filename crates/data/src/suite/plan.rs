@@ -24,6 +24,8 @@ pub(crate) struct SourceItems<I> {
     pub groups: Option<Vec<usize>>,
     /// Examples dropped as copies or near copies of an earlier one.
     pub duplicates: usize,
+    /// Images the source left out as blank ([`SourceData::blank`]).
+    pub blank: usize,
     /// The shape the images are kept at, when not the suite's ([`SourceData::shape`]).
     pub shape: Option<crate::ImageShape>,
 }
@@ -51,6 +53,7 @@ impl<I: SuiteItem> From<SourceData<I>> for SourceItems<I> {
             test,
             groups: data.groups,
             duplicates: 0,
+            blank: data.blank,
             shape: data.shape,
         };
         source.retain(&keep);
@@ -325,6 +328,7 @@ shift = "covariate"
             test: None,
             groups: Some(vec![0, 0, 1, 1, 2, 2, 3, 3]),
             duplicates: 0,
+            blank: 0,
             shape: None,
         };
         let groups_of = |task: &TaskSpec<ImageItem>| -> BTreeSet<usize> {

@@ -311,11 +311,24 @@ fn cells_to_run<'a, F: Family>(
 ) -> (Vec<Cell<'a, F::Item>>, usize) {
     let all = all_cells(ctx, &ctx.downstream, tuned);
     let in_shard = (0..all.len()).filter(|&i| shard.contains(i)).count();
-    let todo = (all.into_iter().enumerate())
+    let mut todo: Vec<Cell<'a, F::Item>> = (all.into_iter().enumerate())
         .filter(|(i, cell)| shard.contains(*i) && !done.contains(&cell.key()))
         .map(|(_, cell)| cell)
         .collect();
+    let primary = ctx.plan.experiment.analysis_plan().primary;
+    todo.sort_by_key(|cell| !compared_by(&primary, cell));
     (todo, in_shard)
+}
+
+/// Whether a pre-registered primary test compares the cell's method at the cell's shot. Those
+/// cells run first (each group still task by task, in the sweep's order), so the primary tests
+/// can be answered once they are in while the other methods fill in after; a shard's cells
+/// stay its own, and no cell's result depends on when it runs.
+fn compared_by<I>(primary: &[loramix_report::PrimaryTest], cell: &Cell<I>) -> bool {
+    let method = cell.method.name.as_str();
+    (primary.iter()).any(|test| {
+        test.shots.contains(&cell.shot) && (test.a == method || test.b.as_deref() == Some(method))
+    })
 }
 
 /// Every cell on `tasks` in the sweep's order. Without `tuned` they choose their factors
