@@ -291,16 +291,7 @@ fn the_plan_is_registered_before_the_sweep_and_a_changed_plan_is_called_a_reanal
     let summary = fs::read_to_string(runs.join("tiny/summary.md")).unwrap();
     assert!(summary.contains("registered with this run"), "{summary}");
     assert!(!summary.contains("new analysis of old data"), "{summary}");
-    // The cells the plan compares ran first: learned and LoRA at k = 1, then all the others.
-    let sweep = fs::read_to_string(runs.join("tiny/sweep/all.csv")).unwrap();
-    let compared: Vec<bool> = (sweep.lines().skip(1))
-        .map(|line| {
-            let fields: Vec<&str> = line.split(',').collect();
-            ["learned", "lora"].contains(&fields[2]) && fields[3] == "1"
-        })
-        .collect();
-    let first = compared.iter().take_while(|&&c| c).count();
-    assert!(first >= 4 && compared[first..].iter().all(|&c| !c), "{sweep}");
+    assert_compared_cells_ran_first(&runs.join("tiny/sweep/all.csv"));
     // A plan written after the sweep ran: the registration stays, the report says so.
     let changed = write_experiment(
         dir.path(),
@@ -327,6 +318,22 @@ fn the_plan_is_registered_before_the_sweep_and_a_changed_plan_is_called_a_reanal
     );
     let err = run(&unknown, &runs, Stage::Check).unwrap_err().to_string();
     assert!(err.contains("[analysis] names method `magic`"), "{err}");
+}
+
+/// The cells the plan compares ran first: learned and LoRA at k = 1, then all the others.
+fn assert_compared_cells_ran_first(sweep: &Path) {
+    let sweep = fs::read_to_string(sweep).unwrap();
+    let compared: Vec<bool> = (sweep.lines().skip(1))
+        .map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            ["learned", "lora"].contains(&fields[2]) && fields[3] == "1"
+        })
+        .collect();
+    let first = compared.iter().take_while(|&&c| c).count();
+    assert!(
+        first >= 4 && compared[first..].iter().all(|&c| !c),
+        "{sweep}"
+    );
 }
 
 #[test]
