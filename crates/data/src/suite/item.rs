@@ -81,8 +81,13 @@ impl<I> From<GivenSplits<I>> for SourceData<I> {
 
 /// An image folder's splits without its blank images (drawn with almost nothing: see
 /// [`near::image::is_blank`]), and how many those were. A blank image shows nothing to
-/// learn, and is a near copy of every other blank image, from any source.
-fn without_blank(splits: GivenSplits<ImageItem>, channels: usize) -> SourceData<ImageItem> {
+/// learn, and is a near copy of every other blank image, from any source. A class whose
+/// training images are all blank is refused, with the folder named.
+fn without_blank(
+    splits: GivenSplits<ImageItem>,
+    channels: usize,
+    path: &Path,
+) -> Result<SourceData<ImageItem>> {
     let mut blank = 0;
     let mut keep = |set: crate::LabelledDataset<ImageItem>| {
         let before = set.items.len();
@@ -97,10 +102,22 @@ fn without_blank(splits: GivenSplits<ImageItem>, channels: usize) -> SourceData<
         val: splits.val.map(&mut keep),
         test: splits.test.map(&mut keep),
     };
-    SourceData {
+    let train = &splits.train;
+    if let Some(empty) =
+        (0..train.classes.len()).find(|&c| !train.items.iter().any(|i| i.label == c))
+    {
+        return Err(crate::error::invalid(
+            path,
+            format!(
+                "every training image of class `{}` is blank (at most 1% of its values away from the background); a class needs examples",
+                train.classes[empty]
+            ),
+        ));
+    }
+    Ok(SourceData {
         blank,
         ..splits.into()
-    }
+    })
 }
 
 /// FNV-1a: a fixed, dependency-free 64-bit hash, the same on every machine and run.
@@ -246,7 +263,7 @@ impl SuiteItem for ImageItem {
             }
             Source::ImageFolder => {
                 let splits = image::load_image_splits(&path, shape)?;
-                return Ok(Some(without_blank(splits, shape.channels)));
+                return without_blank(splits, shape.channels, &path).map(Some);
             }
             _ => return Ok(None),
         };

@@ -344,7 +344,8 @@ pub struct Frozen<F: Family> {
 }
 
 /// The frozen backbones of the current task, one per method, built by the first cell that
-/// needs one. Cells come grouped by task, so a new task frees the previous one's. The time
+/// needs one. Cells come grouped by task (the primary tests' cells, then the others), so a new
+/// task frees the previous one's; a method in both groups builds twice per task. The time
 /// spent building is kept apart: it is not charged to the cell that happened to build.
 pub struct FrozenCache<F: Family> {
     task: String,

@@ -301,8 +301,9 @@ impl Companion for CandidateRow {
     }
 }
 
-/// The shard's unfinished evaluation cells in the sweep's fixed order (task, method, shot,
-/// seed), on which the shard and resume logic rely; and how many cells the shard has in all.
+/// The shard's unfinished evaluation cells, and how many cells the shard has in all. A cell
+/// belongs to a shard by its place in the sweep's fixed order (task, method, shot, seed); the
+/// cells run in that order too, those a primary test compares first ([`compared_by`]).
 fn cells_to_run<'a, F: Family>(
     ctx: &'a Context<F>,
     shard: Shard,
@@ -320,14 +321,16 @@ fn cells_to_run<'a, F: Family>(
     (todo, in_shard)
 }
 
-/// Whether a pre-registered primary test compares the cell's method at the cell's shot. Those
+/// Whether a pre-registered primary test compares the cell's method at the cell's shot (a
+/// similarity test, which names no shot, reads the method's weights at every shot). Those
 /// cells run first (each group still task by task, in the sweep's order), so the primary tests
 /// can be answered once they are in while the other methods fill in after; a shard's cells
 /// stay its own, and no cell's result depends on when it runs.
 fn compared_by<I>(primary: &[loramix_report::PrimaryTest], cell: &Cell<I>) -> bool {
     let method = cell.method.name.as_str();
     (primary.iter()).any(|test| {
-        test.shots.contains(&cell.shot) && (test.a == method || test.b.as_deref() == Some(method))
+        (test.shots.is_empty() || test.shots.contains(&cell.shot))
+            && (test.a == method || test.b.as_deref() == Some(method))
     })
 }
 
