@@ -985,7 +985,9 @@ shift = "label"
     }
     // A class with nothing but blank images is refused, the folder and class named.
     drawing(dir.path(), "up", "e", "faint", |p| p == 7);
-    let err = load_suite::<ImageItem>(dir.path(), toml).unwrap_err().to_string();
+    let err = load_suite::<ImageItem>(dir.path(), toml)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains(&dir.path().join("up").display().to_string())
             && err.contains("class `e` is blank"),

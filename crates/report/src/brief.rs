@@ -20,7 +20,11 @@ pub(crate) fn write(md: &mut String, inputs: &ReportInputs, primary: &[Primary])
         let _ = writeln!(md, "- **Modules:** {line}");
     }
     let _ = writeln!(md, "- **Runs:** {}", runs(inputs));
-    let _ = writeln!(md, "- **Shows:** {}", shows(inputs, primary));
+    let interim = match unfinished(inputs) {
+        true => "Interim, the sweep unfinished: ",
+        false => "",
+    };
+    let _ = writeln!(md, "- **Shows:** {interim}{}", shows(inputs, primary));
     let _ = writeln!(md, "- **Cannot show:** {}", cannot_show(primary));
     md.push('\n');
 }
@@ -49,7 +53,15 @@ fn modules(modules: &[ModuleFacts]) -> Option<String> {
     Some(line)
 }
 
+/// Whether the sweep plans more runs than the results hold.
+fn unfinished(inputs: &ReportInputs) -> bool {
+    inputs
+        .planned_runs
+        .is_some_and(|planned| inputs.results.len() < planned)
+}
+
 /// `108 runs: 3 downstream tasks (1 covariate, ...), shots 1, 5, full, 2 seeds, 6 methods.`
+/// (`108 of 2816 planned runs, ...` while the sweep is unfinished.)
 fn runs(inputs: &ReportInputs) -> String {
     let results = &inputs.results;
     let tasks: BTreeSet<(_, &str)> = results.iter().map(|r| (r.shift, &*r.task)).collect();
@@ -64,9 +76,12 @@ fn runs(inputs: &ReportInputs) -> String {
     let shots: Vec<String> = shots.iter().map(ToString::to_string).collect();
     let seeds: BTreeSet<u64> = results.iter().map(|r| r.seed).collect();
     let methods: BTreeSet<&str> = results.iter().map(|r| r.method.as_str()).collect();
+    let count = match (unfinished(inputs), inputs.planned_runs) {
+        (true, Some(planned)) => format!("{} of {planned} planned runs", results.len()),
+        _ => format!("{} runs", results.len()),
+    };
     format!(
-        "{} runs: {} downstream tasks ({} shift), shots {} per class, {} seed(s), {} methods.",
-        results.len(),
+        "{count}: {} downstream tasks ({} shift), shots {} per class, {} seed(s), {} methods.",
         tasks.len(),
         per_shift.join(", "),
         shots.join(", "),

@@ -59,4 +59,7 @@ pub struct ReportInputs {
     pub plan: AnalysisPlan,
     /// Whether `plan` is the one the run was made with; the default says it is not.
     pub plan_status: PlanStatus,
+    /// The runs the sweep plans, where known: with fewer in `results` the sweep is unfinished,
+    /// and the summary calls its verdicts interim.
+    pub planned_runs: Option<usize>,
 }

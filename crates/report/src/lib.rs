@@ -23,6 +23,8 @@
 //!     plan: AnalysisPlan::default_for(&ClaimRoles::default(), &[Shot::K(1), Shot::K(5), Shot::Full]),
 //!     // RegisteredWithRun only when the run's manifest recorded this plan's hash():
 //!     plan_status: PlanStatus::Reanalysis { registered_hash: None },
+//!     // The runs the sweep plans: with fewer results, the verdicts are called interim.
+//!     planned_runs: None,
 //! };
 //! let files = write_report(&inputs, Path::new("out"))?;  // summary.md, then plots/*.svg, *.png
 //! # Ok(()) }

@@ -272,6 +272,7 @@ fn synthetic() -> ReportInputs {
             .into(),
         plan: AnalysisPlan::default(),
         plan_status: PlanStatus::default(),
+        planned_runs: None,
     }
 }
 
@@ -835,6 +836,29 @@ fn brief(md: &str) -> String {
     let end = md.find("## Claims").expect("a claims section");
     assert!(start < end, "In brief comes before the claims");
     md[start..end].to_string()
+}
+
+#[test]
+fn in_brief_calls_the_verdicts_of_an_unfinished_sweep_interim() {
+    let mut inputs = claims_sweep(6.0, -0.5);
+    let n = inputs.results.len();
+    inputs.planned_runs = Some(n + 1);
+    let partial = brief(&summary(&inputs));
+    assert!(
+        partial.contains(&format!("- **Runs:** {n} of {} planned runs: ", n + 1)),
+        "{partial}"
+    );
+    assert!(
+        partial.contains("- **Shows:** Interim, the sweep unfinished: "),
+        "{partial}"
+    );
+    inputs.planned_runs = Some(n);
+    let whole = brief(&summary(&inputs));
+    assert!(
+        whole.contains(&format!("- **Runs:** {n} runs: ")),
+        "{whole}"
+    );
+    assert!(!whole.contains("Interim"), "{whole}");
 }
 
 #[test]

@@ -75,6 +75,8 @@ pub fn render(dir: &Path, plan: Option<AnalysisPlan>) -> Result<Vec<PathBuf>> {
         tasks,
         plan_status: crate::registration::status(&plan, registered.as_deref()),
         plan,
+        // Rendered from the CSVs alone, which do not say what the sweep planned.
+        planned_runs: None,
     };
     rewrite(&inputs, dir)
 }

@@ -59,6 +59,12 @@ fn numbered<T>(rows: Vec<T>, file: &Path) -> Vec<(Location, T)> {
         .collect()
 }
 
+/// The evaluation cells the sweep plans: every downstream task, method, shot and seed.
+fn planned_runs(plan: &Plan) -> usize {
+    let t = &plan.experiment.transfer;
+    plan.downstream.len() * plan.experiment.methods.len() * t.shots.len() * t.seeds
+}
+
 /// Writes `results.csv`, `learned_weights.csv`, `summary.md`, `plots/` and `manifest.json`
 /// into the run folder; returns the files written.
 pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
@@ -107,6 +113,7 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         tasks: read_task_facts(run)?,
         plan_status: crate::registration::status(&analysis, registered.as_deref()),
         plan: analysis,
+        planned_runs: Some(planned_runs(plan)),
     };
     let files = write_report(&inputs, &run.root)?;
     eprint!("{}", loramix_report::in_brief(&inputs));
