@@ -58,6 +58,7 @@ pub fn render(dir: &Path, plan: Option<AnalysisPlan>) -> Result<Vec<PathBuf>> {
         .into_iter()
         .collect();
     let plan = (plan.or(recorded)).unwrap_or_else(|| AnalysisPlan::default_for(&roles, &shots));
+    let planned_runs = made_by.as_ref().and_then(|m| m.planned_cells);
     let preamble = preamble(made_by, optional("tuning.csv"))?;
     let name = dir
         .file_name()
@@ -75,8 +76,7 @@ pub fn render(dir: &Path, plan: Option<AnalysisPlan>) -> Result<Vec<PathBuf>> {
         tasks,
         plan_status: crate::registration::status(&plan, registered.as_deref()),
         plan,
-        // Rendered from the CSVs alone, which do not say what the sweep planned.
-        planned_runs: None,
+        planned_runs,
     };
     rewrite(&inputs, dir)
 }
@@ -123,6 +123,9 @@ struct MadeBy {
     registered_plan_hash: Option<String>,
     #[serde(default)]
     tuning_tasks: Vec<String>,
+    /// What the sweep planned (manifests before it was recorded have none).
+    #[serde(default)]
+    planned_cells: Option<usize>,
 }
 
 #[derive(serde::Deserialize)]
@@ -166,7 +169,7 @@ mod tests {
         write_results(&dir.join("results.csv"), &rows).unwrap();
         let manifest = r#"{"experiment": {"method": [
             {"name": "mix", "kind": "learned"}, {"name": null, "kind": "lora"}]},
-            "loramix_revision": "abc"}"#;
+            "loramix_revision": "abc", "planned_cells": 8}"#;
         std::fs::write(dir.join("manifest.json"), manifest).unwrap();
         render(&dir, None).unwrap();
         let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();
@@ -175,6 +178,7 @@ mod tests {
         assert!(md.contains("LoRA `lora`"), "{md}");
         assert!(md.contains("`mix − lora`"), "{md}");
         assert!(md.contains("made by revision `abc`"), "{md}");
+        assert!(md.contains("6 of 8 planned runs"), "{md}");
         // The manifest's order (mix, then lora), not results.csv's alphabetical one.
         let first = |name: &str| md.find(&format!("| {name} |")).unwrap();
         assert!(first("mix") < first("lora"), "{md}");

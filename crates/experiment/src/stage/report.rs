@@ -33,6 +33,8 @@ struct Manifest<'a> {
     /// Seconds per stage, summed over every invocation that worked on this run.
     stage_seconds: BTreeMap<String, f64>,
     cells: usize,
+    /// The cells the sweep plans: more than `cells` while it is unfinished.
+    planned_cells: usize,
     stale_rows_ignored: usize,
     /// The primary tests this report judged the claims by, and their hash.
     analysis_plan: AnalysisPlan,
@@ -90,6 +92,7 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         stage_seconds: Timings::read(run)?.seconds,
         cells: results.len(),
+        planned_cells: planned_runs(plan),
         stale_rows_ignored: stale,
         analysis_plan_hash: analysis.hash(),
         analysis_plan: analysis.clone(),
@@ -113,7 +116,7 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         tasks: read_task_facts(run)?,
         plan_status: crate::registration::status(&analysis, registered.as_deref()),
         plan: analysis,
-        planned_runs: Some(planned_runs(plan)),
+        planned_runs: Some(manifest.planned_cells),
     };
     let files = write_report(&inputs, &run.root)?;
     eprint!("{}", loramix_report::in_brief(&inputs));
