@@ -256,12 +256,30 @@ fn shards_split_the_sweep_and_report_merges_them() {
             CELLS / 3 + 1,
             "shard {index} runs a third of the cells"
         );
+        if index == 0 {
+            // A report on one shard of three: a third of the planned cells, called interim.
+            run(&experiment, &sharded, Stage::Report).unwrap();
+            assert_eq!(planned_and_done(&sharded), (CELLS, CELLS / 3));
+        }
     }
     run(&experiment, &sharded, Stage::Report).unwrap();
     assert_eq!(
         rows_without_timings(&sharded.join("tiny/results.csv")),
         rows_without_timings(&whole.join("tiny/results.csv"))
     );
+    assert_eq!(planned_and_done(&sharded), (CELLS, CELLS));
+}
+
+/// The planned cells and those done, as the run's manifest records them; checks that the
+/// summary calls its verdicts interim exactly when some are missing.
+fn planned_and_done(runs: &Path) -> (usize, usize) {
+    let manifest = fs::read_to_string(runs.join("tiny/manifest.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let count = |key: &str| json["planned"][key].as_u64().unwrap() as usize;
+    let (planned, done) = (count("runs"), count("done"));
+    let summary = fs::read_to_string(runs.join("tiny/summary.md")).unwrap();
+    assert_eq!(summary.contains("Interim"), done < planned, "{summary}");
+    (planned, done)
 }
 
 #[test]

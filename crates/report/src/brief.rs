@@ -21,8 +21,8 @@ pub(crate) fn write(md: &mut String, inputs: &ReportInputs, primary: &[Primary])
     }
     let _ = writeln!(md, "- **Runs:** {}", runs(inputs));
     let interim = match unfinished(inputs) {
-        true => "Interim, the sweep unfinished: ",
-        false => "",
+        Some(_) => "Interim, the sweep unfinished: ",
+        None => "",
     };
     let _ = writeln!(md, "- **Shows:** {interim}{}", shows(inputs, primary));
     let _ = writeln!(md, "- **Cannot show:** {}", cannot_show(primary));
@@ -53,11 +53,9 @@ fn modules(modules: &[ModuleFacts]) -> Option<String> {
     Some(line)
 }
 
-/// Whether the sweep plans more runs than the results hold.
-fn unfinished(inputs: &ReportInputs) -> bool {
-    inputs
-        .planned_runs
-        .is_some_and(|planned| inputs.results.len() < planned)
+/// The sweep's plan and progress, while some of its planned runs are missing.
+pub(crate) fn unfinished(inputs: &ReportInputs) -> Option<crate::Planned> {
+    inputs.planned.filter(crate::Planned::unfinished)
 }
 
 /// `108 runs: 3 downstream tasks (1 covariate, ...), shots 1, 5, full, 2 seeds, 6 methods.`
@@ -76,9 +74,9 @@ fn runs(inputs: &ReportInputs) -> String {
     let shots: Vec<String> = shots.iter().map(ToString::to_string).collect();
     let seeds: BTreeSet<u64> = results.iter().map(|r| r.seed).collect();
     let methods: BTreeSet<&str> = results.iter().map(|r| r.method.as_str()).collect();
-    let count = match (unfinished(inputs), inputs.planned_runs) {
-        (true, Some(planned)) => format!("{} of {planned} planned runs", results.len()),
-        _ => format!("{} runs", results.len()),
+    let count = match unfinished(inputs) {
+        Some(p) => format!("{} of {} planned runs", p.done, p.runs),
+        None => format!("{} runs", results.len()),
     };
     format!(
         "{count}: {} downstream tasks ({} shift), shots {} per class, {} seed(s), {} methods.",

@@ -255,6 +255,14 @@ pub(crate) fn plan_status(inputs: &ReportInputs) -> String {
 /// Writes `## Claims`.
 pub(crate) fn write(md: &mut String, inputs: &ReportInputs, primary: &[Primary]) {
     md.push_str("## Claims\n\n");
+    if let Some(p) = crate::brief::unfinished(inputs) {
+        let _ = writeln!(
+            md,
+            "**Interim**: {} of the sweep's {} planned runs are in; these verdicts may change \
+             as the rest come.\n",
+            p.done, p.runs
+        );
+    }
     if inputs.plan.primary.is_empty() {
         md.push_str(
             "No analysis plan: no primary test, so no claim is judged; every comparison below \

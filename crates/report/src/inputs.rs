@@ -59,7 +59,22 @@ pub struct ReportInputs {
     pub plan: AnalysisPlan,
     /// Whether `plan` is the one the run was made with; the default says it is not.
     pub plan_status: PlanStatus,
-    /// The runs the sweep plans, where known: with fewer in `results` the sweep is unfinished,
-    /// and the summary calls its verdicts interim.
-    pub planned_runs: Option<usize>,
+    /// How many of the runs the sweep plans `results` holds, where known: while some are
+    /// missing, the summary calls its verdicts interim.
+    pub planned: Option<Planned>,
+}
+
+/// The runs a sweep plans (every downstream task, method, shot and seed), and how many of
+/// them are done. Counted cell by cell: rows outside the plan (a shot since dropped) count for
+/// nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Planned {
+    pub runs: usize,
+    pub done: usize,
+}
+
+impl Planned {
+    pub fn unfinished(&self) -> bool {
+        self.done < self.runs
+    }
 }

@@ -23,8 +23,9 @@
 //!     plan: AnalysisPlan::default_for(&ClaimRoles::default(), &[Shot::K(1), Shot::K(5), Shot::Full]),
 //!     // RegisteredWithRun only when the run's manifest recorded this plan's hash():
 //!     plan_status: PlanStatus::Reanalysis { registered_hash: None },
-//!     // The runs the sweep plans: with fewer results, the verdicts are called interim.
-//!     planned_runs: None,
+//!     // How many of its planned runs the sweep has done: while some are missing, the
+//!     // verdicts are called interim.
+//!     planned: None,
 //! };
 //! let files = write_report(&inputs, Path::new("out"))?;  // summary.md, then plots/*.svg, *.png
 //! # Ok(()) }
@@ -119,7 +120,7 @@ mod summary;
 
 pub use csvio::{Row, merge, read_results, read_similarity, read_weights, write_results};
 pub use error::{Location, Measurement, ReportError, Result};
-pub use inputs::{ModuleFacts, ReportInputs, TaskFacts};
+pub use inputs::{ModuleFacts, Planned, ReportInputs, TaskFacts};
 pub use plan::{AnalysisPlan, ClaimRoles, PlanError, PlanStatus, PrimaryTest, TestKind};
 pub use report::{in_brief, write_report};
 pub use rows::{BASE_MODULE, ResultRow, Shift, Shot, SimilarityRow, WeightRow};

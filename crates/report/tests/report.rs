@@ -2,9 +2,9 @@
 //! small synthetic sweep.
 
 use loramix_report::{
-    AnalysisPlan, ClaimRoles, ModuleFacts, PlanStatus, PrimaryTest, ReportError, ReportInputs,
-    ResultRow, Shift, Shot, SimilarityRow, TaskFacts, TestKind, WeightRow, read_results,
-    read_weights, write_report, write_results,
+    AnalysisPlan, ClaimRoles, ModuleFacts, PlanStatus, Planned, PrimaryTest, ReportError,
+    ReportInputs, ResultRow, Shift, Shot, SimilarityRow, TaskFacts, TestKind, WeightRow,
+    read_results, read_weights, write_report, write_results,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -272,7 +272,7 @@ fn synthetic() -> ReportInputs {
             .into(),
         plan: AnalysisPlan::default(),
         plan_status: PlanStatus::default(),
-        planned_runs: None,
+        planned: None,
     }
 }
 
@@ -842,8 +842,12 @@ fn brief(md: &str) -> String {
 fn in_brief_calls_the_verdicts_of_an_unfinished_sweep_interim() {
     let mut inputs = claims_sweep(6.0, -0.5);
     let n = inputs.results.len();
-    inputs.planned_runs = Some(n + 1);
-    let partial = brief(&summary(&inputs));
+    inputs.planned = Some(Planned {
+        runs: n + 1,
+        done: n,
+    });
+    let md = summary(&inputs);
+    let partial = brief(&md);
     assert!(
         partial.contains(&format!("- **Runs:** {n} of {} planned runs: ", n + 1)),
         "{partial}"
@@ -852,13 +856,21 @@ fn in_brief_calls_the_verdicts_of_an_unfinished_sweep_interim() {
         partial.contains("- **Shows:** Interim, the sweep unfinished: "),
         "{partial}"
     );
-    inputs.planned_runs = Some(n);
-    let whole = brief(&summary(&inputs));
+    let claims = &md[md.find("## Claims").unwrap()..];
     assert!(
-        whole.contains(&format!("- **Runs:** {n} runs: ")),
-        "{whole}"
+        claims.contains(&format!(
+            "**Interim**: {n} of the sweep's {} planned",
+            n + 1
+        )),
+        "{claims}"
     );
-    assert!(!whole.contains("Interim"), "{whole}");
+    inputs.planned = Some(Planned { runs: n, done: n });
+    let md = summary(&inputs);
+    assert!(
+        brief(&md).contains(&format!("- **Runs:** {n} runs: ")),
+        "{md}"
+    );
+    assert!(!md.contains("Interim"), "{md}");
 }
 
 #[test]

@@ -58,7 +58,7 @@ pub fn render(dir: &Path, plan: Option<AnalysisPlan>) -> Result<Vec<PathBuf>> {
         .into_iter()
         .collect();
     let plan = (plan.or(recorded)).unwrap_or_else(|| AnalysisPlan::default_for(&roles, &shots));
-    let planned_runs = made_by.as_ref().and_then(|m| m.planned_cells);
+    let planned = made_by.as_ref().and_then(|m| m.planned);
     let preamble = preamble(made_by, optional("tuning.csv"))?;
     let name = dir
         .file_name()
@@ -76,7 +76,7 @@ pub fn render(dir: &Path, plan: Option<AnalysisPlan>) -> Result<Vec<PathBuf>> {
         tasks,
         plan_status: crate::registration::status(&plan, registered.as_deref()),
         plan,
-        planned_runs,
+        planned,
     };
     rewrite(&inputs, dir)
 }
@@ -123,9 +123,9 @@ struct MadeBy {
     registered_plan_hash: Option<String>,
     #[serde(default)]
     tuning_tasks: Vec<String>,
-    /// What the sweep planned (manifests before it was recorded have none).
+    /// What the sweep planned and had done (manifests before it was recorded have none).
     #[serde(default)]
-    planned_cells: Option<usize>,
+    planned: Option<loramix_report::Planned>,
 }
 
 #[derive(serde::Deserialize)]
@@ -169,7 +169,7 @@ mod tests {
         write_results(&dir.join("results.csv"), &rows).unwrap();
         let manifest = r#"{"experiment": {"method": [
             {"name": "mix", "kind": "learned"}, {"name": null, "kind": "lora"}]},
-            "loramix_revision": "abc", "planned_cells": 8}"#;
+            "loramix_revision": "abc", "planned": {"runs": 8, "done": 6}}"#;
         std::fs::write(dir.join("manifest.json"), manifest).unwrap();
         render(&dir, None).unwrap();
         let md = std::fs::read_to_string(dir.join("summary.md")).unwrap();

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use loramix_design::Shot;
 use loramix_lora::AdapterManifest;
 use loramix_report::{
-    AnalysisPlan, Location, ModuleFacts, ReportInputs, ResultRow, SimilarityRow, WeightRow,
-    write_report, write_results,
+    AnalysisPlan, Location, ModuleFacts, Planned, ReportInputs, ResultRow, SimilarityRow,
+    WeightRow, write_report, write_results,
 };
 use serde::Serialize;
 
@@ -33,8 +33,8 @@ struct Manifest<'a> {
     /// Seconds per stage, summed over every invocation that worked on this run.
     stage_seconds: BTreeMap<String, f64>,
     cells: usize,
-    /// The cells the sweep plans: more than `cells` while it is unfinished.
-    planned_cells: usize,
+    /// The cells the sweep plans, and how many of them are done.
+    planned: Planned,
     stale_rows_ignored: usize,
     /// The primary tests this report judged the claims by, and their hash.
     analysis_plan: AnalysisPlan,
@@ -61,10 +61,27 @@ fn numbered<T>(rows: Vec<T>, file: &Path) -> Vec<(Location, T)> {
         .collect()
 }
 
-/// The evaluation cells the sweep plans: every downstream task, method, shot and seed.
-fn planned_runs(plan: &Plan) -> usize {
+/// The evaluation cells the sweep plans (every downstream task, method, shot and seed), and
+/// how many of them `results` holds; rows outside the plan count for nothing.
+fn planned(plan: &Plan, results: &[ResultRow]) -> Planned {
     let t = &plan.experiment.transfer;
-    plan.downstream.len() * plan.experiment.methods.len() * t.shots.len() * t.seeds
+    let held: BTreeSet<(&str, &str, Shot, u64)> = (results.iter())
+        .map(|r| (r.task.as_str(), r.method.as_str(), r.k, r.seed))
+        .collect();
+    let mut cells = BTreeSet::new();
+    for task in &plan.downstream {
+        for method in &plan.experiment.methods {
+            for &shot in &t.shots {
+                cells.extend(
+                    (0..t.seeds as u64).map(|s| (task.as_str(), method.name.as_str(), shot, s)),
+                );
+            }
+        }
+    }
+    Planned {
+        runs: cells.len(),
+        done: cells.intersection(&held).count(),
+    }
 }
 
 /// Writes `results.csv`, `learned_weights.csv`, `summary.md`, `plots/` and `manifest.json`
@@ -92,7 +109,7 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         stage_seconds: Timings::read(run)?.seconds,
         cells: results.len(),
-        planned_cells: planned_runs(plan),
+        planned: planned(plan, &results),
         stale_rows_ignored: stale,
         analysis_plan_hash: analysis.hash(),
         analysis_plan: analysis.clone(),
@@ -116,7 +133,7 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         tasks: read_task_facts(run)?,
         plan_status: crate::registration::status(&analysis, registered.as_deref()),
         plan: analysis,
-        planned_runs: Some(manifest.planned_cells),
+        planned: Some(manifest.planned),
     };
     let files = write_report(&inputs, &run.root)?;
     eprint!("{}", loramix_report::in_brief(&inputs));
