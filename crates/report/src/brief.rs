@@ -20,7 +20,7 @@ pub(crate) fn write(md: &mut String, inputs: &ReportInputs, primary: &[Primary])
         let _ = writeln!(md, "- **Modules:** {line}");
     }
     let _ = writeln!(md, "- **Runs:** {}", runs(inputs));
-    let interim = match unfinished(inputs) {
+    let interim = match inputs.unfinished() {
         Some(_) => "Interim, the sweep unfinished: ",
         None => "",
     };
@@ -53,11 +53,6 @@ fn modules(modules: &[ModuleFacts]) -> Option<String> {
     Some(line)
 }
 
-/// The sweep's plan and progress, while some of its planned runs are missing.
-pub(crate) fn unfinished(inputs: &ReportInputs) -> Option<crate::Planned> {
-    inputs.planned.filter(crate::Planned::unfinished)
-}
-
 /// `108 runs: 3 downstream tasks (1 covariate, ...), shots 1, 5, full, 2 seeds, 6 methods.`
 /// (`108 of 2816 planned runs, ...` while the sweep is unfinished.)
 fn runs(inputs: &ReportInputs) -> String {
@@ -74,7 +69,7 @@ fn runs(inputs: &ReportInputs) -> String {
     let shots: Vec<String> = shots.iter().map(ToString::to_string).collect();
     let seeds: BTreeSet<u64> = results.iter().map(|r| r.seed).collect();
     let methods: BTreeSet<&str> = results.iter().map(|r| r.method.as_str()).collect();
-    let count = match unfinished(inputs) {
+    let count = match inputs.unfinished() {
         Some(p) => format!("{} of {} planned runs", p.done, p.runs),
         None => format!("{} runs", results.len()),
     };

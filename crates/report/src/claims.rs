@@ -255,7 +255,7 @@ pub(crate) fn plan_status(inputs: &ReportInputs) -> String {
 /// Writes `## Claims`.
 pub(crate) fn write(md: &mut String, inputs: &ReportInputs, primary: &[Primary]) {
     md.push_str("## Claims\n\n");
-    if let Some(p) = crate::brief::unfinished(inputs) {
+    if let Some(p) = inputs.unfinished() {
         let _ = writeln!(
             md,
             "**Interim**: {} of the sweep's {} planned runs are in; these verdicts may change \

@@ -78,3 +78,10 @@ impl Planned {
         self.done < self.runs
     }
 }
+
+impl ReportInputs {
+    /// The sweep's plan and progress, while some of its planned runs are missing.
+    pub(crate) fn unfinished(&self) -> Option<Planned> {
+        self.planned.filter(Planned::unfinished)
+    }
+}
