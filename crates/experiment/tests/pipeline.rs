@@ -1229,6 +1229,7 @@ fn fixture_context(
 #[test]
 fn the_sweep_warm_up_runs_one_throwaway_cell_per_task_and_method_and_writes_nothing() {
     use loramix_experiment::stage::{pretrain, transfer, upstream};
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let ctx = fixture_context(dir.path(), |t| t.to_string());
     let methods = ctx.plan.experiment.methods.len();
@@ -1248,6 +1249,7 @@ fn the_sweep_warm_up_runs_one_throwaway_cell_per_task_and_method_and_writes_noth
 #[test]
 fn the_gpu_warm_up_trains_at_each_planned_batch_size_and_writes_nothing() {
     use loramix_experiment::stage::warmup::warm_up;
+    let _turn = one_at_a_time();
     let dir = tempfile::tempdir().unwrap();
     let ctx = fixture_context(dir.path(), |t| {
         t.replace("[transfer]\n", "[transfer]\neval_batch = 2\n")
