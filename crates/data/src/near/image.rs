@@ -91,20 +91,19 @@ fn near(a: &[f32], b: &[f32], most: usize) -> bool {
 /// (the background). Any two such images are near copies of each other, whatever they hold, so
 /// one in a downstream task would be refused as a copy of one that an upstream task trains on.
 pub(crate) fn is_blank(pixels: &[f32], channels: usize) -> bool {
-    let plane = pixels.len() / channels.max(1);
-    let most = (MAX_CHANGED * pixels.len() as f64) as usize;
-    let changed: usize = (pixels.chunks(plane.max(1)))
-        .map(|values| {
+    let plane = (pixels.len() / channels.max(1)).max(1);
+    let canvas: Vec<f32> = (pixels.chunks(plane))
+        .flat_map(|values| {
             let mut sorted = values.to_vec();
             sorted.sort_unstable_by(f32::total_cmp);
-            let background = sorted[sorted.len() / 2];
-            values
-                .iter()
-                .filter(|v| (*v - background).abs() > TOLERANCE)
-                .count()
+            std::iter::repeat_n(sorted[sorted.len() / 2], values.len())
         })
-        .sum();
-    changed <= most
+        .collect();
+    near(
+        pixels,
+        &canvas,
+        (MAX_CHANGED * pixels.len() as f64) as usize,
+    )
 }
 
 /// Pairs `(i, j)`, `i < j`, of `images` (pixel values) that are near copies: only images of
