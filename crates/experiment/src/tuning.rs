@@ -14,7 +14,7 @@ use crate::config::{Selection, hash_of};
 use crate::error::{ExperimentError, Result};
 use crate::method::MethodSpec;
 use crate::plan::Plan;
-use crate::rows::{CandidateRow, CellRow};
+use crate::rows::{CandidateRow, CellKey, CellRow};
 use crate::store::read_all;
 
 /// Mean validation score of one rate factor over the tuning cells of a method and shot.
@@ -37,43 +37,51 @@ pub struct Chosen {
     pub cells: usize,
 }
 
-/// The factors chosen on the tuning tasks, per method and shot.
+/// The factors chosen on the tuning tasks, per method and shot, for the methods whose tuning
+/// cells are all in; the others wait.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Tuned {
     pub chosen: BTreeMap<(String, Shot), Chosen>,
+    /// Methods with tuning cells still to come, and how many of how many are in: their
+    /// evaluation cells wait for the rest, so a method's choice never depends on which shard
+    /// ran first.
+    pub waiting: BTreeMap<String, (usize, usize)>,
 }
 
 impl Tuned {
     /// Chooses per method and shot from the candidate rows of the plan's tuning cells (rows of
-    /// other configs are ignored). Every tuning cell must be there: a choice from part of them
-    /// would depend on which shard ran first.
+    /// other configs are ignored), for every method whose tuning cells are all there, at every
+    /// shot; the others are `waiting`.
     pub fn choose(plan: &Plan, rows: &[CandidateRow]) -> Result<Self> {
         let t = &plan.experiment.transfer;
         let seeds = (t.tuning.as_ref()).map_or(t.seeds, |s| s.seeds_on_tuning_tasks(t.seeds));
-        let mut chosen = BTreeMap::new();
+        let expected = plan.tuning.len() * seeds;
+        let mut tuned = Self::default();
         for method in &plan.experiment.methods {
             let configs: BTreeMap<&str, String> = (plan.tuning.iter())
                 .map(|task| (task.as_str(), plan.cell_hash(method, task)))
                 .collect();
-            for &shot in &t.shots {
-                let mine: Vec<&CandidateRow> = (rows.iter())
+            let at_shot = |shot: Shot| -> Vec<&CandidateRow> {
+                (rows.iter())
                     .filter(|r| r.method == method.name && r.k == shot)
                     .filter(|r| configs.get(r.task.as_str()) == Some(&r.config))
-                    .collect();
-                let cells: BTreeSet<(&str, u64)> =
-                    mine.iter().map(|r| (r.task.as_str(), r.seed)).collect();
-                let expected = plan.tuning.len() * seeds;
-                if cells.len() < expected {
-                    return Err(ExperimentError::Invalid(format!(
-                        "method `{}` at k={shot}: {} of {expected} tuning cells are finished \
-                         ({}); `loramix transfer` runs them (each shard its share) before the \
-                         evaluation cells",
-                        method.name,
-                        cells.len(),
-                        plan.run.tuning().display()
-                    )));
-                }
-                let curve = curve(&mine, cells.len());
+                    .collect()
+            };
+            let per_shot: Vec<(Shot, Vec<&CandidateRow>)> =
+                t.shots.iter().map(|&shot| (shot, at_shot(shot))).collect();
+            let cells = |rows: &[&CandidateRow]| -> usize {
+                let keys: BTreeSet<(&str, u64)> =
+                    rows.iter().map(|r| (r.task.as_str(), r.seed)).collect();
+                keys.len()
+            };
+            let done: usize = (per_shot.iter()).map(|(_, r)| cells(r).min(expected)).sum();
+            let all = expected * t.shots.len();
+            if done < all {
+                tuned.waiting.insert(method.name.clone(), (done, all));
+                continue;
+            }
+            for (shot, mine) in per_shot {
+                let curve = curve(&mine, cells(&mine));
                 let factor = best(&curve).ok_or_else(|| {
                     ExperimentError::Invalid(format!(
                         "method `{}` at k={shot}: the tuning cells tried no common factor",
@@ -83,12 +91,12 @@ impl Tuned {
                 let entry = Chosen {
                     factor,
                     curve,
-                    cells: cells.len(),
+                    cells: cells(&mine),
                 };
-                chosen.insert((method.name.clone(), shot), entry);
+                tuned.chosen.insert((method.name.clone(), shot), entry);
             }
         }
-        Ok(Self { chosen })
+        Ok(tuned)
     }
 
     /// The factor chosen for `method` at `shot`.
@@ -96,13 +104,21 @@ impl Tuned {
         (self.chosen.get(&(method.to_string(), shot))).map(|c| c.factor)
     }
 
-    /// The config hash of an evaluation cell: the plan's, and the factors chosen for the method.
-    pub fn cell_hash(&self, plan: &Plan, method: &MethodSpec, task: &str) -> String {
+    /// The config hash of an evaluation cell: the plan's, and the factors chosen for the
+    /// method; `None` while the method waits for tuning cells.
+    pub fn cell_hash(&self, plan: &Plan, method: &MethodSpec, task: &str) -> Option<String> {
+        if self.waiting.contains_key(&method.name) {
+            return None;
+        }
         let factors: Vec<(String, f64)> = (self.chosen.iter())
             .filter(|((m, _), _)| *m == method.name)
             .map(|((_, shot), c)| (shot.to_string(), c.factor))
             .collect();
-        hash_of(&[&plan.cell_hash(method, task), &"tuned/1", &factors])
+        Some(hash_of(&[
+            &plan.cell_hash(method, task),
+            &"tuned/1",
+            &factors,
+        ]))
     }
 }
 
@@ -150,7 +166,14 @@ pub fn read(plan: &Plan) -> Result<Option<Tuned>> {
     if !on_tasks {
         return Ok(None);
     }
-    let rows = read_all::<CandidateRow>(&plan.run.tuning_files(true)?)?;
+    // A cell's candidates count once its own row is written after them: a cell stopped
+    // between the two, or still writing, has not finished.
+    let finished: BTreeSet<CellKey> = (read_all::<CellRow>(&plan.run.tuning_files(false)?)?)
+        .iter()
+        .map(CellRow::key)
+        .collect();
+    let mut rows = read_all::<CandidateRow>(&plan.run.tuning_files(true)?)?;
+    rows.retain(|r| finished.contains(&r.key()));
     Tuned::choose(plan, &rows).map(Some)
 }
 

@@ -1153,6 +1153,70 @@ fn tuning_cells_are_shared_by_shards_and_evaluation_waits_for_all_of_them() {
     a_changed_module_stops_the_sweep(&experiment, &runs);
 }
 
+/// Each method's evaluation cells start once its own tuning cells are in, those of the methods
+/// a primary test compares tuned first: a method still tuning in another shard holds back
+/// only its own cells, and the report, made meanwhile, says which method is still tuning.
+#[test]
+fn a_tuned_method_does_not_wait_for_the_tuning_of_another() {
+    use loramix_experiment::rows::CellRow;
+    use loramix_experiment::store::{read_rows, write_csv};
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let tuned_with_plan = |t: &str| {
+        let t = t.replace(
+            "batch = 4\n",
+            "batch = 4\n\n[transfer.tuning]\nvalidation_full = 1\nrate_factors = [0.1, 0.3, 1.0, 3.0, 10.0]\nchecks = 2\nselect = \"tuning-tasks\"\ntuning_seeds = 1\n",
+        );
+        format!(
+            "{t}\n[analysis]\n[[analysis.primary]]\nclaim = 1\ntest = \"superiority\"\n\
+             a = \"learned\"\nb = \"lora\"\nshots = [1]\n"
+        )
+    };
+    let experiment = write_experiment(
+        dir.path(),
+        &suite_with_tuning(),
+        VISION_EXPERIMENT,
+        tuned_with_plan,
+    );
+    let runs = dir.path().join("runs");
+    let (first, second) = (Shard { index: 0, count: 2 }, Shard { index: 1, count: 2 });
+    let (tuning, sweep) = (runs.join("tiny/sweep/tuning"), runs.join("tiny/sweep"));
+    // Each method has one tuning cell per shot; shard 0 holds the k = 1 ones.
+    run_shard(&experiment, &runs, Stage::Transfer, first).unwrap();
+    let methods = |file: &Path| -> Vec<String> {
+        (read_rows::<CellRow>(file).unwrap().into_iter())
+            .map(|r| r.result.method)
+            .collect()
+    };
+    let order = methods(&tuning.join("shard-0-of-2.csv"));
+    assert_eq!(order.len(), METHODS);
+    assert_eq!(
+        order[..2],
+        ["lora", "learned"],
+        "the compared methods tune first"
+    );
+    // Shard 1 tunes all but `ties`, whose second tuning cell stays missing.
+    run_shard(&experiment, &runs, Stage::Transfer, second).unwrap();
+    let theirs = tuning.join("shard-1-of-2.csv");
+    let kept: Vec<CellRow> = (read_rows::<CellRow>(&theirs).unwrap().into_iter())
+        .filter(|r| r.result.method != "ties")
+        .collect();
+    write_csv(&theirs, &kept).unwrap();
+    fs::remove_file(sweep.join("shard-1-of-2.csv")).unwrap();
+    // Shard 0 again: every tuned method's cells run, `ties`'s wait.
+    run_shard(&experiment, &runs, Stage::Transfer, first).unwrap();
+    let evaluated = methods(&sweep.join("shard-0-of-2.csv"));
+    assert_eq!(evaluated.len(), (METHODS - 1) * 2, "{evaluated:?}");
+    assert!(!evaluated.contains(&"ties".to_string()), "{evaluated:?}");
+    run(&experiment, &runs, Stage::Report).unwrap();
+    let summary = fs::read_to_string(runs.join("tiny/summary.md")).unwrap();
+    assert!(
+        summary.contains("Still tuning, so no evaluation cells yet: `ties` (1 of 2 tuning cells)"),
+        "{summary}"
+    );
+    assert!(summary.contains("Interim"), "{summary}");
+}
+
 /// Rewrites one module's registered fingerprint in the run in `runs`: the next transfer
 /// refuses to add cells computed with another module.
 fn a_changed_module_stops_the_sweep(experiment: &Path, runs: &Path) {

@@ -160,9 +160,12 @@ impl<'a> Current<'a> {
             for m in &plan.experiment.methods {
                 let hash = match tuned {
                     Some(tuned) => tuned.cell_hash(plan, m, task),
-                    None => plan.cell_hash(m, task),
+                    None => Some(plan.cell_hash(m, task)),
                 };
-                hashes.insert((task.clone(), m.name.clone()), hash);
+                // A method still waiting for tuning cells has no rows of this config yet.
+                if let Some(hash) = hash {
+                    hashes.insert((task.clone(), m.name.clone()), hash);
+                }
             }
         }
         Self { plan, hashes }
@@ -255,7 +258,17 @@ fn tuning_section(plan: &Plan, tuned: &Tuned, current: &Current) -> Result<Strin
         .collect();
     let lines = crate::tuning::lines(tuned, &tuning_cells, &current.cell_rows()?);
     write_csv(&plan.run.root.join("tuning.csv"), &lines)?;
-    Ok(crate::tuning::markdown(&plan.tuning, &lines))
+    let mut md = crate::tuning::markdown(&plan.tuning, &lines);
+    if !tuned.waiting.is_empty() {
+        let waiting: Vec<String> = (tuned.waiting.iter())
+            .map(|(m, (done, all))| format!("`{m}` ({done} of {all} tuning cells)"))
+            .collect();
+        md.push_str(&format!(
+            "\nStill tuning, so no evaluation cells yet: {}.\n",
+            waiting.join(", ")
+        ));
+    }
+    Ok(md)
 }
 
 /// The metrics each upstream module's manifest records (none where it cannot be read).

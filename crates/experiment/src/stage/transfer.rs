@@ -51,7 +51,11 @@ enum Factors {
     Chosen(f64),
 }
 
-/// Runs the cells of `shard` that are not yet in its results file, appending each as it ends.
+/// Runs the cells of `shard` that are not yet in its files, appending each as it ends. With
+/// rates chosen on tuning tasks, the tuning cells of the methods a primary test compares run
+/// first, then the evaluation cells of every tuned method, then the other tuning cells and the
+/// evaluation cells they free: the primary tests' cells never wait for the slowest method's
+/// tuning.
 pub fn transfer<F: Family>(
     ctx: &Context<F>,
     base: &F::Frozen,
@@ -61,17 +65,43 @@ pub fn transfer<F: Family>(
     write_task_facts(&ctx.plan.run, &task_facts(ctx)?)?;
     crate::registration::register(&ctx.plan.run, &ctx.plan.experiment.analysis_plan())?;
     crate::registration::register_modules(&ctx.plan.run, adapters)?;
-    let tuned = match tune(ctx, base, adapters, shard)? {
-        Tuning::PerCell => None,
-        Tuning::Chosen(tuned) => Some(tuned),
-        Tuning::Unfinished { done, all } => {
-            eprintln!(
-                "transfer: {done} of {all} tuning cells are finished; the evaluation cells wait \
-                 for the other shards' tuning cells (run them, then this shard again)"
-            );
-            return Ok(());
-        }
+    let primary = ctx.plan.experiment.analysis_plan().primary;
+    let compared = |m: &MethodSpec| {
+        (primary.iter()).any(|t| t.a == m.name || t.b.as_deref() == Some(m.name.as_str()))
     };
+    tune(ctx, (base, adapters), shard, compared)?;
+    evaluate(ctx, (base, adapters), shard, false)?;
+    tune(ctx, (base, adapters), shard, |m| !compared(m))?;
+    evaluate(ctx, (base, adapters), shard, true)
+}
+
+/// Runs the shard's evaluation cells that no shard file holds yet, of the methods whose rates
+/// are chosen; at the `last` call, names the methods still waiting for other shards' tuning
+/// cells.
+fn evaluate<F: Family>(
+    ctx: &Context<F>,
+    (base, adapters): (&F::Frozen, &[Adapter]),
+    shard: Shard,
+    last: bool,
+) -> Result<()> {
+    let tuned = match ctx.tuning.is_empty() {
+        true => None,
+        false => crate::tuning::read(&ctx.plan)?,
+    };
+    let waiting = tuned.as_ref().map(|t| &t.waiting);
+    if last && let Some(waiting) = waiting.filter(|w| !w.is_empty()) {
+        let methods: Vec<String> = (waiting.iter())
+            .map(|(m, (done, all))| format!("`{m}` ({done} of {all} in)"))
+            .collect();
+        eprintln!(
+            "transfer: the evaluation cells of {} wait for their tuning cells in other shards; \
+             run this shard again once those are in",
+            methods.join(", ")
+        );
+    }
+    if waiting.is_some_and(|w| w.len() == ctx.plan.experiment.methods.len()) {
+        return Ok(());
+    }
     let results_path = ctx.plan.run.results(shard);
     // Opening first cuts a row left half-written by an interrupted run.
     let mut results = Appender::open(&results_path)?;
@@ -120,29 +150,17 @@ fn run_cells<F: Family>(
     Ok(())
 }
 
-/// Where the sweep stands with its tuning tasks.
-enum Tuning {
-    /// Each cell chooses its own factor.
-    PerCell,
-    /// Tuning cells of other shards are still missing.
-    Unfinished {
-        done: usize,
-        all: usize,
-    },
-    Chosen(Tuned),
-}
-
-/// Runs the shard's tuning cells not yet in `sweep/tuning/` (tuning tasks x methods x shots x
-/// seeds, each trying the bracketed grid) into the shard's own files there, so shards never
-/// write one file; once every shard's are there, chooses each method's factor per shot.
+/// Runs the shard's tuning cells of the methods `which` picks that are not yet in
+/// `sweep/tuning/` (tuning tasks x methods x shots x seeds, each trying the bracketed grid),
+/// into the shard's own files there, so shards never write one file.
 fn tune<F: Family>(
     ctx: &Context<F>,
-    base: &F::Frozen,
-    adapters: &[Adapter],
+    (base, adapters): (&F::Frozen, &[Adapter]),
     shard: Shard,
-) -> Result<Tuning> {
+    which: impl Fn(&MethodSpec) -> bool,
+) -> Result<()> {
     if ctx.tuning.is_empty() {
-        return Ok(Tuning::PerCell);
+        return Ok(());
     }
     let run = &ctx.plan.run;
     // Opening first cuts a row left half-written by an interrupted run.
@@ -153,13 +171,10 @@ fn tune<F: Family>(
     let mut candidates = open_companion::<CandidateRow>(&run.tuning_candidates(shard), &done)?;
     let all = all_cells(ctx, &ctx.tuning, None);
     let total = all.len();
-    let missing = |cell: &Cell<F::Item>| !done.contains(&cell.key());
-    let others_missing = (all.iter().enumerate())
-        .filter(|(i, cell)| !shard.contains(*i) && missing(cell))
-        .count();
     let todo: Vec<Cell<F::Item>> = (all.into_iter().enumerate())
-        .filter(|(i, cell)| shard.contains(*i) && missing(cell))
-        .map(|(_, cell)| cell)
+        .filter(|(i, _)| shard.contains(*i))
+        .filter_map(|(_, cell)| cell)
+        .filter(|cell| which(cell.method) && !done.contains(&cell.key()))
         .collect();
     if !todo.is_empty() {
         eprintln!(
@@ -173,13 +188,7 @@ fn tune<F: Family>(
     run_cells(ctx, (base, adapters), todo, "tuning", |cell, ran| {
         candidates.append(&candidate_rows(cell, ran.choice))?;
         cells.append(&[ran.row])
-    })?;
-    if others_missing > 0 {
-        let done = total - others_missing;
-        return Ok(Tuning::Unfinished { done, all: total });
-    }
-    let tuned = crate::tuning::read(&ctx.plan)?;
-    Ok(tuned.map_or(Tuning::PerCell, Tuning::Chosen))
+    })
 }
 
 /// One row per rate factor a tuning cell tried, with its validation score.
@@ -311,10 +320,13 @@ fn cells_to_run<'a, F: Family>(
     tuned: Option<&Tuned>,
 ) -> (Vec<Cell<'a, F::Item>>, usize) {
     let all = all_cells(ctx, &ctx.downstream, tuned);
-    let in_shard = (0..all.len()).filter(|&i| shard.contains(i)).count();
-    let mut todo: Vec<Cell<'a, F::Item>> = (all.into_iter().enumerate())
-        .filter(|(i, cell)| shard.contains(*i) && !done.contains(&cell.key()))
-        .map(|(_, cell)| cell)
+    let mine: Vec<Cell<'a, F::Item>> = (all.into_iter().enumerate())
+        .filter(|(i, _)| shard.contains(*i))
+        .filter_map(|(_, cell)| cell)
+        .collect();
+    let in_shard = mine.len();
+    let mut todo: Vec<Cell<'a, F::Item>> = (mine.into_iter())
+        .filter(|cell| !done.contains(&cell.key()))
         .collect();
     let primary = ctx.plan.experiment.analysis_plan().primary;
     todo.sort_by_key(|cell| !compared_by(&primary, cell));
@@ -335,12 +347,14 @@ fn compared_by<I>(primary: &[loramix_report::PrimaryTest], cell: &Cell<I>) -> bo
 }
 
 /// Every cell on `tasks` in the sweep's order. Without `tuned` they choose their factors
-/// themselves: per cell, or, on tuning tasks, from the bracketed grid.
+/// themselves: per cell, or, on tuning tasks, from the bracketed grid. A cell whose method
+/// still waits for its tuning cells is `None`: it cannot run yet, and keeps its place, which
+/// deals the cells to shards.
 fn all_cells<'a, F: Family>(
     ctx: &'a Context<F>,
     tasks: &'a [Task<F::Item>],
     tuned: Option<&Tuned>,
-) -> Vec<Cell<'a, F::Item>> {
+) -> Vec<Option<Cell<'a, F::Item>>> {
     let t = &ctx.plan.experiment.transfer;
     let tuning_tasks = tuned.is_none() && !ctx.tuning.is_empty();
     let seeds = match (tuning_tasks, &t.tuning) {
@@ -352,7 +366,7 @@ fn all_cells<'a, F: Family>(
         for method in &ctx.plan.experiment.methods {
             let config = match tuned {
                 Some(tuned) => tuned.cell_hash(&ctx.plan, method, &task.name),
-                None => ctx.plan.cell_hash(method, &task.name),
+                None => Some(ctx.plan.cell_hash(method, &task.name)),
             };
             for &shot in &t.shots {
                 let factors = match (
@@ -364,14 +378,14 @@ fn all_cells<'a, F: Family>(
                     (None, false) => Factors::Grid,
                 };
                 for seed in 0..seeds as u64 {
-                    cells.push(Cell {
+                    cells.push(config.clone().map(|config| Cell {
                         task,
                         method,
                         shot,
                         seed,
-                        config: config.clone(),
+                        config,
                         factors,
-                    });
+                    }));
                 }
             }
         }
