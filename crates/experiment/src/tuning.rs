@@ -99,6 +99,15 @@ impl Tuned {
         Ok(tuned)
     }
 
+    /// The methods still waiting for tuning cells, as one line (`` `m` (3 of 8 tuning cells)``,
+    /// ...); `None` when every method is tuned.
+    pub fn waiting_methods(&self) -> Option<String> {
+        let methods: Vec<String> = (self.waiting.iter())
+            .map(|(m, (done, all))| format!("`{m}` ({done} of {all} tuning cells)"))
+            .collect();
+        (!methods.is_empty()).then(|| methods.join(", "))
+    }
+
     /// The factor chosen for `method` at `shot`.
     pub fn factor(&self, method: &str, shot: Shot) -> Option<f64> {
         (self.chosen.get(&(method.to_string(), shot))).map(|c| c.factor)

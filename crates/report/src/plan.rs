@@ -227,6 +227,11 @@ impl AnalysisPlan {
 }
 
 impl PrimaryTest {
+    /// Whether the test reads `method`'s cells, as `a` or as `b`.
+    pub fn compares(&self, method: &str) -> bool {
+        self.a == method || self.b.as_deref() == Some(method)
+    }
+
     /// What makes two tests the same: kind, pair and the set of shots.
     fn key(&self) -> (TestKind, &str, Option<&str>, Vec<Shot>) {
         let mut shots = self.shots.clone();

@@ -259,13 +259,9 @@ fn tuning_section(plan: &Plan, tuned: &Tuned, current: &Current) -> Result<Strin
     let lines = crate::tuning::lines(tuned, &tuning_cells, &current.cell_rows()?);
     write_csv(&plan.run.root.join("tuning.csv"), &lines)?;
     let mut md = crate::tuning::markdown(&plan.tuning, &lines);
-    if !tuned.waiting.is_empty() {
-        let waiting: Vec<String> = (tuned.waiting.iter())
-            .map(|(m, (done, all))| format!("`{m}` ({done} of {all} tuning cells)"))
-            .collect();
+    if let Some(methods) = tuned.waiting_methods() {
         md.push_str(&format!(
-            "\nStill tuning, so no evaluation cells yet: {}.\n",
-            waiting.join(", ")
+            "\nStill tuning, so no evaluation cells yet: {methods}.\n"
         ));
     }
     Ok(md)

@@ -66,9 +66,7 @@ pub fn transfer<F: Family>(
     crate::registration::register(&ctx.plan.run, &ctx.plan.experiment.analysis_plan())?;
     crate::registration::register_modules(&ctx.plan.run, adapters)?;
     let primary = ctx.plan.experiment.analysis_plan().primary;
-    let compared = |m: &MethodSpec| {
-        (primary.iter()).any(|t| t.a == m.name || t.b.as_deref() == Some(m.name.as_str()))
-    };
+    let compared = |m: &MethodSpec| primary.iter().any(|t| t.compares(&m.name));
     tune(ctx, (base, adapters), shard, compared)?;
     evaluate(ctx, (base, adapters), shard, false)?;
     tune(ctx, (base, adapters), shard, |m| !compared(m))?;
@@ -88,18 +86,13 @@ fn evaluate<F: Family>(
         true => None,
         false => crate::tuning::read(&ctx.plan)?,
     };
-    let waiting = tuned.as_ref().map(|t| &t.waiting);
-    if last && let Some(waiting) = waiting.filter(|w| !w.is_empty()) {
-        let methods: Vec<String> = (waiting.iter())
-            .map(|(m, (done, all))| format!("`{m}` ({done} of {all} in)"))
-            .collect();
+    if last && let Some(methods) = tuned.as_ref().and_then(Tuned::waiting_methods) {
         eprintln!(
-            "transfer: the evaluation cells of {} wait for their tuning cells in other shards; \
-             run this shard again once those are in",
-            methods.join(", ")
+            "transfer: the evaluation cells of {methods} wait for their tuning cells in other \
+             shards; run this shard again once those are in"
         );
     }
-    if waiting.is_some_and(|w| w.len() == ctx.plan.experiment.methods.len()) {
+    if (tuned.as_ref()).is_some_and(|t| t.waiting.len() == ctx.plan.experiment.methods.len()) {
         return Ok(());
     }
     let results_path = ctx.plan.run.results(shard);
@@ -341,8 +334,7 @@ fn cells_to_run<'a, F: Family>(
 fn compared_by<I>(primary: &[loramix_report::PrimaryTest], cell: &Cell<I>) -> bool {
     let method = cell.method.name.as_str();
     (primary.iter()).any(|test| {
-        (test.shots.is_empty() || test.shots.contains(&cell.shot))
-            && (test.a == method || test.b.as_deref() == Some(method))
+        (test.shots.is_empty() || test.shots.contains(&cell.shot)) && test.compares(method)
     })
 }
 
