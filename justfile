@@ -95,7 +95,9 @@ ci:
 # `shards` transfer processes side by side, each on one libtorch thread (results do not then
 # depend on the core count), writing into results/<name>/; commit results/<name>/sweep/ as it
 # grows, and run the same command on the next machine to resume. Needs torch==2.9.0 (docs/backends.md).
-study experiment="experiments/paper-minilm-30.toml" shards="2":
+# Further flags go to each transfer: `--accept-rebuilt-modules` when the modules rebuilt here
+# differ in bits from those registered (docs/studies.md).
+study experiment="experiments/paper-minilm-30.toml" shards="2" *flags:
     #!/usr/bin/env bash
     set -euo pipefail
     export LIBTORCH=$(python3 -c 'import torch, pathlib; print(pathlib.Path(torch.__file__).parent)')
@@ -105,6 +107,6 @@ study experiment="experiments/paper-minilm-30.toml" shards="2":
     bin=target/release/loramix
     $bin upstream {{experiment}} --runs results
     for i in $(seq 0 $(({{shards}} - 1))); do
-        $bin transfer {{experiment}} --runs results --shard $i/{{shards}} &
+        $bin transfer {{experiment}} --runs results --shard $i/{{shards}} {{flags}} &
     done
     wait

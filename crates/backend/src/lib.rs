@@ -136,6 +136,31 @@ pub fn init() -> Option<String> {
     None
 }
 
+/// The variables that choose libtorch's CPU code paths (ATen's vector kernels, MKL, oneDNN),
+/// each with the value [`pin_cpu_code_paths`] gives it: AVX2, which every x86 CPU these
+/// studies ran on has.
+pub const CPU_CODE_PATHS: [(&str, &str); 3] = [
+    ("ATEN_CPU_CAPABILITY", "avx2"),
+    ("MKL_CBWR", "AVX2"),
+    ("ONEDNN_MAX_CPU_ISA", "AVX2"),
+];
+
+/// On libtorch, sets each of [`CPU_CODE_PATHS`] the environment leaves unset, so a study's
+/// modules trained on one x86 machine are the same bits when rebuilt on another: left to
+/// choose, libtorch takes AVX-512 kernels where the CPU has them, and all 24 text modules
+/// rebuilt on an AVX2 machine trained alike but differed in their last bits
+/// (docs/studies.md). Call it before the first tensor is made; a no-op on other backends.
+pub fn pin_cpu_code_paths() {
+    #[cfg(all(feature = "tch", target_arch = "x86_64"))]
+    for (name, value) in CPU_CODE_PATHS {
+        if std::env::var_os(name).is_none() {
+            // SAFETY: called from `main` before any other thread exists to read the
+            // environment concurrently.
+            unsafe { std::env::set_var(name, value) };
+        }
+    }
+}
+
 /// The default device of the compiled-in backend (the first GPU, or the CPU).
 pub fn device() -> Device {
     selected::device()

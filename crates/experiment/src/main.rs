@@ -48,6 +48,18 @@ struct StageArgs {
     runs: PathBuf,
 }
 
+#[derive(Args)]
+struct SweepArgs {
+    /// Run only part `i` of `n` of the sweep (for job arrays); `report` merges the parts.
+    #[arg(long, default_value = "0/1")]
+    shard: Shard,
+    /// Go on when upstream modules rebuilt on this machine differ in bits from those the
+    /// sweep registered (another CPU kind): the cells of the methods that compose modules run
+    /// again with the rebuilt ones; the other methods' cells keep counting.
+    #[arg(long)]
+    accept_rebuilt_modules: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Every stage: pretrain, upstream, transfer, similarity, report. Reuses what exists and
@@ -55,9 +67,8 @@ enum Command {
     Run {
         #[command(flatten)]
         stage: StageArgs,
-        /// Run only part `i` of `n` of the sweep (for job arrays); `report` merges the parts.
-        #[arg(long, default_value = "0/1")]
-        shard: Shard,
+        #[command(flatten)]
+        sweep: SweepArgs,
     },
     /// Pretrain the base model on the suite's pretraining task.
     Pretrain(StageArgs),
@@ -67,8 +78,8 @@ enum Command {
     Transfer {
         #[command(flatten)]
         stage: StageArgs,
-        #[arg(long, default_value = "0/1")]
-        shard: Shard,
+        #[command(flatten)]
+        sweep: SweepArgs,
     },
     /// CKA between each downstream task's representation and each upstream module's.
     Similarity(StageArgs),
@@ -164,20 +175,27 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (stage, args, shard) = match Cli::parse().command {
-        Command::Run { stage, shard } => (Stage::Run, stage, shard),
-        Command::Pretrain(args) => (Stage::Pretrain, args, Shard::ALL),
-        Command::Upstream(args) => (Stage::Upstream, args, Shard::ALL),
-        Command::Transfer { stage, shard } => (Stage::Transfer, stage, shard),
-        Command::Similarity(args) => (Stage::Similarity, args, Shard::ALL),
-        Command::Report(args) => (Stage::Report, args, Shard::ALL),
-        Command::Check(args) => (Stage::Check, args, Shard::ALL),
+    let whole = || SweepArgs {
+        shard: Shard::ALL,
+        accept_rebuilt_modules: false,
+    };
+    let (stage, args, sweep) = match Cli::parse().command {
+        Command::Run { stage, sweep } => (Stage::Run, stage, sweep),
+        Command::Pretrain(args) => (Stage::Pretrain, args, whole()),
+        Command::Upstream(args) => (Stage::Upstream, args, whole()),
+        Command::Transfer { stage, sweep } => (Stage::Transfer, stage, sweep),
+        Command::Similarity(args) => (Stage::Similarity, args, whole()),
+        Command::Report(args) => (Stage::Report, args, whole()),
+        Command::Check(args) => (Stage::Check, args, whole()),
         tool => return run_tool(tool, parts),
     };
+    // A study's modules and cells, rebuilt on another machine, are the same bits.
+    loramix_backend::pin_cpu_code_paths();
     let options = Options {
         runs: args.runs,
-        shard,
+        shard: sweep.shard,
         parts,
+        accept_rebuilt_modules: sweep.accept_rebuilt_modules,
     };
     for experiment in &args.experiments {
         if let Err(e) = execute(experiment, stage, &options) {

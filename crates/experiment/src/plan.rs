@@ -27,6 +27,9 @@ pub struct Plan {
     /// The suite's tuning tasks when the sweep chooses its rates on them (empty otherwise).
     pub tuning: Vec<String>,
     pub run: RunDir,
+    /// What the registered upstream modules add to the hash of a cell that composes them
+    /// ([`crate::registration::cell_key`]); the transfer stage sets it when it registers them.
+    pub modules: Option<String>,
 }
 
 impl Plan {
@@ -79,6 +82,7 @@ impl Plan {
         }
         experiment.check_methods(upstream.len())?;
         let run = RunDir::new(runs, &experiment.name);
+        let modules = crate::registration::cell_key(&run)?;
         Ok(Self {
             experiment,
             suite_keys,
@@ -87,6 +91,7 @@ impl Plan {
             downstream,
             tuning,
             run,
+            modules,
         })
     }
 
@@ -121,7 +126,9 @@ impl Plan {
     }
 
     /// The hash a sweep row of `method` on downstream task `task` must carry to count as done.
-    /// (Tuning joins the hash only when given, so configs without it keep their cells.)
+    /// (Tuning and the registered modules join the hash only when given, so configs and
+    /// registrations without them keep their cells; the modules join only the hashes of the
+    /// methods that compose them.)
     pub fn cell_hash(&self, method: &MethodSpec, task: &str) -> String {
         let t = &self.experiment.transfer;
         let (upstream, task) = (self.upstream_hash(), self.suite_keys.task(task));
@@ -130,6 +137,9 @@ impl Plan {
             vec![&upstream, &self.upstream, &task, &sizes, method];
         if let Some(tuning) = &t.tuning {
             parts.push(tuning);
+        }
+        if let Some(modules) = self.modules.as_ref().filter(|_| method.kind.uses_modules()) {
+            parts.push(modules);
         }
         hash_of(&parts)
     }
@@ -141,16 +151,21 @@ impl Plan {
             .iter()
             .map(|t| self.suite_keys.task(t))
             .collect();
-        hash_of(&[
+        let upstream = self.upstream_hash();
+        let mut parts: Vec<&dyn crate::config::erased::Json> = vec![
             // 2: with the base's own row, the baseline of every module's CKA.
             &"similarity/2",
-            &self.upstream_hash(),
+            &upstream,
             &self.upstream,
             &self.downstream,
             &tasks,
             &self.experiment.similarity,
             &self.experiment.transfer.full_per_class,
-        ])
+        ];
+        if let Some(modules) = &self.modules {
+            parts.push(modules);
+        }
+        hash_of(&parts)
     }
 
     pub fn lora_config(&self, rank: Option<usize>, alpha: Option<f32>) -> LoraConfig {

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use loramix_data::{ImageItem, Modality, Suite, TextItem};
+use loramix_lora::Adapter;
 use serde::Deserialize;
 
 use crate::backbone::ModelSpec;
@@ -13,6 +14,7 @@ use crate::context::Context;
 use crate::error::{ExperimentError, Result, io};
 use crate::family::{BertText, Family, Text, Vision};
 use crate::plan::{Plan, SuiteKeys};
+use crate::registration::register_modules;
 use crate::stage::{pretrain, report, similarity, transfer, upstream, warmup};
 use crate::store::{Shard, Timings};
 
@@ -37,6 +39,9 @@ pub struct Options {
     pub shard: Shard,
     /// Parts (threads) each batch is cut into ([`loramix_backend::batch_parts`]).
     pub parts: usize,
+    /// Go on with upstream modules rebuilt with other bits than the sweep registered,
+    /// recomputing the cells that compose them ([`crate::registration::register_modules`]).
+    pub accept_rebuilt_modules: bool,
 }
 
 /// Runs `stage` of the experiment in `path`.
@@ -115,7 +120,7 @@ fn go<F: Family>(
         options.parts
     );
     let started = Instant::now();
-    let ctx = Context::new(plan, suite, family, options.parts)?;
+    let mut ctx = Context::new(plan, suite, family, options.parts)?;
     eprintln!("data loaded in {:.1}s", started.elapsed().as_secs_f64());
     if stage == Stage::Check {
         eprintln!(
@@ -129,28 +134,19 @@ fn go<F: Family>(
         );
         return Ok(());
     }
-    stages(&ctx, stage, options)
+    stages(&mut ctx, stage, options)
 }
 
 /// The training stages up to `stage`, each reusing what an earlier run made.
-fn stages<F: Family>(ctx: &Context<F>, stage: Stage, options: &Options) -> Result<()> {
-    let plan = &ctx.plan;
-    if loramix_backend::COMPILES_KERNELS {
-        timed(plan, "warm-up", || warmup::warm_up(ctx).map(|_| ()))?;
-    }
-    let base = timed(plan, "pretrain", || pretrain::pretrain(ctx))?;
-    if stage == Stage::Pretrain {
+fn stages<F: Family>(ctx: &mut Context<F>, stage: Stage, options: &Options) -> Result<()> {
+    let Some((base, adapters)) = base_and_modules(ctx, stage)? else {
         return Ok(());
-    }
-    let adapters = if plan.experiment.needs_modules() || stage == Stage::Upstream {
-        timed(plan, "upstream", || upstream::upstream(ctx, &base))?
-    } else {
-        eprintln!("upstream: skipped, no method composes modules and similarity is off");
-        Vec::new()
     };
-    if stage == Stage::Upstream {
-        return Ok(());
+    if matches!(stage, Stage::Transfer | Stage::Run) {
+        let accept = options.accept_rebuilt_modules;
+        ctx.plan.modules = register_modules(&ctx.plan.run, &adapters, accept)?;
     }
+    let plan = &ctx.plan;
     if matches!(stage, Stage::Transfer | Stage::Run) {
         if loramix_backend::COMPILES_KERNELS {
             timed(plan, "warm-up", || {
@@ -177,6 +173,29 @@ fn stages<F: Family>(ctx: &Context<F>, stage: Stage, options: &Options) -> Resul
         }
     }
     Ok(())
+}
+
+/// The base and the upstream modules, trained unless an earlier run made them; `None` when
+/// `stage` ends with them.
+fn base_and_modules<F: Family>(
+    ctx: &Context<F>,
+    stage: Stage,
+) -> Result<Option<(F::Frozen, Vec<Adapter>)>> {
+    let plan = &ctx.plan;
+    if loramix_backend::COMPILES_KERNELS {
+        timed(plan, "warm-up", || warmup::warm_up(ctx).map(|_| ()))?;
+    }
+    let base = timed(plan, "pretrain", || pretrain::pretrain(ctx))?;
+    if stage == Stage::Pretrain {
+        return Ok(None);
+    }
+    let adapters = if plan.experiment.needs_modules() || stage == Stage::Upstream {
+        timed(plan, "upstream", || upstream::upstream(ctx, &base))?
+    } else {
+        eprintln!("upstream: skipped, no method composes modules and similarity is off");
+        Vec::new()
+    };
+    Ok((stage != Stage::Upstream).then_some((base, adapters)))
 }
 
 /// Runs `f` and adds its wall time to the run's `timings.json`.

@@ -37,6 +37,7 @@ fn run_shard(
         runs: runs.to_path_buf(),
         shard,
         parts: loramix_backend::DEFAULT_BATCH_PARTS,
+        accept_rebuilt_modules: false,
     };
     execute(experiment, stage, &options)
 }
@@ -1149,8 +1150,9 @@ fn tuning_cells_are_shared_by_shards_and_evaluation_waits_for_all_of_them() {
     split.sort();
     all.sort();
     assert_eq!(split, all);
-    // The sweep registered its modules' fingerprints; a rebuilt module with other bits stops it.
-    a_changed_module_stops_the_sweep(&experiment, &runs);
+    // The sweep registered its modules' fingerprints; a rebuilt module with other bits stops it
+    // until accepted, and then only the cells that compose modules run again.
+    a_rebuilt_module_stops_the_sweep_unless_accepted(&experiment, &runs);
 }
 
 /// Each method's evaluation cells start once its own tuning cells are in, those of the methods
@@ -1217,28 +1219,76 @@ fn a_tuned_method_does_not_wait_for_the_tuning_of_another() {
     assert!(summary.contains("Interim"), "{summary}");
 }
 
-/// Rewrites one module's registered fingerprint in the run in `runs`: the next transfer
-/// refuses to add cells computed with another module.
-fn a_changed_module_stops_the_sweep(experiment: &Path, runs: &Path) {
+/// Gives upstream module `optdigits-a` of the finished, tuned sweep in `runs` other bits, as a
+/// rebuild on another CPU would (one factor's last bit): the next transfer stops and names it;
+/// accepted, exactly the cells of the methods that compose modules run again, tuning and
+/// evaluation, and the report counts the sweep complete.
+fn a_rebuilt_module_stops_the_sweep_unless_accepted(experiment: &Path, runs: &Path) {
+    use loramix_experiment::rows::CellRow;
+    use loramix_experiment::store::read_rows;
+    use std::collections::BTreeSet;
     let sweep = runs.join("tiny/sweep");
-    let registered = sweep.join("modules.json");
-    let text = fs::read_to_string(&registered).unwrap();
-    let modules: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let digest = modules["modules"]["optdigits-a"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    assert_eq!(digest.len(), 64);
-    fs::write(&registered, text.replace(&digest, &"0".repeat(64))).unwrap();
-    let err = run(experiment, runs, Stage::Transfer)
+    let registered = || -> serde_json::Value {
+        serde_json::from_str(&fs::read_to_string(sweep.join("modules.json")).unwrap()).unwrap()
+    };
+    let before = registered();
+    let upstream = (fs::read_dir(runs.join("tiny")).unwrap())
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("upstream-")
+        })
+        .unwrap();
+    let module = upstream.join("optdigits-a");
+    let mut rebuilt = loramix_lora::Adapter::load(&module).unwrap();
+    let a = &mut rebuilt.layers[0].a[0];
+    *a = f32::from_bits(a.to_bits() ^ 1);
+    rebuilt.save(&module).unwrap();
+    let options = |accept_rebuilt_modules| Options {
+        runs: runs.to_path_buf(),
+        shard: Shard::ALL,
+        parts: loramix_backend::DEFAULT_BATCH_PARTS,
+        accept_rebuilt_modules,
+    };
+    let err = execute(experiment, Stage::Transfer, &options(false))
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains(
-            "upstream module `optdigits-a` is not the one this sweep's cells were computed with"
-        ),
+        err.contains("1 of 2 upstream modules are not the ones this sweep's cells were computed")
+            && err.contains("`optdigits-a`'s factors hash to")
+            && err.contains("--accept-rebuilt-modules"),
         "{err}"
     );
+    assert_eq!(
+        registered(),
+        before,
+        "a refused rebuild changes no registration"
+    );
+    assert!(!sweep.join("all.csv").exists(), "no cell ran");
+    execute(experiment, Stage::Transfer, &options(true)).unwrap();
+    let after = registered();
+    assert_eq!(after["replaced"][0]["modules"], before["modules"]);
+    assert_ne!(
+        after["modules"]["optdigits-a"],
+        before["modules"]["optdigits-a"]
+    );
+    assert_eq!(
+        after["modules"]["optdigits-b"],
+        before["modules"]["optdigits-b"]
+    );
+    let composing = ["uniform", "fixed", "ties", "dare", "learned", "search"];
+    for file in [sweep.join("all.csv"), sweep.join("tuning/all.csv")] {
+        let rows = read_rows::<CellRow>(&file).unwrap();
+        let methods: BTreeSet<&str> = rows.iter().map(|r| r.result.method.as_str()).collect();
+        assert_eq!(methods, BTreeSet::from(composing), "{}", file.display());
+    }
+    let evaluated = read_rows::<CellRow>(&sweep.join("all.csv")).unwrap();
+    assert_eq!(evaluated.len(), CELLS / METHODS * composing.len());
+    run(experiment, runs, Stage::Report).unwrap();
+    let summary = fs::read_to_string(runs.join("tiny/summary.md")).unwrap();
+    assert!(!summary.contains("Interim"), "{summary}");
 }
 
 #[test]

@@ -64,7 +64,6 @@ pub fn transfer<F: Family>(
 ) -> Result<()> {
     write_task_facts(&ctx.plan.run, &task_facts(ctx)?)?;
     crate::registration::register(&ctx.plan.run, &ctx.plan.experiment.analysis_plan())?;
-    crate::registration::register_modules(&ctx.plan.run, adapters)?;
     let primary = ctx.plan.experiment.analysis_plan().primary;
     let compared = |m: &MethodSpec| primary.iter().any(|t| t.compares(&m.name));
     tune(ctx, (base, adapters), shard, compared)?;
@@ -164,6 +163,10 @@ fn tune<F: Family>(
     let mut candidates = open_companion::<CandidateRow>(&run.tuning_candidates(shard), &done)?;
     let all = all_cells(ctx, &ctx.tuning, None);
     let total = all.len();
+    // Rows of other configs (a replaced module set's, say) are in the files but not in `all`.
+    let in_already = (all.iter().flatten())
+        .filter(|c| done.contains(&c.key()))
+        .count();
     let todo: Vec<Cell<F::Item>> = (all.into_iter().enumerate())
         .filter(|(i, _)| shard.contains(*i))
         .filter_map(|(_, cell)| cell)
@@ -174,7 +177,7 @@ fn tune<F: Family>(
             "transfer: {} tuning cells to run on {} ({} of {total} already in {})",
             todo.len(),
             ctx.plan.tuning.join(", "),
-            done.len(),
+            in_already,
             run.tuning().display()
         );
     }

@@ -1,9 +1,10 @@
-//! What a sweep registers beside its shards before its first cell, and never overwrites: the
-//! analysis plan and its hash (`sweep/plan.json`), so a report tells the plan a run was made
+//! What a sweep registers beside its shards before its first cell: the analysis plan and its
+//! hash (`sweep/plan.json`, never overwritten), so a report tells the plan a run was made
 //! with from one chosen after its results were seen (a new analysis of old data); and the
-//! fingerprint of every upstream module the cells compose (`sweep/modules.json`), so a sweep
-//! resumed on another machine, whose modules were rebuilt, goes on only if they are the same
-//! bits.
+//! fingerprint of every upstream module the cells compose (`sweep/modules.json`, [`modules`]),
+//! so a sweep resumed on another machine, whose modules were rebuilt, goes on only with the
+//! same bits or, when the user accepts the rebuilt ones, recomputes the cells that compose
+//! them.
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +13,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ExperimentError, Result, io};
 use crate::store::{RunDir, read_json, write_json};
+
+mod modules;
+pub use modules::{ModuleSet, Modules, cell_key, module_fingerprint, register_modules};
 
 /// What `sweep/plan.json` holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,66 +91,4 @@ pub fn read_plan(path: &Path) -> Result<AnalysisPlan> {
     plan.validate()
         .map_err(|e| bad(format!("[analysis]: {e}")))?;
     Ok(plan)
-}
-
-/// What `sweep/modules.json` holds: the backend that first ran the sweep, and a SHA-256 of
-/// each upstream module's factors, by task.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Modules {
-    pub backend: String,
-    pub modules: std::collections::BTreeMap<String, String>,
-}
-
-/// A SHA-256 of an adapter's factors (A then B of every layer, little-endian f32).
-pub fn module_fingerprint(adapter: &loramix_lora::Adapter) -> String {
-    use sha2::{Digest, Sha256};
-    let mut hasher = Sha256::new();
-    for layer in &adapter.layers {
-        for value in layer.a.iter().chain(&layer.b) {
-            hasher.update(value.to_le_bytes());
-        }
-    }
-    hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// Registers the modules' fingerprints with the sweep, or checks them against those it was
-/// registered with: a module rebuilt with other bits (another backend, another build) would
-/// make the cells before and after it disagree, so the sweep stops and says which.
-pub fn register_modules(run: &RunDir, adapters: &[loramix_lora::Adapter]) -> Result<()> {
-    let file = run.sweep().join("modules.json");
-    let now = Modules {
-        backend: loramix_backend::NAME.to_string(),
-        modules: (adapters.iter())
-            .map(|a| (a.manifest.task.clone(), module_fingerprint(a)))
-            .collect(),
-    };
-    if !file.exists() {
-        std::fs::create_dir_all(run.sweep()).map_err(io(&run.sweep()))?;
-        return write_json(&file, &now);
-    }
-    let then: Modules = read_json(&file)?;
-    for (task, fingerprint) in &now.modules {
-        match then.modules.get(task) {
-            Some(old) if old != fingerprint => {
-                return Err(ExperimentError::Invalid(format!(
-                    "{}: upstream module `{task}` is not the one this sweep's cells were \
-                     computed with (its factors hash to {}, registered {}); it was rebuilt \
-                     differently (another backend, build or thread count): the sweep was \
-                     registered on backend `{}`, this is `{}`. Rebuild it as the sweep's modules \
-                     were built, or start a new run folder",
-                    file.display(),
-                    &fingerprint[..12],
-                    &old[..12.min(old.len())],
-                    then.backend,
-                    now.backend
-                )));
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
