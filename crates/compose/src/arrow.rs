@@ -63,10 +63,7 @@ pub fn route<B: Backend, H: AdapterHost<B>>(
     device: &B::Device,
 ) -> Result<()> {
     check_routable(experts, general, config)?;
-    let placement = experts[0].check_fits(host)?;
-    for adapter in experts[1..].iter().chain(general) {
-        adapter.check_fits(host)?;
-    }
+    let placement = Adapter::check_all_fit(experts.iter().chain(general), host)?.swap_remove(0);
     let shapes = &experts[0].manifest.layers;
     let mut routed: Vec<Option<RoutedDelta<B>>> =
         host.adaptable_layers().iter().map(|_| None).collect();

@@ -207,10 +207,7 @@ pub fn merged_deltas<B: Backend, H: AdapterHost<B>>(
         return Err(ComposeError::NoAdapters);
     }
     merge.check(adapters.len())?;
-    let placements = adapters
-        .iter()
-        .map(|a| a.check_fits(host))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let placements = Adapter::check_all_fit(adapters, host)?;
     let shapes: Vec<[usize; 2]> = host
         .adaptable_layers()
         .iter()

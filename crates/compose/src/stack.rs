@@ -28,10 +28,7 @@ pub fn attach<B: Backend, H: AdapterHost<B>>(
             modules: adapters.len(),
         });
     }
-    let placements = adapters
-        .iter()
-        .map(|a| a.check_fits(host))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let placements = Adapter::check_all_fit(adapters, host)?;
 
     let mut per_layer: Vec<Vec<ModuleFactors<B>>> =
         host.adaptable_layers().iter().map(|_| Vec::new()).collect();

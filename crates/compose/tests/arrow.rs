@@ -176,6 +176,15 @@ fn adapters_of_another_layout_and_settings_out_of_range_are_refused() {
         let error = route(&mut model, &experts, &[], &config, &device).unwrap_err();
         assert!(matches!(error, ComposeError::OutOfRange { .. }), "{error}");
     }
+    // A general adapter made for another base is refused as an expert would be.
+    let mut foreign = experts[1].clone();
+    foreign.manifest.base_fingerprint = "sha256:another".into();
+    let config = ArrowConfig::default().with_top_k(1);
+    let error = route(&mut model, &experts, &[foreign], &config, &device).unwrap_err();
+    assert!(
+        error.to_string().contains("trained on base model"),
+        "{error}"
+    );
     assert!(
         (model.adaptable_layers().iter()).all(|(_, l)| l.routing.is_none()),
         "a refused routing changed the model"
