@@ -28,8 +28,34 @@ pub struct Plan {
     pub tuning: Vec<String>,
     pub run: RunDir,
     /// What the registered upstream modules add to the hash of a cell that composes them
-    /// ([`crate::registration::cell_key`]); the transfer stage sets it when it registers them.
+    /// ([`crate::registration::cell_key`]); read from the run folder, and set again when a
+    /// stage registers the modules.
     pub modules: Option<String>,
+}
+
+/// The suite's tasks of `role` that `wanted` names (all of them when it names none), in suite
+/// order; a name the suite lacks is an error.
+fn tasks_in<I: SuiteItem>(
+    suite: &Suite<I>,
+    role: Role,
+    wanted: &[String],
+    what: &str,
+) -> Result<Vec<String>> {
+    let all: Vec<String> = (suite.tasks())
+        .filter(|(r, _)| *r == role)
+        .map(|(_, t)| t.name.clone())
+        .collect();
+    if let Some(missing) = wanted.iter().find(|w| !all.contains(w)) {
+        return Err(ExperimentError::Invalid(format!(
+            "{what} task `{missing}` is not in suite `{}` (it has: {})",
+            suite.name,
+            all.join(", ")
+        )));
+    }
+    Ok(match wanted.is_empty() {
+        true => all,
+        false => all.into_iter().filter(|t| wanted.contains(t)).collect(),
+    })
 }
 
 impl Plan {
@@ -41,25 +67,7 @@ impl Plan {
         base_identity: Option<String>,
         runs: &Path,
     ) -> Result<Self> {
-        let pick = |role: Role, wanted: &[String], what: &str| -> Result<Vec<String>> {
-            let all: Vec<String> = suite
-                .tasks()
-                .filter(|(r, _)| *r == role)
-                .map(|(_, t)| t.name.clone())
-                .collect();
-            if let Some(missing) = wanted.iter().find(|w| !all.contains(w)) {
-                return Err(ExperimentError::Invalid(format!(
-                    "{what} task `{missing}` is not in suite `{}` (it has: {})",
-                    suite.name,
-                    all.join(", ")
-                )));
-            }
-            Ok(if wanted.is_empty() {
-                all
-            } else {
-                all.into_iter().filter(|t| wanted.contains(t)).collect()
-            })
-        };
+        let pick = |role, wanted: &[String], what| tasks_in(suite, role, wanted, what);
         let upstream = pick(Role::Upstream, &experiment.upstream.tasks, "upstream")?;
         let downstream = pick(Role::Downstream, &experiment.transfer.tasks, "downstream")?;
         if upstream.is_empty() || downstream.is_empty() {

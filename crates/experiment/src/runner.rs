@@ -142,7 +142,8 @@ fn stages<F: Family>(ctx: &mut Context<F>, stage: Stage, options: &Options) -> R
     let Some((base, adapters)) = base_and_modules(ctx, stage)? else {
         return Ok(());
     };
-    if matches!(stage, Stage::Transfer | Stage::Run) {
+    // Similarity alone checks the modules too: its file is named by the registered set.
+    if matches!(stage, Stage::Transfer | Stage::Run | Stage::Similarity) {
         let accept = options.accept_rebuilt_modules;
         ctx.plan.modules = register_modules(&ctx.plan.run, &adapters, accept)?;
     }

@@ -1286,6 +1286,10 @@ fn a_rebuilt_module_stops_the_sweep_unless_accepted(experiment: &Path, runs: &Pa
     }
     let evaluated = read_rows::<CellRow>(&sweep.join("all.csv")).unwrap();
     assert_eq!(evaluated.len(), CELLS / METHODS * composing.len());
+    // The accepted set is the registered one now: the next run needs no flag and adds nothing.
+    execute(experiment, Stage::Transfer, &options(false)).unwrap();
+    let again = read_rows::<CellRow>(&sweep.join("all.csv")).unwrap();
+    assert_eq!(again.len(), evaluated.len());
     run(experiment, runs, Stage::Report).unwrap();
     let summary = fs::read_to_string(runs.join("tiny/summary.md")).unwrap();
     assert!(!summary.contains("Interim"), "{summary}");

@@ -97,9 +97,11 @@ pub fn register_modules(
     };
     if !file.exists() {
         std::fs::create_dir_all(run.sweep()).map_err(io(&run.sweep()))?;
+        // Cells written before sweeps registered their modules keep their hashes.
+        let has_rows = !(run.shard_files(false)?.is_empty() && run.tuning_files(false)?.is_empty());
         let registered = Modules {
             current: now,
-            names_cells: true,
+            names_cells: !has_rows,
             replaced: Vec::new(),
         };
         write_json(&file, &registered)?;
@@ -113,6 +115,13 @@ pub fn register_modules(
         .map(|(task, _)| task.as_str())
         .collect();
     if changed.is_empty() {
+        // Modules new to the registration (a composing method added to a sweep that had
+        // none): no cell composed them yet, and from now on they are checked too.
+        let known = &registered.current.modules;
+        if now.modules.keys().any(|task| !known.contains_key(task)) {
+            (registered.current.modules).extend(now.modules);
+            write_json(&file, &registered)?;
+        }
         return Ok(registered.key());
     }
     if !accept_rebuilt {
@@ -200,6 +209,19 @@ fn this_machine() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sweep_with_cells_but_no_registration_keeps_its_cell_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path(), "old");
+        std::fs::create_dir_all(run.sweep()).unwrap();
+        std::fs::write(run.sweep().join("all.csv"), "task\n").unwrap();
+        assert_eq!(register_modules(&run, &[], false).unwrap(), None);
+        assert_eq!(cell_key(&run).unwrap(), None);
+        let fresh = RunDir::new(dir.path(), "new");
+        let key = register_modules(&fresh, &[], false).unwrap();
+        assert!(key.is_some() && cell_key(&fresh).unwrap() == key);
+    }
 
     #[test]
     fn a_registration_from_before_the_cell_key_reads_without_one() {
