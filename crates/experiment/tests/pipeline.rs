@@ -262,6 +262,18 @@ fn shards_split_the_sweep_and_report_merges_them() {
             run(&experiment, &sharded, Stage::Report).unwrap();
             assert_eq!(planned_and_done(&sharded), (CELLS, CELLS / 3));
         }
+        if index == 1 {
+            // Two of three: what is left, timed by the cells done (two of some method and shot).
+            run(&experiment, &sharded, Stage::Report).unwrap();
+            let done = [0, 1].map(|i| sharded.join(format!("tiny/sweep/shard-{i}-of-3.csv")));
+            let expected = time_left(&whole.join("tiny/results.csv"), &done);
+            let manifest = fs::read_to_string(sharded.join("tiny/manifest.json")).unwrap();
+            let json: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+            let left = &json["planned"]["left"];
+            let hours = left["thread_hours"].as_f64().unwrap();
+            assert!((hours - expected.0).abs() < 1e-9, "{hours} {expected:?}");
+            assert_eq!(left["untimed"].as_u64().unwrap() as usize, expected.1);
+        }
     }
     run(&experiment, &sharded, Stage::Report).unwrap();
     assert_eq!(
@@ -269,6 +281,37 @@ fn shards_split_the_sweep_and_report_merges_them() {
         rows_without_timings(&whole.join("tiny/results.csv"))
     );
     assert_eq!(planned_and_done(&sharded), (CELLS, CELLS));
+}
+
+/// Thread-hours of the cells of `all` (a finished sweep's results) missing from `done` (shard
+/// files), each at the mean training seconds of the done cells of its method and shot,
+/// and how many missing cells have none: what a report of that shard should say is left.
+fn time_left(all: &Path, done: &[PathBuf]) -> (f64, usize) {
+    use loramix_experiment::rows::CellRow;
+    use loramix_experiment::store::read_rows;
+    use std::collections::BTreeMap;
+    let all = loramix_report::read_results(&[all.to_path_buf()]).unwrap();
+    let done: Vec<CellRow> = done.iter().flat_map(|f| read_rows(f).unwrap()).collect();
+    let id = |t: &str, m: &str, k, s| format!("{t}/{m}/{k}/{s}");
+    let mut times: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut held = Vec::new();
+    for r in &done {
+        let r = &r.result;
+        let group = times.entry(format!("{}/{}", r.method, r.k)).or_default();
+        group.push(r.train_seconds);
+        held.push(id(&r.task, &r.method, r.k, r.seed));
+    }
+    let mut left = (0.0, 0);
+    for r in all
+        .iter()
+        .filter(|r| !held.contains(&id(&r.task, &r.method, r.k, r.seed)))
+    {
+        match times.get(&format!("{}/{}", r.method, r.k)) {
+            Some(t) => left.0 += t.iter().sum::<f64>() / t.len() as f64 / 3600.0,
+            None => left.1 += 1,
+        }
+    }
+    left
 }
 
 /// The planned cells and those done, as the run's manifest records them; checks that the

@@ -54,7 +54,8 @@ fn modules(modules: &[ModuleFacts]) -> Option<String> {
 }
 
 /// `108 runs: 3 downstream tasks (1 covariate, ...), shots 1, 5, full, 2 seeds, 6 methods.`
-/// (`108 of 2816 planned runs, ...` while the sweep is unfinished.)
+/// (`108 of 2816 planned runs (about 52 thread-hours left ...), ...` while the sweep is
+/// unfinished.)
 fn runs(inputs: &ReportInputs) -> String {
     let results = &inputs.results;
     let tasks: BTreeSet<(_, &str)> = results.iter().map(|r| (r.shift, &*r.task)).collect();
@@ -70,7 +71,7 @@ fn runs(inputs: &ReportInputs) -> String {
     let seeds: BTreeSet<u64> = results.iter().map(|r| r.seed).collect();
     let methods: BTreeSet<&str> = results.iter().map(|r| r.method.as_str()).collect();
     let count = match inputs.unfinished() {
-        Some(p) => format!("{} of {} planned runs", p.done, p.runs),
+        Some(p) => format!("{} of {} planned runs{}", p.done, p.runs, left(p.left)),
         None => format!("{} runs", results.len()),
     };
     format!(
@@ -184,6 +185,23 @@ fn cannot_show(primary: &[Primary]) -> String {
 fn tasks_needed(tasks: usize, detectable: f64) -> Option<f64> {
     (detectable > TARGET_POINTS)
         .then(|| (tasks as f64 * (detectable / TARGET_POINTS).powi(2)).ceil())
+}
+
+/// ` (about 52.0 thread-hours of cells left, ...; 40 cells ... not counted)`, or nothing when
+/// unknown.
+fn left(left: Option<crate::inputs::Left>) -> String {
+    let Some(left) = left else {
+        return String::new();
+    };
+    let untimed = match left.untimed {
+        0 => String::new(),
+        n => format!("; {n} cells of a method and shot never timed, not counted"),
+    };
+    format!(
+        " (about {:.1} thread-hours of cells left, tuning included, at the times of those done \
+         or of an earlier config's{untimed})",
+        left.thread_hours
+    )
 }
 
 #[cfg(test)]

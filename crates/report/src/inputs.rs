@@ -67,10 +67,24 @@ pub struct ReportInputs {
 /// The runs a sweep plans (every downstream task, method, shot and seed), and how many of
 /// them are done. Counted cell by cell: rows outside the plan (a shot since dropped) count for
 /// nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Planned {
     pub runs: usize,
     pub done: usize,
+    /// The compute the missing cells will take, where the sweep knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left: Option<Left>,
+}
+
+/// The compute a sweep's missing cells (evaluation and tuning) will take, from the cells done.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Left {
+    /// Thread-hours of the missing cells, each at the mean training time of the done cells of
+    /// its method and shot (of its kind: tuning cells try several rates), or of an earlier
+    /// config's cells where none is done.
+    pub thread_hours: f64,
+    /// Missing cells of a method and shot never timed; not in `thread_hours`.
+    pub untimed: usize,
 }
 
 impl Planned {

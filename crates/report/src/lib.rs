@@ -120,7 +120,7 @@ mod summary;
 
 pub use csvio::{Row, merge, read_results, read_similarity, read_weights, write_results};
 pub use error::{Location, Measurement, ReportError, Result};
-pub use inputs::{ModuleFacts, Planned, ReportInputs, TaskFacts};
+pub use inputs::{Left, ModuleFacts, Planned, ReportInputs, TaskFacts};
 pub use plan::{AnalysisPlan, ClaimRoles, PlanError, PlanStatus, PrimaryTest, TestKind};
 pub use report::{in_brief, write_report};
 pub use rows::{BASE_MODULE, ResultRow, Shift, Shot, SimilarityRow, WeightRow};

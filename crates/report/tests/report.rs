@@ -2,7 +2,7 @@
 //! small synthetic sweep.
 
 use loramix_report::{
-    AnalysisPlan, ClaimRoles, ModuleFacts, PlanStatus, Planned, PrimaryTest, ReportError,
+    AnalysisPlan, ClaimRoles, Left, ModuleFacts, PlanStatus, Planned, PrimaryTest, ReportError,
     ReportInputs, ResultRow, Shift, Shot, SimilarityRow, TaskFacts, TestKind, WeightRow,
     read_results, read_weights, write_report, write_results,
 };
@@ -842,14 +842,24 @@ fn brief(md: &str) -> String {
 fn in_brief_calls_the_verdicts_of_an_unfinished_sweep_interim() {
     let mut inputs = claims_sweep(6.0, -0.5);
     let n = inputs.results.len();
+    let left = Left {
+        thread_hours: 51.96,
+        untimed: 40,
+    };
     inputs.planned = Some(Planned {
         runs: n + 1,
         done: n,
+        left: Some(left),
     });
     let md = summary(&inputs);
     let partial = brief(&md);
     assert!(
-        partial.contains(&format!("- **Runs:** {n} of {} planned runs: ", n + 1)),
+        partial.contains(&format!(
+            "- **Runs:** {n} of {} planned runs (about 52.0 thread-hours of cells left, tuning \
+             included, at the times of those done or of an earlier config's; 40 cells of a \
+             method and shot never timed, not counted): ",
+            n + 1
+        )),
         "{partial}"
     );
     assert!(
@@ -864,7 +874,11 @@ fn in_brief_calls_the_verdicts_of_an_unfinished_sweep_interim() {
         )),
         "{claims}"
     );
-    inputs.planned = Some(Planned { runs: n, done: n });
+    inputs.planned = Some(Planned {
+        runs: n,
+        done: n,
+        left: Some(left),
+    });
     let md = summary(&inputs);
     assert!(
         brief(&md).contains(&format!("- **Runs:** {n} runs: ")),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use loramix_design::Shot;
 use loramix_lora::AdapterManifest;
 use loramix_report::{
-    AnalysisPlan, Location, ModuleFacts, Planned, ReportInputs, ResultRow, SimilarityRow,
+    AnalysisPlan, Left, Location, ModuleFacts, Planned, ReportInputs, ResultRow, SimilarityRow,
     WeightRow, write_report, write_results,
 };
 use serde::Serialize;
@@ -61,27 +61,96 @@ fn numbered<T>(rows: Vec<T>, file: &Path) -> Vec<(Location, T)> {
         .collect()
 }
 
-/// The evaluation cells the sweep plans (every downstream task, method, shot and seed), and
-/// how many of them `results` holds; rows outside the plan count for nothing.
-fn planned(plan: &Plan, results: &[ResultRow]) -> Planned {
+/// The evaluation cells the sweep plans (every downstream task, method, shot and seed), how
+/// many of them `results` holds (rows outside the plan count for nothing), and the compute the
+/// missing ones, and the missing tuning cells, will take.
+fn planned(plan: &Plan, results: &[ResultRow]) -> Result<Planned> {
     let t = &plan.experiment.transfer;
-    let held: BTreeSet<(&str, &str, Shot, u64)> = (results.iter())
-        .map(|r| (r.task.as_str(), r.method.as_str(), r.k, r.seed))
-        .collect();
-    let mut cells = BTreeSet::new();
-    for task in &plan.downstream {
-        for method in &plan.experiment.methods {
-            for &shot in &t.shots {
-                cells.extend(
-                    (0..t.seeds as u64).map(|s| (task.as_str(), method.name.as_str(), shot, s)),
-                );
+    let cells = |tasks: &[String], seeds: usize| -> Vec<CellId> {
+        let mut cells = Vec::new();
+        for task in tasks {
+            for method in &plan.experiment.methods {
+                for &shot in &t.shots {
+                    let ids =
+                        (0..seeds as u64).map(|s| (task.clone(), method.name.clone(), shot, s));
+                    cells.extend(ids);
+                }
             }
         }
+        cells
+    };
+    let id = |r: &ResultRow| (r.task.clone(), r.method.clone(), r.k, r.seed);
+    let done: BTreeMap<CellId, f64> = results.iter().map(|r| (id(r), r.train_seconds)).collect();
+    let evaluation = cells(&plan.downstream, t.seeds);
+    let all_rows: Vec<CellRow> = read_all(&plan.run.shard_files(false)?)?;
+    let (mut seconds, mut untimed) = seconds_left(&evaluation, &done, &mean_times(&all_rows));
+    if !plan.tuning.is_empty() {
+        let seeds = (t.tuning.as_ref()).map_or(t.seeds, |s| s.seeds_on_tuning_tasks(t.seeds));
+        let current = |r: &&CellRow| {
+            let method = plan.experiment.method(&r.result.method);
+            method.is_some_and(|m| plan.cell_hash(m, &r.result.task) == r.facts.config)
+        };
+        let rows: Vec<CellRow> = read_all(&plan.run.tuning_files(false)?)?;
+        let tuned: BTreeMap<CellId, f64> = (rows.iter().filter(current))
+            .map(|r| (id(&r.result), r.result.train_seconds))
+            .collect();
+        let tuning = cells(&plan.tuning, seeds);
+        let (more, more_untimed) = seconds_left(&tuning, &tuned, &mean_times(&rows));
+        (seconds, untimed) = (seconds + more, untimed + more_untimed);
     }
-    Planned {
-        runs: cells.len(),
-        done: cells.intersection(&held).count(),
+    Ok(Planned {
+        runs: evaluation.len(),
+        done: (evaluation.iter())
+            .filter(|c| done.contains_key(*c))
+            .count(),
+        left: Some(Left {
+            thread_hours: seconds / 3600.0,
+            untimed,
+        }),
+    })
+}
+
+/// A cell by task, method, shot and seed.
+type CellId = (String, String, Shot, u64);
+
+/// Mean training seconds per method and shot of `rows`, whatever their config.
+fn mean_times(rows: &[CellRow]) -> BTreeMap<(String, Shot), f64> {
+    let mut sums: BTreeMap<(String, Shot), (f64, usize)> = BTreeMap::new();
+    for r in rows {
+        let entry = sums
+            .entry((r.result.method.clone(), r.result.k))
+            .or_default();
+        *entry = (entry.0 + r.result.train_seconds, entry.1 + 1);
     }
+    (sums.into_iter())
+        .map(|(group, (sum, n))| (group, sum / n as f64))
+        .collect()
+}
+
+/// Seconds the cells of `planned` missing from `done` will take, each at the mean of the done
+/// cells of its method and shot, or, where none is done, of `earlier` (rows of other configs:
+/// a replaced module set's, say); and how many missing cells have neither to go by.
+fn seconds_left(
+    planned: &[CellId],
+    done: &BTreeMap<CellId, f64>,
+    earlier: &BTreeMap<(String, Shot), f64>,
+) -> (f64, usize) {
+    let mut sums: BTreeMap<(String, Shot), (f64, usize)> = BTreeMap::new();
+    for cell in planned.iter().filter(|c| done.contains_key(*c)) {
+        let entry = sums.entry((cell.1.clone(), cell.2)).or_default();
+        *entry = (entry.0 + done[cell], entry.1 + 1);
+    }
+    let mut left = (0.0, 0);
+    for cell in planned.iter().filter(|c| !done.contains_key(*c)) {
+        let group = (cell.1.clone(), cell.2);
+        let mean =
+            (sums.get(&group).map(|(sum, n)| sum / *n as f64)).or(earlier.get(&group).copied());
+        match mean {
+            Some(seconds) => left.0 += seconds,
+            None => left.1 += 1,
+        }
+    }
+    left
 }
 
 /// Writes `results.csv`, `learned_weights.csv`, `summary.md`, `plots/` and `manifest.json`
@@ -109,7 +178,7 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         stage_seconds: Timings::read(run)?.seconds,
         cells: results.len(),
-        planned: planned(plan, &results),
+        planned: planned(plan, &results)?,
         stale_rows_ignored: stale,
         analysis_plan_hash: analysis.hash(),
         analysis_plan: analysis.clone(),
@@ -500,6 +569,35 @@ fn describe_base(plan: &Plan) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_cell_takes_the_mean_time_of_its_method_and_shot() {
+        let cell = |task: &str, method: &str, k: usize| -> CellId {
+            (task.into(), method.into(), Shot::K(k), 0)
+        };
+        let planned = [
+            cell("a", "lora", 1),
+            cell("b", "lora", 1),
+            cell("c", "lora", 1),
+            cell("a", "lora", 5),
+            cell("a", "search", 1),
+        ];
+        let done = BTreeMap::from([
+            (cell("a", "lora", 1), 10.0),
+            (cell("b", "lora", 1), 20.0),
+            (cell("a", "lora", 5), 99.0),
+            // Outside the plan: times nothing.
+            (cell("z", "search", 1), 7.0),
+        ]);
+        let none = BTreeMap::new();
+        assert_eq!(seconds_left(&planned, &done, &none), (15.0, 1));
+        // An earlier config's time stands in for a method and shot none of whose cells is done.
+        let earlier = BTreeMap::from([
+            (("search".to_string(), Shot::K(1)), 40.0),
+            (("lora".to_string(), Shot::K(1)), 1000.0),
+        ]);
+        assert_eq!(seconds_left(&planned, &done, &earlier), (55.0, 0));
+    }
 
     #[test]
     fn a_build_with_uncommitted_changes_is_named_so_with_its_digest() {
