@@ -64,7 +64,7 @@ fn numbered<T>(rows: Vec<T>, file: &Path) -> Vec<(Location, T)> {
 /// The evaluation cells the sweep plans (every downstream task, method, shot and seed), how
 /// many of them `results` holds (rows outside the plan count for nothing), and the compute the
 /// missing ones, and the missing tuning cells, will take.
-fn planned(plan: &Plan, results: &[ResultRow]) -> Result<Planned> {
+fn planned(plan: &Plan, results: &[ResultRow], tuning_rows: &[CellRow]) -> Result<Planned> {
     let t = &plan.experiment.transfer;
     let cells = |tasks: &[String], seeds: usize| -> Vec<CellId> {
         let mut cells = Vec::new();
@@ -86,16 +86,12 @@ fn planned(plan: &Plan, results: &[ResultRow]) -> Result<Planned> {
     let (mut seconds, mut untimed) = seconds_left(&evaluation, &done, &mean_times(&all_rows));
     if !plan.tuning.is_empty() {
         let seeds = (t.tuning.as_ref()).map_or(t.seeds, |s| s.seeds_on_tuning_tasks(t.seeds));
-        let current = |r: &&CellRow| {
-            let method = plan.experiment.method(&r.result.method);
-            method.is_some_and(|m| plan.cell_hash(m, &r.result.task) == r.facts.config)
-        };
-        let rows: Vec<CellRow> = read_all(&plan.run.tuning_files(false)?)?;
-        let tuned: BTreeMap<CellId, f64> = (rows.iter().filter(current))
+        let tuned: BTreeMap<CellId, f64> = (tuning_rows.iter())
+            .filter(|r| is_current_tuning_cell(plan, r))
             .map(|r| (id(&r.result), r.result.train_seconds))
             .collect();
         let tuning = cells(&plan.tuning, seeds);
-        let (more, more_untimed) = seconds_left(&tuning, &tuned, &mean_times(&rows));
+        let (more, more_untimed) = seconds_left(&tuning, &tuned, &mean_times(tuning_rows));
         (seconds, untimed) = (seconds + more, untimed + more_untimed);
     }
     Ok(Planned {
@@ -115,12 +111,22 @@ type CellId = (String, String, Shot, u64);
 
 /// Mean training seconds per method and shot of `rows`, whatever their config.
 fn mean_times(rows: &[CellRow]) -> BTreeMap<(String, Shot), f64> {
+    group_means((rows.iter()).map(|r| {
+        (
+            (r.result.method.clone(), r.result.k),
+            r.result.train_seconds,
+        )
+    }))
+}
+
+/// The mean of the seconds of each method and shot.
+fn group_means(
+    times: impl Iterator<Item = ((String, Shot), f64)>,
+) -> BTreeMap<(String, Shot), f64> {
     let mut sums: BTreeMap<(String, Shot), (f64, usize)> = BTreeMap::new();
-    for r in rows {
-        let entry = sums
-            .entry((r.result.method.clone(), r.result.k))
-            .or_default();
-        *entry = (entry.0 + r.result.train_seconds, entry.1 + 1);
+    for (group, seconds) in times {
+        let entry = sums.entry(group).or_default();
+        *entry = (entry.0 + seconds, entry.1 + 1);
     }
     (sums.into_iter())
         .map(|(group, (sum, n))| (group, sum / n as f64))
@@ -135,17 +141,12 @@ fn seconds_left(
     done: &BTreeMap<CellId, f64>,
     earlier: &BTreeMap<(String, Shot), f64>,
 ) -> (f64, usize) {
-    let mut sums: BTreeMap<(String, Shot), (f64, usize)> = BTreeMap::new();
-    for cell in planned.iter().filter(|c| done.contains_key(*c)) {
-        let entry = sums.entry((cell.1.clone(), cell.2)).or_default();
-        *entry = (entry.0 + done[cell], entry.1 + 1);
-    }
+    let in_plan = (planned.iter()).filter_map(|c| done.get(c).map(|s| ((c.1.clone(), c.2), *s)));
+    let means = group_means(in_plan);
     let mut left = (0.0, 0);
     for cell in planned.iter().filter(|c| !done.contains_key(*c)) {
         let group = (cell.1.clone(), cell.2);
-        let mean =
-            (sums.get(&group).map(|(sum, n)| sum / *n as f64)).or(earlier.get(&group).copied());
-        match mean {
+        match means.get(&group).or(earlier.get(&group)) {
             Some(seconds) => left.0 += seconds,
             None => left.1 += 1,
         }
@@ -160,8 +161,9 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
     let tuned = crate::tuning::read(plan)?;
     let current = Current::of(plan, tuned.as_ref());
     let (results, stale) = current.results()?;
+    let tuning_rows: Vec<CellRow> = read_all(&run.tuning_files(false)?)?;
     let tuning_section = match &tuned {
-        Some(tuned) => tuning_section(plan, tuned, &current)?,
+        Some(tuned) => tuning_section(plan, tuned, &current, &tuning_rows)?,
         None => String::new(),
     };
     write_results(&run.root.join("results.csv"), &results)?;
@@ -178,7 +180,7 @@ pub fn write(plan: &Plan) -> Result<Vec<PathBuf>> {
         threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
         stage_seconds: Timings::read(run)?.seconds,
         cells: results.len(),
-        planned: planned(plan, &results)?,
+        planned: planned(plan, &results, &tuning_rows)?,
         stale_rows_ignored: stale,
         analysis_plan_hash: analysis.hash(),
         analysis_plan: analysis.clone(),
@@ -313,17 +315,24 @@ impl<'a> Current<'a> {
     }
 }
 
+/// Whether a row of `sweep/tuning/` is a tuning cell of this config.
+fn is_current_tuning_cell(plan: &Plan, r: &CellRow) -> bool {
+    plan.tuning.contains(&r.result.task)
+        && (plan.experiment.method(&r.result.method))
+            .is_some_and(|m| plan.cell_hash(m, &r.result.task) == r.facts.config)
+}
+
 /// The summary's tuning section, also written to `tuning.csv` for `render`: per method and
 /// shot, the factor the tuning tasks chose and the validation - test gap before and after.
-fn tuning_section(plan: &Plan, tuned: &Tuned, current: &Current) -> Result<String> {
-    let tuning_cells: Vec<CellRow> = (read_all::<CellRow>(&plan.run.tuning_files(false)?)?)
-        .into_iter()
-        .filter(|r| plan.tuning.contains(&r.result.task))
-        .filter(|r| {
-            (plan.experiment.methods.iter())
-                .find(|m| m.name == r.result.method)
-                .is_some_and(|m| plan.cell_hash(m, &r.result.task) == r.facts.config)
-        })
+fn tuning_section(
+    plan: &Plan,
+    tuned: &Tuned,
+    current: &Current,
+    tuning_rows: &[CellRow],
+) -> Result<String> {
+    let tuning_cells: Vec<CellRow> = (tuning_rows.iter())
+        .filter(|r| is_current_tuning_cell(plan, r))
+        .cloned()
         .collect();
     let lines = crate::tuning::lines(tuned, &tuning_cells, &current.cell_rows()?);
     write_csv(&plan.run.root.join("tuning.csv"), &lines)?;
