@@ -91,10 +91,11 @@ check-gpu:
 ci:
     bash .ci/run
 
-# A study's shards on this machine with libtorch (issue 29): the upstream modules once, then
-# `shards` transfer processes side by side, each on one libtorch thread (results do not then
-# depend on the core count), writing into results/<name>/; commit results/<name>/sweep/ as it
-# grows, and run the same command on the next machine to resume. Needs torch==2.9.0 (docs/backends.md).
+# A study's shards on this machine with libtorch (issue 29): the upstream modules once (split
+# over `shards` processes, then checked whole), then `shards` transfer processes side by side,
+# each on one libtorch thread (results do not then depend on the core count), writing into
+# results/<name>/; commit results/<name>/sweep/ as it grows, and run the same command on the
+# next machine to resume. Needs torch==2.9.0 (docs/backends.md).
 # Further flags go to each transfer: `--accept-rebuilt-modules` when the modules rebuilt here
 # differ in bits from those registered (docs/studies.md).
 study experiment="experiments/paper-minilm-30.toml" shards="2" *flags:
@@ -105,6 +106,10 @@ study experiment="experiments/paper-minilm-30.toml" shards="2" *flags:
     cargo build --release -p loramix-experiment --no-default-features --features tch
     bash datasets/fetch.sh
     bin=target/release/loramix
+    for i in $(seq 0 $(({{shards}} - 1))); do
+        $bin upstream {{experiment}} --runs results --shard $i/{{shards}} &
+    done
+    wait
     $bin upstream {{experiment}} --runs results
     for i in $(seq 0 $(({{shards}} - 1))); do
         $bin transfer {{experiment}} --runs results --shard $i/{{shards}} {{flags}} &

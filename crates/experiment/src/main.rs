@@ -73,7 +73,14 @@ enum Command {
     /// Pretrain the base model on the suite's pretraining task.
     Pretrain(StageArgs),
     /// Train one LoRA per upstream task (pretrains first if needed).
-    Upstream(StageArgs),
+    Upstream {
+        #[command(flatten)]
+        stage: StageArgs,
+        /// Train only modules `i`, `i + n`, ... of the library (one process per core; each
+        /// module is seeded by its name, so the bits do not depend on the split).
+        #[arg(long, default_value = "0/1")]
+        shard: Shard,
+    },
     /// The sweep: downstream tasks x methods x shots x seeds, appended to `sweep/<shard>.csv`.
     Transfer {
         #[command(flatten)]
@@ -182,7 +189,14 @@ fn main() -> ExitCode {
     let (stage, args, sweep) = match Cli::parse().command {
         Command::Run { stage, sweep } => (Stage::Run, stage, sweep),
         Command::Pretrain(args) => (Stage::Pretrain, args, whole()),
-        Command::Upstream(args) => (Stage::Upstream, args, whole()),
+        Command::Upstream { stage, shard } => (
+            Stage::Upstream,
+            stage,
+            SweepArgs {
+                shard,
+                accept_rebuilt_modules: false,
+            },
+        ),
         Command::Transfer { stage, sweep } => (Stage::Transfer, stage, sweep),
         Command::Similarity(args) => (Stage::Similarity, args, whole()),
         Command::Report(args) => (Stage::Report, args, whole()),
@@ -258,7 +272,7 @@ fn run_tool(command: Command, parts: usize) -> ExitCode {
         Command::Bench(args) => loramix_experiment::bench::command::run(args, parts),
         Command::Run { .. }
         | Command::Pretrain(_)
-        | Command::Upstream(_)
+        | Command::Upstream { .. }
         | Command::Transfer { .. }
         | Command::Similarity(_)
         | Command::Report(_)

@@ -139,7 +139,7 @@ fn go<F: Family>(
 
 /// The training stages up to `stage`, each reusing what an earlier run made.
 fn stages<F: Family>(ctx: &mut Context<F>, stage: Stage, options: &Options) -> Result<()> {
-    let Some((base, adapters)) = base_and_modules(ctx, stage)? else {
+    let Some((base, adapters)) = base_and_modules(ctx, stage, options.shard)? else {
         return Ok(());
     };
     // Similarity alone checks the modules too: its file is named by the registered set.
@@ -177,10 +177,12 @@ fn stages<F: Family>(ctx: &mut Context<F>, stage: Stage, options: &Options) -> R
 }
 
 /// The base and the upstream modules, trained unless an earlier run made them; `None` when
-/// `stage` ends with them.
+/// `stage` ends with them. The upstream stage alone trains only `shard`'s modules: the later
+/// stages need the whole library.
 fn base_and_modules<F: Family>(
     ctx: &Context<F>,
     stage: Stage,
+    shard: Shard,
 ) -> Result<Option<(F::Frozen, Vec<Adapter>)>> {
     let plan = &ctx.plan;
     if loramix_backend::COMPILES_KERNELS {
@@ -191,7 +193,12 @@ fn base_and_modules<F: Family>(
         return Ok(None);
     }
     let adapters = if plan.experiment.needs_modules() || stage == Stage::Upstream {
-        timed(plan, "upstream", || upstream::upstream(ctx, &base))?
+        let share = if stage == Stage::Upstream {
+            shard
+        } else {
+            Shard::ALL
+        };
+        timed(plan, "upstream", || upstream::upstream(ctx, &base, share))?
     } else {
         eprintln!("upstream: skipped, no method composes modules and similarity is off");
         Vec::new()

@@ -1262,6 +1262,54 @@ fn a_tuned_method_does_not_wait_for_the_tuning_of_another() {
     assert!(summary.contains("Interim"), "{summary}");
 }
 
+/// The fingerprint of each upstream module's factors in `runs`, by module name (the files also
+/// hold the training time).
+fn module_tensors(runs: &Path) -> std::collections::BTreeMap<String, String> {
+    use loramix_experiment::registration::module_fingerprint;
+    let mut modules = std::collections::BTreeMap::new();
+    for folder in fs::read_dir(runs.join("tiny")).unwrap() {
+        let folder = folder.unwrap().path();
+        if !folder
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("upstream-")
+        {
+            continue;
+        }
+        for module in fs::read_dir(&folder).unwrap() {
+            let adapter = loramix_lora::Adapter::load(&module.unwrap().path()).unwrap();
+            modules.insert(adapter.manifest.task.clone(), module_fingerprint(&adapter));
+        }
+    }
+    modules
+}
+
+#[test]
+fn upstream_shards_side_by_side_build_the_library_one_process_builds() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let experiment = write_experiment(dir.path(), VISION_SUITE, VISION_EXPERIMENT, str::to_string);
+    let (whole, split) = (dir.path().join("whole"), dir.path().join("split"));
+    run(&experiment, &whole, Stage::Upstream).unwrap();
+    let library = module_tensors(&whole);
+    assert_eq!(library.len(), 2, "{:?}", library.keys());
+    let second = Shard { index: 1, count: 2 };
+    run_shard(&experiment, &split, Stage::Upstream, second).unwrap();
+    let share = module_tensors(&split);
+    assert_eq!(
+        share.keys().collect::<Vec<_>>(),
+        ["digits-rotated"],
+        "shard 1/2 trains the suite's second module only"
+    );
+    let first = Shard { index: 0, count: 2 };
+    run_shard(&experiment, &split, Stage::Upstream, first).unwrap();
+    assert!(
+        module_tensors(&split) == library,
+        "the split library has other bits"
+    );
+}
+
 /// Gives upstream module `optdigits-a` of the finished, tuned sweep in `runs` other bits, as a
 /// rebuild on another CPU would (one factor's last bit): the next transfer stops and names it;
 /// accepted, exactly the cells of the methods that compose modules run again, tuning and
@@ -1395,7 +1443,7 @@ fn the_sweep_warm_up_runs_one_throwaway_cell_per_task_and_method_and_writes_noth
     let ctx = fixture_context(dir.path(), |t| t.to_string());
     let methods = ctx.plan.experiment.methods.len();
     let base = pretrain::pretrain(&ctx).unwrap();
-    let adapters = upstream::upstream(&ctx, &base).unwrap();
+    let adapters = upstream::upstream(&ctx, &base, Shard::ALL).unwrap();
     // One downstream task; two shots and two seeds per method, but one warm-up cell each.
     assert_eq!(
         transfer::warm_up(&ctx, &base, &adapters, Shard::ALL).unwrap(),

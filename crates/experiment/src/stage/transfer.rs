@@ -67,32 +67,50 @@ pub fn transfer<F: Family>(
     let primary = ctx.plan.experiment.analysis_plan().primary;
     let compared = |m: &MethodSpec| primary.iter().any(|t| t.compares(&m.name));
     tune(ctx, (base, adapters), shard, compared)?;
-    evaluate(ctx, (base, adapters), shard, false)?;
+    evaluate(ctx, (base, adapters), shard)?;
     tune(ctx, (base, adapters), shard, |m| !compared(m))?;
-    evaluate(ctx, (base, adapters), shard, true)
+    let mut waiting = evaluate(ctx, (base, adapters), shard)?;
+    // Other shards may finish tuning a method while this one evaluates: its cells run too.
+    while !waiting.is_empty() {
+        let tuned = read_tuned(ctx)?;
+        if waiting_for_tuning(tuned.as_ref()) == waiting {
+            if let Some(methods) = tuned.as_ref().and_then(Tuned::waiting_methods) {
+                eprintln!(
+                    "transfer: the evaluation cells of {methods} wait for their tuning cells in \
+                     other shards; run this shard again once those are in"
+                );
+            }
+            break;
+        }
+        waiting = evaluate(ctx, (base, adapters), shard)?;
+    }
+    Ok(())
+}
+
+/// The rates chosen so far on the tuning tasks, when the sweep has them.
+fn read_tuned<F: Family>(ctx: &Context<F>) -> Result<Option<Tuned>> {
+    match ctx.tuning.is_empty() {
+        true => Ok(None),
+        false => crate::tuning::read(&ctx.plan),
+    }
+}
+
+/// The methods whose evaluation cells wait for tuning cells.
+fn waiting_for_tuning(tuned: Option<&Tuned>) -> BTreeSet<String> {
+    tuned.map_or_else(BTreeSet::new, |t| t.waiting.keys().cloned().collect())
 }
 
 /// Runs the shard's evaluation cells that no shard file holds yet, of the methods whose rates
-/// are chosen; at the `last` call, names the methods still waiting for other shards' tuning
-/// cells.
+/// are chosen when it starts; returns the methods that then still waited for tuning cells.
 fn evaluate<F: Family>(
     ctx: &Context<F>,
     (base, adapters): (&F::Frozen, &[Adapter]),
     shard: Shard,
-    last: bool,
-) -> Result<()> {
-    let tuned = match ctx.tuning.is_empty() {
-        true => None,
-        false => crate::tuning::read(&ctx.plan)?,
-    };
-    if last && let Some(methods) = tuned.as_ref().and_then(Tuned::waiting_methods) {
-        eprintln!(
-            "transfer: the evaluation cells of {methods} wait for their tuning cells in other \
-             shards; run this shard again once those are in"
-        );
-    }
-    if (tuned.as_ref()).is_some_and(|t| t.waiting.len() == ctx.plan.experiment.methods.len()) {
-        return Ok(());
+) -> Result<BTreeSet<String>> {
+    let tuned = read_tuned(ctx)?;
+    let waiting = waiting_for_tuning(tuned.as_ref());
+    if waiting.len() == ctx.plan.experiment.methods.len() {
+        return Ok(waiting);
     }
     let results_path = ctx.plan.run.results(shard);
     // Opening first cuts a row left half-written by an interrupted run.
@@ -115,7 +133,8 @@ fn evaluate<F: Family>(
     run_cells(ctx, (base, adapters), todo, "transfer", |_, ran| {
         weights.append(&ran.weights)?;
         results.append(&[ran.row])
-    })
+    })?;
+    Ok(waiting)
 }
 
 /// Runs `cells` in order under a progress bar named `stage`, handing each result to `keep` as
@@ -222,7 +241,7 @@ pub fn warm_up<F: Family>(
 ) -> Result<usize> {
     let started = Instant::now();
     let done = finished_cells(ctx)?;
-    let tuned = crate::tuning::read(&ctx.plan).ok().flatten();
+    let tuned = read_tuned(ctx).ok().flatten();
     let (todo, _) = cells_to_run(ctx, shard, &done, tuned.as_ref());
     let mut seen = BTreeSet::new();
     let firsts: Vec<_> = (todo.iter())

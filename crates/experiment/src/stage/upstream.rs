@@ -12,10 +12,18 @@ use loramix_rng::derive_seed;
 use crate::context::Context;
 use crate::error::{ExperimentError, Result};
 use crate::family::Family;
+use crate::store::Shard;
 
 /// Trains one LoRA per upstream task on the base (each with its own head, not saved), or loads
-/// those this config already made.
-pub fn upstream<F: Family>(ctx: &Context<F>, base: &F::Frozen) -> Result<Vec<Adapter>> {
+/// those this config already made. A `shard` other than [`Shard::ALL`] trains only its share
+/// (module `i` is shard `i mod n`'s), so processes side by side build one library; each module
+/// is seeded by its name, so its bits do not depend on the split. It returns the modules that
+/// exist when it ends.
+pub fn upstream<F: Family>(
+    ctx: &Context<F>,
+    base: &F::Frozen,
+    shard: Shard,
+) -> Result<Vec<Adapter>> {
     let dir = ctx.plan.run.upstream(&ctx.plan.upstream_hash());
     let spec = &ctx.plan.experiment.upstream;
     let config = ctx.plan.lora_config(None, None);
@@ -27,10 +35,13 @@ pub fn upstream<F: Family>(ctx: &Context<F>, base: &F::Frozen) -> Result<Vec<Ada
         )));
     }
     let mut adapters = Vec::new();
-    for name in &ctx.plan.upstream {
+    for (index, name) in ctx.plan.upstream.iter().enumerate() {
         let path = dir.join(name);
         if path.join("manifest.json").exists() {
             adapters.push(Adapter::load(&path)?);
+            continue;
+        }
+        if !shard.contains(index) {
             continue;
         }
         let task = ctx.suite.task(name)?;
@@ -61,6 +72,15 @@ pub fn upstream<F: Family>(ctx: &Context<F>, base: &F::Frozen) -> Result<Vec<Ada
         let adapter = Adapter::extract(&model, name, &config, metrics)?;
         adapter.save(&path)?;
         adapters.push(Adapter::load(&path)?);
+    }
+    if adapters.len() < ctx.plan.upstream.len() {
+        eprintln!(
+            "upstream: shard {}/{} built its share; {} of the {} modules exist, the others are other shards'",
+            shard.index,
+            shard.count,
+            adapters.len(),
+            ctx.plan.upstream.len()
+        );
     }
     check_above_chance(ctx, &adapters)?;
     Ok(adapters)
