@@ -106,12 +106,16 @@ study experiment="experiments/paper-minilm-30.toml" shards="2" *flags:
     cargo build --release -p loramix-experiment --no-default-features --features tch
     bash datasets/fetch.sh
     bin=target/release/loramix
-    for i in $(seq 0 $(({{shards}} - 1))); do
-        $bin upstream {{experiment}} --runs results --shard $i/{{shards}} &
-    done
-    wait
+    # `wait PID` returns that process's status, so a failed shard stops the recipe.
+    side_by_side() {
+        local pids=()
+        for i in $(seq 0 $(({{shards}} - 1))); do
+            $bin "$@" --shard $i/{{shards}} &
+            pids+=($!)
+        done
+        for pid in "${pids[@]}"; do wait "$pid"; done
+    }
+    $bin pretrain {{experiment}} --runs results
+    side_by_side upstream {{experiment}} --runs results
     $bin upstream {{experiment}} --runs results
-    for i in $(seq 0 $(({{shards}} - 1))); do
-        $bin transfer {{experiment}} --runs results --shard $i/{{shards}} {{flags}} &
-    done
-    wait
+    side_by_side transfer {{experiment}} --runs results {{flags}}

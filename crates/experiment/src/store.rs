@@ -310,7 +310,9 @@ impl Timings {
         }
     }
 
-    /// Adds `seconds` to `stage` in the run's `timings.json`.
+    /// Adds `seconds` to `stage` in the run's `timings.json`: a stage's figure sums the
+    /// processes that ran it (shards side by side count each). The file is replaced whole, so
+    /// it is never torn, but two processes adding within the same instant keep one addition.
     pub fn add(run: &RunDir, stage: &str, seconds: f64) -> Result<()> {
         fs::create_dir_all(&run.root).map_err(io(&run.root))?;
         let mut timings = Self::read(run)?;

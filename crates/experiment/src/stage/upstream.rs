@@ -108,9 +108,11 @@ fn check_above_chance<F: Family>(ctx: &Context<F>, adapters: &[Adapter]) -> Resu
     }
     match below.is_empty() {
         true => {
-            eprintln!(
-                "upstream: every module is at least {bar} points above chance on its own test split"
-            );
+            let which = match adapters.len() == ctx.plan.upstream.len() {
+                true => "every module is".to_string(),
+                false => format!("the {} modules built so far are", adapters.len()),
+            };
+            eprintln!("upstream: {which} at least {bar} points above chance on its own test split");
             Ok(())
         }
         false => Err(ExperimentError::Invalid(format!(
