@@ -69,22 +69,33 @@ pub fn transfer<F: Family>(
     tune(ctx, (base, adapters), shard, compared)?;
     evaluate(ctx, (base, adapters), shard)?;
     tune(ctx, (base, adapters), shard, |m| !compared(m))?;
-    let mut waiting = evaluate(ctx, (base, adapters), shard)?;
-    // Other shards may finish tuning a method while this one evaluates: its cells run too.
-    while !waiting.is_empty() {
-        let tuned = read_tuned(ctx)?;
-        if waiting_for_tuning(tuned.as_ref()) == waiting {
-            if let Some(methods) = tuned.as_ref().and_then(Tuned::waiting_methods) {
-                eprintln!(
-                    "transfer: the evaluation cells of {methods} wait for their tuning cells in \
-                     other shards; run this shard again once those are in"
-                );
-            }
-            break;
-        }
-        waiting = evaluate(ctx, (base, adapters), shard)?;
+    let waiting = evaluate_while_freed(
+        || evaluate(ctx, (base, adapters), shard),
+        || read_tuned(ctx).map(|t| waiting_for_tuning(t.as_ref())),
+    )?;
+    if !waiting.is_empty()
+        && let Some(methods) = read_tuned(ctx)?.as_ref().and_then(Tuned::waiting_methods)
+    {
+        eprintln!(
+            "transfer: the evaluation cells of {methods} wait for their tuning cells in other \
+             shards; run this shard again once those are in"
+        );
     }
     Ok(())
+}
+
+/// Runs `evaluate` (which returns the methods waiting for tuning cells when it began), then
+/// again while other shards have freed some of them meanwhile (`waiting_now` differs);
+/// returns the methods still waiting.
+fn evaluate_while_freed(
+    mut evaluate: impl FnMut() -> Result<BTreeSet<String>>,
+    mut waiting_now: impl FnMut() -> Result<BTreeSet<String>>,
+) -> Result<BTreeSet<String>> {
+    let mut waiting = evaluate()?;
+    while !waiting.is_empty() && waiting_now()? != waiting {
+        waiting = evaluate()?;
+    }
+    Ok(waiting)
 }
 
 /// The rates chosen so far on the tuning tasks, when the sweep has them.
@@ -582,5 +593,52 @@ impl<I> Cell<'_, I> {
             }
         }
         rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+
+    fn set(methods: &[&str]) -> BTreeSet<String> {
+        methods.iter().map(|m| m.to_string()).collect()
+    }
+
+    /// Plays a shard whose evaluation, each time it runs, sees the tuning files as they were
+    /// when it began, while another shard's tuning frees methods between looks.
+    fn evaluations(looks: &[&[&str]]) -> (usize, BTreeSet<String>) {
+        let looks: Vec<BTreeSet<String>> = looks.iter().map(|l| set(l)).collect();
+        let seen = RefCell::new(0);
+        let now = || looks[(*seen.borrow()).min(looks.len() - 1)].clone();
+        let mut runs = 0;
+        let left = evaluate_while_freed(
+            || {
+                runs += 1;
+                let waiting = now();
+                *seen.borrow_mut() += 1;
+                Ok(waiting)
+            },
+            || Ok(now()),
+        )
+        .unwrap();
+        (runs, left)
+    }
+
+    #[test]
+    fn a_method_another_shard_tunes_meanwhile_gets_its_cells_run() {
+        // `ties` waits when the evaluation starts; its tuning is in by the time it ends.
+        assert_eq!(evaluations(&[&["ties"], &[]]), (2, set(&[])));
+        // `dare` is freed first, then `ties`: one more evaluation each.
+        let freed_in_turn: &[&[&str]] = &[&["dare", "ties"], &["ties"], &[]];
+        assert_eq!(evaluations(freed_in_turn), (3, set(&[])));
+    }
+
+    #[test]
+    fn the_shard_ends_when_nothing_was_freed_or_nothing_waits() {
+        assert_eq!(evaluations(&[&["ties"]]), (1, set(&["ties"])));
+        assert_eq!(evaluations(&[&[]]), (1, set(&[])));
+        let one_of_two: &[&[&str]] = &[&["dare", "ties"], &["ties"], &["ties"]];
+        assert_eq!(evaluations(one_of_two), (2, set(&["ties"])));
     }
 }
