@@ -266,12 +266,23 @@ fn shards_split_the_sweep_and_report_merges_them() {
             // Two of three: what is left, timed by the cells done (two of some method and shot).
             run(&experiment, &sharded, Stage::Report).unwrap();
             let done = [0, 1].map(|i| sharded.join(format!("tiny/sweep/shard-{i}-of-3.csv")));
-            let expected = time_left(&whole.join("tiny/results.csv"), &done);
+            let expected = time_left(&whole.join("tiny/results.csv"), &done, |_, _| true);
+            let primary = primary_cells(&experiment);
+            let primary_left = time_left(&whole.join("tiny/results.csv"), &done, primary).0;
+            assert!(
+                primary_left > 0.0 && primary_left < expected.0,
+                "{primary_left}"
+            );
             let manifest = fs::read_to_string(sharded.join("tiny/manifest.json")).unwrap();
             let json: serde_json::Value = serde_json::from_str(&manifest).unwrap();
             let left = &json["planned"]["left"];
             let hours = left["thread_hours"].as_f64().unwrap();
             assert!((hours - expected.0).abs() < 1e-9, "{hours} {expected:?}");
+            let primary_hours = left["primary_thread_hours"].as_f64().unwrap();
+            assert!(
+                (primary_hours - primary_left).abs() < 1e-9,
+                "{primary_hours}"
+            );
             assert_eq!(left["untimed"].as_u64().unwrap() as usize, expected.1);
         }
     }
@@ -283,10 +294,34 @@ fn shards_split_the_sweep_and_report_merges_them() {
     assert_eq!(planned_and_done(&sharded), (CELLS, CELLS));
 }
 
-/// Thread-hours of the cells of `all` (a finished sweep's results) missing from `done` (shard
-/// files), each at the mean training seconds of the done cells of its method and shot,
-/// and how many missing cells have none: what a report of that shard should say is left.
-fn time_left(all: &Path, done: &[PathBuf]) -> (f64, usize) {
+/// Whether a primary test of the experiment's plan reads a method's cells at a shot (`a` or
+/// `b` of a test whose shots hold it, or which names none).
+fn primary_cells(experiment: &Path) -> impl Fn(&str, &str) -> bool {
+    let plan = loramix_experiment::config::Experiment::from_file(experiment)
+        .unwrap()
+        .analysis_plan();
+    let tests: Vec<(String, Option<String>, Vec<String>)> = (plan.primary.iter())
+        .map(|t| {
+            (
+                t.a.clone(),
+                t.b.clone(),
+                t.shots.iter().map(|k| k.to_string()).collect(),
+            )
+        })
+        .collect();
+    move |method, shot| {
+        (tests.iter()).any(|(a, b, shots)| {
+            (a == method || b.as_deref() == Some(method))
+                && (shots.is_empty() || shots.iter().any(|k| k == shot))
+        })
+    }
+}
+
+/// Thread-hours of the cells of `all` (a finished sweep's results) that `keep` takes by method
+/// and shot and that are missing from `done` (shard files), each at the mean training seconds
+/// of the done cells of its method and shot, and how many missing cells have none: what a
+/// report of that shard should say is left.
+fn time_left(all: &Path, done: &[PathBuf], keep: impl Fn(&str, &str) -> bool) -> (f64, usize) {
     use loramix_experiment::rows::CellRow;
     use loramix_experiment::store::read_rows;
     use std::collections::BTreeMap;
@@ -305,6 +340,7 @@ fn time_left(all: &Path, done: &[PathBuf]) -> (f64, usize) {
     for r in all
         .iter()
         .filter(|r| !held.contains(&id(&r.task, &r.method, r.k, r.seed)))
+        .filter(|r| keep(&r.method, &r.k.to_string()))
     {
         match times.get(&format!("{}/{}", r.method, r.k)) {
             Some(t) => left.0 += t.iter().sum::<f64>() / t.len() as f64 / 3600.0,

@@ -198,9 +198,9 @@ fn left(left: Option<crate::inputs::Left>) -> String {
         n => format!("; {n} cells of a method and shot never timed, not counted"),
     };
     format!(
-        " (about {:.1} thread-hours of cells left, tuning included, at the times of those done \
-         or of an earlier config's{untimed})",
-        left.thread_hours
+        " (about {:.1} thread-hours of cells left, {:.1} of them those the primary tests need, \
+         tuning included, at the times of those done or of an earlier config's{untimed})",
+        left.thread_hours, left.primary_thread_hours
     )
 }
 

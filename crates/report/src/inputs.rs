@@ -83,6 +83,11 @@ pub struct Left {
     /// its method and shot (of its kind: tuning cells try several rates), or of an earlier
     /// config's cells where none is done.
     pub thread_hours: f64,
+    /// The part of `thread_hours` the primary tests wait for: the evaluation cells a primary
+    /// test reads and the tuning cells of the methods one compares (the sweep runs them first).
+    /// Manifests from before it was counted read as 0.
+    #[serde(default)]
+    pub primary_thread_hours: f64,
     /// Missing cells of a method and shot never timed; not in `thread_hours`.
     pub untimed: usize,
 }

@@ -232,6 +232,11 @@ impl PrimaryTest {
         self.a == method || self.b.as_deref() == Some(method)
     }
 
+    /// Whether the test reads `method`'s cells at `shot` (a test with no shots reads every shot).
+    pub fn reads(&self, method: &str, shot: Shot) -> bool {
+        (self.shots.is_empty() || self.shots.contains(&shot)) && self.compares(method)
+    }
+
     /// What makes two tests the same: kind, pair and the set of shots.
     fn key(&self) -> (TestKind, &str, Option<&str>, Vec<Shot>) {
         let mut shots = self.shots.clone();

@@ -844,6 +844,7 @@ fn in_brief_calls_the_verdicts_of_an_unfinished_sweep_interim() {
     let n = inputs.results.len();
     let left = Left {
         thread_hours: 51.96,
+        primary_thread_hours: 7.04,
         untimed: 40,
     };
     inputs.planned = Some(Planned {
@@ -855,9 +856,9 @@ fn in_brief_calls_the_verdicts_of_an_unfinished_sweep_interim() {
     let partial = brief(&md);
     assert!(
         partial.contains(&format!(
-            "- **Runs:** {n} of {} planned runs (about 52.0 thread-hours of cells left, tuning \
-             included, at the times of those done or of an earlier config's; 40 cells of a \
-             method and shot never timed, not counted): ",
+            "- **Runs:** {n} of {} planned runs (about 52.0 thread-hours of cells left, 7.0 of \
+             them those the primary tests need, tuning included, at the times of those done or \
+             of an earlier config's; 40 cells of a method and shot never timed, not counted): ",
             n + 1
         )),
         "{partial}"

@@ -63,7 +63,8 @@ fn numbered<T>(rows: Vec<T>, file: &Path) -> Vec<(Location, T)> {
 
 /// The evaluation cells the sweep plans (every downstream task, method, shot and seed), how
 /// many of them `results` holds (rows outside the plan count for nothing), and the compute the
-/// missing ones, and the missing tuning cells, will take.
+/// missing ones, and the missing tuning cells, will take: in all, and of those the primary
+/// tests wait for.
 fn planned(plan: &Plan, results: &[ResultRow], tuning_rows: &[CellRow]) -> Result<Planned> {
     let t = &plan.experiment.transfer;
     let cells = |tasks: &[String], seeds: usize| -> Vec<CellId> {
@@ -79,11 +80,13 @@ fn planned(plan: &Plan, results: &[ResultRow], tuning_rows: &[CellRow]) -> Resul
         }
         cells
     };
+    let primary = plan.experiment.analysis_plan().primary;
     let id = |r: &ResultRow| (r.task.clone(), r.method.clone(), r.k, r.seed);
     let done: BTreeMap<CellId, f64> = results.iter().map(|r| (id(r), r.train_seconds)).collect();
     let evaluation = cells(&plan.downstream, t.seeds);
     let all_rows: Vec<CellRow> = read_all(&plan.run.shard_files(false)?)?;
-    let (mut seconds, mut untimed) = seconds_left(&evaluation, &done, &mean_times(&all_rows));
+    let read = |c: &CellId| primary.iter().any(|test| test.reads(&c.1, c.2));
+    let mut left = time_left(&evaluation, &done, &mean_times(&all_rows), read);
     if !plan.tuning.is_empty() {
         let seeds = (t.tuning.as_ref()).map_or(t.seeds, |s| s.seeds_on_tuning_tasks(t.seeds));
         let tuned: BTreeMap<CellId, f64> = (tuning_rows.iter())
@@ -91,19 +94,35 @@ fn planned(plan: &Plan, results: &[ResultRow], tuning_rows: &[CellRow]) -> Resul
             .map(|r| (id(&r.result), r.result.train_seconds))
             .collect();
         let tuning = cells(&plan.tuning, seeds);
-        let (more, more_untimed) = seconds_left(&tuning, &tuned, &mean_times(tuning_rows));
-        (seconds, untimed) = (seconds + more, untimed + more_untimed);
+        let compared = |c: &CellId| primary.iter().any(|test| test.compares(&c.1));
+        let more = time_left(&tuning, &tuned, &mean_times(tuning_rows), compared);
+        left.thread_hours += more.thread_hours;
+        left.primary_thread_hours += more.primary_thread_hours;
+        left.untimed += more.untimed;
     }
     Ok(Planned {
         runs: evaluation.len(),
         done: (evaluation.iter())
             .filter(|c| done.contains_key(*c))
             .count(),
-        left: Some(Left {
-            thread_hours: seconds / 3600.0,
-            untimed,
-        }),
+        left: Some(left),
     })
+}
+
+/// [`seconds_left`] of `planned` as thread-hours, in all and of the cells `primary` picks.
+fn time_left(
+    planned: &[CellId],
+    done: &BTreeMap<CellId, f64>,
+    earlier: &BTreeMap<(String, Shot), f64>,
+    primary: impl Fn(&CellId) -> bool,
+) -> Left {
+    let (seconds, untimed) = seconds_left(planned, done, earlier);
+    let picked: Vec<CellId> = planned.iter().filter(|c| primary(c)).cloned().collect();
+    Left {
+        thread_hours: seconds / 3600.0,
+        primary_thread_hours: seconds_left(&picked, done, earlier).0 / 3600.0,
+        untimed,
+    }
 }
 
 /// A cell by task, method, shot and seed.

@@ -365,10 +365,7 @@ fn cells_to_run<'a, F: Family>(
 /// can be answered once they are in while the other methods fill in after; a shard's cells
 /// stay its own, and no cell's result depends on when it runs.
 fn compared_by<I>(primary: &[loramix_report::PrimaryTest], cell: &Cell<I>) -> bool {
-    let method = cell.method.name.as_str();
-    (primary.iter()).any(|test| {
-        (test.shots.is_empty() || test.shots.contains(&cell.shot)) && test.compares(method)
-    })
+    (primary.iter()).any(|test| test.reads(&cell.method.name, cell.shot))
 }
 
 /// Every cell on `tasks` in the sweep's order. Without `tuned` they choose their factors
