@@ -312,9 +312,13 @@ impl Timings {
 
     /// Adds `seconds` to `stage` in the run's `timings.json`: a stage's figure sums the
     /// processes that ran it (shards side by side count each). The file is replaced whole, so
-    /// it is never torn, but two processes adding within the same instant keep one addition.
+    /// it is never torn, and the read-add-write holds `.timings.lock`, so two shards ending
+    /// at once both count.
     pub fn add(run: &RunDir, stage: &str, seconds: f64) -> Result<()> {
         fs::create_dir_all(&run.root).map_err(io(&run.root))?;
+        let lock_path = run.root.join(".timings.lock");
+        let lock = File::create(&lock_path).map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
         let mut timings = Self::read(run)?;
         *timings.seconds.entry(stage.to_string()).or_default() += seconds;
         write_json(&run.root.join("timings.json"), &timings)
@@ -372,5 +376,22 @@ mod tests {
         // The same columns: appended as they are.
         appender.append(&[Row { a: 4, b: None }]).unwrap();
         assert!(fs::read_to_string(&path).unwrap().ends_with("3,x\n4,\n"));
+    }
+
+    #[test]
+    fn stage_times_added_at_once_by_many_processes_all_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = RunDir::new(dir.path(), "study");
+        // Threads open the lock file apart, so they contend as shard processes do.
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..25 {
+                        Timings::add(&run, "transfer", 0.5).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(Timings::read(&run).unwrap().seconds["transfer"], 100.0);
     }
 }
