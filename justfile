@@ -92,7 +92,8 @@ ci:
     bash .ci/run
 
 # A study's shards on this machine with libtorch (issue 29): the upstream modules once (split
-# over `shards` processes, then checked whole), then `shards` transfer processes side by side,
+# over `shards` processes, then checked whole), the CKA analysis (claim 4) in `shards`
+# processes, each task saved as it finishes, then `shards` transfer processes side by side,
 # each on one libtorch thread (results do not then depend on the core count), writing into
 # results/<name>/; commit results/<name>/sweep/ as it grows, and run the same command on the
 # next machine to resume. Needs torch==2.9.0 (docs/backends.md).
@@ -118,4 +119,5 @@ study experiment="experiments/paper-minilm-30.toml" shards="2" *flags:
     $bin pretrain {{experiment}} --runs results
     side_by_side upstream {{experiment}} --runs results
     $bin upstream {{experiment}} --runs results
+    side_by_side similarity {{experiment}} --runs results
     side_by_side transfer {{experiment}} --runs results {{flags}}

@@ -89,7 +89,14 @@ enum Command {
         sweep: SweepArgs,
     },
     /// CKA between each downstream task's representation and each upstream module's.
-    Similarity(StageArgs),
+    Similarity {
+        #[command(flatten)]
+        stage: StageArgs,
+        /// Compute only downstream tasks `i`, `i + n`, ... (one process per core); each task
+        /// is saved as it finishes, and the process that finds every task in writes the file.
+        #[arg(long, default_value = "0/1")]
+        shard: Shard,
+    },
     /// Merge the shards into results.csv and write summary.md, plots and manifest.json.
     Report(StageArgs),
     /// Rewrite summary.md and plots/ of a results folder (e.g. results/paper-vision) from its
@@ -182,23 +189,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let whole = || SweepArgs {
-        shard: Shard::ALL,
+    let share = |shard| SweepArgs {
+        shard,
         accept_rebuilt_modules: false,
     };
+    let whole = || share(Shard::ALL);
     let (stage, args, sweep) = match Cli::parse().command {
         Command::Run { stage, sweep } => (Stage::Run, stage, sweep),
         Command::Pretrain(args) => (Stage::Pretrain, args, whole()),
-        Command::Upstream { stage, shard } => (
-            Stage::Upstream,
-            stage,
-            SweepArgs {
-                shard,
-                accept_rebuilt_modules: false,
-            },
-        ),
+        Command::Upstream { stage, shard } => (Stage::Upstream, stage, share(shard)),
         Command::Transfer { stage, sweep } => (Stage::Transfer, stage, sweep),
-        Command::Similarity(args) => (Stage::Similarity, args, whole()),
+        Command::Similarity { stage, shard } => (Stage::Similarity, stage, share(shard)),
         Command::Report(args) => (Stage::Report, args, whole()),
         Command::Check(args) => (Stage::Check, args, whole()),
         tool => return run_tool(tool, parts),
@@ -274,7 +275,7 @@ fn run_tool(command: Command, parts: usize) -> ExitCode {
         | Command::Pretrain(_)
         | Command::Upstream { .. }
         | Command::Transfer { .. }
-        | Command::Similarity(_)
+        | Command::Similarity { .. }
         | Command::Report(_)
         | Command::Check(_) => unreachable!("main runs the stages"),
     }

@@ -160,7 +160,7 @@ fn stages<F: Family>(ctx: &mut Context<F>, stage: Stage, options: &Options) -> R
     }
     if matches!(stage, Stage::Similarity | Stage::Run) {
         timed(plan, "similarity", || {
-            similarity::similarity(ctx, &base, &adapters).map(|_| ())
+            similarity::similarity(ctx, &base, &adapters, options.shard).map(|_| ())
         })?;
     }
     if stage == Stage::Run {

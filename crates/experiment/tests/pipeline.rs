@@ -1507,3 +1507,80 @@ fn the_gpu_warm_up_trains_at_each_planned_batch_size_and_writes_nothing() {
         "the warm-up wrote into the run folder"
     );
 }
+
+/// The similarity stage stopped after shard 1/2 and resumed whole writes the file one process
+/// writes: each task is saved as it finishes and computed once.
+#[test]
+fn similarity_in_shards_resumes_and_writes_the_file_one_process_writes() {
+    let _turn = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let second_task = r#"
+[[downstream]]
+name = "optdigits-b-upright"
+source = "digits"
+part = { index = 1, of = 2 }
+classes = ["1", "3", "9"]
+shift = "label"
+"#;
+    let suite = format!("{VISION_SUITE}{second_task}");
+    let experiment = write_experiment(dir.path(), &suite, VISION_EXPERIMENT, str::to_string);
+    let similarity_files = |runs: &Path| -> Vec<(String, String)> {
+        let mut files: Vec<_> = (fs::read_dir(runs.join("tiny")).unwrap())
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.to_string_lossy().contains("similarity-"))
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().to_string();
+                (name, fs::read_to_string(&p).unwrap_or_default())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let (whole, split) = (dir.path().join("whole"), dir.path().join("split"));
+    run(&experiment, &whole, Stage::Similarity).unwrap();
+    let one_process = similarity_files(&whole);
+    assert_eq!(one_process.len(), 2, "rows and references: {one_process:?}");
+    assert_eq!(
+        one_process[0].1.lines().count(),
+        1 + 2 * 3,
+        "base and 2 modules per task"
+    );
+
+    let second = Shard { index: 1, count: 2 };
+    run_shard(&experiment, &split, Stage::Similarity, second).unwrap();
+    let parts = similarity_files(&split);
+    assert_eq!(
+        parts.len(),
+        1,
+        "only the parts folder, no file yet: {parts:?}"
+    );
+    let part = split
+        .join("tiny")
+        .join(&parts[0].0)
+        .join("optdigits-b-upright.json");
+    assert!(part.exists(), "shard 1/2 saved the suite's second task");
+    assert!(!part.with_file_name("optdigits-b-rotated.json").exists());
+    // A finished task is not computed again: a value planted in its part reaches the file.
+    let mut saved: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(&part).unwrap()).unwrap();
+    assert_eq!(saved["rows"][0]["module"], "(base)");
+    saved["rows"][0]["cka"] = 0.125.into();
+    fs::write(&part, serde_json::to_string(&saved).unwrap()).unwrap();
+    // A later whole run (a resumed one, or the last shard) computes only what is missing.
+    run(&experiment, &split, Stage::Similarity).unwrap();
+    let planted_line = "optdigits-b-upright,(base),0.125";
+    let expected: Vec<(String, String)> = (one_process.iter())
+        .map(|(name, text)| {
+            let lines = text.lines().map(|line| match line {
+                l if l.starts_with("optdigits-b-upright,(base),") => planted_line,
+                l => l,
+            });
+            (name.clone(), lines.map(|l| format!("{l}\n")).collect())
+        })
+        .collect();
+    assert_eq!(
+        similarity_files(&split),
+        expected,
+        "the shards' file differs from one process's, or a saved task ran again"
+    );
+}

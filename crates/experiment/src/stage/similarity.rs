@@ -1,7 +1,8 @@
 //! The `similarity` stage (claim 4): linear CKA between each downstream task's representation
 //! and each upstream module's.
 
-use std::path::PathBuf;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use burn::module::AutodiffModule;
 use burn::tensor::Tensor;
@@ -11,7 +12,7 @@ use loramix_data::{Draw, Task};
 use loramix_design::Shot;
 use loramix_lora::Adapter;
 use loramix_models::{Classifier, Trainable};
-use loramix_report::BASE_MODULE;
+use loramix_report::{BASE_MODULE, SimilarityRow};
 use loramix_rng::derive_seed;
 
 use crate::cka::linear_cka;
@@ -20,8 +21,9 @@ use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
 use crate::fit::{accuracy, features};
 use crate::progress;
-use crate::rows::{ReferenceRow, SimilarityRow};
-use crate::store::write_csv;
+use crate::rows::ReferenceRow;
+use crate::store::{Shard, read_json, write_csv, write_json};
+use serde::{Deserialize, Serialize};
 
 /// Linear CKA (claim 4) between each downstream task's representation and each upstream
 /// module's, on the same downstream test inputs: the final encoder features (after the last
@@ -29,59 +31,116 @@ use crate::store::write_csv;
 /// full-shot set, against the base with upstream module i applied. High CKA: module i moves the
 /// representation the way the downstream task wants. The base alone gets a row too
 /// ([`BASE_MODULE`]): a module helps only where its CKA is above the base's.
+///
+/// `shard` computes tasks `i`, `i + n`, ... Each task is saved in `similarity-<hash>.parts/`
+/// as it finishes (hours on a big suite), so a stopped run resumes and shards run side by
+/// side; whichever process finds every task in writes the stage's files. `None` until then.
 pub fn similarity<F: Family>(
     ctx: &Context<F>,
     base: &F::Frozen,
     adapters: &[Adapter],
+    shard: Shard,
 ) -> Result<Option<PathBuf>> {
     let spec = &ctx.plan.experiment.similarity;
     if !spec.enabled {
         return Ok(None);
     }
-    let hash = ctx.plan.similarity_hash();
-    let path = ctx.plan.run.similarity(&hash);
+    let path = ctx.plan.run.similarity(&ctx.plan.similarity_hash());
     if path.exists() {
         eprintln!("similarity: reusing {}", path.display());
         return Ok(Some(path));
     }
-    let bar = progress::bar(ctx.downstream.len() * spec.steps, "similarity");
-    let mut rows = Vec::new();
-    let mut references = Vec::new();
-    for task in &ctx.downstream {
-        let (reference, trained) = reference_features(ctx, base, task, &bar)?;
-        references.push(trained);
-        let probe = &task.test.items[..reference.len()];
-        let eval_batch = ctx.plan.experiment.transfer.eval_batch;
-        // The baseline a module is judged against: the base itself, with no module.
-        let x = to_rows(features(&ctx.family, base, probe, eval_batch, ctx.parts));
-        rows.push(SimilarityRow {
-            task: task.name.clone(),
-            module: BASE_MODULE.to_string(),
-            cka: linear_cka(&x, &reference),
-        });
-        for adapter in adapters {
-            let mut with_module = base.clone();
-            adapter.apply(&mut with_module, &ctx.device)?;
-            let x = to_rows(features(
-                &ctx.family,
-                &with_module.fold_lora(),
-                probe,
-                ctx.plan.experiment.transfer.eval_batch,
-                ctx.parts,
-            ));
-            rows.push(SimilarityRow {
-                task: task.name.clone(),
-                module: adapter.manifest.task.clone(),
-                cka: linear_cka(&x, &reference),
-            });
+    let parts = path.with_extension("parts");
+    let mut todo = Vec::new();
+    for (i, task) in ctx.downstream.iter().enumerate() {
+        if shard.contains(i) && read_part(&parts, task)?.is_none() {
+            todo.push(task);
         }
     }
+    let bar = progress::bar(todo.len() * spec.steps, "similarity");
+    for task in todo {
+        let part = task_part(ctx, base, adapters, task, &bar)?;
+        fs::create_dir_all(&parts).map_err(io(&parts))?;
+        write_json(&part_path(&parts, task), &part)?;
+    }
     bar.finish_and_clear();
-    std::fs::create_dir_all(&ctx.plan.run.root).map_err(io(&ctx.plan.run.root))?;
-    write_csv(&ReferenceRow::path(&path), &references)?;
-    write_csv(&path, &rows)?;
+    merge_parts(ctx, &parts, &path)
+}
+
+/// One downstream task's share of the similarity stage.
+#[derive(Serialize, Deserialize)]
+struct TaskPart {
+    reference: ReferenceRow,
+    rows: Vec<SimilarityRow>,
+}
+
+fn part_path<I>(parts: &Path, task: &Task<I>) -> PathBuf {
+    parts.join(format!("{}.json", task.name))
+}
+
+fn read_part<I>(parts: &Path, task: &Task<I>) -> Result<Option<TaskPart>> {
+    let path = part_path(parts, task);
+    match path.exists() {
+        true => read_json(&path).map(Some),
+        false => Ok(None),
+    }
+}
+
+/// The task's CKA rows: the base's, then each module's, against the task's reference.
+fn task_part<F: Family>(
+    ctx: &Context<F>,
+    base: &F::Frozen,
+    adapters: &[Adapter],
+    task: &Task<F::Item>,
+    bar: &ProgressBar,
+) -> Result<TaskPart> {
+    let (features_of_reference, reference) = reference_features(ctx, base, task, bar)?;
+    let probe = &task.test.items[..features_of_reference.len()];
+    let eval_batch = ctx.plan.experiment.transfer.eval_batch;
+    let cka = |model: &F::Frozen, module: &str| SimilarityRow {
+        task: task.name.clone(),
+        module: module.to_string(),
+        cka: linear_cka(
+            &to_rows(features(&ctx.family, model, probe, eval_batch, ctx.parts)),
+            &features_of_reference,
+        ),
+    };
+    // The baseline a module is judged against: the base itself, with no module.
+    let mut rows = vec![cka(base, BASE_MODULE)];
+    for adapter in adapters {
+        let mut with_module = base.clone();
+        adapter.apply(&mut with_module, &ctx.device)?;
+        rows.push(cka(&with_module.fold_lora(), &adapter.manifest.task));
+    }
+    Ok(TaskPart { reference, rows })
+}
+
+/// Writes the stage's files from the parts once every task is in, and removes the parts.
+fn merge_parts<F: Family>(ctx: &Context<F>, parts: &Path, path: &Path) -> Result<Option<PathBuf>> {
+    let (mut rows, mut references, mut missing) = (Vec::new(), Vec::new(), 0);
+    for task in &ctx.downstream {
+        match read_part(parts, task)? {
+            Some(part) => {
+                references.push(part.reference);
+                rows.extend(part.rows);
+            }
+            None => missing += 1,
+        }
+    }
+    if missing > 0 {
+        eprintln!(
+            "similarity: {missing} of {} tasks still to run (other shards); run `loramix \
+             similarity` again once they finish to write {}",
+            ctx.downstream.len(),
+            path.display()
+        );
+        return Ok(None);
+    }
+    write_csv(&ReferenceRow::path(path), &references)?;
+    write_csv(path, &rows)?;
+    fs::remove_dir_all(parts).map_err(io(parts))?;
     eprintln!("similarity: wrote {}", path.display());
-    Ok(Some(path))
+    Ok(Some(path.to_path_buf()))
 }
 
 /// The downstream task's representation: features, on the first `similarity.examples` test
