@@ -138,7 +138,11 @@ fn merge_parts<F: Family>(ctx: &Context<F>, parts: &Path, path: &Path) -> Result
     }
     write_csv(&ReferenceRow::path(path), &references)?;
     write_csv(path, &rows)?;
-    fs::remove_dir_all(parts).map_err(io(parts))?;
+    // Two shards ending at once both merge the same rows; the later finds the parts gone.
+    match fs::remove_dir_all(parts) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(parts)(e)),
+        _ => {}
+    }
     eprintln!("similarity: wrote {}", path.display());
     Ok(Some(path.to_path_buf()))
 }
