@@ -488,14 +488,33 @@ fn similarity(
         "Spearman's rank correlation (rho, ties get average ranks) between an upstream \
          module's linear CKA to the downstream task and its mean learned weight. Each rho is \
          over only N points, one per upstream module (here N = {}), so one task's rho is a \
-         weak signal; the mean over tasks is the summary.\n\n| task | N | rho |\n|---|---:|---:|",
+         weak signal; the mean over tasks is the summary. The last two columns name the \
+         module each measure ranks first: a rho near 0 can hide agreement on that one.\n\n\
+         | task | shift | N | rho | highest weight | highest CKA |\n|---|---|---:|---:|---|---|",
         sizes.join(" or ")
     );
+    let shift_of = |task: &str| {
+        (inputs.results.iter())
+            .find(|r| r.task == task)
+            .map(|r| r.shift)
+    };
+    let mut tops = Vec::new();
     for (task, pairs) in &per_task {
         let (x, y): (Vec<f64>, Vec<f64>) = pairs.iter().map(|p| (p.cka, p.weight)).unzip();
         let shown = spearman(&x, &y).map_or("undefined (constant)".into(), |r| format!("{r:+.2}"));
-        let _ = writeln!(md, "| `{task}` | {} | {shown} |", pairs.len());
+        let shift = shift_of(task);
+        let top = TopModules::of(pairs);
+        let _ = writeln!(
+            md,
+            "| `{task}` | {} | {} | {shown} | {} | {} |",
+            shift.map_or("–", Shift::name),
+            pairs.len(),
+            escape(&top.weight),
+            escape(&top.cka)
+        );
+        tops.push((shift, top));
     }
+    let _ = writeln!(md, "\n{}", top_agreement(&tops));
     match test {
         Some(test) => {
             let _ = writeln!(
@@ -541,9 +560,92 @@ fn similarity(
     }
 }
 
+/// The modules that one task's learned weights and its CKA each rank first.
+struct TopModules {
+    weight: String,
+    cka: String,
+}
+
+impl TopModules {
+    /// The first of equals wins, in `pairs`' order (weight order).
+    fn of(pairs: &[aggregate::SimilarityPair]) -> Self {
+        let first = |key: fn(&aggregate::SimilarityPair) -> f64| {
+            let best = pairs.iter().map(key).fold(f64::NEG_INFINITY, f64::max);
+            (pairs.iter().find(|p| key(p) == best)).map_or(String::new(), |p| p.module.clone())
+        };
+        Self {
+            weight: first(|p| p.weight),
+            cka: first(|p| p.cka),
+        }
+    }
+
+    fn agree(&self) -> bool {
+        self.weight == self.cka
+    }
+}
+
+/// How often the highest-weighted module is the highest-CKA one, in all and per shift.
+fn top_agreement(tops: &[(Option<Shift>, TopModules)]) -> String {
+    let count = |keep: &dyn Fn(Option<Shift>) -> bool| {
+        let kept: Vec<&TopModules> = tops
+            .iter()
+            .filter(|(s, _)| keep(*s))
+            .map(|(_, t)| t)
+            .collect();
+        (kept.iter().filter(|t| t.agree()).count(), kept.len())
+    };
+    let (agree, all) = count(&|_| true);
+    let shifts: BTreeSet<Shift> = tops.iter().filter_map(|(s, _)| *s).collect();
+    let per_shift: Vec<String> = (shifts.iter())
+        .map(|&shift| {
+            let (a, n) = count(&|s| s == Some(shift));
+            format!("{} {a} of {n}", shift.name())
+        })
+        .collect();
+    let per_shift = match per_shift.len() {
+        0 | 1 => String::new(),
+        _ => format!(" ({})", per_shift.join(", ")),
+    };
+    format!(
+        "The module with the highest mean weight is the one with the highest CKA in {agree} of \
+         {all} task(s){per_shift}."
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn pair(module: &str, cka: f64, weight: f64) -> aggregate::SimilarityPair {
+        aggregate::SimilarityPair {
+            module: module.into(),
+            cka,
+            weight,
+        }
+    }
+
+    #[test]
+    fn top_modules_name_each_measures_first_and_count_agreement_per_shift() {
+        let apart = TopModules::of(&[
+            pair("a", 0.1, 0.5),
+            pair("b", 0.9, 0.3),
+            pair("c", 0.2, 0.2),
+        ]);
+        assert_eq!((apart.weight.as_str(), apart.cka.as_str()), ("a", "b"));
+        // Equal weights: the first in the given order wins.
+        let tied = TopModules::of(&[pair("a", 0.5, 0.4), pair("b", 0.1, 0.4)]);
+        assert_eq!((tied.weight.as_str(), tied.cka.as_str()), ("a", "a"));
+        let tops = vec![
+            (Some(Shift::Covariate), tied),
+            (Some(Shift::Label), apart),
+            (Some(Shift::Label), TopModules::of(&[pair("x", 0.3, 0.1)])),
+        ];
+        assert_eq!(
+            top_agreement(&tops),
+            "The module with the highest mean weight is the one with the highest CKA in 2 of 3 \
+             task(s) (covariate 1 of 1, label 1 of 2)."
+        );
+    }
 
     #[test]
     fn cells_show_the_interval_of_their_kind_and_n() {

@@ -386,7 +386,14 @@ fn report_writes_summary_and_decodable_plots() {
         "{md}"
     );
     assert!(md.contains("top module"), "{md}");
-    assert!(md.contains("| `cov-task` | 3 | +1.00 |"), "{md}");
+    assert!(
+        md.contains("| `cov-task` | covariate | 3 | +1.00 | up-c | up-c |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("highest CKA in 2 of 2 task(s) (covariate 1 of 1, label 1 of 1)."),
+        "{md}"
+    );
     // Rising weights in both tasks, but 3 modules each: 2 of the 36 joint orders are as
     // extreme, so p = 1/18 cannot pass 0.05.
     assert!(
