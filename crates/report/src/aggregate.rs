@@ -254,6 +254,7 @@ pub(crate) fn module_means(weights: &[WeightRow], task: &str, method: &str) -> V
 pub(crate) struct SimilarityPair {
     pub module: String,
     pub cka: f64,
+    pub cka_debiased: Option<f64>,
     pub weight: f64,
 }
 
@@ -273,6 +274,7 @@ pub(crate) fn similarity_pairs(
                 .map(|s| SimilarityPair {
                     module,
                     cka: s.cka,
+                    cka_debiased: s.cka_debiased,
                     weight,
                 })
         })

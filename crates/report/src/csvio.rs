@@ -82,7 +82,9 @@ impl Row for SimilarityRow {
     }
 
     fn check(&self) -> std::result::Result<(), String> {
-        finite("cka", self.cka)
+        finite("cka", self.cka)?;
+        self.cka_debiased
+            .map_or(Ok(()), |v| finite("cka_debiased", v))
     }
 }
 

@@ -40,12 +40,17 @@ pub struct WeightRow {
 pub const BASE_MODULE: &str = "(base)";
 
 /// Linear CKA between the downstream task's representation and upstream module `module`'s
-/// (or the base's, [`BASE_MODULE`]): `task,module,cka`.
+/// (or the base's, [`BASE_MODULE`]): `task,module,cka,cka_debiased`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimilarityRow {
     pub task: String,
     pub module: String,
     pub cka: f64,
+    /// The same by the unbiased HSIC estimator, exploratory: plain linear CKA is biased upwards
+    /// when the examples are fewer than the feature dimensions. Absent from files written
+    /// before it.
+    #[serde(default)]
+    pub cka_debiased: Option<f64>,
 }
 
 /// A one-shot result row with unit costs: the test modules' fixture.

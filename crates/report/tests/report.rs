@@ -216,6 +216,8 @@ fn synthetic() -> ReportInputs {
                 task: task.into(),
                 module: module.to_string(),
                 cka: 0.2 + 0.2 * m as f64,
+                // Falls where the plain CKA rises: the weights' favourite is last.
+                cka_debiased: Some(0.5 - 0.2 * m as f64),
             });
             for (l, layer) in layers.iter().enumerate() {
                 for seed in 0..3 {
@@ -401,6 +403,24 @@ fn report_writes_summary_and_decodable_plots() {
         "{md}"
     );
     assert!(md.contains("(here N = 3)"), "{md}");
+    // The debiased CKA ranks the modules the other way: rho -1 in each task, and its first
+    // module is never the weights'.
+    let debiased = &md[md
+        .find("#### Against the debiased CKA")
+        .expect("debiased section")..];
+    assert!(
+        debiased.contains("| `lab-task` | -1.00 | up-c | up-a |"),
+        "{md}"
+    );
+    assert!(
+        debiased
+            .contains("highest debiased CKA in 0 of 2 task(s) (covariate 0 of 1, label 0 of 1)."),
+        "{md}"
+    );
+    assert!(
+        debiased.contains("Mean rho over 2 task(s): -1.00, two-sided permutation p = 0.05"),
+        "{md}"
+    );
     // The summary links the crisp SVGs.
     assert!(md.contains("(plots/accuracy-covariate.svg)"), "{md}");
     assert!(md.contains("(plots/diff-label.svg)"), "{md}");

@@ -15,7 +15,7 @@ use loramix_models::{Classifier, Trainable};
 use loramix_report::{BASE_MODULE, SimilarityRow};
 use loramix_rng::derive_seed;
 
-use crate::cka::linear_cka;
+use crate::cka::{debiased_linear_cka, linear_cka};
 use crate::context::Context;
 use crate::error::{ExperimentError, Result, io};
 use crate::family::Family;
@@ -97,13 +97,14 @@ fn task_part<F: Family>(
     let (features_of_reference, reference) = reference_features(ctx, base, task, bar)?;
     let probe = &task.test.items[..features_of_reference.len()];
     let eval_batch = ctx.plan.experiment.transfer.eval_batch;
-    let cka = |model: &F::Frozen, module: &str| SimilarityRow {
-        task: task.name.clone(),
-        module: module.to_string(),
-        cka: linear_cka(
-            &to_rows(features(&ctx.family, model, probe, eval_batch, ctx.parts)),
-            &features_of_reference,
-        ),
+    let cka = |model: &F::Frozen, module: &str| {
+        let features = to_rows(features(&ctx.family, model, probe, eval_batch, ctx.parts));
+        SimilarityRow {
+            task: task.name.clone(),
+            module: module.to_string(),
+            cka: linear_cka(&features, &features_of_reference),
+            cka_debiased: debiased_linear_cka(&features, &features_of_reference),
+        }
     };
     // The baseline a module is judged against: the base itself, with no module.
     let mut rows = vec![cka(base, BASE_MODULE)];
