@@ -180,17 +180,22 @@ impl<I: SuiteItem> LoadedSuite<I> {
             let items = &self.sources[&load_key(spec)].items;
             picks.iter().map(|&(i, _)| items[i].content_key()).collect()
         };
+        // Each task's training content, hashed once: every later task is checked against it.
+        let trained: Vec<BTreeSet<u64>> = (tasks.iter())
+            .map(|(_, spec, plan)| content(spec, &plan.train))
+            .collect();
         for (down_role, down, down_plan) in tasks.iter().filter(|(r, ..)| r.is_transfer()) {
             let used: BTreeSet<u64> = content(down, &down_plan.train)
                 .union(&content(down, &down_plan.test))
                 .copied()
                 .collect();
-            for (role, up, up_plan) in tasks.iter().filter(|(r, ..)| r < down_role) {
+            let earlier = (tasks.iter().zip(&trained)).filter(|((r, ..), _)| r < down_role);
+            for ((role, up, up_plan), up_trained) in earlier {
                 let same_examples = match source_key(*up) == source_key(*down) {
                     true => overlap(up_plan, down_plan),
                     false => 0,
                 };
-                let same_content = content(up, &up_plan.train).intersection(&used).count();
+                let same_content = up_trained.intersection(&used).count();
                 let overlap = same_examples.max(same_content);
                 if overlap > 0 {
                     return Err(DataError::Leakage {
