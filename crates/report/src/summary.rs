@@ -581,17 +581,17 @@ fn debiased(
         md,
         "#### Against the debiased CKA (exploratory)\n\nLinear CKA is biased upwards when a \
          task's examples are fewer than the feature dimensions (two independent random \
-         representations of 50 examples in 384 dimensions score about 0.88). The debiased CKA (the unbiased HSIC \
-         estimator of Song et al. 2012) is near 0 for them. Not in the plan: read it as a \
-         check on the measure, not as a test of claim 4.\n\n\
+         representations of 50 examples in 384 dimensions score about 0.88). The debiased \
+         CKA (the unbiased HSIC estimator of Song et al. 2012) is near 0 for them. Not in the \
+         plan: read it as a check on the measure, not as a test of claim 4.\n\n\
          | task | rho | highest weight | highest debiased CKA |\n|---|---:|---|---|"
     );
     let mut tops = Vec::new();
     let mut ranked = Vec::new();
-    for (task, pairs, cka) in &per_task {
+    for (task, pairs, cka) in per_task {
         let weights: Vec<f64> = pairs.iter().map(|p| p.weight).collect();
         let shown =
-            spearman(cka, &weights).map_or("undefined (constant)".into(), |r| format!("{r:+.2}"));
+            spearman(&cka, &weights).map_or("undefined (constant)".into(), |r| format!("{r:+.2}"));
         let top = TopModules::of(pairs, |p| p.cka_debiased.unwrap_or(f64::NEG_INFINITY));
         let _ = writeln!(
             md,
@@ -600,7 +600,7 @@ fn debiased(
             escape(&top.cka)
         );
         tops.push((shift_of(task), top));
-        ranked.push((cka.clone(), weights));
+        ranked.push((cka, weights));
     }
     let _ = writeln!(md, "\n{}", top_agreement(&tops, "debiased CKA"));
     if let Some(test) = rho_permutation(&ranked) {
