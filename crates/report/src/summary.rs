@@ -501,7 +501,7 @@ fn similarity(
     let mut tops = Vec::new();
     for (task, pairs) in &per_task {
         let (x, y): (Vec<f64>, Vec<f64>) = pairs.iter().map(|p| (p.cka, p.weight)).unzip();
-        let shown = spearman(&x, &y).map_or("undefined (constant)".into(), |r| format!("{r:+.2}"));
+        let shown = rho_cell(&x, &y);
         let shift = shift_of(task);
         let top = TopModules::of(pairs, |p| p.cka);
         let _ = writeln!(
@@ -561,6 +561,11 @@ fn similarity(
     }
 }
 
+/// Spearman's rho of `x` and `y` as a table cell.
+fn rho_cell(x: &[f64], y: &[f64]) -> String {
+    spearman(x, y).map_or("undefined (constant)".into(), |r| format!("{r:+.2}"))
+}
+
 /// The same table against the debiased CKA, where every module of every task has one
 /// (exploratory; files from before it have none).
 fn debiased(
@@ -590,8 +595,7 @@ fn debiased(
     let mut ranked = Vec::new();
     for (task, pairs, cka) in per_task {
         let weights: Vec<f64> = pairs.iter().map(|p| p.weight).collect();
-        let shown =
-            spearman(&cka, &weights).map_or("undefined (constant)".into(), |r| format!("{r:+.2}"));
+        let shown = rho_cell(&cka, &weights);
         let top = TopModules::of(pairs, |p| p.cka_debiased.unwrap_or(f64::NEG_INFINITY));
         let _ = writeln!(
             md,
