@@ -74,19 +74,12 @@ impl BertConfig {
                 config.position_embedding_type
             )));
         }
-        if !(config.layer_norm_eps.is_finite() && config.layer_norm_eps > 0.0) {
-            return Err(invalid(format!(
-                "layer_norm_eps must be a positive number, not {}",
-                config.layer_norm_eps
-            )));
-        }
-        let heads = config.num_attention_heads;
-        if heads == 0 || !config.hidden_size.is_multiple_of(heads) {
-            return Err(invalid(format!(
-                "hidden_size {} is not divisible by num_attention_heads {heads}",
-                config.hidden_size
-            )));
-        }
+        checkpoint::check_encoder_shape(
+            config.hidden_size,
+            config.num_attention_heads,
+            config.layer_norm_eps,
+        )
+        .map_err(invalid)?;
         if config.hidden_size == 0 || config.intermediate_size == 0 {
             return Err(invalid(
                 "hidden_size and intermediate_size must be at least 1".into(),

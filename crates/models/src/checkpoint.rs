@@ -54,6 +54,27 @@ pub fn read_config<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, Che
     })
 }
 
+/// What every encoder `config.json` must hold whatever its family: a positive, finite
+/// `layer_norm_eps` and attention heads that divide the hidden size. Returns the problem, for
+/// the caller to name its file.
+pub(crate) fn check_encoder_shape(
+    hidden_size: usize,
+    heads: usize,
+    layer_norm_eps: f64,
+) -> Result<(), String> {
+    if !(layer_norm_eps.is_finite() && layer_norm_eps > 0.0) {
+        return Err(format!(
+            "layer_norm_eps must be a positive number, not {layer_norm_eps}"
+        ));
+    }
+    if heads == 0 || !hidden_size.is_multiple_of(heads) {
+        return Err(format!(
+            "hidden_size {hidden_size} is not divisible by num_attention_heads {heads}"
+        ));
+    }
+    Ok(())
+}
+
 /// The values of a safetensors tensor as f32, if its dtype is a float type loramix reads
 /// (F32, F64, F16, BF16).
 pub fn f32_values(view: &TensorView<'_>) -> Option<Vec<f32>> {

@@ -835,6 +835,11 @@ fn config_sizes_the_checkpoint_cannot_hold_are_refused_before_anything_is_built(
             "layer_norm_eps must be a positive number, not -1",
         ),
         (
+            "num_attention_heads",
+            json!(3),
+            "hidden_size 8 is not divisible by num_attention_heads 3",
+        ),
+        (
             "hidden_size",
             json!(1_000_000_000u64),
             "the sizes in config.json do not belong",
@@ -861,6 +866,38 @@ fn config_sizes_the_checkpoint_cannot_hold_are_refused_before_anything_is_built(
         }
         std::fs::write(&path, config.to_string()).unwrap();
         let error = load_error(dir.path());
+        assert!(
+            error.contains("config.json") && error.contains(expected),
+            "{field}: {error}"
+        );
+    }
+}
+
+#[test]
+fn dinov2_configs_of_a_shape_the_encoder_cannot_take_are_refused() {
+    for (field, value, expected) in [
+        (
+            "layer_norm_eps",
+            json!(0.0),
+            "layer_norm_eps must be a positive number, not 0",
+        ),
+        (
+            "num_attention_heads",
+            json!(0),
+            "hidden_size 8 is not divisible by num_attention_heads 0",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        tiny_dinov2(dir.path());
+        let path = dir.path().join("config.json");
+        let mut config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        config[field] = value;
+        std::fs::write(&path, config.to_string()).unwrap();
+        let error = match Vit::<Inference>::from_pretrained(dir.path(), 6, 2, &device()) {
+            Ok(_) => panic!("{field}: a broken config loaded"),
+            Err(e) => e.to_string(),
+        };
         assert!(
             error.contains("config.json") && error.contains(expected),
             "{field}: {error}"
