@@ -820,6 +820,15 @@ fn lora_on_dinov2_starts_exact_and_folds_exactly() {
     assert_lora_starts_exact_and_folds(vit, images, &LoraConfig::new(), 1e-3);
 }
 
+/// Rewrites the `config.json` in `dir` with `edit` applied.
+fn edit_config(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let path = dir.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut config);
+    std::fs::write(&path, config.to_string()).unwrap();
+}
+
 #[test]
 fn config_sizes_the_checkpoint_cannot_hold_are_refused_before_anything_is_built() {
     for (field, value, expected) in [
@@ -857,14 +866,12 @@ fn config_sizes_the_checkpoint_cannot_hold_are_refused_before_anything_is_built(
     ] {
         let dir = tempfile::tempdir().unwrap();
         tiny_bert(dir.path());
-        let path = dir.path().join("config.json");
-        let mut config: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        config[field] = value;
-        if field == "hidden_size" && expected.contains("belong") {
-            config["num_attention_heads"] = json!(1);
-        }
-        std::fs::write(&path, config.to_string()).unwrap();
+        edit_config(dir.path(), |config| {
+            config[field] = value;
+            if field == "hidden_size" && expected.contains("belong") {
+                config["num_attention_heads"] = json!(1);
+            }
+        });
         let error = load_error(dir.path());
         assert!(
             error.contains("config.json") && error.contains(expected),
@@ -889,11 +896,7 @@ fn dinov2_configs_of_a_shape_the_encoder_cannot_take_are_refused() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         tiny_dinov2(dir.path());
-        let path = dir.path().join("config.json");
-        let mut config: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        config[field] = value;
-        std::fs::write(&path, config.to_string()).unwrap();
+        edit_config(dir.path(), |config| config[field] = value);
         let error = match Vit::<Inference>::from_pretrained(dir.path(), 6, 2, &device()) {
             Ok(_) => panic!("{field}: a broken config loaded"),
             Err(e) => e.to_string(),
