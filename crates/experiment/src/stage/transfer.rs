@@ -55,7 +55,9 @@ enum Factors {
 /// rates chosen on tuning tasks, the tuning cells of the methods a primary test compares run
 /// first, then the evaluation cells of every tuned method, then the other tuning cells and the
 /// evaluation cells they free: the primary tests' cells never wait for the slowest method's
-/// tuning.
+/// tuning. Between those other tuning cells the shard looks again at what all shards have
+/// tuned, so a method whose last tuning cell another shard finished meanwhile has its
+/// evaluation cells run next, not after this shard's remaining tuning (hours on a CPU).
 pub fn transfer<F: Family>(
     ctx: &Context<F>,
     base: &F::Frozen,
@@ -66,13 +68,18 @@ pub fn transfer<F: Family>(
     crate::registration::register(&ctx.plan.run, &ctx.plan.experiment.analysis_plan())?;
     let primary = ctx.plan.experiment.analysis_plan().primary;
     let compared = |m: &MethodSpec| primary.iter().any(|t| t.compares(&m.name));
-    tune(ctx, (base, adapters), shard, compared)?;
-    evaluate(ctx, (base, adapters), shard)?;
-    tune(ctx, (base, adapters), shard, |m| !compared(m))?;
-    let waiting = evaluate_while_freed(
-        || evaluate(ctx, (base, adapters), shard),
-        || read_tuned(ctx).map(|t| waiting_for_tuning(t.as_ref())),
+    let mut evaluate_now = || evaluate(ctx, (base, adapters), shard);
+    let mut waiting_now = || read_tuned(ctx).map(|t| waiting_for_tuning(t.as_ref()));
+    tune(ctx, (base, adapters), shard, compared, || Ok(()))?;
+    let mut waiting = evaluate_now()?;
+    tune(
+        ctx,
+        (base, adapters),
+        shard,
+        |m| !compared(m),
+        || evaluate_if_freed(&mut waiting, &mut evaluate_now, &mut waiting_now).map(drop),
     )?;
+    let waiting = evaluate_while_freed(evaluate_now, waiting_now)?;
     if !waiting.is_empty()
         && let Some(methods) = read_tuned(ctx)?.as_ref().and_then(Tuned::waiting_methods)
     {
@@ -92,10 +99,23 @@ fn evaluate_while_freed(
     mut waiting_now: impl FnMut() -> Result<BTreeSet<String>>,
 ) -> Result<BTreeSet<String>> {
     let mut waiting = evaluate()?;
-    while !waiting.is_empty() && waiting_now()? != waiting {
-        waiting = evaluate()?;
-    }
+    while evaluate_if_freed(&mut waiting, &mut evaluate, &mut waiting_now)? {}
     Ok(waiting)
+}
+
+/// Runs `evaluate` again when some of the methods `waiting` for tuning cells at its last run
+/// have been freed since (`waiting_now` differs), and keeps what it returns; says whether it
+/// ran.
+fn evaluate_if_freed(
+    waiting: &mut BTreeSet<String>,
+    evaluate: &mut impl FnMut() -> Result<BTreeSet<String>>,
+    waiting_now: &mut impl FnMut() -> Result<BTreeSet<String>>,
+) -> Result<bool> {
+    if waiting.is_empty() || waiting_now()? == *waiting {
+        return Ok(false);
+    }
+    *waiting = evaluate()?;
+    Ok(true)
 }
 
 /// The rates chosen so far on the tuning tasks, when the sweep has them.
@@ -141,25 +161,35 @@ fn evaluate<F: Family>(
         ctx.plan.run.sweep().display(),
         results_path.display()
     );
-    run_cells(ctx, (base, adapters), todo, "transfer", |_, ran| {
-        weights.append(&ran.weights)?;
-        results.append(&[ran.row])
-    })?;
+    run_cells(
+        ctx,
+        (base, adapters),
+        todo,
+        "transfer",
+        || Ok(()),
+        |_, ran| {
+            weights.append(&ran.weights)?;
+            results.append(&[ran.row])
+        },
+    )?;
     Ok(waiting)
 }
 
-/// Runs `cells` in order under a progress bar named `stage`, handing each result to `keep` as
-/// it ends (which writes it, so an interrupted run loses at most the cell in progress).
+/// Runs `cells` in order under a progress bar named `stage`, calling `before_each` (with the
+/// bar hidden) before each, and handing each result to `keep` as it ends (which writes it, so
+/// an interrupted run loses at most the cell in progress).
 fn run_cells<F: Family>(
     ctx: &Context<F>,
     (base, adapters): (&F::Frozen, &[Adapter]),
     cells: Vec<Cell<F::Item>>,
     stage: &str,
+    mut before_each: impl FnMut() -> Result<()>,
     mut keep: impl FnMut(&Cell<F::Item>, Ran) -> Result<()>,
 ) -> Result<()> {
     let bar = progress::bar(cells.len(), stage);
     let mut frozen = FrozenCache::default();
     for cell in cells {
+        bar.suspend(&mut before_each)?;
         bar.set_message(format!(
             "{} {} k={} seed {}",
             cell.task.name, cell.method.name, cell.shot, cell.seed
@@ -174,12 +204,14 @@ fn run_cells<F: Family>(
 
 /// Runs the shard's tuning cells of the methods `which` picks that are not yet in
 /// `sweep/tuning/` (tuning tasks x methods x shots x seeds, each trying the bracketed grid),
-/// into the shard's own files there, so shards never write one file.
+/// into the shard's own files there, so shards never write one file; `before_each` runs
+/// before each cell.
 fn tune<F: Family>(
     ctx: &Context<F>,
     (base, adapters): (&F::Frozen, &[Adapter]),
     shard: Shard,
     which: impl Fn(&MethodSpec) -> bool,
+    before_each: impl FnMut() -> Result<()>,
 ) -> Result<()> {
     if ctx.tuning.is_empty() {
         return Ok(());
@@ -211,10 +243,17 @@ fn tune<F: Family>(
             run.tuning().display()
         );
     }
-    run_cells(ctx, (base, adapters), todo, "tuning", |cell, ran| {
-        candidates.append(&candidate_rows(cell, ran.choice))?;
-        cells.append(&[ran.row])
-    })
+    run_cells(
+        ctx,
+        (base, adapters),
+        todo,
+        "tuning",
+        before_each,
+        |cell, ran| {
+            candidates.append(&candidate_rows(cell, ran.choice))?;
+            cells.append(&[ran.row])
+        },
+    )
 }
 
 /// One row per rate factor a tuning cell tried, with its validation score.
@@ -629,6 +668,35 @@ mod tests {
         // `dare` is freed first, then `ties`: one more evaluation each.
         let freed_in_turn: &[&[&str]] = &[&["dare", "ties"], &["ties"], &[]];
         assert_eq!(evaluations(freed_in_turn), (3, set(&[])));
+    }
+
+    /// Plays a shard tuning other methods that looks, before each of its tuning cells, at what
+    /// the tuning files then free (`looks`); returns the looks that ran the evaluation.
+    fn catch_ups(waiting: &[&str], looks: &[&[&str]]) -> Vec<usize> {
+        let mut waiting = set(waiting);
+        let mut ran = Vec::new();
+        for (look, now) in looks.iter().map(|l| set(l)).enumerate() {
+            let mut evaluate = || {
+                ran.push(look);
+                Ok(now.clone())
+            };
+            evaluate_if_freed(&mut waiting, &mut evaluate, &mut || Ok(now.clone())).unwrap();
+        }
+        ran
+    }
+
+    #[test]
+    fn a_method_freed_while_the_shard_tunes_others_is_evaluated_before_its_next_cell() {
+        // Another shard finishes `learned` before this shard's third tuning cell.
+        let learned_freed: &[&[&str]] = &[&["learned"], &["learned"], &[], &[]];
+        assert_eq!(catch_ups(&["learned"], learned_freed), vec![2]);
+        // `lora` first, then `learned`: an evaluation each, as each is freed.
+        let in_turn: &[&[&str]] = &[&["learned", "lora"], &["learned"], &["learned"], &[]];
+        assert_eq!(catch_ups(&["learned", "lora"], in_turn), vec![1, 3]);
+        // Nothing waits, or nothing is freed: no evaluation between tuning cells.
+        assert_eq!(catch_ups(&[], &[&[], &[]]), Vec::<usize>::new());
+        let unchanged: &[&[&str]] = &[&["ties"], &["ties"], &["ties"]];
+        assert_eq!(catch_ups(&["ties"], unchanged), Vec::<usize>::new());
     }
 
     #[test]
